@@ -1,0 +1,17 @@
+"""Test configuration shared by the project's own test suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CORAL_MODELS = Path(__file__).resolve().parent.parent / "shared" / "models" / "coral"
+
+
+@pytest.fixture(scope="session")
+def coral_models() -> Path:
+    """The folder of real Coral models; tests that need it skip when it is absent."""
+    if not (CORAL_MODELS / "mobilenet_v1_0.25_128_quant.tflite").is_file():
+        pytest.skip(f"real Coral models not found at {CORAL_MODELS} (the shared/ checkout)")
+    return CORAL_MODELS

@@ -1,0 +1,338 @@
+"""Baseline files: versioned JSON, one file per device profile, keyed by test id.
+
+A device profile is what makes two measurements comparable: device kind and connection, host
+CPU architecture and model for CPU runs, libedgetpu build for Edge TPUs, runtime family. Its
+key is the file name, e.g. ``baselines/cpu-x86_64-amd-epyc-litert.json``.
+
+Files are written for review in a pull request: sorted keys, numbers rounded to four
+significant digits, per-instance values sorted and on one line, so re-recording unchanged
+code changes a few digits. Writes re-read the file under a lock, merge, and replace it
+atomically; a corrupt, foreign or future-version file is an error that names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Final, TypeGuard
+
+from .errors import BaselineError
+
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "BaselineEntry",
+    "BaselineFile",
+    "BaselineStore",
+    "Lookup",
+    "Profile",
+    "dumps",
+    "load_file",
+    "write_entries",
+]
+
+FORMAT: Final = "pytest-edgetpu-baselines"
+#: Schema history (bump on any change a reader must know about):
+#:   1: pytest-edgetpu 0.1.0, first release.
+SCHEMA_VERSION: Final = 1
+
+_MAX_FILE_BYTES: Final = 16 * 1024 * 1024
+_MAX_DEPTH: Final = 8
+_SIGNIFICANT_DIGITS: Final = 4
+# Profile fields in the order they read best in a file name: cpu-x86_64-amd-epyc-litert.
+_KEY_ORDER: Final = {
+    name: i
+    for i, name in enumerate(("device", "link", "arch", "cpu_model", "libedgetpu", "runtime"))
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A device profile: the fields that must match for two measurements to be compared."""
+
+    fields: Mapping[str, str]
+
+    @property
+    def key(self) -> str:
+        """The file stem: the fields' values joined, reduced to ``[a-z0-9._-]``."""
+        names = sorted(self.fields, key=lambda n: (_KEY_ORDER.get(n, len(_KEY_ORDER)), n))
+        return _slug("-".join(self.fields[name] for name in names))
+
+    def differences(self, other: Profile) -> list[str]:
+        """Human words for every field that differs, e.g. ``cpu_model 'A' vs 'B'``."""
+        names = sorted(set(self.fields) | set(other.fields))
+        return [
+            f"{name} {self.fields.get(name, '-')!r} vs {other.fields.get(name, '-')!r}"
+            for name in names
+            if self.fields.get(name) != other.fields.get(name)
+        ]
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^a-z0-9._]+", "-", text.lower()).strip("-.")
+    return slug[:120] or "profile"
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One test's baseline: enough of the distribution for a statistical comparison."""
+
+    metric: str
+    instance_values_ms: tuple[float, ...]
+    summary_ms: Mapping[str, float]  # n, min, p50, p90, p99, max, mean of pooled samples
+    load_ms: float
+    first_inference_ms: float
+    num_threads: int
+    workers: int  # how many measurements ran in parallel on the host while recording
+    recorded: str  # ISO 8601 UTC
+    model_sha256: str | None = None
+    model_path: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def value_ms(self) -> float:
+        return float(self.summary_ms[self.metric])
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["instance_values_ms"] = sorted(_round(v) for v in self.instance_values_ms)
+        data["summary_ms"] = {k: _round(v) for k, v in self.summary_ms.items()}
+        data["load_ms"] = _round(self.load_ms)
+        data["first_inference_ms"] = _round(self.first_inference_ms)
+        data["environment"] = dict(self.environment)
+        return data
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.{_SIGNIFICANT_DIGITS}g}")
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    """A parsed baseline file."""
+
+    path: Path
+    profile: Profile
+    entries: Mapping[str, BaselineEntry]
+
+
+def dumps(profile: Profile, entries: Mapping[str, BaselineEntry]) -> str:
+    """The file's text: stable key order, rounded numbers, number lists on one line."""
+    document = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "profile": dict(profile.fields),
+        "entries": {test_id: entries[test_id].to_json() for test_id in sorted(entries)},
+    }
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    return (
+        re.sub(
+            r"\[\s+([-0-9.e+,\s]+?)\s+\]",
+            lambda m: "[" + ", ".join(part.strip() for part in m.group(1).split(",")) + "]",
+            text,
+        )
+        + "\n"
+    )
+
+
+def load_file(path: Path) -> BaselineFile:
+    """Parse and validate one baseline file; any problem is a BaselineError naming it."""
+    try:
+        size = path.stat().st_size
+        if size > _MAX_FILE_BYTES:
+            raise BaselineError(f"{path}: {size} bytes is too large for a baseline file")
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BaselineError(
+            f"{path} is not a readable baseline file ({exc}); restore it from git "
+            "(git checkout -- <file>) or delete it and record again with "
+            "--edgetpu-update-baselines"
+        ) from exc
+    _check_depth(document, path)
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        raise BaselineError(
+            f'{path} is not a pytest-edgetpu baseline file (no "format": "{FORMAT}"); '
+            "move it out of the baseline directory or point --edgetpu-baseline-dir elsewhere"
+        )
+    version = document.get("schema_version")
+    if not isinstance(version, int) or version < 1:
+        raise BaselineError(f"{path}: invalid schema_version {version!r}; restore it from git")
+    if version > SCHEMA_VERSION:
+        raise BaselineError(
+            f"{path} has schema version {version}, newer than this pytest-edgetpu reads "
+            f"({SCHEMA_VERSION}); upgrade pytest-edgetpu"
+        )
+    profile_data = document.get("profile")
+    entries_data = document.get("entries")
+    if not _is_str_mapping(profile_data) or not isinstance(entries_data, dict):
+        raise BaselineError(
+            f'{path}: "profile" must map names to strings and "entries" must be an '
+            "object; restore the file from git"
+        )
+    profile = Profile(dict(profile_data))
+    entries = {test_id: _parse_entry(path, test_id, raw) for test_id, raw in entries_data.items()}
+    return BaselineFile(path, profile, entries)
+
+
+def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+def _check_depth(value: object, path: Path, depth: int = 0) -> None:
+    if depth > _MAX_DEPTH:
+        raise BaselineError(f"{path}: nested deeper than a baseline file can be")
+    children: Any = value.values() if isinstance(value, dict) else value
+    if isinstance(value, (dict, list)):
+        for child in children:
+            _check_depth(child, path, depth + 1)
+
+
+_NUMBER = (int, float)
+
+
+def _parse_entry(path: Path, test_id: str, raw: object) -> BaselineEntry:
+    def bad(what: str) -> BaselineError:
+        return BaselineError(
+            f"{path}: entry {test_id!r} {what}; restore the file from git or record the "
+            "test again with --edgetpu-update-baselines"
+        )
+
+    if not isinstance(raw, dict):
+        raise bad("is not an object")
+    required: dict[str, type | tuple[type, ...]] = {
+        "metric": str,
+        "instance_values_ms": list,
+        "summary_ms": dict,
+        "load_ms": _NUMBER,
+        "first_inference_ms": _NUMBER,
+        "num_threads": int,
+        "workers": int,
+        "recorded": str,
+    }
+    for name, kind in required.items():
+        if name not in raw:
+            raise bad(f"has no {name!r}")
+        if not isinstance(raw[name], kind) or isinstance(raw[name], bool):
+            raise bad(f"has a {name!r} of the wrong type")
+    values = raw["instance_values_ms"]
+    if len(values) < 2 or not all(
+        isinstance(v, _NUMBER) and not isinstance(v, bool) and v > 0 for v in values
+    ):
+        raise bad("needs at least two positive instance_values_ms")
+    summary = raw["summary_ms"]
+    if not all(isinstance(v, _NUMBER) for v in summary.values()) or raw["metric"] not in summary:
+        raise bad(f"has no numeric summary_ms value for its metric {raw['metric']!r}")
+    environment = raw.get("environment", {})
+    if not _is_str_mapping(environment):
+        raise bad("has a malformed 'environment'")
+    optional = {k: raw.get(k) for k in ("model_sha256", "model_path")}
+    if not all(v is None or isinstance(v, str) for v in optional.values()):
+        raise bad("has a malformed model_sha256 or model_path")
+    return BaselineEntry(
+        metric=raw["metric"],
+        instance_values_ms=tuple(float(v) for v in values),
+        summary_ms={k: float(v) for k, v in summary.items()},
+        load_ms=float(raw["load_ms"]),
+        first_inference_ms=float(raw["first_inference_ms"]),
+        num_threads=raw["num_threads"],
+        workers=raw["workers"],
+        recorded=raw["recorded"],
+        model_sha256=optional["model_sha256"],
+        model_path=optional["model_path"],
+        environment=dict(environment),
+    )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The result of looking a test up: its entry in this profile's file, if any, and the
+    other profiles that hold an entry for it (never compared, only named)."""
+
+    path: Path
+    entry: BaselineEntry | None
+    other_profiles: tuple[str, ...]
+
+
+class BaselineStore:
+    """Every baseline file of one directory, read once and validated up front."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.files: dict[str, BaselineFile] = {}
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.json")):
+                parsed = load_file(path)
+                self.files[path.stem] = parsed
+
+    def path_for(self, profile: Profile) -> Path:
+        return self.directory / f"{profile.key}.json"
+
+    def lookup(self, test_id: str, profile: Profile) -> Lookup:
+        own = self.files.get(profile.key)
+        others = tuple(
+            key for key, f in self.files.items() if key != profile.key and test_id in f.entries
+        )
+        entry = own.entries.get(test_id) if own is not None else None
+        return Lookup(self.path_for(profile), entry, others)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path, key: str) -> Iterator[None]:
+    with open(directory / f".{key}.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
+    """Merge ``entries`` into the profile's file under a lock and replace it atomically.
+
+    The file is re-read under the lock, so concurrent writers each keep the other's entries;
+    entries of tests not in ``entries`` are kept as they are.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BaselineError(f"cannot create the baseline directory {directory}: {exc}") from exc
+    path = directory / f"{profile.key}.json"
+    try:
+        with _locked(directory, profile.key):
+            merged: dict[str, BaselineEntry] = {}
+            if path.exists():
+                existing = load_file(path)
+                if existing.profile != profile:
+                    raise BaselineError(
+                        f"{path} holds the profile {dict(existing.profile.fields)}, not "
+                        f"{dict(profile.fields)}; move the file aside before recording"
+                    )
+                merged.update(existing.entries)
+            merged.update(entries)
+            _atomic_write(path, dumps(profile, merged))
+    except OSError as exc:
+        raise BaselineError(f"cannot write {path}: {exc}; the previous file is unchanged") from exc
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise

@@ -1,0 +1,294 @@
+"""What the fixtures drive: a device session that loads models and measures them.
+
+:class:`DeviceSession` holds one device for the whole run (on an Edge TPU: one delegate,
+loaded once because a USB open costs seconds, and kept alive longer than every interpreter
+that uses it). :class:`LoadedModel` is what ``edgetpu.load(path)`` returns. :class:`BenchResult`
+is what ``tpu_bench(...)`` returns.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .devices import Device, open_edgetpu_delegate
+from .errors import NeedsEdgeTpuError
+from .measure import Measurement, MeasureSettings, measure, time_once
+from .models import ModelInfo, inspect_model
+from .runtime import Interpreter, Runtime, make_interpreter
+from .stats import Summary, summarize
+
+__all__ = ["BenchResult", "DeviceSession", "LoadedModel", "random_inputs_for"]
+
+
+def random_inputs_for(details: Sequence[dict[str, Any]], seed: int = 0) -> list[np.ndarray]:
+    """Deterministic inputs for input ``details`` (same seed, dtype and shape: same bytes)."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for detail in details:
+        dtype = np.dtype(detail["dtype"])
+        shape = tuple(int(d) for d in detail["shape"])
+        if dtype == np.bool_:
+            arrays.append(rng.integers(0, 2, size=shape).astype(np.bool_))
+        elif np.issubdtype(dtype, np.integer):
+            info = np.iinfo(dtype)
+            low, high = max(int(info.min), -128), min(int(info.max), 255)
+            arrays.append(rng.integers(low, high, size=shape, endpoint=True).astype(dtype))
+        else:
+            arrays.append(rng.standard_normal(size=shape).astype(dtype))
+    return arrays
+
+
+class LoadedModel:
+    """A model loaded onto a device: its interpreter, tensor details and helpers.
+
+    ``reload()`` swaps in a fresh interpreter instance; ``tpu_bench(callable)`` calls it
+    between instances, so a callable that runs ``model.run(...)`` is measured over several
+    instances like a model is. Code that keeps ``model.interpreter`` itself keeps one instance.
+    """
+
+    def __init__(self, session: DeviceSession, info: ModelInfo) -> None:
+        self.info = info
+        self._session = session
+        self._default_inputs: list[np.ndarray] | None = None
+        self.interpreter: Interpreter = session.new_interpreter(info.path)
+
+    @property
+    def path(self) -> Path:
+        return self.info.path
+
+    @property
+    def input_details(self) -> list[dict[str, Any]]:
+        return self.interpreter.get_input_details()
+
+    @property
+    def output_details(self) -> list[dict[str, Any]]:
+        return self.interpreter.get_output_details()
+
+    def random_inputs(self, seed: int = 0) -> list[np.ndarray]:
+        """Deterministic inputs matching the model's input tensors."""
+        return random_inputs_for(self.input_details, seed)
+
+    def set_inputs(self, inputs: Sequence[np.ndarray] | None = None) -> None:
+        """Copy ``inputs`` (default: ``random_inputs(0)``) into the input tensors."""
+        if inputs is None:
+            if self._default_inputs is None:
+                self._default_inputs = self.random_inputs(0)
+            inputs = self._default_inputs
+        details = self.input_details
+        if len(inputs) != len(details):
+            raise ValueError(
+                f"{self.path.name} takes {len(details)} input(s), {len(inputs)} were given"
+            )
+        for detail, value in zip(details, inputs, strict=True):
+            self.interpreter.set_tensor(detail["index"], value)
+
+    def run(self, inputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
+        """One inference on ``inputs`` (default: ``random_inputs(0)``); returns the outputs."""
+        self.set_inputs(inputs)
+        self.interpreter.invoke()
+        return [np.copy(self.interpreter.get_tensor(d["index"])) for d in self.output_details]
+
+    def reload(self) -> None:
+        """Replace the interpreter with a fresh instance (same model, same device)."""
+        self.interpreter = self._session.new_interpreter(self.path)
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """What one ``tpu_bench`` call measured.
+
+    ``timed`` is False for the untimed smoke run without ``--edgetpu``: the figures are then
+    one steady inference (n = 1), enough for a sanity budget, never gated.
+    """
+
+    target: str  # the model path, or the callable's name
+    device_id: str
+    metric: str
+    num_threads: int
+    timed: bool
+    summary: Summary
+    load_ms: float
+    first_inference_ms: float
+    warmup_ms: float
+    instance_values_ms: tuple[float, ...]
+    model: ModelInfo | None
+    measurement: Measurement | None
+
+    @property
+    def n(self) -> int:
+        return self.summary.n
+
+    @property
+    def p50_ms(self) -> float:
+        return self.summary.p50_ms
+
+    @property
+    def p90_ms(self) -> float:
+        return self.summary.p90_ms
+
+    @property
+    def p99_ms(self) -> float:
+        return self.summary.p99_ms
+
+    @property
+    def mean_ms(self) -> float:
+        return self.summary.mean_ms
+
+    @property
+    def min_ms(self) -> float:
+        return self.summary.min_ms
+
+    @property
+    def max_ms(self) -> float:
+        return self.summary.max_ms
+
+    @property
+    def stdev_ms(self) -> float:
+        return self.summary.stdev_ms
+
+    @property
+    def throughput_per_s(self) -> float:
+        return self.summary.throughput_per_s
+
+    @property
+    def value_ms(self) -> float:
+        """The gating metric's figure."""
+        return self.summary.value(self.metric)
+
+
+class DeviceSession:
+    """One device held for the run, with the runtime and (on an Edge TPU) its delegate."""
+
+    def __init__(self, device: Device, runtime: Runtime, num_threads: int = 1) -> None:
+        self.device = device
+        self.runtime = runtime
+        self.num_threads = num_threads
+        self.delegate_load_ms: float | None = None
+
+    @functools.cached_property
+    def _delegates(self) -> tuple[Any, ...]:
+        if not self.device.is_edgetpu:
+            return ()
+        start = time.perf_counter_ns()
+        delegate = open_edgetpu_delegate(self.runtime, self.device)
+        self.delegate_load_ms = (time.perf_counter_ns() - start) / 1e6
+        return (delegate,)
+
+    def with_threads(self, num_threads: int) -> DeviceSession:
+        """This session with another CPU thread count (the delegate is shared)."""
+        if num_threads == self.num_threads:
+            return self
+        other = DeviceSession(self.device, self.runtime, num_threads)
+        if not self.device.is_edgetpu:
+            return other
+        other.__dict__["_delegates"] = self._delegates
+        other.delegate_load_ms = self.delegate_load_ms
+        return other
+
+    def inspect(self, path: str | Path) -> ModelInfo:
+        """Inspect a model file, refusing Edge TPU models when this device is a CPU."""
+        info = inspect_model(path)
+        if info.needs_edgetpu and not self.device.is_edgetpu:
+            raise NeedsEdgeTpuError(
+                f"{info.path} is compiled for the Edge TPU ({info.edgetpu_ops} "
+                f"edgetpu-custom-op node(s)) and this run uses {self.device.id}; attach an "
+                "Edge TPU (see `pytest-edgetpu devices`) or benchmark the CPU twin (the file "
+                "without the _edgetpu suffix)"
+            )
+        return info
+
+    def new_interpreter(self, path: Path) -> Interpreter:
+        return make_interpreter(
+            self.runtime, path, num_threads=self.num_threads, delegates=self._delegates
+        )
+
+    def load(self, path: str | Path) -> LoadedModel:
+        """Load a model onto this device."""
+        return LoadedModel(self, self.inspect(path))
+
+    def bench_model(self, info: ModelInfo, settings: MeasureSettings | None) -> BenchResult:
+        """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run."""
+
+        def start_instance() -> Callable[[], object]:
+            model = LoadedModel(self, info)
+            model.set_inputs()
+            return model.interpreter.invoke
+
+        return self._bench(str(info.path), start_instance, settings, info)
+
+    def bench_callable(
+        self,
+        fn: Callable[[], object],
+        models: Sequence[LoadedModel],
+        settings: MeasureSettings | None,
+    ) -> BenchResult:
+        """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
+
+        def start_instance() -> Callable[[], object]:
+            for model in models:
+                model.reload()
+            return fn
+
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        return self._bench(name, start_instance, settings, None)
+
+    def _bench(
+        self,
+        target: str,
+        start_instance: Callable[[], Callable[[], object]],
+        settings: MeasureSettings | None,
+        info: ModelInfo | None,
+    ) -> BenchResult:
+        if settings is None:
+            return self._smoke(target, start_instance, info)
+        result = measure(start_instance, settings)
+        return BenchResult(
+            target=target,
+            device_id=self.device.id,
+            metric=settings.metric,
+            num_threads=self.num_threads,
+            timed=True,
+            summary=result.summary,
+            load_ms=result.load_ms,
+            first_inference_ms=result.first_inference_ms,
+            warmup_ms=result.warmup_ms,
+            instance_values_ms=result.instance_values,
+            model=info,
+            measurement=result,
+        )
+
+    def _smoke(
+        self,
+        target: str,
+        start_instance: Callable[[], Callable[[], object]],
+        info: ModelInfo | None,
+    ) -> BenchResult:
+        load_start = time.perf_counter_ns()
+        fn = start_instance()
+        load_ns = time.perf_counter_ns() - load_start
+        first_ns = time_once(fn)
+        # A model gets one more, steady inference; a user's callable, which may be costly or
+        # have side effects, runs exactly once.
+        steady_ns = time_once(fn) if info is not None else first_ns
+        summary = summarize([steady_ns])
+        return BenchResult(
+            target=target,
+            device_id=self.device.id,
+            metric="p50",
+            num_threads=self.num_threads,
+            timed=False,
+            summary=summary,
+            load_ms=load_ns / 1e6,
+            first_inference_ms=first_ns / 1e6,
+            warmup_ms=0.0,
+            instance_values_ms=(summary.p50_ms,),
+            model=info,
+            measurement=None,
+        )

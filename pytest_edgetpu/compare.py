@@ -1,0 +1,224 @@
+"""Verdicts: compare a measurement with its baseline. Computes, never prints or raises.
+
+The rule: a test regressed when the Hodges-Lehmann shift of its per-instance values against the
+baseline's is beyond the threshold AND the shift's confidence interval excludes no change, and
+a second, independent measurement confirms it (:func:`confirm`). A shift beyond the threshold
+that is not significant is ``UNSTABLE``: the measurement cannot tell. Every verdict says when
+the threshold is finer than what the measured noise lets this comparison resolve.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .baselines import BaselineEntry, Lookup
+from .stats import Shift, shift
+
+__all__ = ["Current", "Policy", "Status", "Verdict", "compare", "confirm"]
+
+
+class Status(str, enum.Enum):
+    """The outcome of a comparison."""
+
+    PASS = "PASS"
+    REGRESSION = "REGRESSION"
+    IMPROVED = "IMPROVED"
+    NO_BASELINE = "NO_BASELINE"
+    MODEL_CHANGED = "MODEL_CHANGED"
+    INCOMPARABLE = "INCOMPARABLE"
+    UNSTABLE = "UNSTABLE"
+
+
+#: Outcomes that fail the test only with ``--edgetpu-strict``.
+STRICT_FAILURES = frozenset({Status.NO_BASELINE, Status.INCOMPARABLE, Status.UNSTABLE})
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How to judge: the smallest slowdown that counts, the confidence level, strictness."""
+
+    threshold: float  # fraction: 0.05 = 5%
+    confidence: float = 0.95
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a verdict needs to know about the current measurement."""
+
+    metric: str
+    value_ms: float
+    instance_values_ms: tuple[float, ...]
+    num_threads: int
+    workers: int
+    device_words: str  # e.g. "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+    model_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one test, with every figure its message shows."""
+
+    status: Status
+    metric: str
+    current_ms: float
+    device_words: str
+    baseline_path: Path
+    baseline_ms: float | None = None
+    change: Shift | None = None
+    model_changed: bool = False
+    confirmed: bool = False
+    baseline_recorded: str | None = None
+    baseline_sha256: str | None = None
+    reason: str = ""
+    noise_note: str = ""
+
+    def fails(self, strict: bool) -> bool:
+        """Whether this verdict fails its test."""
+        return self.status is Status.REGRESSION or (strict and self.status in STRICT_FAILURES)
+
+    @property
+    def message(self) -> str:
+        """One line: what changed, how sure, on which device, against which baseline."""
+        head = f"{self.status.value} {self.metric}"
+        if self.baseline_ms is None or self.change is None:
+            text = f"{head} {self.current_ms:.3g} ms on {self.device_words}: {self.reason}"
+        else:
+            c = self.change
+            text = (
+                f"{head} {self.baseline_ms:.3g} ms -> {self.current_ms:.3g} ms "
+                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {c.low:+.1%}..{c.high:+.1%}) "
+                f"on {self.device_words}; baseline {self.baseline_path}"
+                f" recorded {(self.baseline_recorded or '?')[:10]}"
+            )
+            if self.baseline_sha256:
+                text += f" from model sha256 {self.baseline_sha256[:4]}…"
+            if self.reason:
+                text += f"; {self.reason}"
+        if self.noise_note:
+            text += f"; {self.noise_note}"
+        return text
+
+
+def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
+    """Judge ``current`` against the baseline ``lookup`` found (or did not find)."""
+    base = Verdict(
+        status=Status.NO_BASELINE,
+        metric=current.metric,
+        current_ms=current.value_ms,
+        device_words=current.device_words,
+        baseline_path=lookup.path,
+    )
+    entry = lookup.entry
+    if entry is None:
+        if lookup.other_profiles:
+            return replace(
+                base,
+                status=Status.INCOMPARABLE,
+                reason=(
+                    "baselines exist only for other device profiles ("
+                    + ", ".join(lookup.other_profiles)
+                    + f"), never compared with {lookup.path.stem}; record one for this "
+                    "device with --edgetpu-update-baselines"
+                ),
+            )
+        return replace(
+            base,
+            reason=f"no baseline in {lookup.path}; record one with --edgetpu-update-baselines",
+        )
+    mismatch = _condition_mismatch(entry, current)
+    if mismatch:
+        return replace(
+            base,
+            status=Status.INCOMPARABLE,
+            baseline_recorded=entry.recorded,
+            reason=f"{mismatch} in {lookup.path}; record again with --edgetpu-update-baselines",
+        )
+    change = shift(entry.instance_values_ms, current.instance_values_ms, policy.confidence)
+    model_changed = bool(
+        entry.model_sha256 and current.model_sha256 and entry.model_sha256 != current.model_sha256
+    )
+    status, reason = _decide(change, policy.threshold)
+    if status is Status.PASS and model_changed:
+        status = Status.MODEL_CHANGED
+    if model_changed:
+        old, new = entry.model_sha256 or "", current.model_sha256 or ""
+        reason = "; ".join(
+            r for r in (reason, f"model changed since the baseline ({old[:8]} -> {new[:8]})") if r
+        )
+    return replace(
+        base,
+        status=status,
+        baseline_ms=entry.value_ms,
+        change=change,
+        model_changed=model_changed,
+        baseline_recorded=entry.recorded,
+        baseline_sha256=entry.model_sha256,
+        reason=reason,
+        noise_note=_noise_note(change, policy.threshold),
+    )
+
+
+def _condition_mismatch(entry: BaselineEntry, current: Current) -> str:
+    if entry.metric != current.metric:
+        return f"the baseline gates {entry.metric}, the test now gates {current.metric}"
+    if entry.num_threads != current.num_threads:
+        return f"the baseline ran {entry.num_threads} thread(s), this run {current.num_threads}"
+    if entry.workers != current.workers:
+        # Parallel workers slow each other down (noise.md): never compare across concurrency.
+        return (
+            f"the baseline was recorded with {entry.workers} parallel worker(s), this run "
+            f"has {current.workers}"
+        )
+    return ""
+
+
+def _decide(change: Shift, threshold: float) -> tuple[Status, str]:
+    if change.estimate > threshold:
+        if change.significant_slowdown:
+            return Status.REGRESSION, ""
+        return Status.UNSTABLE, (
+            f"{change.estimate:+.1%} is beyond the {threshold:.1%} threshold but its "
+            f"{change.confidence:.0%} CI includes no change: too noisy to decide"
+        )
+    if change.estimate < -threshold and change.significant_speedup:
+        return Status.IMPROVED, "faster than the baseline: consider recording it again"
+    return Status.PASS, ""
+
+
+def _noise_note(change: Shift, threshold: float) -> str:
+    if change.half_width <= threshold:
+        return ""
+    return (
+        f"the threshold {threshold:.1%} is finer than this measurement resolves "
+        f"(±{change.half_width:.1%}); raise it to at least {change.half_width:.0%} or "
+        "measure longer (max_time)"
+    )
+
+
+def confirm(first: Verdict, second: Verdict) -> Verdict:
+    """Combine a suspected regression with the verdict of an independent re-measurement.
+
+    Only a regression seen twice fails; a suspicion the second measurement contradicts passes,
+    and one it can neither confirm nor refute is ``UNSTABLE``.
+    """
+    if first.status is not Status.REGRESSION:
+        return first
+    first_words = f"first measurement {_estimate(first)}"
+    if second.status is Status.REGRESSION:
+        return replace(
+            second, confirmed=True, reason=_join(second.reason, f"{first_words}, confirmed")
+        )
+    return replace(
+        second, reason=_join(second.reason, f"{first_words} not confirmed by a second one")
+    )
+
+
+def _estimate(verdict: Verdict) -> str:
+    return f"{verdict.change.estimate:+.1%}" if verdict.change else "?"
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

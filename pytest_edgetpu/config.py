@@ -1,0 +1,346 @@
+"""Settings: every option, ini key and marker argument, parsed and validated in one place.
+
+Precedence, for every value: marker argument > command-line option > ini key > default. Each
+resolved value remembers where it came from, so an error names that source (``--edgetpu-
+threshold``, ``ini edgetpu_threshold``, ``tpu_bench(threshold=...) on test_x``).
+
+The option table :data:`OPTIONS` and the marker table :data:`MARKER_ARGS` generate the
+command-line options, the ini keys, their help texts and the marker's documentation line, so
+parser and help cannot drift apart. No pytest import: :mod:`pytest_edgetpu.plugin` feeds this
+module plain values.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Generic, TypeVar
+
+from .devices import DeviceRequest, parse_device_spec
+from .errors import ConfigError
+from .measure import MeasureSettings
+from .stats import METRICS
+
+__all__ = [
+    "MARKER_ARGS",
+    "MARKER_DOC",
+    "OPTIONS",
+    "Option",
+    "SessionSettings",
+    "Sourced",
+    "TestSettings",
+    "session_settings",
+    "test_settings",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Sourced(Generic[T]):
+    """A resolved value and the words naming where it came from."""
+
+    value: T
+    source: str
+
+
+def parse_threshold(raw: object, where: str) -> float:
+    """``5%``, ``5`` or ``2.5 %`` → 0.05 / 0.025; a bare number below 1 is ambiguous."""
+    text = str(raw).strip()
+    match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*(%?)", text)
+    if isinstance(raw, bool) or match is None:
+        raise ConfigError(
+            f"{where}: threshold {raw!r} is not a percentage; write it like '5%' or 5"
+        )
+    number = float(match.group(1))
+    if not match.group(2) and number < 1:
+        raise ConfigError(
+            f"{where}: threshold {raw!r} is ambiguous (a fraction or a percentage?); write "
+            f"'{number * 100:g}%' for {number * 100:g} percent or '{number:g}%'"
+        )
+    if not 0 < number < 1000:
+        raise ConfigError(f"{where}: threshold {raw!r} must be above 0% and below 1000%")
+    return number / 100.0
+
+
+def _parse_int(minimum: int) -> Callable[[object, str], int]:
+    def parse(raw: object, where: str) -> int:
+        if isinstance(raw, bool) or not re.fullmatch(r"\s*-?\d+\s*", str(raw)):
+            raise ConfigError(f"{where}: {raw!r} is not a whole number")
+        value = int(str(raw))
+        if value < minimum:
+            raise ConfigError(f"{where}: {value} is below the smallest allowed value {minimum}")
+        return value
+
+    return parse
+
+
+def _parse_seconds(raw: object, where: str) -> float:
+    text = str(raw).strip().removesuffix("s").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if isinstance(raw, bool) or not math.isfinite(value) or value <= 0:
+        raise ConfigError(f"{where}: {raw!r} is not a positive number of seconds (like 2 or 0.5)")
+    return value
+
+
+def _parse_metric(raw: object, where: str) -> str:
+    if raw not in METRICS:
+        raise ConfigError(f"{where}: unknown metric {raw!r}; use one of {', '.join(METRICS)}")
+    return str(raw)
+
+
+def _parse_bool(raw: object, where: str) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off", ""}:
+        return False
+    raise ConfigError(f"{where}: {raw!r} is not a boolean (true or false)")
+
+
+def _parse_text(raw: object, where: str) -> str:
+    if not isinstance(raw, (str, os.PathLike)) or not str(raw).strip():
+        raise ConfigError(f"{where}: expected a non-empty path or string, got {raw!r}")
+    return str(raw).strip()
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting that has a command-line option (unless ``cli`` is False) and an ini key."""
+
+    name: str  # "device" → --edgetpu-device and ini edgetpu_device
+    help: str
+    metavar: str | None  # None: a flag
+    default: object
+    parse: Callable[[object, str], Any]
+    cli: bool = True
+
+    @property
+    def flag(self) -> str:
+        return "--edgetpu" + (f"-{self.name.replace('_', '-')}" if self.name else "")
+
+    @property
+    def ini(self) -> str:
+        return "edgetpu" + (f"_{self.name}" if self.name else "")
+
+
+OPTIONS: Final = (
+    Option("", "Run latency benchmarks and gate them against baselines", None, False, _parse_bool),
+    Option(
+        "device",
+        "Devices to run on: auto (every Edge TPU found, else the CPU), cpu, usb, pci, usb:N, "
+        "pci:N, cpu:N, :N, or a comma list (default: auto)",
+        "SPEC",
+        "auto",
+        _parse_text,
+    ),
+    Option(
+        "baseline_dir",
+        "Directory of the baseline files (default: baselines under the rootdir)",
+        "DIR",
+        "baselines",
+        _parse_text,
+    ),
+    Option(
+        "update_baselines",
+        "Write baselines from this run instead of gating against them",
+        None,
+        False,
+        _parse_bool,
+    ),
+    Option(
+        "threshold",
+        "Smallest slowdown that counts as a regression, as a percentage (default: 5%)",
+        "PCT",
+        "5%",
+        parse_threshold,
+    ),
+    Option("json", "Write machine-readable results of the run to PATH", "PATH", None, _parse_text),
+    Option("report", "Write a Markdown report of the run to PATH", "PATH", None, _parse_text),
+    Option(
+        "strict",
+        "Fail tests whose baseline is missing or incomparable or whose measurement is unstable",
+        None,
+        False,
+        _parse_bool,
+    ),
+    Option(
+        "metric",
+        f"Default metric gated on: {', '.join(METRICS)} (default: p50)",
+        None,
+        "p50",
+        _parse_metric,
+        cli=False,
+    ),
+    Option(
+        "warmup",
+        "Default warm-up invokes per interpreter instance (default: 3)",
+        None,
+        3,
+        _parse_int(0),
+        cli=False,
+    ),
+    Option(
+        "min_runs",
+        "Default minimum number of timed invokes per measurement (default: 100)",
+        None,
+        100,
+        _parse_int(1),
+        cli=False,
+    ),
+    Option(
+        "max_time",
+        "Default time budget in seconds of one measurement's steady state (default: 2)",
+        None,
+        2.0,
+        _parse_seconds,
+        cli=False,
+    ),
+    Option(
+        "num_threads",
+        "Default CPU threads of the interpreter (default: 1)",
+        None,
+        1,
+        _parse_int(1),
+        cli=False,
+    ),
+)
+
+_BY_NAME: Final = {o.name: o for o in OPTIONS}
+
+#: Marker arguments and how each is parsed; ``model`` may also be given positionally.
+MARKER_ARGS: Final[Mapping[str, Callable[[object, str], Any]]] = {
+    "model": _parse_text,
+    "threshold": parse_threshold,
+    "metric": _parse_metric,
+    "warmup": _parse_int(0),
+    "min_runs": _parse_int(1),
+    "max_time": _parse_seconds,
+    "num_threads": _parse_int(1),
+}
+
+MARKER_DOC: Final = (
+    "tpu_bench(model=None, *, threshold=None, metric='p50', warmup=None, min_runs=None, "
+    "max_time=None, num_threads=None): benchmark this test's model or callable on the "
+    "Edge TPU (or CPU) and gate its latency against the stored baseline"
+)
+
+
+def _resolve(
+    name: str, cli: Mapping[str, object], ini: Mapping[str, object], ini_where: str
+) -> Sourced[Any]:
+    option = _BY_NAME[name]
+    if option.cli and cli.get(name) is not None:
+        where = option.flag
+        return Sourced(option.parse(cli[name], where), where)
+    raw_ini = ini.get(name)
+    if raw_ini not in (None, ""):
+        where = f"ini {option.ini} in {ini_where}"
+        return Sourced(option.parse(raw_ini, where), where)
+    if option.default is None:
+        return Sourced(None, "default")
+    return Sourced(option.parse(option.default, f"default of {option.flag}"), "default")
+
+
+@dataclass(frozen=True)
+class SessionSettings:
+    """Everything the run as a whole was told, each value with its source."""
+
+    enabled: bool
+    devices: tuple[DeviceRequest, ...]
+    device_source: str
+    baseline_dir: Path
+    update: bool
+    json_path: Path | None
+    report_path: Path | None
+    strict: bool
+    test_defaults: Mapping[str, Sourced[Any]]  # threshold, metric, warmup, ...
+
+
+def session_settings(
+    cli: Mapping[str, object], ini: Mapping[str, object], rootdir: Path, ini_where: str
+) -> SessionSettings:
+    """Resolve the run's settings from parsed CLI values and raw ini values, keyed by the
+    option name without prefix (``""`` for ``--edgetpu`` itself)."""
+
+    def value(name: str) -> Any:
+        return _resolve(name, cli, ini, ini_where).value
+
+    def path(name: str) -> Path | None:
+        raw = value(name)
+        return None if raw is None else rootdir / Path(raw).expanduser()
+
+    device = _resolve("device", cli, ini, ini_where)
+    test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
+    return SessionSettings(
+        enabled=bool(value("")) or bool(value("update_baselines")),
+        devices=parse_device_spec(device.value, device.source),
+        device_source=device.source,
+        baseline_dir=path("baseline_dir") or rootdir / "baselines",
+        update=bool(value("update_baselines")),
+        json_path=path("json"),
+        report_path=path("report"),
+        strict=bool(value("strict")),
+        test_defaults={name: _resolve(name, cli, ini, ini_where) for name in test_level},
+    )
+
+
+@dataclass(frozen=True)
+class TestSettings:
+    """One test's settings after the marker had its say."""
+
+    model: str | None
+    threshold: Sourced[float]
+    num_threads: int
+    measure: MeasureSettings
+
+
+def test_settings(
+    session: SessionSettings, args: tuple[object, ...], kwargs: Mapping[str, object], test: str
+) -> TestSettings:
+    """Validate a ``tpu_bench`` marker's arguments and merge them over the session's."""
+    where = f"tpu_bench(...) on {test}"
+    if len(args) > 1:
+        raise ConfigError(
+            f"{where}: takes at most one positional argument (model), got {len(args)}"
+        )
+    unknown = [name for name in kwargs if name not in MARKER_ARGS]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(MARKER_ARGS), n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ConfigError(
+            f"{where}: unknown argument {unknown[0]!r}{hint} (arguments: {', '.join(MARKER_ARGS)})"
+        )
+    given = dict(kwargs)
+    if args:
+        if "model" in given:
+            raise ConfigError(f"{where}: model given both positionally and as model=")
+        given["model"] = args[0]
+    resolved: dict[str, Sourced[Any]] = dict(session.test_defaults)
+    for name, raw in given.items():
+        if raw is None:
+            continue
+        arg_where = f"tpu_bench({name}=...) on {test}"
+        resolved[name] = Sourced(MARKER_ARGS[name](raw, arg_where), arg_where)
+    model = resolved.get("model")
+    return TestSettings(
+        model=model.value if model else None,
+        threshold=resolved["threshold"],
+        num_threads=resolved["num_threads"].value,
+        measure=MeasureSettings(
+            metric=resolved["metric"].value,
+            warmup=resolved["warmup"].value,
+            min_runs=resolved["min_runs"].value,
+            max_time_s=resolved["max_time"].value,
+        ),
+    )

@@ -1,0 +1,184 @@
+"""Devices: the ``--edgetpu-device`` grammar, resolution to concrete devices, host facts.
+
+A device is either the CPU (``cpu:N``, LiteRT's default CPU path) or one Edge TPU
+(``usb:N`` / ``pci:N``, found by :mod:`pytest_edgetpu.discovery` without opening it).
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from .discovery import LIBEDGETPU_NAME, Discovery, EdgeTpu
+from .errors import ConfigError, DeviceError
+from .runtime import Runtime
+
+__all__ = [
+    "Device",
+    "DeviceRequest",
+    "cpu_governor",
+    "cpu_model",
+    "open_edgetpu_delegate",
+    "parse_device_spec",
+    "resolve_devices",
+]
+
+DeviceKind = Literal["cpu", "usb", "pci"]
+
+_ITEM = re.compile(r"^(?:(?P<kind>auto|cpu|usb|pci)|(?P<typed>cpu|usb|pci)?:(?P<index>\d+))$")
+
+
+@dataclass(frozen=True)
+class DeviceRequest:
+    """One item of a device spec: ``kind`` is ``auto``, ``cpu``, ``usb``, ``pci`` or ``any``
+    (the ``:N`` form); ``index`` is None when the item names every device of its kind."""
+
+    kind: str
+    index: int | None
+    text: str
+
+
+def parse_device_spec(text: str, where: str) -> tuple[DeviceRequest, ...]:
+    """Parse ``auto``, ``cpu``, ``usb``, ``pci``, ``usb:N``, ``pci:N``, ``cpu:N``, ``:N``
+    and comma lists of them; ``where`` names the source of the value for the error."""
+    requests = []
+    for raw in text.split(","):
+        item = raw.strip()
+        match = _ITEM.match(item)
+        if match is None:
+            hint = (
+                f" (device strings are lower-case: {item.lower()!r})"
+                if _ITEM.match(item.lower())
+                else ""
+            )
+            raise ConfigError(
+                f"{where}: unknown device {item!r} in {text!r}{hint}; expected auto, cpu, usb, "
+                "pci, usb:N, pci:N, cpu:N, :N or a comma list of them"
+            )
+        if match["kind"]:
+            requests.append(DeviceRequest(match["kind"], None, item))
+        else:
+            requests.append(DeviceRequest(match["typed"] or "any", int(match["index"]), item))
+    return tuple(requests)
+
+
+@dataclass(frozen=True)
+class Device:
+    """A concrete device that measurements run on."""
+
+    kind: DeviceKind
+    id: str  # "cpu:0", "usb:0", "pci:1"
+    edgetpu: EdgeTpu | None = None
+
+    @property
+    def is_edgetpu(self) -> bool:
+        return self.kind != "cpu"
+
+    def describe(self, runtime: Runtime, num_threads: int) -> str:
+        """Words for a verdict line, e.g. ``cpu (x86_64, LiteRT 2.3.0, 1 thread)``."""
+        threads = f"{num_threads} thread{'s' if num_threads != 1 else ''}"
+        if self.edgetpu is not None:
+            return f"{self.id} ({self.edgetpu.link}, {runtime.label}, {threads} for CPU ops)"
+        return f"{self.kind} ({platform.machine()}, {runtime.label}, {threads})"
+
+
+def resolve_devices(
+    requests: tuple[DeviceRequest, ...], discovery: Discovery, where: str
+) -> tuple[Device, ...]:
+    """Map parsed requests to devices; a request that matches nothing is a DeviceError."""
+    found = [Device(tpu.kind, tpu.device_string, tpu) for tpu in discovery.devices]
+    chosen: list[Device] = []
+    for request in requests:
+        if request.kind == "auto":
+            matches = found or [Device("cpu", "cpu:0")]
+        elif request.kind == "cpu":
+            matches = [_cpu_device(request, where)]
+        elif request.kind == "any":
+            matches = found[request.index : request.index + 1] if request.index is not None else []
+        else:
+            of_kind = [d for d in found if d.kind == request.kind]
+            matches = (
+                of_kind if request.index is None else of_kind[request.index : request.index + 1]
+            )
+        if not matches:
+            raise DeviceError(_no_match_message(request, discovery, where))
+        chosen.extend(d for d in matches if d not in chosen)
+    return tuple(chosen)
+
+
+def _cpu_device(request: DeviceRequest, where: str) -> Device:
+    index = request.index or 0
+    cores = _usable_cores()
+    if index >= len(cores):
+        raise DeviceError(
+            f"{where}: {request.text!r} asks for CPU device {index}, but this host has "
+            f"{len(cores)} usable core(s) (cpu:0..cpu:{len(cores) - 1})"
+        )
+    return Device("cpu", f"cpu:{index}")
+
+
+def _usable_cores() -> list[int]:
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def _no_match_message(request: DeviceRequest, discovery: Discovery, where: str) -> str:
+    attached = ", ".join(d.device_string for d in discovery.devices) or "none"
+    kind = {"usb": "USB ", "pci": "PCIe ", "any": ""}.get(request.kind, "")
+    reasons = "; ".join(discovery.notes)
+    return (
+        f"{where}: no {kind}Edge TPU matches {request.text!r} (attached: {attached})"
+        + (f"; {reasons}" if reasons else "")
+        + "; run `pytest-edgetpu devices` to see what is attached, or use --edgetpu-device=cpu"
+    )
+
+
+def open_edgetpu_delegate(
+    runtime: Runtime, device: Device, library: str = LIBEDGETPU_NAME, **options: str
+) -> Any:
+    """Load the Edge TPU delegate for ``device`` (an explicit index, never "any device").
+
+    libedgetpu reports every open failure as the same bare ValueError; this turns it into a
+    message naming the device string and the likely causes.
+    """
+    try:
+        return runtime.load_delegate(library, {"device": device.id, **options})
+    except OSError as exc:
+        fix = (
+            "apt-get install libusb-1.0-0"
+            if "libusb" in str(exc)
+            else "install the Edge TPU runtime (libedgetpu1-std or libedgetpu1-max)"
+        )
+        raise DeviceError(f"cannot load {library} for {device.id}: {exc}; fix: {fix}") from exc
+    except ValueError as exc:
+        raise DeviceError(
+            f"the Edge TPU {device.id} did not open ({str(exc).strip()}): it is unplugged, "
+            "held by another process, not accessible (udev rule / plugdev group, or "
+            "/dev/apex_N permissions), or an option value is invalid; run "
+            "`pytest-edgetpu devices` to check"
+        ) from exc
+
+
+def cpu_model() -> str:
+    """The CPU's model name, e.g. ``AMD EPYC 7B13``; part of a CPU device profile."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "Model", "Hardware")):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass  # not Linux: fall back to what platform knows
+    return platform.processor() or platform.machine() or sys.platform
+
+
+def cpu_governor() -> str | None:
+    """The cpufreq governor of core 0 (``performance`` is what benchmarks want)."""
+    try:
+        return Path("/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor").read_text().strip()
+    except OSError:
+        return None

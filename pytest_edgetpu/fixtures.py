@@ -1,0 +1,178 @@
+"""The fixtures ``edgetpu_device``, ``edgetpu`` and ``tpu_bench``: thin wiring to the engine.
+
+A ``tpu_bench`` call measures at once and returns the result; the verdict is decided when
+the test body has finished (see ``plugin.pytest_runtest_call``), so a regression fails the
+test it belongs to, with the measurement's numbers in the message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import pytest
+
+from .bench import BenchResult, DeviceSession, LoadedModel
+from .config import TestSettings, test_settings
+from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
+from .models import ModelInfo
+from .run import BenchRun
+
+__all__ = ["EdgeTpu", "HeldDevice", "PendingBench", "TpuBench"]
+
+RUN_KEY: Final = pytest.StashKey["BenchRun"]()
+PENDING_KEY: Final = pytest.StashKey[list["PendingBench"]]()
+
+
+@dataclass(frozen=True)
+class HeldDevice:
+    """The device this process holds for the run (the ``edgetpu_device`` fixture)."""
+
+    kind: str  # "cpu", "usb" or "pci"
+    id: str  # "cpu:0", "usb:0", ...
+    runtime: str  # "LiteRT 2.3.0"
+    runtime_version: str
+    libedgetpu_version: str | None
+    link: str | None  # "USB 3 (5000 Mbit/s)", "PCIe"; None for the CPU
+
+
+@dataclass(frozen=True)
+class PendingBench:
+    """A measurement waiting for its verdict at the end of the test."""
+
+    key: str
+    result: BenchResult
+    threshold: float
+    remeasure: Callable[[], BenchResult]
+
+
+def report_model_error(error: EdgeTpuError, strict: bool) -> None:
+    """Skip a test whose Edge TPU model has no Edge TPU; fail any other model error."""
+    if isinstance(error, NeedsEdgeTpuError) and not strict:
+        pytest.skip(str(error))
+    pytest.fail(str(error), pytrace=False)
+
+
+class EdgeTpu:
+    """Loads models onto the held device: ``edgetpu.load(path) -> LoadedModel``."""
+
+    def __init__(self, session: DeviceSession, rootdir: Path, strict: bool) -> None:
+        self.session = session
+        self.rootdir = rootdir
+        self.strict = strict
+        self.models: list[LoadedModel] = []
+
+    def resolve(self, path: str | Path) -> Path:
+        """Relative model paths are resolved from the rootdir."""
+        return self.rootdir / Path(path).expanduser()
+
+    def inspect(self, path: str | Path) -> ModelInfo:
+        try:
+            return self.session.inspect(self.resolve(path))
+        except EdgeTpuError as error:
+            report_model_error(error, self.strict)
+            raise  # report_model_error always raises; this keeps type checkers informed
+
+    def load(self, path: str | Path) -> LoadedModel:
+        """Load ``path`` (relative to the rootdir) onto the device."""
+        try:
+            model = self.session.load(self.resolve(path))
+        except EdgeTpuError as error:
+            report_model_error(error, self.strict)
+            raise
+        self.models.append(model)
+        return model
+
+
+class TpuBench:
+    """``tpu_bench()``, ``tpu_bench(model_or_path)`` or ``tpu_bench(callable)``."""
+
+    def __init__(
+        self, run: BenchRun, edgetpu: EdgeTpu, settings: TestSettings, node_id: str
+    ) -> None:
+        self.run = run
+        self.edgetpu = edgetpu
+        self.settings = settings
+        self.node_id = node_id
+        self.pending: list[PendingBench] = []
+
+    def __call__(
+        self, target: str | Path | LoadedModel | Callable[[], object] | None = None
+    ) -> BenchResult:
+        measure_settings = self.settings.measure if self.run.settings.enabled else None
+        session = self.edgetpu.session.with_threads(self.settings.num_threads)
+
+        def bench() -> BenchResult:
+            if target is None or isinstance(target, (str, Path)):
+                path = target if target is not None else self.settings.model
+                if path is None:
+                    raise ConfigError(
+                        f"{self.node_id}: tpu_bench() has no model to time; give the marker "
+                        "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
+                        "model or a callable"
+                    )
+                return session.bench_model(self.edgetpu.inspect(path), measure_settings)
+            if isinstance(target, LoadedModel):
+                return session.bench_model(target.info, measure_settings)
+            if callable(target):
+                return session.bench_callable(target, self.edgetpu.models, measure_settings)
+            raise ConfigError(
+                f"{self.node_id}: tpu_bench() takes a model path, a loaded model or a "
+                f"callable, not {type(target).__name__}"
+            )
+
+        try:
+            result = bench()
+        except ConfigError as error:
+            pytest.fail(str(error), pytrace=False)
+        except EdgeTpuError as error:
+            report_model_error(error, self.edgetpu.strict)
+        key = self.node_id if not self.pending else f"{self.node_id}#{len(self.pending) + 1}"
+        self.pending.append(PendingBench(key, result, self.settings.threshold.value, bench))
+        return result
+
+
+@pytest.fixture(scope="session")
+def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
+    """The device this process holds for the run."""
+    run = pytestconfig.stash[RUN_KEY]
+    try:
+        session = run.session
+    except EdgeTpuError as error:
+        pytest.fail(str(error), pytrace=False)
+    device = session.device
+    return HeldDevice(
+        kind=device.kind,
+        id=device.id,
+        runtime=run.runtime.label,
+        runtime_version=run.runtime.version,
+        libedgetpu_version=run.discovery.libedgetpu_version if device.is_edgetpu else None,
+        link=device.edgetpu.link if device.edgetpu else None,
+    )
+
+
+@pytest.fixture
+def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeTpu:
+    """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
+    run = request.config.stash[RUN_KEY]
+    settings = _test_settings(request)
+    session = run.session.with_threads(settings.num_threads)
+    return EdgeTpu(session, run.rootdir, run.settings.strict)
+
+
+@pytest.fixture
+def tpu_bench(request: pytest.FixtureRequest, edgetpu: EdgeTpu) -> TpuBench:
+    """Measures a model or callable; the verdict is applied when the test ends."""
+    run = request.config.stash[RUN_KEY]
+    bench = TpuBench(run, edgetpu, _test_settings(request), request.node.nodeid)
+    request.node.stash[PENDING_KEY] = bench.pending
+    return bench
+
+
+def _test_settings(request: pytest.FixtureRequest) -> TestSettings:
+    run = request.config.stash[RUN_KEY]
+    marker = request.node.get_closest_marker("tpu_bench")
+    args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
+    return test_settings(run.settings, args, kwargs, request.node.nodeid)

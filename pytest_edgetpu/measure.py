@@ -1,0 +1,187 @@
+"""The timing loop: fresh instances, separate phases, per-invoke samples.
+
+One interpreter instance is one draw from a mixture of latency modes (``noise.md``): the
+steady-state median of a single instance is a lottery ticket. A measurement therefore creates
+several fresh instances in turn and times each of them through four phases:
+
+1. load (interpreter creation, delegate, tensor allocation; for a callable: reloading the
+   models it uses),
+2. first inference (on an Edge TPU it includes moving parameters into on-chip memory),
+3. warm-up invokes,
+4. steady state: per-invoke ``perf_counter_ns`` samples with the garbage collector off and
+   nothing but the invoke (or the user's callable) inside the timed region.
+
+It stops adaptively: after at least ``min_instances`` instances and ``min_runs`` samples, once
+the chosen metric's confidence interval is tight enough, or when ``max_time`` is spent.
+"""
+
+from __future__ import annotations
+
+import functools
+import gc
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stats import Summary, instance_value, summarize
+
+__all__ = [
+    "InstanceSamples",
+    "MeasureSettings",
+    "Measurement",
+    "StartInstance",
+    "measure",
+    "time_once",
+]
+
+#: Creates one fresh instance of the thing under test and returns the callable to time.
+StartInstance = Callable[[], Callable[[], object]]
+
+# Samples each instance contributes at least, per metric: a p99 needs a hundred to mean much.
+_MIN_RUNS_PER_INSTANCE = {"p50": 10, "mean": 10, "min": 10, "p90": 20, "p99": 100}
+_MAX_RUNS_PER_INSTANCE = 200
+# Each instance's steady phase aims at this long, so short models get more samples per
+# instance and long ones still fit several instances into max_time.
+_INSTANCE_STEADY_S = 0.05
+_FEWEST_INSTANCES = 3
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how hard to measure; defaults are the plugin's documented defaults."""
+
+    metric: str = "p50"
+    warmup: int = 3
+    min_runs: int = 100
+    max_time_s: float = 2.0
+    min_instances: int = 8
+    max_instances: int = 40
+    precision: float = 0.01  # target half-width of the metric's 95% CI, relative
+
+
+@dataclass(frozen=True)
+class InstanceSamples:
+    """What one fresh instance yielded, in nanoseconds."""
+
+    load_ns: int
+    first_ns: int
+    warmup_ns: tuple[int, ...]
+    samples_ns: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """All instances of one measurement and why it stopped."""
+
+    instances: tuple[InstanceSamples, ...]
+    metric: str
+    elapsed_s: float
+    stop_reason: str
+
+    @functools.cached_property
+    def summary(self) -> Summary:
+        """Statistics of every steady-state sample pooled."""
+        return summarize([s for inst in self.instances for s in inst.samples_ns])
+
+    @functools.cached_property
+    def instance_values(self) -> tuple[float, ...]:
+        """Each instance's figure for the gating metric (ms): what verdicts compare."""
+        return tuple(instance_value(inst.samples_ns, self.metric) for inst in self.instances)
+
+    @property
+    def load_ms(self) -> float:
+        """Load time of the first (cold) instance."""
+        return self.instances[0].load_ns / 1e6
+
+    @property
+    def first_inference_ms(self) -> float:
+        """First inference of the first (cold) instance."""
+        return self.instances[0].first_ns / 1e6
+
+    @property
+    def warmup_ms(self) -> float:
+        """Mean warm-up invoke, over every instance (0 without warm-up)."""
+        warm = [w for inst in self.instances for w in inst.warmup_ns]
+        return float(np.mean(warm)) / 1e6 if warm else 0.0
+
+
+def time_once(fn: Callable[[], object]) -> int:
+    """Nanoseconds one call of ``fn`` takes."""
+    start = time.perf_counter_ns()
+    fn()
+    return time.perf_counter_ns() - start
+
+
+def _timed_loop(fn: Callable[[], object], runs: int) -> tuple[int, ...]:
+    samples = [0] * runs
+    clock = time.perf_counter_ns
+    gc_was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        for i in range(runs):
+            start = clock()
+            fn()
+            samples[i] = clock() - start
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return tuple(samples)
+
+
+def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
+    floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
+    wanted = math.ceil(_INSTANCE_STEADY_S * 1e9 / max(estimate_ns, 1))
+    return max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE))
+
+
+def _median_ci_half_width(values: Sequence[float]) -> float:
+    """Relative half-width of the distribution-free 95% CI of the median of ``values``."""
+    ordered = sorted(values)
+    n = len(ordered)
+    spread = 1.96 * math.sqrt(n) / 2.0
+    low = max(math.floor(n / 2.0 - spread), 0)
+    high = min(math.ceil(n / 2.0 + spread), n - 1)
+    middle = float(np.median(ordered))
+    return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
+
+
+def measure(start_instance: StartInstance, settings: MeasureSettings) -> Measurement:
+    """Measure fresh instances from ``start_instance`` until a stop rule holds."""
+    began = time.perf_counter()
+    instances: list[InstanceSamples] = []
+    runs = 0
+    while True:
+        load_start = time.perf_counter_ns()
+        fn = start_instance()
+        load_ns = time.perf_counter_ns() - load_start
+        first_ns = time_once(fn)
+        warmup = tuple(time_once(fn) for _ in range(settings.warmup))
+        if runs == 0:
+            runs = _runs_per_instance(settings, min(warmup, default=first_ns))
+        instances.append(InstanceSamples(load_ns, first_ns, warmup, _timed_loop(fn, runs)))
+        reason = _stop_reason(instances, settings, time.perf_counter() - began)
+        if reason:
+            return Measurement(
+                tuple(instances), settings.metric, time.perf_counter() - began, reason
+            )
+
+
+def _stop_reason(
+    instances: Sequence[InstanceSamples], settings: MeasureSettings, elapsed_s: float
+) -> str | None:
+    count = len(instances)
+    if count >= settings.max_instances:
+        return f"{count} instances measured"
+    if elapsed_s >= settings.max_time_s and count >= _FEWEST_INSTANCES:
+        return f"max_time {settings.max_time_s:g} s reached"
+    total = sum(len(inst.samples_ns) for inst in instances)
+    if count < settings.min_instances or total < settings.min_runs:
+        return None
+    values = [instance_value(inst.samples_ns, settings.metric) for inst in instances]
+    if _median_ci_half_width(values) <= settings.precision:
+        return f"{settings.metric} within ±{settings.precision:.0%}"
+    return None

@@ -1,0 +1,138 @@
+"""Statistics on latency samples: pure functions on numbers, no I/O, no pytest.
+
+Two layers:
+
+* :func:`summarize` describes one set of per-invoke samples (percentiles, spread, throughput).
+* :func:`shift` compares two sets of per-instance values (one value per fresh interpreter
+  instance) with the Hodges-Lehmann estimator of the log-ratio and its distribution-free
+  confidence interval (Moses' method, the interval that inverts the Mann-Whitney U test).
+  Instance values on a shared machine are a mixture of modes (see ``noise.md``): the median of
+  all pairwise log-ratios stays at the true shift while the mode proportions differ moderately
+  between two runs, where a single summary statistic would flip between modes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from statistics import NormalDist
+
+import numpy as np
+
+__all__ = ["METRICS", "Shift", "Summary", "instance_value", "shift", "summarize"]
+
+#: The metrics a test can be gated on; each is computed per instance, then compared.
+METRICS = ("p50", "p90", "p99", "mean", "min")
+
+_NS_PER_MS = 1e6
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Descriptive statistics of per-invoke latencies, in milliseconds."""
+
+    n: int
+    min_ms: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    mean_ms: float
+    stdev_ms: float
+    mad_ms: float
+    iqr_ms: float
+    cv: float
+    throughput_per_s: float
+
+    def value(self, metric: str) -> float:
+        """The figure of one gating metric (``p50``, ``p90``, ``p99``, ``mean``, ``min``)."""
+        return float(getattr(self, f"{metric}_ms"))
+
+
+def summarize(samples_ns: Sequence[int]) -> Summary:
+    """Describe per-invoke samples given in nanoseconds; raises ValueError when empty."""
+    if len(samples_ns) == 0:
+        raise ValueError("no samples to summarize")
+    ms = np.asarray(samples_ns, dtype=np.float64) / _NS_PER_MS
+    p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
+    mean = float(ms.mean())
+    stdev = float(ms.std(ddof=1)) if ms.size > 1 else 0.0
+    return Summary(
+        n=int(ms.size),
+        min_ms=float(ms.min()),
+        p50_ms=float(p50),
+        p90_ms=float(p90),
+        p99_ms=float(p99),
+        max_ms=float(ms.max()),
+        mean_ms=mean,
+        stdev_ms=stdev,
+        mad_ms=float(np.median(np.abs(ms - p50))),
+        iqr_ms=float(p75 - p25),
+        cv=stdev / mean if mean > 0 else 0.0,
+        throughput_per_s=1000.0 / mean if mean > 0 else 0.0,
+    )
+
+
+def instance_value(samples_ns: Sequence[int], metric: str) -> float:
+    """One instance's figure for ``metric``, in milliseconds."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
+    return summarize(samples_ns).value(metric)
+
+
+@dataclass(frozen=True)
+class Shift:
+    """How much ``current`` moved against ``baseline``, as a relative change.
+
+    ``estimate``, ``low`` and ``high`` are fractions (0.05 = 5% slower). ``low..high`` is the
+    ``confidence`` interval; it excludes 0 when the change is significant at that level.
+    """
+
+    estimate: float
+    low: float
+    high: float
+    confidence: float
+
+    @property
+    def significant_slowdown(self) -> bool:
+        return self.low > 0.0
+
+    @property
+    def significant_speedup(self) -> bool:
+        return self.high < 0.0
+
+    @property
+    def half_width(self) -> float:
+        """Half the interval's width: the smallest change this comparison can resolve."""
+        return (self.high - self.low) / 2.0
+
+
+def shift(baseline: Sequence[float], current: Sequence[float], confidence: float = 0.95) -> Shift:
+    """Hodges-Lehmann shift of log(current) against log(baseline) with Moses' interval.
+
+    Needs at least two positive values on each side. With too few pairs for the requested
+    confidence, the interval spans every pairwise difference (the widest honest answer).
+    """
+    if len(baseline) < 2 or len(current) < 2:
+        raise ValueError("a shift needs at least two values on each side")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    base = np.log(np.asarray(baseline, dtype=np.float64))
+    cur = np.log(np.asarray(current, dtype=np.float64))
+    if not (np.isfinite(base).all() and np.isfinite(cur).all()):
+        raise ValueError("shift needs positive, finite values")
+    diffs = np.sort(np.subtract.outer(cur, base).ravel())
+    n1, n2 = cur.size, base.size
+    pairs = n1 * n2
+    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+    # Moses: the k-th smallest and k-th largest pairwise differences bound the interval, where
+    # k is the lower critical value of U (normal approximation with continuity correction).
+    k = math.floor(pairs / 2.0 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0) - 0.5)
+    k = min(max(k, 0), (pairs - 1) // 2)
+    return Shift(
+        estimate=math.expm1(float(np.median(diffs))),
+        low=math.expm1(float(diffs[k])),
+        high=math.expm1(float(diffs[pairs - 1 - k])),
+        confidence=confidence,
+    )

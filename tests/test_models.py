@@ -1,0 +1,399 @@
+"""Tests for pytest_edgetpu.models: model inspection, bad-file errors and example models."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import flatbuffers
+import numpy as np
+import pytest
+import tflite
+
+from pytest_edgetpu.errors import ModelError
+from pytest_edgetpu.models import (
+    EDGETPU_CUSTOM_OP,
+    EXAMPLE_MODELS,
+    ModelInfo,
+    conv_model_bytes,
+    dense_model_bytes,
+    inspect_model,
+    sha256_of,
+    write_conv_model,
+    write_dense_model,
+    write_example_models,
+)
+
+CPU_MOBILENET = "mobilenet_v1_0.25_128_quant.tflite"
+EDGETPU_MOBILENET = "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+
+
+def run_model(path: Path) -> tuple[dict[str, Any], np.ndarray[Any, Any]]:
+    """Run one invoke of the model in LiteRT on a seeded input; return input details, output."""
+    interpreter_module = pytest.importorskip("ai_edge_litert.interpreter")
+    interpreter = interpreter_module.Interpreter(model_path=str(path), num_threads=1)
+    interpreter.allocate_tensors()
+    (input_details,) = interpreter.get_input_details()
+    (output_details,) = interpreter.get_output_details()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(input_details["shape"]).astype(input_details["dtype"])
+    interpreter.set_tensor(input_details["index"], x)
+    interpreter.invoke()
+    return input_details, interpreter.get_tensor(output_details["index"])
+
+
+def reference_operator_names(data: bytes) -> tuple[str, ...]:
+    """Operator names read with the generated tflite accessors, to cross-check the reader."""
+    model = tflite.Model.GetRootAsModel(data, 0)
+    names = []
+    for s in range(model.SubgraphsLength()):
+        subgraph = model.Subgraphs(s)
+        for o in range(subgraph.OperatorsLength()):
+            opcode = model.OperatorCodes(subgraph.Operators(o).OpcodeIndex())
+            if opcode.BuiltinCode() == tflite.BuiltinOperator.CUSTOM:
+                names.append(opcode.CustomCode().decode())
+            else:
+                names.append(tflite.utils.BUILTIN_OPCODE2NAME[opcode.BuiltinCode()])
+    return tuple(names)
+
+
+# --- Real Coral models -------------------------------------------------------------------
+
+
+def test_edgetpu_model_is_one_edgetpu_op(coral_models: Path) -> None:
+    info = inspect_model(coral_models / EDGETPU_MOBILENET)
+    assert info.operators == (EDGETPU_CUSTOM_OP,)
+    assert info.edgetpu_ops == 1
+    assert info.cpu_ops == 0
+    assert info.needs_edgetpu
+    assert not info.partially_mapped
+    assert info.unknown_custom_ops == ()
+    assert info.size_bytes == (coral_models / EDGETPU_MOBILENET).stat().st_size
+
+
+def test_cpu_model_has_only_builtin_ops(coral_models: Path) -> None:
+    info = inspect_model(str(coral_models / CPU_MOBILENET))
+    assert info.edgetpu_ops == 0
+    assert not info.needs_edgetpu
+    assert info.cpu_ops == len(info.operators) > 20
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D"} <= set(info.operators)
+    assert info.operators[-1] == "SOFTMAX"
+    assert info.unknown_custom_ops == ()
+    assert info.path == coral_models / CPU_MOBILENET
+
+
+def test_unknown_custom_op_is_listed(coral_models: Path) -> None:
+    info = inspect_model(coral_models / "invalid_model_invoking_error.tflite")
+    assert info.unknown_custom_ops == ("fake-op-double",)
+    assert not info.needs_edgetpu
+
+
+def test_sha256_matches_readme(coral_models: Path) -> None:
+    readme = (coral_models / "README.md").read_text()
+    listed = {
+        name: digest
+        for digest, name in re.findall(r"^([0-9a-f]{64})\s+(\S+)$", readme, re.MULTILINE)
+    }
+    path = coral_models / "keras_lstm_mnist_ptq.tflite"
+    assert sha256_of(path) == listed["keras_lstm_mnist_ptq.tflite"]
+    assert inspect_model(path).sha256 == listed["keras_lstm_mnist_ptq.tflite"]
+
+
+def test_operators_agree_with_tflite_accessors(coral_models: Path) -> None:
+    for path in sorted(coral_models.glob("*.tflite")):
+        assert inspect_model(path).operators == reference_operator_names(path.read_bytes()), path
+
+
+def test_partially_mapped_needs_both_kinds() -> None:
+    def info(edgetpu_ops: int, cpu_ops: int) -> ModelInfo:
+        return ModelInfo(
+            path=Path("m.tflite"),
+            sha256="0" * 64,
+            size_bytes=1,
+            operators=(),
+            edgetpu_ops=edgetpu_ops,
+            cpu_ops=cpu_ops,
+            unknown_custom_ops=(),
+        )
+
+    assert info(1, 2).partially_mapped
+    assert info(1, 2).needs_edgetpu
+    assert not info(1, 0).partially_mapped
+    assert not info(0, 2).partially_mapped
+    assert not info(0, 2).needs_edgetpu
+
+
+# --- Bad files ----------------------------------------------------------------------------
+
+
+def model_error(path: Path) -> str:
+    with pytest.raises(ModelError) as excinfo:
+        inspect_model(path)
+    message = str(excinfo.value)
+    assert str(path) in message
+    assert "\n" not in message
+    return message
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    message = model_error(tmp_path / "models" / "x.tflite")
+    assert message.startswith(f"model file not found: {tmp_path / 'models' / 'x.tflite'}")
+    assert "relative paths are resolved from" in message
+
+
+def test_directory(tmp_path: Path) -> None:
+    message = model_error(tmp_path)
+    assert "is a directory, not a TFLite model" in message
+    assert "SavedModel" in message
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.tflite"
+    path.write_bytes(b"")
+    message = model_error(path)
+    assert "is not a TFLite model" in message
+    assert "empty" in message
+
+
+def test_shorter_than_header(tmp_path: Path) -> None:
+    path = tmp_path / "short.tflite"
+    path.write_bytes(b"\x10\x00\x00\x00TF")
+    assert "no 'TFL3' flatbuffer identifier" in model_error(path)
+
+
+def test_random_bytes(tmp_path: Path) -> None:
+    path = tmp_path / "random.tflite"
+    path.write_bytes(np.random.default_rng(1234).bytes(4096))
+    message = model_error(path)
+    assert "is not a TFLite model (no 'TFL3' flatbuffer identifier" in message
+    assert "truncated download" in message
+
+
+def test_json_renamed(tmp_path: Path) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_text(json.dumps({"format": "layers-model", "modelTopology": {}}))
+    message = model_error(path)
+    assert "no 'TFL3' flatbuffer identifier" in message
+    assert "JSON" in message
+
+
+def test_git_lfs_pointer(tmp_path: Path) -> None:
+    path = tmp_path / "model.tflite"
+    path.write_text(
+        "version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 1\n"
+    )
+    assert "git lfs pull" in model_error(path)
+
+
+def test_truncated_real_model(coral_models: Path, tmp_path: Path) -> None:
+    data = (coral_models / CPU_MOBILENET).read_bytes()
+    path = tmp_path / "half.tflite"
+    path.write_bytes(data[: len(data) // 2])
+    message = model_error(path)
+    assert "is a corrupt TFLite model (" in message
+    assert "re-export or re-download it" in message
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "split_concat_edgetpu.tflite",
+        "keras_lstm_mnist_ptq.tflite",
+        "keras_lstm_mnist_ptq_edgetpu.tflite",
+    ],
+)
+def test_every_truncation_is_an_error(coral_models: Path, tmp_path: Path, name: str) -> None:
+    # These files end with the flatbuffer (the mobilenets carry a labels zip after it, whose
+    # loss leaves a loadable model), so every cut must be reported.
+    data = (coral_models / name).read_bytes()
+    path = tmp_path / name
+    for size in [*range(8, len(data), max(1, len(data) // 97)), len(data) - 1]:
+        path.write_bytes(data[:size])
+        with pytest.raises(ModelError, match=r"corrupt TFLite model|not a TFLite model"):
+            inspect_model(path)
+
+
+def test_zeroed_ranges_never_crash(coral_models: Path, tmp_path: Path) -> None:
+    data = (coral_models / "split_concat.tflite").read_bytes()
+    path = tmp_path / "zeroed.tflite"
+    outcomes = set()
+    for start in range(8, len(data), 24):
+        for length in (4, 64):
+            damaged = bytearray(data)
+            damaged[start : start + length] = bytes(len(damaged[start : start + length]))
+            path.write_bytes(bytes(damaged))
+            try:
+                info = inspect_model(path)
+            except ModelError as exc:
+                message = str(exc)
+                outcomes.add("error")
+            else:
+                message = str(info.path)
+                outcomes.add("info")
+            assert str(path) in message
+    assert outcomes == {"error", "info"}
+
+
+def test_random_damage_never_crashes(coral_models: Path, tmp_path: Path) -> None:
+    data = (coral_models / "keras_lstm_mnist_ptq.tflite").read_bytes()
+    rng = np.random.default_rng(7)
+    path = tmp_path / "damaged.tflite"
+    for _ in range(150):
+        damaged = bytearray(data)
+        start = int(rng.integers(8, len(data)))
+        chunk = rng.bytes(int(rng.integers(1, 64)))
+        damaged[start : start + len(chunk)] = chunk
+        path.write_bytes(bytes(damaged[: len(data)]))
+        with contextlib.suppress(ModelError):
+            inspect_model(path)
+
+
+def test_other_schema_version(tmp_path: Path) -> None:
+    data = bytearray(dense_model_bytes(hidden=()))
+    table = tflite.Model.GetRootAsModel(data, 0)._tab
+    data[table.Pos + table.Offset(4)] = 2
+    path = tmp_path / "v2.tflite"
+    path.write_bytes(bytes(data))
+    assert "schema version 2" in model_error(path)
+
+
+def test_aliased_offsets_do_not_hang(tmp_path: Path) -> None:
+    # 4000 subgraphs that all point at one subgraph of 4000 operators: 16 million nodes
+    # from a 32 kB file, unless the reader notices that the vectors overlap.
+    b = flatbuffers.Builder(0)
+    tflite.OperatorStart(b)
+    operator = tflite.OperatorEnd(b)
+    tflite.SubGraphStartOperatorsVector(b, 4000)
+    for _ in range(4000):
+        b.PrependUOffsetTRelative(operator)
+    operators = b.EndVector()
+    tflite.SubGraphStart(b)
+    tflite.SubGraphAddOperators(b, operators)
+    subgraph = tflite.SubGraphEnd(b)
+    tflite.ModelStartSubgraphsVector(b, 4000)
+    for _ in range(4000):
+        b.PrependUOffsetTRelative(subgraph)
+    subgraphs = b.EndVector()
+    tflite.OperatorCodeStart(b)
+    tflite.OperatorCodeAddBuiltinCode(b, tflite.BuiltinOperator.ADD)
+    opcode = tflite.OperatorCodeEnd(b)
+    tflite.ModelStartOperatorCodesVector(b, 1)
+    b.PrependUOffsetTRelative(opcode)
+    opcodes = b.EndVector()
+    tflite.ModelStart(b)
+    tflite.ModelAddVersion(b, 3)
+    tflite.ModelAddOperatorCodes(b, opcodes)
+    tflite.ModelAddSubgraphs(b, subgraphs)
+    b.Finish(tflite.ModelEnd(b), file_identifier=b"TFL3")
+    path = tmp_path / "alias.tflite"
+    path.write_bytes(bytes(b.Output()))
+    assert "more elements than the file can hold" in model_error(path)
+
+
+# --- Generated models ---------------------------------------------------------------------
+
+
+def test_generation_is_deterministic(tmp_path: Path) -> None:
+    first = write_dense_model(tmp_path / "a.tflite", seed=3)
+    second = write_dense_model(tmp_path / "b.tflite", seed=3)
+    assert sha256_of(first) == sha256_of(second)
+    assert conv_model_bytes(seed=3) == conv_model_bytes(seed=3)
+    assert conv_model_bytes(seed=3) != conv_model_bytes(seed=4)
+    assert dense_model_bytes(seed=3) != dense_model_bytes(seed=4)
+
+
+def test_generated_models_follow_tflite_conventions() -> None:
+    model = tflite.Model.GetRootAsModel(dense_model_bytes(), 0)
+    assert tflite.Model.ModelBufferHasIdentifier(dense_model_bytes(), 0)
+    assert model.Version() == 3
+    assert model.Buffers(0).DataLength() == 0
+    assert model.Description().startswith(b"pytest-edgetpu example")
+    assert model.SubgraphsLength() == 1
+    subgraph = model.Subgraphs(0)
+    assert subgraph.Tensors(subgraph.Inputs(0)).Name() == b"input"
+    assert subgraph.Tensors(subgraph.Outputs(0)).Name() == b"output"
+
+
+@pytest.mark.parametrize(
+    ("write", "kwargs", "input_shape", "operators"),
+    [
+        (
+            write_dense_model,
+            {},
+            [1, 64],
+            ("FULLY_CONNECTED", "FULLY_CONNECTED", "FULLY_CONNECTED", "SOFTMAX"),
+        ),
+        (write_dense_model, {"hidden": (), "outputs": 3}, [1, 64], ("FULLY_CONNECTED", "SOFTMAX")),
+        (
+            write_conv_model,
+            {},
+            [1, 32, 32, 3],
+            ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"),
+        ),
+        (
+            write_conv_model,
+            {"image_size": 7, "channels": 1, "filters": 4, "outputs": 2},
+            [1, 7, 7, 1],
+            ("CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "MEAN", "FULLY_CONNECTED", "SOFTMAX"),
+        ),
+    ],
+)
+def test_generated_models_run_in_litert(
+    tmp_path: Path,
+    write: Any,
+    kwargs: dict[str, Any],
+    input_shape: list[int],
+    operators: tuple[str, ...],
+) -> None:
+    path = write(tmp_path / "model.tflite", **kwargs)
+    info = inspect_model(path)
+    assert info.operators == operators
+    assert info.cpu_ops == len(operators)
+    assert not info.needs_edgetpu
+    input_details, output = run_model(path)
+    assert list(input_details["shape"]) == input_shape
+    assert input_details["dtype"] == np.float32
+    assert output.shape == (1, kwargs.get("outputs", 10))
+    assert output.dtype == np.float32
+    assert np.all(output >= 0)
+    assert float(output.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_example_models(tmp_path: Path) -> None:
+    directory = tmp_path / "examples" / "models"
+    paths = write_example_models(directory)
+    assert [path.name for path in paths] == list(EXAMPLE_MODELS)
+    assert all(path.parent == directory for path in paths)
+    for path in paths:
+        _, output = run_model(path)
+        assert output.shape == (1, 10)
+        assert float(output.sum()) == pytest.approx(1.0, abs=1e-5)
+
+    mtimes = [path.stat().st_mtime_ns for path in paths]
+    assert write_example_models(directory) == paths
+    assert [path.stat().st_mtime_ns for path in paths] == mtimes
+    assert sorted(p.name for p in directory.iterdir()) == sorted(EXAMPLE_MODELS)
+
+    # A damaged copy is replaced; the intact one is left alone.
+    good = paths[0].read_bytes()
+    paths[0].write_bytes(b"stale")
+    write_example_models(directory)
+    assert paths[0].read_bytes() == good
+    assert paths[1].stat().st_mtime_ns == mtimes[1]
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"input_size": 0}, {"hidden": (8, -1)}, {"outputs": True}, {"input_size": 2.5}]
+)
+def test_dense_rejects_bad_sizes(tmp_path: Path, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="must be a positive integer"):
+        write_dense_model(tmp_path / "m.tflite", **kwargs)
+    assert not (tmp_path / "m.tflite").exists()
+
+
+def test_conv_rejects_bad_sizes(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="filters must be a positive integer"):
+        write_conv_model(tmp_path / "m.tflite", filters=0)
