@@ -103,7 +103,9 @@ class BaselineEntry:
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
         data["instance_values_ms"] = sorted(_round(v) for v in self.instance_values_ms)
-        data["summary_ms"] = {k: _round(v) for k, v in self.summary_ms.items()}
+        data["summary_ms"] = {
+            k: int(v) if k == "n" else _round(v) for k, v in self.summary_ms.items()
+        }
         data["load_ms"] = _round(self.load_ms)
         data["first_inference_ms"] = _round(self.first_inference_ms)
         data["environment"] = dict(self.environment)

@@ -10,6 +10,7 @@ the threshold is finer than what the measured noise lets this comparison resolve
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -189,11 +190,12 @@ def _decide(change: Shift, threshold: float) -> tuple[Status, str]:
 
 
 def _noise_note(change: Shift, threshold: float) -> str:
-    if change.half_width <= threshold:
+    resolution = change.resolution
+    if resolution <= threshold:
         return ""
     return (
         f"the threshold {threshold:.1%} is finer than this measurement resolves "
-        f"(±{change.half_width:.1%}); raise it to at least {change.half_width:.0%} or "
+        f"(±{resolution:.1%}); raise it to at least {math.ceil(resolution * 100)}% or "
         "measure longer (max_time)"
     )
 

@@ -16,7 +16,14 @@ from . import fixtures
 from .config import MARKER_DOC, OPTIONS, session_settings, test_settings
 from .errors import ConfigError, EdgeTpuError
 from .fixtures import PENDING_KEY, RUN_KEY, PendingBench, report_model_error
-from .report import dump_json, markdown_report, results_document, summary_table, write_text
+from .report import (
+    dump_json,
+    markdown_report,
+    results_document,
+    summary_table,
+    update_line,
+    write_text,
+)
 from .report import headline as report_headline
 from .run import BenchRun
 
@@ -222,10 +229,15 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "edgetpu latency")
     if timed:
         terminalreporter.write_line(summary_table(timed))
-        terminalreporter.write_line(report_headline(timed))
+        if run.settings.update:
+            terminalreporter.write_line(f"{len(timed)} baseline(s) recorded")
+        else:
+            terminalreporter.write_line(report_headline(timed))
         for record in timed:
             verdict = record.verdict
-            if verdict is not None and verdict.reason and terminalreporter.verbosity >= 0:
+            if record.recorded:
+                terminalreporter.write_line(update_line(record))
+            elif verdict is not None and (verdict.reason or verdict.noise_note):
                 terminalreporter.write_line(f"{record.test_id}: {verdict.message}")
     for line in written:
         terminalreporter.write_line(f"edgetpu: {line}")

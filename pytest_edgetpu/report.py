@@ -17,7 +17,14 @@ import pandas as pd
 from .compare import Status
 from .run import Record
 
-__all__ = ["RESULTS_FORMAT", "markdown_report", "results_document", "summary_table", "write_text"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "markdown_report",
+    "results_document",
+    "summary_table",
+    "update_line",
+    "write_text",
+]
 
 RESULTS_FORMAT: Final = "pytest-edgetpu-results"
 #: Results schema history: 1: pytest-edgetpu 0.1.0, first release.
@@ -74,6 +81,22 @@ def _frame(records: Sequence[Record]) -> pd.DataFrame:
         for r in ordered
     ]
     return pd.DataFrame(rows)
+
+
+def update_line(record: Record) -> str:
+    """What an update run did to one test's baseline, for the terminal."""
+    verdict = record.verdict
+    now = f"{record.result.metric} {record.result.value_ms:.3g} ms"
+    if verdict is None or verdict.baseline_ms is None or verdict.change is None:
+        return f"{record.test_id}: recorded {now} (new)"
+    if verdict.status is Status.PASS or verdict.status is Status.MODEL_CHANGED:
+        how = "unchanged within the threshold"
+    else:
+        how = verdict.status.value.lower()
+    return (
+        f"{record.test_id}: recorded {now} (was {verdict.baseline_ms:.3g} ms, "
+        f"{verdict.change.estimate:+.1%}: {how})"
+    )
 
 
 def summary_table(records: Sequence[Record]) -> str:

@@ -103,9 +103,10 @@ class Shift:
         return self.high < 0.0
 
     @property
-    def half_width(self) -> float:
-        """Half the interval's width: the smallest change this comparison can resolve."""
-        return (self.high - self.low) / 2.0
+    def resolution(self) -> float:
+        """Half the interval's width on the log scale, as a relative change: the smallest
+        change this comparison can tell from noise, whatever the size of the shift."""
+        return math.expm1((math.log1p(self.high) - math.log1p(self.low)) / 2.0)
 
 
 def shift(baseline: Sequence[float], current: Sequence[float], confidence: float = 0.95) -> Shift:
