@@ -38,13 +38,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     """Register every ``--edgetpu*`` option and its ``edgetpu_*`` ini key."""
     group = parser.getgroup("edgetpu", "latency gates on Edge TPUs and CPUs (pytest-edgetpu)")
     for option in OPTIONS:
+        # argparse %-formats help texts; "5%" must reach it as "5%%".
+        cli_help = option.help.replace("%", "%%")
         if option.cli and option.metavar is None:
             group.addoption(
                 option.flag,
                 action="store_true",
                 default=None,
                 dest=_dest(option.name),
-                help=option.help,
+                help=cli_help,
             )
         elif option.cli:
             group.addoption(
@@ -53,7 +55,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 default=None,
                 dest=_dest(option.name),
                 metavar=option.metavar,
-                help=option.help,
+                help=cli_help,
             )
         parser.addini(option.ini, help=option.help, default=None)
 

@@ -1,0 +1,353 @@
+"""End-to-end: the user's journey through pytest, with real LiteRT on real (generated) models."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pytest_edgetpu.models import write_conv_model, write_example_models
+
+# Short measurements keep the suite fast; the verdict logic is the same at any length.
+INI = """
+[pytest]
+edgetpu_max_time = 0.3
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A user's project: an ini file and two small models under models/."""
+    pytester.makeini(INI)
+    write_example_models(pytester.path / "models")
+    return pytester
+
+
+def bench_test(model: str = "models/tiny_conv.tflite", extra: str = "") -> str:
+    return f"""
+import pytest
+
+@pytest.mark.tpu_bench(model="{model}"{extra})
+def test_latency(tpu_bench):
+    result = tpu_bench()
+    assert result.n >= 1
+
+def test_plain():
+    pass
+"""
+
+
+def baseline_files(project: pytest.Pytester) -> list[Path]:
+    return sorted((project.path / "baselines").glob("*.json"))
+
+
+def test_without_edgetpu_a_bench_test_is_an_untimed_smoke_test(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tpu_bench(model="models/tiny_conv.tflite")
+        def test_latency(tpu_bench):
+            result = tpu_bench()
+            assert not result.timed and result.n == 1 and result.p50_ms > 0
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(passed=1)
+    result.stdout.no_fnmatch_line("*edgetpu latency*")
+    assert not (project.path / "baselines").exists()
+
+
+def test_first_run_without_baseline_passes_with_a_note(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test())
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*edgetpu latency*",
+            "*test_latency*cpu:0*NO_BASELINE*",
+            "*NO_BASELINE p50 * ms on cpu (*LiteRT*1 thread): no baseline in baselines/cpu-*.json;"
+            " record one with --edgetpu-update-baselines",
+        ]
+    )
+
+
+def test_record_then_gate_passes_and_never_touches_the_baselines(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(test_latency=bench_test())
+    recorded = project.runpytest("--edgetpu", "--edgetpu-update-baselines")
+    recorded.assert_outcomes(passed=2)
+    recorded.stdout.fnmatch_lines(
+        ["*test_latency: recorded p50 * ms (new)", "edgetpu: baselines written to baselines/*"]
+    )
+    (path,) = baseline_files(project)
+    document = json.loads(path.read_text())
+    entry = document["entries"]["test_latency.py::test_latency"]
+    assert len(entry["instance_values_ms"]) >= 3
+    assert entry["model_path"] == "models/tiny_conv.tflite"
+    before = path.read_bytes()
+    # A generous threshold: this test is about the journey, not about the noise of the host.
+    gated = project.runpytest("--edgetpu", "--edgetpu-threshold=60%")
+    gated.assert_outcomes(passed=2)
+    gated.stdout.fnmatch_lines(["*test_latency*PASS*"])
+    assert path.read_bytes() == before
+
+
+def test_a_slower_model_fails_its_test_with_the_numbers(project: pytest.Pytester) -> None:
+    write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
+    project.makepyfile(test_latency=bench_test())
+    project.runpytest("--edgetpu", "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.makepyfile(test_latency=bench_test(model="models/big_conv.tflite"))
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_latency _*",
+            "REGRESSION p50 * ms -> * ms (+*%, 95% CI +*%..+*%) on cpu (*, LiteRT *, 1 thread);"
+            " baseline baselines/cpu-*.json recorded 20*-*-* from model sha256 *…;"
+            " model changed since the baseline (* -> *); first measurement +*%, confirmed*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_the_real_mobilenet_swap_is_a_regression(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    small = coral_models / "mobilenet_v1_0.25_128_quant.tflite"
+    large = coral_models / "mobilenet_v1_0.5_160_quant.tflite"
+    project.makepyfile(test_latency=bench_test(model=str(small)))
+    project.runpytest("--edgetpu", "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.makepyfile(test_latency=bench_test(model=str(large)))
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*REGRESSION p50 * ms -> * ms (+*%*confirmed*"])
+
+
+def test_callable_is_measured_over_fresh_instances_of_its_models(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        """
+        def test_pipeline(edgetpu, tpu_bench):
+            model = edgetpu.load("models/tiny_dense.tflite")
+            seen = set()
+
+            def classify():
+                seen.add(id(model.interpreter))
+                return model.run()[0].argmax()
+
+            result = tpu_bench(classify)
+            assert result.timed
+            assert len(seen) == len(result.measurement.instances) >= 3
+        """
+    )
+    project.runpytest("--edgetpu").assert_outcomes(passed=1)
+
+
+def test_loaded_model_api(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import numpy as np
+
+        def test_model(edgetpu, edgetpu_device):
+            assert edgetpu_device.kind == "cpu" and edgetpu_device.id == "cpu:0"
+            assert edgetpu_device.runtime.startswith("LiteRT ")
+            model = edgetpu.load("models/tiny_conv.tflite")
+            assert model.input_details[0]["shape"].tolist() == [1, 64, 64, 3]
+            first = model.random_inputs(seed=0)
+            assert np.array_equal(first[0], model.random_inputs(seed=0)[0])
+            assert not np.array_equal(first[0], model.random_inputs(seed=1)[0])
+            (scores,) = model.run()
+            assert scores.shape == (1, 10) and abs(float(scores.sum()) - 1.0) < 1e-4
+        """
+    )
+    project.runpytest().assert_outcomes(passed=1)
+
+
+def test_tflite_files_named_on_the_command_line_are_benchmarks(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest("--edgetpu", "models")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*models/tiny_conv.tflite::latency*NO_BASELINE*"])
+    # Only paths given explicitly: a bare run (or one without --edgetpu) collects no model.
+    project.runpytest("--edgetpu").assert_outcomes()
+    project.runpytest("models").assert_outcomes()
+
+
+def test_edgetpu_model_without_edgetpu_is_skipped_or_fails_when_strict(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    model = coral_models / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    project.makepyfile(test_latency=bench_test(model=str(model)))
+    result = project.runpytest("--edgetpu", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    result.stdout.fnmatch_lines(
+        ["SKIPPED [1] test_latency.py:*: *_edgetpu.tflite is compiled for the Edge TPU*cpu:0*"]
+    )
+    strict = project.runpytest("--edgetpu", "--edgetpu-strict")
+    strict.assert_outcomes(passed=1, failed=1)
+    strict.stdout.fnmatch_lines(["*is compiled for the Edge TPU (1 edgetpu-custom-op node(s))*"])
+
+
+def test_missing_model_fails_the_test_with_one_line(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test(model="models/nope.tflite"))
+    for args in ((), ("--edgetpu",)):
+        result = project.runpytest(*args)
+        result.assert_outcomes(passed=1, failed=1)
+        result.stdout.fnmatch_lines(["*model file not found: */models/nope.tflite*"])
+        result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_unknown_marker_argument_is_a_collection_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test(extra=", treshold='10%'"))
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*tpu_bench(...) on test_*.py::test_latency: unknown argument 'treshold';"
+            " did you mean 'threshold'?*"
+        ]
+    )
+
+
+def test_ill_typed_marker_argument_is_a_collection_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test(extra=", warmup='many'"))
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*tpu_bench(warmup=...) on test_*.py::test_latency: 'many' is not a whole number*"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--edgetpu-threshold=abc"],
+            "ERROR: --edgetpu-threshold: threshold 'abc' is not a percentage*",
+        ),
+        (["--edgetpu-device=gpu"], "ERROR: --edgetpu-device: unknown device 'gpu' in 'gpu'*"),
+        (
+            ["--edgetpu", "--edgetpu-device=usb:0"],
+            "ERROR: --edgetpu-device: no USB Edge TPU matches 'usb:0' (attached: none)*"
+            "run `pytest-edgetpu devices`*",
+        ),
+    ],
+    ids=["threshold", "device-grammar", "device-absent"],
+)
+def test_bad_options_are_usage_errors(
+    project: pytest.Pytester, args: list[str], message: str
+) -> None:
+    project.makepyfile(test_latency=bench_test())
+    result = project.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_bad_ini_value_names_the_ini_file(project: pytest.Pytester) -> None:
+    project.makeini(INI + "edgetpu_threshold = lots\n")
+    project.makepyfile(test_latency=bench_test())
+    result = project.runpytest("--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: ini edgetpu_threshold in *tox.ini: threshold 'lots'*"])
+
+
+def test_corrupt_baseline_file_stops_the_run_naming_it(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test())
+    (project.path / "baselines").mkdir()
+    (project.path / "baselines" / "cpu-x.json").write_text('{"format": "pytest-edge')
+    result = project.runpytest("--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: */baselines/cpu-x.json is not a readable baseline file*"])
+    # The same file stops an update run too: it is never overwritten.
+    result = project.runpytest("--edgetpu", "--edgetpu-update-baselines")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert (project.path / "baselines" / "cpu-x.json").read_text() == '{"format": "pytest-edge'
+
+
+def test_json_report_and_junit_outputs(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    summary = project.path / "step-summary.md"
+    summary.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    project.makepyfile(test_latency=bench_test())
+    result = project.runpytest(
+        "--edgetpu",
+        "--edgetpu-json=out/results.json",
+        "--edgetpu-report=out/report.md",
+        "--junitxml=out/junit.xml",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["edgetpu: results written to out/results.json", "edgetpu: report written to out/report.md"]
+    )
+    document = json.loads((project.path / "out" / "results.json").read_text())
+    assert document["format"] == "pytest-edgetpu-results"
+    (record,) = document["results"]
+    assert record["test_id"] == "test_latency.py::test_latency"
+    assert record["verdict"]["status"] == "NO_BASELINE"
+    assert set(record["phases_ms"]) == {"load", "first_inference", "warmup_mean"}
+    assert record["summary_ms"]["n"] == sum(1 for _ in range(record["summary_ms"]["n"]))
+    report = (project.path / "out" / "report.md").read_text()
+    assert "**0 regressed, 0 improved, 0 unchanged, 1 new**" in report
+    assert summary.read_text().startswith("earlier step\n## pytest-edgetpu latency gate")
+    junit = (project.path / "out" / "junit.xml").read_text()
+    assert '<property name="edgetpu_verdict" value="NO_BASELINE"' in junit
+
+
+def test_a_failing_test_body_is_not_judged(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.tpu_bench(model="models/tiny_conv.tflite")
+        def test_budget(tpu_bench):
+            result = tpu_bench()
+            assert result.p50_ms < 0, "budget exceeded"
+        """
+    )
+    result = project.runpytest("--edgetpu", "--edgetpu-update-baselines")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*budget exceeded*"])
+    assert baseline_files(project) == []
+
+
+def test_help_lists_every_option_and_ini_key(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    for line in (
+        "*--edgetpu *Run latency benchmarks and gate them against baselines",
+        "*--edgetpu-device=SPEC*",
+        "*--edgetpu-baseline-dir=DIR*",
+        "*--edgetpu-update-baselines*",
+        "*--edgetpu-threshold=PCT*",
+        "*--edgetpu-json=PATH*",
+        "*--edgetpu-report=PATH*",
+        "*--edgetpu-strict*",
+        "*edgetpu_max_time (string):*",
+    ):
+        result.stdout.fnmatch_lines([line])
+
+
+def test_runs_with_xdist_disabled(project: pytest.Pytester) -> None:
+    project.makepyfile(test_latency=bench_test())
+    project.runpytest("-p", "no:xdist", "--edgetpu").assert_outcomes(passed=2)
+
+
+def test_example_suite_runs_from_a_copy(tmp_path: Path, pytester: pytest.Pytester) -> None:
+    """The README's example, copied elsewhere, generates its models and runs."""
+    root = Path(__file__).resolve().parent.parent
+    shutil.copytree(
+        root / "examples", pytester.path / "examples", ignore=shutil.ignore_patterns("models")
+    )
+    pytester.makeini(INI)
+    result = pytester.runpytest("examples")
+    result.assert_outcomes(passed=2)
