@@ -119,10 +119,12 @@ def shift(baseline: Sequence[float], current: Sequence[float], confidence: float
         raise ValueError("a shift needs at least two values on each side")
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    base = np.log(np.asarray(baseline, dtype=np.float64))
-    cur = np.log(np.asarray(current, dtype=np.float64))
-    if not (np.isfinite(base).all() and np.isfinite(cur).all()):
-        raise ValueError("shift needs positive, finite values")
+    base_values = np.asarray(baseline, dtype=np.float64)
+    cur_values = np.asarray(current, dtype=np.float64)
+    for values in (base_values, cur_values):
+        if not (np.isfinite(values).all() and (values > 0).all()):
+            raise ValueError("shift needs positive, finite values")
+    base, cur = np.log(base_values), np.log(cur_values)
     diffs = np.sort(np.subtract.outer(cur, base).ravel())
     n1, n2 = cur.size, base.size
     pairs = n1 * n2
