@@ -15,3 +15,13 @@ def coral_models() -> Path:
     if not (CORAL_MODELS / "mobilenet_v1_0.25_128_quant.tflite").is_file():
         pytest.skip(f"real Coral models not found at {CORAL_MODELS} (the shared/ checkout)")
     return CORAL_MODELS
+
+
+@pytest.fixture(autouse=True)
+def private_lease_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """Device leases of the tests' own pytest runs live apart from any real session's."""
+    directory = tmp_path_factory.mktemp("leases")
+    monkeypatch.setenv("PYTEST_EDGETPU_LEASE_DIR", str(directory))
+    return directory

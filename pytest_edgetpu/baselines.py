@@ -35,6 +35,7 @@ __all__ = [
     "Profile",
     "dumps",
     "load_file",
+    "parse_entry",
     "write_entries",
 ]
 
@@ -179,7 +180,7 @@ def load_file(path: Path) -> BaselineFile:
             "object; restore the file from git"
         )
     profile = Profile(dict(profile_data))
-    entries = {test_id: _parse_entry(path, test_id, raw) for test_id, raw in entries_data.items()}
+    entries = {test_id: parse_entry(path, test_id, raw) for test_id, raw in entries_data.items()}
     return BaselineFile(path, profile, entries)
 
 
@@ -201,7 +202,9 @@ def _check_depth(value: object, path: Path, depth: int = 0) -> None:
 _NUMBER = (int, float)
 
 
-def _parse_entry(path: Path, test_id: str, raw: object) -> BaselineEntry:
+def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
+    """Validate one entry read from ``path`` (a file, or whatever else it came from)."""
+
     def bad(what: str) -> BaselineError:
         return BaselineError(
             f"{path}: entry {test_id!r} {what}; restore the file from git or record the "

@@ -74,6 +74,7 @@ class Device:
     kind: DeviceKind
     id: str  # "cpu:0", "usb:0", "pci:1"
     edgetpu: EdgeTpu | None = None
+    cores: tuple[int, ...] = ()  # a CPU device's cores, which a parallel worker pins itself to
 
     @property
     def is_edgetpu(self) -> bool:
@@ -95,9 +96,9 @@ def resolve_devices(
     chosen: list[Device] = []
     for request in requests:
         if request.kind == "auto":
-            matches = found or [Device("cpu", "cpu:0")]
+            matches = found or _cpu_devices(request, where)
         elif request.kind == "cpu":
-            matches = [_cpu_device(request, where)]
+            matches = _cpu_devices(request, where)
         elif request.kind == "any":
             matches = found[request.index : request.index + 1] if request.index is not None else []
         else:
@@ -111,15 +112,18 @@ def resolve_devices(
     return tuple(chosen)
 
 
-def _cpu_device(request: DeviceRequest, where: str) -> Device:
-    index = request.index or 0
+def _cpu_devices(request: DeviceRequest, where: str) -> list[Device]:
+    """One device per usable core (``cpu``), or the one ``cpu:N`` names."""
     cores = _usable_cores()
-    if index >= len(cores):
+    devices = [Device("cpu", f"cpu:{i}", cores=(core,)) for i, core in enumerate(cores)]
+    if request.index is None:
+        return devices
+    if request.index >= len(devices):
         raise DeviceError(
-            f"{where}: {request.text!r} asks for CPU device {index}, but this host has "
-            f"{len(cores)} usable core(s) (cpu:0..cpu:{len(cores) - 1})"
+            f"{where}: {request.text!r} asks for CPU device {request.index}, but this host has "
+            f"{len(devices)} usable core(s) (cpu:0..cpu:{len(devices) - 1})"
         )
-    return Device("cpu", f"cpu:{index}")
+    return [devices[request.index]]
 
 
 def _usable_cores() -> list[int]:

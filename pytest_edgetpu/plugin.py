@@ -13,18 +13,14 @@ from typing import Any
 import pytest
 
 from . import fixtures
-from .config import MARKER_DOC, OPTIONS, session_settings, test_settings
+from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
+from .devices import resolve_devices
+from .discovery import discover
 from .errors import ConfigError, EdgeTpuError
 from .fixtures import PENDING_KEY, RUN_KEY, PendingBench, report_model_error
-from .report import (
-    dump_json,
-    markdown_report,
-    results_document,
-    summary_table,
-    update_line,
-    write_text,
-)
-from .report import headline as report_headline
+from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
+from .report import headline, markdown_report, summary_table, update_line
+from .results import dump_json, results_document, write_text
 from .run import BenchRun
 
 _WRITTEN_KEY = pytest.StashKey[list[str]]()
@@ -60,20 +56,66 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         parser.addini(option.ini, help=option.help, default=None)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """Validate the settings and set up this process's benchmark run."""
-    config.addinivalue_line("markers", MARKER_DOC)
+def _settings(config: pytest.Config) -> SessionSettings:
     cli = {o.name: config.getoption(_dest(o.name)) for o in OPTIONS if o.cli}
     ini = {o.name: config.getini(o.ini) for o in OPTIONS}
     where = os.fspath(config.inipath) if config.inipath else "the ini file"
     try:
-        settings = session_settings(cli, ini, config.rootpath, where)
+        return session_settings(cli, ini, config.rootpath, where)
     except ConfigError as error:
         raise pytest.UsageError(str(error)) from None
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    config.stash[RUN_KEY] = BenchRun(settings, config.rootpath, workers)
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return (
+        not hasattr(config, "workerinput")
+        and config.getoption("dist", "no") != "no"
+        and not config.getoption("collectonly")
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Validate the settings and set up this process's benchmark run."""
+    config.addinivalue_line("markers", MARKER_DOC)
+    settings = _settings(config)
+    worker_input = getattr(config, "workerinput", None)
+    if worker_input is not None:
+        run = BenchRun(
+            settings,
+            config.rootpath,
+            role="worker",
+            workers=int(worker_input["workercount"]),
+            assigned_device=worker_input.get(DEVICE_INPUT),
+        )
+    elif _is_controller(config) and settings.enabled:
+        workers = node_count(config)
+        run = BenchRun(settings, config.rootpath, role="controller", workers=workers)
+        try:
+            config.pluginmanager.register(ControllerHooks(run, workers), "edgetpu-controller")
+        except EdgeTpuError as error:
+            raise pytest.UsageError(str(error)) from None
+    else:
+        run = BenchRun(settings, config.rootpath)
+    config.stash[RUN_KEY] = run
     config.stash[_WRITTEN_KEY] = []
     config.pluginmanager.register(fixtures, "edgetpu-fixtures")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if RUN_KEY in config.stash:
+        config.stash[RUN_KEY].close()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """``-n auto`` with ``--edgetpu`` starts one worker per selected device."""
+    settings = _settings(config)
+    if not settings.enabled:
+        return None
+    try:
+        return len(resolve_devices(settings.devices, discover(), settings.device_source))
+    except EdgeTpuError as error:
+        raise pytest.UsageError(str(error)) from None
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -89,6 +131,9 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if not run.settings.enabled:
         return None
     mode = "recording baselines" if run.settings.update else "gating"
+    if run.role == "controller":
+        devices = ", ".join(d.id for d in run.devices)
+        return f"edgetpu: {mode} on {devices}, one xdist worker per device"
     device = run.session.device.describe(run.runtime, 1)
     baseline = run.display(run.store.path_for(run.profile))
     return f"edgetpu: {mode} on {device}; baselines {baseline}"
@@ -192,24 +237,37 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         pytest.fail("\n".join(failures), pytrace=False)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
+    """On an xdist worker, the test's records travel to the controller with its report,
+    so a worker that crashes later loses nothing that was already measured."""
+    report = yield
+    run = item.config.stash[RUN_KEY]
+    if run.role == "worker" and report.when in ("call", "teardown"):
+        payload = run.drain()
+        if payload is not None:
+            setattr(report, PAYLOAD_ATTR, payload)
+    return report
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """Write baselines (update mode), the JSON results and the Markdown report."""
+    """Write baselines (update mode), the JSON results and the Markdown report.
+
+    Only a serial run or the xdist controller writes; workers hand their records over."""
     config = session.config
     run = config.stash[RUN_KEY]
-    if not run.settings.enabled or not run.records:
+    if not run.settings.enabled or not run.results or run.role == "worker":
         return
     written = config.stash[_WRITTEN_KEY]
     try:
         if run.settings.update:
-            path = run.write_baselines()
-            if path is not None:
-                written.append(f"baselines written to {path}")
+            written += [f"baselines written to {path}" for path in run.write_baselines()]
         environment = run.environment()
         if run.settings.json_path is not None:
-            document = results_document(run.records, environment, run.profile.fields)
+            document = results_document(run.results, environment, run.profiles())
             write_text(run.settings.json_path, dump_json(document))
             written.append(f"results written to {run.display(run.settings.json_path)}")
-        markdown = markdown_report(run.records, environment)
+        markdown = markdown_report(run.results, environment)
         if run.settings.report_path is not None:
             write_text(run.settings.report_path, markdown)
             written.append(f"report written to {run.display(run.settings.report_path)}")
@@ -224,7 +282,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """The table of every benchmark, its verdict, and the files written."""
     run = config.stash[RUN_KEY]
-    timed = [r for r in run.records if r.result.timed]
+    timed = [r for r in run.results if r["timed"]]
     written = config.stash[_WRITTEN_KEY]
     if not timed and not written:
         return
@@ -234,12 +292,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         if run.settings.update:
             terminalreporter.write_line(f"{len(timed)} baseline(s) recorded")
         else:
-            terminalreporter.write_line(report_headline(timed))
+            terminalreporter.write_line(headline(timed))
         for record in timed:
-            verdict = record.verdict
-            if record.recorded:
+            verdict = record["verdict"]
+            if record["recorded"]:
                 terminalreporter.write_line(update_line(record))
-            elif verdict is not None and (verdict.reason or verdict.noise_note):
-                terminalreporter.write_line(f"{record.test_id}: {verdict.message}")
+            elif verdict is not None and (verdict["reason"] or verdict["noise_note"]):
+                terminalreporter.write_line(f"{record['test_id']}: {verdict['message']}")
     for line in written:
         terminalreporter.write_line(f"edgetpu: {line}")

@@ -1,8 +1,15 @@
 """One benchmark run: settings, the device held, the baselines, and every result with its verdict.
 
-This is the engine behind the plugin's hooks, free of pytest: a test's measurement comes in
-through :meth:`BenchRun.judge`, which compares it with its baseline (re-measuring once to
-confirm a suspected regression) or, in update mode, queues it to be written.
+The engine behind the plugin's hooks, free of pytest. A process plays one role:
+
+* ``serial``: measures on the first device it can lease, writes files at the end;
+* ``worker`` (pytest-xdist): measures on the device the controller assigned, leases it, pins
+  itself to its cores, and hands its records and queued baseline entries to the controller;
+* ``controller``: measures nothing and opens no device; it hands devices out, gathers the
+  workers' records, and alone writes baselines and reports.
+
+A measurement comes in through :meth:`BenchRun.judge`, which compares it with its baseline
+(re-measuring once to confirm a suspected regression) or, in update mode, queues an entry.
 """
 
 from __future__ import annotations
@@ -12,19 +19,31 @@ import functools
 import importlib.metadata
 import os
 import platform
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any, Literal
 
-from .baselines import BaselineEntry, BaselineStore, Lookup, Profile, write_entries
+from .baselines import (
+    BaselineEntry,
+    BaselineStore,
+    Lookup,
+    Profile,
+    parse_entry,
+    write_entries,
+)
 from .bench import BenchResult, DeviceSession
 from .compare import Current, Policy, Status, Verdict, compare, confirm
 from .config import SessionSettings
 from .devices import Device, cpu_governor, cpu_model, resolve_devices
 from .discovery import Discovery, discover
+from .errors import DeviceError
+from .leases import Lease, acquire
+from .results import Record, result_record
 from .runtime import Runtime, load_runtime
 
-__all__ = ["BenchRun", "Record", "device_profile", "plugin_version"]
+__all__ = ["BenchRun", "Role", "device_profile", "plugin_version"]
+
+Role = Literal["serial", "controller", "worker"]
 
 
 def plugin_version() -> str:
@@ -58,26 +77,27 @@ def device_profile(device: Device, runtime: Runtime, discovery: Discovery | None
     )
 
 
-@dataclass(frozen=True)
-class Record:
-    """One measured test: its result, its verdict (None when ungated) and the profile."""
-
-    test_id: str
-    result: BenchResult
-    verdict: Verdict | None
-    profile_key: str
-    recorded: bool = False
-
-
 class BenchRun:
-    """The state of one pytest session's benchmarking (one per process)."""
+    """The state of one process's benchmarking in a pytest session."""
 
-    def __init__(self, settings: SessionSettings, rootdir: Path, workers: int = 1) -> None:
+    def __init__(
+        self,
+        settings: SessionSettings,
+        rootdir: Path,
+        *,
+        role: Role = "serial",
+        workers: int = 1,
+        assigned_device: str | None = None,
+    ) -> None:
         self.settings = settings
         self.rootdir = rootdir
+        self.role = role
         self.workers = workers
-        self.records: list[Record] = []
-        self._pending: dict[str, BaselineEntry] = {}
+        self.assigned_device = assigned_device
+        self.results: list[Record] = []
+        self.environments: list[dict[str, str]] = []
+        self._pending: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
+        self._lease: Lease | None = None
 
     @functools.cached_property
     def runtime(self) -> Runtime:
@@ -89,11 +109,40 @@ class BenchRun:
 
     @functools.cached_property
     def devices(self) -> tuple[Device, ...]:
+        """Every device the spec selects (found without opening any)."""
         return resolve_devices(self.settings.devices, self.discovery, self.settings.device_source)
 
     @functools.cached_property
     def session(self) -> DeviceSession:
-        return DeviceSession(self.devices[0], self.runtime)
+        """The device this process measures on, leased for the whole session."""
+        if self.role == "controller":
+            raise DeviceError("the xdist controller measures nothing; its workers do")
+        device = self._lease_device()
+        if self.role == "worker" and device.cores and hasattr(os, "sched_setaffinity"):
+            # Parallel workers on their own cores disturb each other less (noise.md).
+            os.sched_setaffinity(0, device.cores)
+        return DeviceSession(device, self.runtime)
+
+    def _lease_device(self) -> Device:
+        if self.assigned_device is not None:
+            device = next((d for d in self.devices if d.id == self.assigned_device), None)
+            if device is None:
+                raise DeviceError(
+                    f"the controller assigned {self.assigned_device}, which this host does not "
+                    f"have ({', '.join(d.id for d in self.devices)}); with --tx to other hosts "
+                    "give each the same --edgetpu-device"
+                )
+            self._lease = acquire(device.id)
+            return device
+        busy = []
+        for device in self.devices:
+            try:
+                self._lease = acquire(device.id)
+            except DeviceError as error:
+                busy.append(str(error))
+                continue
+            return device
+        raise DeviceError("every selected device is in use: " + "; ".join(busy))
 
     @functools.cached_property
     def store(self) -> BaselineStore:
@@ -105,8 +154,16 @@ class BenchRun:
 
     def start(self) -> None:
         """Fail early, before any test runs, on a bad device or a bad baseline file."""
-        if self.settings.enabled:
-            _ = self.session, self.store
+        if not self.settings.enabled:
+            return
+        _ = self.store
+        _ = self.devices if self.role == "controller" else self.session
+
+    def close(self) -> None:
+        """Give the device's lease back."""
+        if self._lease is not None:
+            self._lease.release()
+            self._lease = None
 
     def display(self, path: Path) -> Path:
         """``path`` relative to the rootdir when it lies below it."""
@@ -116,11 +173,15 @@ class BenchRun:
             return path
 
     def environment(self) -> dict[str, str]:
+        """The environment this process measured in (the controller: its workers')."""
+        if self.role == "controller":
+            return self.environments[0] if self.environments else {}
         env = {
             "runtime_version": self.runtime.version,
             "python": platform.python_version(),
             "plugin": plugin_version(),
             "cpu_model": cpu_model(),
+            "workers": str(self.workers),
         }
         governor = cpu_governor()
         if governor:
@@ -128,6 +189,12 @@ class BenchRun:
         if self.session.device.is_edgetpu and self.discovery.libedgetpu_version:
             env["libedgetpu_version"] = self.discovery.libedgetpu_version
         return env
+
+    def profiles(self) -> dict[str, dict[str, str]]:
+        """The device profiles of everything measured, by key."""
+        if self.role == "controller":
+            return {key: dict(profile.fields) for key, (profile, _) in self._pending.items()}
+        return {self.profile.key: dict(self.profile.fields)} if self.results else {}
 
     def judge(
         self,
@@ -138,7 +205,7 @@ class BenchRun:
     ) -> Verdict | None:
         """Decide ``result``'s verdict, record it, and return it (None when ungated)."""
         if not result.timed:
-            self.records.append(Record(test_id, result, None, self.profile.key))
+            self.results.append(result_record(test_id, result, None, self.profile.key, None, False))
             return None
         policy = Policy(threshold=threshold, strict=self.settings.strict)
         lookup = self._lookup(test_id)
@@ -146,10 +213,11 @@ class BenchRun:
         if verdict.status is Status.REGRESSION and not self.settings.update:
             result = remeasure()
             verdict = confirm(verdict, compare(lookup, self._current(result), policy))
+        entry = self._entry(result)
         if self.settings.update:
-            self._pending[test_id] = self._entry(result)
-        self.records.append(
-            Record(test_id, result, verdict, self.profile.key, recorded=self.settings.update)
+            self._queue(self.profile, {test_id: entry})
+        self.results.append(
+            result_record(test_id, result, verdict, self.profile.key, entry, self.settings.update)
         )
         return verdict
 
@@ -193,10 +261,46 @@ class BenchRun:
             environment=self.environment(),
         )
 
-    def write_baselines(self) -> Path | None:
-        """Write the queued entries (update mode); returns the file written, if any."""
-        if not self._pending:
+    def _queue(self, profile: Profile, entries: Mapping[str, BaselineEntry]) -> None:
+        self._pending.setdefault(profile.key, (profile, {}))[1].update(entries)
+
+    def payload(self) -> dict[str, Any]:
+        """What a worker hands the controller: its records, environment and queued entries."""
+        return {
+            "results": self.results,
+            "environment": self.environment() if self.results else {},
+            "pending": {
+                key: {
+                    "profile": dict(profile.fields),
+                    "entries": {tid: e.to_json() for tid, e in entries.items()},
+                }
+                for key, (profile, entries) in self._pending.items()
+            },
+        }
+
+    def drain(self) -> dict[str, Any] | None:
+        """A worker's payload since the last drain, or None when it measured nothing new."""
+        if not self.results and not self._pending:
             return None
-        path = write_entries(self.settings.baseline_dir, self.profile, self._pending)
+        payload = self.payload()
+        self.results = []
         self._pending.clear()
-        return self.display(path)
+        return payload
+
+    def absorb(self, payload: Mapping[str, Any], source: str) -> None:
+        """Take over a worker's payload (``source`` names the worker for errors)."""
+        self.results.extend(payload["results"])
+        if payload["environment"]:
+            self.environments.append(dict(payload["environment"]))
+        for queued in payload["pending"].values():
+            entries = {tid: parse_entry(source, tid, raw) for tid, raw in queued["entries"].items()}
+            self._queue(Profile(dict(queued["profile"])), entries)
+
+    def write_baselines(self) -> list[Path]:
+        """Write the queued entries (update mode); returns the files written."""
+        written = []
+        for profile, entries in self._pending.values():
+            path = write_entries(self.settings.baseline_dir, profile, entries)
+            written.append(self.display(path))
+        self._pending.clear()
+        return written

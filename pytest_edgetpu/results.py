@@ -1,0 +1,124 @@
+"""Result records: the JSON form of one measured test, the unit everything else exchanges.
+
+A record is what ``--edgetpu-json`` writes, what an xdist worker sends to the controller, what
+the reports render, and (through its ``baseline_entry``) what an update writes into
+``baselines/``. Records are plain JSON-ready dicts so they cross process boundaries as they are.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from .baselines import BaselineEntry
+from .bench import BenchResult
+from .compare import Verdict
+
+__all__ = ["RESULTS_FORMAT", "RESULTS_SCHEMA_VERSION", "result_record", "results_document"]
+
+RESULTS_FORMAT: Final = "pytest-edgetpu-results"
+#: Results schema history: 1: pytest-edgetpu 0.1.0, first release.
+RESULTS_SCHEMA_VERSION: Final = 1
+
+Record = dict[str, Any]
+
+
+def result_record(
+    test_id: str,
+    result: BenchResult,
+    verdict: Verdict | None,
+    profile_key: str,
+    entry: BaselineEntry | None,
+    recorded: bool,
+) -> Record:
+    """The record of one measured test."""
+    summary = result.summary
+    record: Record = {
+        "test_id": test_id,
+        "target": result.target,
+        "device": result.device_id,
+        "profile": profile_key,
+        "metric": result.metric,
+        "num_threads": result.num_threads,
+        "timed": result.timed,
+        "recorded": recorded,
+        "summary_ms": {
+            "n": summary.n,
+            "min": summary.min_ms,
+            "p50": summary.p50_ms,
+            "p90": summary.p90_ms,
+            "p99": summary.p99_ms,
+            "max": summary.max_ms,
+            "mean": summary.mean_ms,
+            "stdev": summary.stdev_ms,
+            "mad": summary.mad_ms,
+            "iqr": summary.iqr_ms,
+            "cv": summary.cv,
+            "throughput_per_s": summary.throughput_per_s,
+        },
+        "phases_ms": {
+            "load": result.load_ms,
+            "first_inference": result.first_inference_ms,
+            "warmup_mean": result.warmup_ms,
+        },
+        "instance_values_ms": list(result.instance_values_ms),
+        "model": None,
+        "verdict": None,
+        "baseline_entry": entry.to_json() if entry is not None else None,
+    }
+    if result.measurement is not None:
+        record["stop_reason"] = result.measurement.stop_reason
+        record["elapsed_s"] = result.measurement.elapsed_s
+    if result.model is not None:
+        record["model"] = {
+            "path": os.fspath(result.model.path),
+            "sha256": result.model.sha256,
+            "edgetpu_ops": result.model.edgetpu_ops,
+            "cpu_ops": result.model.cpu_ops,
+        }
+    if verdict is not None:
+        change = verdict.change
+        record["verdict"] = {
+            "status": verdict.status.value,
+            "message": verdict.message,
+            "reason": verdict.reason,
+            "noise_note": verdict.noise_note,
+            "baseline_ms": verdict.baseline_ms,
+            "change": change.estimate if change else None,
+            "ci_low": change.low if change else None,
+            "ci_high": change.high if change else None,
+            "confidence": change.confidence if change else None,
+            "confirmed": verdict.confirmed,
+            "model_changed": verdict.model_changed,
+            "baseline_file": os.fspath(verdict.baseline_path),
+        }
+    return record
+
+
+def results_document(
+    records: Sequence[Record], environment: Mapping[str, str], profiles: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The ``--edgetpu-json`` document: every record, the environment and the profiles."""
+    return {
+        "format": RESULTS_FORMAT,
+        "schema_version": RESULTS_SCHEMA_VERSION,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "environment": dict(environment),
+        "profiles": dict(profiles),
+        "results": list(records),
+    }
+
+
+def dump_json(document: Mapping[str, Any]) -> str:
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def write_text(path: Path, text: str, append: bool = False) -> None:
+    """Write (or append) ``text`` to ``path``, creating parent folders."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a" if append else "w", encoding="utf-8") as handle:
+        handle.write(text)

@@ -1,0 +1,417 @@
+"""Unit tests of pytest_edgetpu.compare: every verdict, its message, strictness, confirmation."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from pytest_edgetpu.baselines import BaselineEntry, Lookup
+from pytest_edgetpu.compare import Current, Policy, Status, Verdict, compare, confirm
+
+PATH = Path("baselines/cpu-x.json")
+DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+OLD_SHA = "cb27" + "a1" * 30
+NEW_SHA = "ffee" + "b2" * 30
+RECORDED = "2026-11-20T09:15:00Z"
+# Ten tight per-instance values around 1 ms (spread ±0.5%).
+TIGHT = tuple(1.0 + 0.001 * i for i in range(-5, 5))
+POLICY = Policy(threshold=0.05)
+
+
+def make_entry(
+    values: tuple[float, ...] = TIGHT,
+    *,
+    value_ms: float = 1.0,
+    metric: str = "p50",
+    num_threads: int = 1,
+    workers: int = 1,
+    sha: str | None = OLD_SHA,
+) -> BaselineEntry:
+    return BaselineEntry(
+        metric=metric,
+        instance_values_ms=values,
+        summary_ms={"n": 1000, metric: value_ms},
+        load_ms=12.0,
+        first_inference_ms=3.0,
+        num_threads=num_threads,
+        workers=workers,
+        recorded=RECORDED,
+        model_sha256=sha,
+    )
+
+
+def make_current(
+    values: tuple[float, ...] = TIGHT,
+    *,
+    value_ms: float = 1.0,
+    metric: str = "p50",
+    num_threads: int = 1,
+    workers: int = 1,
+    sha: str | None = OLD_SHA,
+) -> Current:
+    return Current(
+        metric=metric,
+        value_ms=value_ms,
+        instance_values_ms=values,
+        num_threads=num_threads,
+        workers=workers,
+        device_words=DEVICE,
+        model_sha256=sha,
+    )
+
+
+def scaled(values: tuple[float, ...], factor: float) -> tuple[float, ...]:
+    return tuple(v * factor for v in values)
+
+
+def found(entry: BaselineEntry, others: tuple[str, ...] = ()) -> Lookup:
+    return Lookup(PATH, entry, others)
+
+
+def regression_verdict() -> Verdict:
+    return compare(found(make_entry()), make_current(scaled(TIGHT, 1.2), value_ms=1.2), POLICY)
+
+
+# ---------------------------------------------------------------------------------------------
+# NO_BASELINE and INCOMPARABLE
+
+
+def test_no_baseline() -> None:
+    verdict = compare(Lookup(PATH, None, ()), make_current(value_ms=1.23), POLICY)
+    assert verdict.status is Status.NO_BASELINE
+    assert verdict.baseline_path == PATH
+    assert verdict.change is None
+    assert verdict.baseline_ms is None
+    assert verdict.message == (
+        f"NO_BASELINE p50 1.23 ms on {DEVICE}: no baseline in baselines/cpu-x.json; "
+        "record one with --edgetpu-update-baselines"
+    )
+
+
+def test_incomparable_when_only_other_profiles_hold_the_test() -> None:
+    lookup = Lookup(PATH, None, ("usb-edgetpu-std", "pci-edgetpu-max"))
+    verdict = compare(lookup, make_current(value_ms=1.23), POLICY)
+    assert verdict.status is Status.INCOMPARABLE
+    assert verdict.change is None
+    assert verdict.message == (
+        f"INCOMPARABLE p50 1.23 ms on {DEVICE}: baselines exist only for other device "
+        "profiles (usb-edgetpu-std, pci-edgetpu-max), never compared with cpu-x; record one "
+        "for this device with --edgetpu-update-baselines"
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry_kwargs", "current_kwargs", "words"),
+    [
+        ({"metric": "p90"}, {}, "the baseline gates p90, the test now gates p50"),
+        ({"num_threads": 4}, {}, "the baseline ran 4 thread(s), this run 1"),
+        (
+            {"workers": 4},
+            {},
+            "the baseline was recorded with 4 parallel worker(s), this run has 1",
+        ),
+        ({}, {"workers": 2}, "the baseline was recorded with 1 parallel worker(s), this run has 2"),
+    ],
+    ids=["metric", "num_threads", "workers-baseline", "workers-current"],
+)
+def test_incomparable_when_conditions_differ(
+    entry_kwargs: dict[str, object], current_kwargs: dict[str, object], words: str
+) -> None:
+    entry = make_entry(**entry_kwargs)  # type: ignore[arg-type]
+    current = make_current(scaled(TIGHT, 1.5), value_ms=1.23, **current_kwargs)  # type: ignore[arg-type]
+    verdict = compare(found(entry, ("other-profile",)), current, POLICY)
+    assert verdict.status is Status.INCOMPARABLE
+    assert verdict.change is None  # never compared, even though it is 50% slower
+    assert verdict.baseline_recorded == RECORDED
+    assert verdict.message == (
+        f"INCOMPARABLE p50 1.23 ms on {DEVICE}: {words} in baselines/cpu-x.json; "
+        "record again with --edgetpu-update-baselines"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# PASS, REGRESSION, IMPROVED, UNSTABLE
+
+
+def test_pass_on_identical_values() -> None:
+    verdict = compare(found(make_entry()), make_current(), POLICY)
+    assert verdict.status is Status.PASS
+    assert verdict.change is not None
+    assert verdict.change.estimate == 0.0
+    assert verdict.reason == ""
+    assert verdict.noise_note == ""
+    assert not verdict.model_changed
+    assert not verdict.confirmed
+
+
+def test_pass_on_a_significant_slowdown_below_the_threshold() -> None:
+    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 1.03)), POLICY)
+    assert verdict.change is not None
+    assert verdict.change.significant_slowdown
+    assert verdict.status is Status.PASS
+
+
+def test_regression() -> None:
+    verdict = regression_verdict()
+    assert verdict.status is Status.REGRESSION
+    assert verdict.change is not None
+    assert verdict.change.estimate == pytest.approx(0.2, abs=1e-9)
+    assert verdict.change.significant_slowdown
+    assert verdict.baseline_ms == 1.0
+    assert verdict.current_ms == 1.2
+    assert verdict.baseline_recorded == RECORDED
+    assert verdict.baseline_sha256 == OLD_SHA
+    assert not verdict.model_changed
+    assert verdict.reason == ""
+    assert verdict.noise_note == ""
+    assert verdict.fails(strict=False)
+
+
+def test_regression_message_parts() -> None:
+    message = regression_verdict().message
+    assert re.search(r" \(\+20\.0%, 95% CI \+\d+\.\d%\.\.\+\d+\.\d%\) on ", message), message
+    assert message.endswith(
+        f"on {DEVICE}; baseline baselines/cpu-x.json recorded 2026-11-20 from model sha256 cb27…"
+    )
+
+
+def test_regression_message_of_the_product_spec_example() -> None:
+    entry = make_entry(scaled(TIGHT, 1.31), value_ms=1.31)
+    current = make_current(scaled(TIGHT, 1.52), value_ms=1.52)
+    message = compare(found(entry), current, POLICY).message
+    assert message.startswith("REGRESSION p50 1.31 ms -> 1.52 ms (+16.0%, 95% CI "), message
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: Verdict.message formats milliseconds with '.3g', which drops trailing zeros "
+    "('1 ms -> 1.2 ms' instead of '1.00 ms -> 1.20 ms')",
+)
+def test_regression_message_keeps_three_significant_digits() -> None:
+    message = regression_verdict().message
+    assert message.startswith("REGRESSION p50 1.00 ms -> 1.20 ms (+20.0%, 95% CI "), message
+    assert (
+        f"on {DEVICE}; baseline baselines/cpu-x.json recorded 2026-11-20 from model sha256 cb27…"
+        in message
+    )
+
+
+def test_message_without_recorded_date_or_sha() -> None:
+    entry = replace(make_entry(sha=None), recorded="")
+    current = make_current(scaled(TIGHT, 1.2), value_ms=1.2, sha=None)
+    verdict = compare(found(entry), current, POLICY)
+    assert verdict.status is Status.REGRESSION
+    assert verdict.message.endswith(f"on {DEVICE}; baseline baselines/cpu-x.json recorded ?")
+
+
+def test_improved() -> None:
+    current = make_current(scaled(TIGHT, 0.8), value_ms=0.8)
+    verdict = compare(found(make_entry()), current, POLICY)
+    assert verdict.status is Status.IMPROVED
+    assert verdict.change is not None
+    assert verdict.change.estimate == pytest.approx(-0.2, abs=1e-9)
+    assert verdict.reason == "faster than the baseline: consider recording it again"
+    assert verdict.message.endswith("; faster than the baseline: consider recording it again")
+    assert not verdict.fails(strict=True)
+
+
+def test_insignificant_speedup_beyond_the_threshold_passes() -> None:
+    verdict = compare(
+        found(make_entry((1.0, 2.0))), make_current((0.8, 1.6)), POLICY
+    )  # -20%, CI spans every difference: -60%..+60%
+    assert verdict.change is not None
+    assert verdict.change.estimate == pytest.approx(-0.2, abs=1e-9)
+    assert not verdict.change.significant_speedup
+    assert verdict.status is Status.PASS
+
+
+def test_unstable() -> None:
+    # Two values a side: the interval spans every pairwise ratio, 0.6 .. 2.4.
+    verdict = compare(found(make_entry((1.0, 2.0))), make_current((1.2, 2.4)), POLICY)
+    assert verdict.status is Status.UNSTABLE
+    assert verdict.change is not None
+    assert verdict.change.estimate == pytest.approx(0.2, abs=1e-9)
+    assert verdict.change.low < 0.0 < verdict.change.high
+    assert verdict.reason == (
+        "+20.0% is beyond the 5.0% threshold but its 95% CI includes no change: too noisy to decide"
+    )
+    assert not verdict.fails(strict=False)
+    assert verdict.fails(strict=True)
+
+
+def test_policy_confidence_reaches_the_interval() -> None:
+    entry = make_entry()
+    current = make_current(scaled(TIGHT, 1.2), value_ms=1.2)
+    verdict = compare(found(entry), current, Policy(threshold=0.05, confidence=0.9))
+    assert verdict.change is not None
+    assert verdict.change.confidence == 0.9
+    assert ", 90% CI " in verdict.message
+
+
+# ---------------------------------------------------------------------------------------------
+# MODEL_CHANGED
+
+
+def test_model_changed_without_slowdown() -> None:
+    verdict = compare(found(make_entry()), make_current(sha=NEW_SHA), POLICY)
+    assert verdict.status is Status.MODEL_CHANGED
+    assert verdict.model_changed
+    assert verdict.reason == "model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
+    assert verdict.message.endswith(
+        "from model sha256 cb27…; model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
+    )
+    assert not verdict.fails(strict=True)
+
+
+def test_model_changed_with_slowdown_is_a_regression() -> None:
+    current = make_current(scaled(TIGHT, 1.2), value_ms=1.2, sha=NEW_SHA)
+    verdict = compare(found(make_entry()), current, POLICY)
+    assert verdict.status is Status.REGRESSION
+    assert verdict.model_changed
+    assert verdict.reason == "model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
+    assert verdict.fails(strict=False)
+
+
+def test_model_changed_and_unstable_keeps_both_reasons() -> None:
+    entry = make_entry((1.0, 2.0))
+    verdict = compare(found(entry), make_current((1.2, 2.4), sha=NEW_SHA), POLICY)
+    assert verdict.status is Status.UNSTABLE
+    assert verdict.model_changed
+    assert verdict.reason.endswith(
+        "too noisy to decide; model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("baseline_sha", "current_sha"),
+    [(None, NEW_SHA), (OLD_SHA, None), (None, None), (OLD_SHA, OLD_SHA)],
+    ids=["baseline-unknown", "current-unknown", "both-unknown", "same"],
+)
+def test_model_not_changed(baseline_sha: str | None, current_sha: str | None) -> None:
+    verdict = compare(found(make_entry(sha=baseline_sha)), make_current(sha=current_sha), POLICY)
+    assert verdict.status is Status.PASS
+    assert not verdict.model_changed
+    assert "model changed" not in verdict.message
+
+
+# ---------------------------------------------------------------------------------------------
+# Verdict.fails
+
+
+@pytest.mark.parametrize(
+    ("status", "lenient", "strict"),
+    [
+        (Status.PASS, False, False),
+        (Status.REGRESSION, True, True),
+        (Status.IMPROVED, False, False),
+        (Status.NO_BASELINE, False, True),
+        (Status.MODEL_CHANGED, False, False),
+        (Status.INCOMPARABLE, False, True),
+        (Status.UNSTABLE, False, True),
+    ],
+    ids=lambda v: v.value if isinstance(v, Status) else None,
+)
+def test_fails(status: Status, lenient: bool, strict: bool) -> None:
+    verdict = Verdict(status, "p50", 1.0, DEVICE, PATH)
+    assert verdict.fails(strict=False) is lenient
+    assert verdict.fails(strict=True) is strict
+
+
+def test_fails_covers_every_status() -> None:
+    assert {s.value for s in Status} == {
+        "PASS",
+        "REGRESSION",
+        "IMPROVED",
+        "NO_BASELINE",
+        "MODEL_CHANGED",
+        "INCOMPARABLE",
+        "UNSTABLE",
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# confirm
+
+
+def test_confirm_regression_twice() -> None:
+    first = regression_verdict()
+    second = compare(found(make_entry()), make_current(scaled(TIGHT, 1.25), value_ms=1.25), POLICY)
+    verdict = confirm(first, second)
+    assert verdict.status is Status.REGRESSION
+    assert verdict.confirmed
+    assert verdict.current_ms == 1.25  # the second measurement's figures
+    assert verdict.reason == "first measurement +20.0%, confirmed"
+    assert verdict.message.endswith("; first measurement +20.0%, confirmed")
+    assert verdict.fails(strict=False)
+
+
+def test_confirm_regression_then_pass() -> None:
+    second = compare(found(make_entry()), make_current(), POLICY)
+    verdict = confirm(regression_verdict(), second)
+    assert verdict.status is Status.PASS
+    assert not verdict.confirmed
+    assert verdict.reason == "first measurement +20.0% not confirmed by a second one"
+    assert "not confirmed" in verdict.message
+    assert not verdict.fails(strict=True)
+
+
+def test_confirm_regression_then_unstable() -> None:
+    second = compare(found(make_entry((1.0, 2.0))), make_current((1.2, 2.4)), POLICY)
+    verdict = confirm(regression_verdict(), second)
+    assert verdict.status is Status.UNSTABLE
+    assert not verdict.confirmed
+    assert verdict.reason.endswith(
+        "too noisy to decide; first measurement +20.0% not confirmed by a second one"
+    )
+    assert not verdict.fails(strict=False)
+    assert verdict.fails(strict=True)
+
+
+@pytest.mark.parametrize(
+    "first_status",
+    [s for s in Status if s is not Status.REGRESSION],
+    ids=lambda s: s.value,
+)
+def test_confirm_returns_a_non_regression_unchanged(first_status: Status) -> None:
+    first = Verdict(first_status, "p50", 1.0, DEVICE, PATH, reason="first")
+    second = regression_verdict()
+    assert confirm(first, second) is first
+
+
+# ---------------------------------------------------------------------------------------------
+# noise note
+
+
+def test_noise_note_when_the_interval_is_wider_than_the_threshold() -> None:
+    # Baseline 1.0, 1.0 and current 1.0, 1.3: the interval is 0 .. +30%, half of it on the log
+    # scale is sqrt(1.3) - 1 = 14.02%.
+    verdict = compare(found(make_entry((1.0, 1.0))), make_current((1.0, 1.3)), POLICY)
+    assert verdict.change is not None
+    assert verdict.change.resolution == pytest.approx(1.3**0.5 - 1, rel=1e-12)
+    assert verdict.noise_note == (
+        "the threshold 5.0% is finer than this measurement resolves (±14.0%); raise it to at "
+        "least 15% or measure longer (max_time)"
+    )
+    assert verdict.message.endswith("; " + verdict.noise_note)
+
+
+def test_noise_note_absent_when_the_interval_is_tight() -> None:
+    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 1.01)), POLICY)
+    assert verdict.change is not None
+    assert verdict.change.resolution < POLICY.threshold
+    assert verdict.noise_note == ""
+    assert "finer than this measurement" not in verdict.message
+
+
+def test_noise_note_follows_the_threshold() -> None:
+    entry, current = make_entry((1.0, 1.0)), make_current((1.0, 1.3))
+    assert compare(found(entry), current, Policy(threshold=0.14)).noise_note != ""
+    assert compare(found(entry), current, Policy(threshold=0.15)).noise_note == ""
+
+
+def test_no_noise_note_without_a_comparison() -> None:
+    verdict = compare(Lookup(PATH, None, ()), make_current(), POLICY)
+    assert verdict.noise_note == ""

@@ -1,0 +1,143 @@
+"""pytest-xdist: one worker per device, exclusive leases, results merged by the controller."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_edgetpu.leases import acquire
+from pytest_edgetpu.models import write_conv_model, write_example_models
+
+INI = """
+[pytest]
+edgetpu_max_time = 0.3
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+TWO_CPUS = "--edgetpu-device=cpu:0,cpu:1"
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(INI)
+    write_example_models(pytester.path / "models")
+    return pytester
+
+
+def two_tests(first: str = "models/tiny_conv.tflite", body: str = "") -> str:
+    return f"""
+import os
+import pytest
+
+@pytest.mark.tpu_bench(model="{first}")
+def test_one(tpu_bench):
+    tpu_bench()
+
+@pytest.mark.tpu_bench(model="models/tiny_dense.tflite")
+def test_two(tpu_bench):
+    tpu_bench()
+{body}
+"""
+
+
+def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.Pytester) -> None:
+    project.makepyfile(test_bench=two_tests())
+    result = project.runpytest(
+        "-n", "2", TWO_CPUS, "--edgetpu-update-baselines", "--edgetpu-json=results.json"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["edgetpu: baselines written to baselines/cpu-*.json"])
+    document = json.loads((project.path / "results.json").read_text())
+    assert sorted(r["device"] for r in document["results"]) == ["cpu:0", "cpu:1"]
+    (path,) = (project.path / "baselines").glob("*.json")
+    entries = json.loads(path.read_text())["entries"]
+    assert sorted(entries) == ["test_bench.py::test_one", "test_bench.py::test_two"]
+    assert {e["workers"] for e in entries.values()} == {2}
+    # A gate under the same concurrency compares; a serial one is incomparable, never wrong.
+    gated = project.runpytest("-n", "2", TWO_CPUS, "--edgetpu", "--edgetpu-threshold=60%")
+    gated.assert_outcomes(passed=2)
+    gated.stdout.fnmatch_lines(["*test_one*PASS*"])
+    serial = project.runpytest("--edgetpu", TWO_CPUS)
+    serial.stdout.fnmatch_lines(
+        ["*INCOMPARABLE*recorded with 2 parallel worker(s), this run has 1*"]
+    )
+
+
+def test_a_regression_fails_its_test_under_xdist(project: pytest.Pytester) -> None:
+    write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
+    project.makepyfile(test_bench=two_tests())
+    project.runpytest("-n", "2", TWO_CPUS, "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.makepyfile(test_bench=two_tests(first="models/big_conv.tflite"))
+    result = project.runpytest("-n", "2", TWO_CPUS, "--edgetpu", "--edgetpu-threshold=25%")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["FAILED test_bench.py::test_one - Failed: REGRESSION p50*"])
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_more_workers_than_devices_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_bench=two_tests())
+    result = project.runpytest("-n", "3", TWO_CPUS, "--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: 3 xdist workers but 2 device(s) selected by --edgetpu-device (cpu:0, cpu:1)*"]
+    )
+
+
+def test_n_auto_starts_one_worker_per_device(project: pytest.Pytester) -> None:
+    project.makepyfile(test_bench=two_tests())
+    result = project.runpytest("-n", "auto", TWO_CPUS, "--edgetpu")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*2 workers [[]2 items[]]*"])
+
+
+def test_tx_popen_specs_work(project: pytest.Pytester) -> None:
+    project.makepyfile(test_bench=two_tests())
+    result = project.runpytest("--tx", "2*popen", "--dist", "load", TWO_CPUS, "--edgetpu")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*test_one*NO_BASELINE*"])
+
+
+def test_a_crashed_worker_names_its_device_and_the_rest_finish(project: pytest.Pytester) -> None:
+    crash = """
+def test_crash(edgetpu, tpu_bench):
+    model = edgetpu.load("models/tiny_dense.tflite")
+    # libedgetpu aborts the process on a USB transfer error; os.abort() does the same.
+    tpu_bench(lambda: os.abort())
+"""
+    project.makepyfile(test_bench=two_tests(body=crash))
+    result = project.runpytest(
+        "-n", "2", TWO_CPUS, "--edgetpu-update-baselines", "-p", "no:faulthandler"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*worker 'gw*' crashed while running 'test_bench.py::test_crash' on device cpu:*"]
+    )
+    (path,) = (project.path / "baselines").glob("*.json")
+    entries = json.loads(path.read_text())["entries"]
+    assert sorted(entries) == ["test_bench.py::test_one", "test_bench.py::test_two"]
+
+
+def test_a_device_leased_by_another_session_is_refused(
+    project: pytest.Pytester, private_lease_dir: Path
+) -> None:
+    project.makepyfile(test_bench=two_tests())
+    lease = acquire("cpu:0", private_lease_dir)
+    try:
+        busy = project.runpytest("--edgetpu", "--edgetpu-device=cpu:0")
+        assert busy.ret == pytest.ExitCode.USAGE_ERROR
+        busy.stderr.fnmatch_lines(
+            [
+                "ERROR: every selected device is in use: cpu:0 is held by another pytest-edgetpu"
+                " session (pid *, lease */cpu-0.lock)*"
+            ]
+        )
+        # A serial run given a choice takes the free device.
+        free = project.runpytest("--edgetpu", TWO_CPUS, "--edgetpu-json=r.json")
+        free.assert_outcomes(passed=2)
+        document = json.loads((project.path / "r.json").read_text())
+        assert {r["device"] for r in document["results"]} == {"cpu:1"}
+    finally:
+        lease.release()
+    project.runpytest("--edgetpu", "--edgetpu-device=cpu:0").assert_outcomes(passed=2)
