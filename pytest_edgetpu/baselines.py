@@ -151,8 +151,8 @@ def load_file(path: Path) -> BaselineFile:
         size = path.stat().st_size
         if size > _MAX_FILE_BYTES:
             raise BaselineError(f"{path}: {size} bytes is too large for a baseline file")
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        document = json.loads(path.read_text(encoding="utf-8"), parse_constant=_no_constant)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise BaselineError(
             f"{path} is not a readable baseline file ({exc}); restore it from git "
             "(git checkout -- <file>) or delete it and record again with "
@@ -165,7 +165,7 @@ def load_file(path: Path) -> BaselineFile:
             "move it out of the baseline directory or point --edgetpu-baseline-dir elsewhere"
         )
     version = document.get("schema_version")
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise BaselineError(f"{path}: invalid schema_version {version!r}; restore it from git")
     if version > SCHEMA_VERSION:
         raise BaselineError(
@@ -182,6 +182,10 @@ def load_file(path: Path) -> BaselineFile:
     profile = Profile(dict(profile_data))
     entries = {test_id: parse_entry(path, test_id, raw) for test_id, raw in entries_data.items()}
     return BaselineFile(path, profile, entries)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number a baseline file can hold")
 
 
 def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
@@ -234,8 +238,15 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     ):
         raise bad("needs at least two positive instance_values_ms")
     summary = raw["summary_ms"]
-    if not all(isinstance(v, _NUMBER) for v in summary.values()) or raw["metric"] not in summary:
+    if (
+        not all(isinstance(v, _NUMBER) and not isinstance(v, bool) for v in summary.values())
+        or raw["metric"] not in summary
+    ):
         raise bad(f"has no numeric summary_ms value for its metric {raw['metric']!r}")
+    if raw["num_threads"] < 1 or raw["workers"] < 1:
+        raise bad("needs num_threads and workers of at least 1")
+    if raw["load_ms"] < 0 or raw["first_inference_ms"] < 0:
+        raise bad("has a negative load_ms or first_inference_ms")
     environment = raw.get("environment", {})
     if not _is_str_mapping(environment):
         raise bad("has a malformed 'environment'")
@@ -276,6 +287,11 @@ class BaselineStore:
         if directory.is_dir():
             for path in sorted(directory.glob("*.json")):
                 parsed = load_file(path)
+                if parsed.profile.key != path.stem:
+                    raise BaselineError(
+                        f"{path} holds the baselines of profile {parsed.profile.key!r}; "
+                        f"rename it to {parsed.profile.key}.json (the name selects the profile)"
+                    )
                 self.files[path.stem] = parsed
 
     def path_for(self, profile: Profile) -> Path:
@@ -286,18 +302,23 @@ class BaselineStore:
         others = tuple(
             key for key, f in self.files.items() if key != profile.key and test_id in f.entries
         )
+        if own is not None and own.profile != profile:
+            # Two profiles whose keys collide: the file belongs to the other one.
+            others += (f"{profile.key} ({', '.join(own.profile.differences(profile))})",)
+            own = None
         entry = own.entries.get(test_id) if own is not None else None
         return Lookup(self.path_for(profile), entry, others)
 
 
 @contextlib.contextmanager
-def _locked(directory: Path, key: str) -> Iterator[None]:
-    with open(directory / f".{key}.lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _locked(directory: Path) -> Iterator[None]:
+    # The directory itself is the lock: no lock file to leave behind in a git checkout.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
@@ -312,7 +333,7 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
         raise BaselineError(f"cannot create the baseline directory {directory}: {exc}") from exc
     path = directory / f"{profile.key}.json"
     try:
-        with _locked(directory, profile.key):
+        with _locked(directory):
             merged: dict[str, BaselineEntry] = {}
             if path.exists():
                 existing = load_file(path)
@@ -329,9 +350,17 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def _atomic_write(path: Path, text: str) -> None:
     fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        # mkstemp makes the file 0600; a baseline file is as readable as any other file here.
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
             handle.flush()

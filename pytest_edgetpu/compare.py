@@ -17,7 +17,7 @@ from pathlib import Path
 from .baselines import BaselineEntry, Lookup
 from .stats import Shift, shift
 
-__all__ = ["Current", "Policy", "Status", "Verdict", "compare", "confirm"]
+__all__ = ["Current", "Policy", "Status", "Verdict", "compare", "confirm", "format_ms"]
 
 
 class Status(str, enum.Enum):
@@ -85,12 +85,12 @@ class Verdict:
         """One line: what changed, how sure, on which device, against which baseline."""
         head = f"{self.status.value} {self.metric}"
         if self.baseline_ms is None or self.change is None:
-            text = f"{head} {self.current_ms:.3g} ms on {self.device_words}: {self.reason}"
+            text = f"{head} {format_ms(self.current_ms)} ms on {self.device_words}: {self.reason}"
         else:
             c = self.change
             text = (
-                f"{head} {self.baseline_ms:.3g} ms -> {self.current_ms:.3g} ms "
-                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {c.low:+.1%}..{c.high:+.1%}) "
+                f"{head} {format_ms(self.baseline_ms)} ms -> {format_ms(self.current_ms)} ms "
+                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {c.low * 100:+.1f}..{c.high:+.1%}) "
                 f"on {self.device_words}; baseline {self.baseline_path}"
                 f" recorded {(self.baseline_recorded or '?')[:10]}"
             )
@@ -101,6 +101,13 @@ class Verdict:
         if self.noise_note:
             text += f"; {self.noise_note}"
         return text
+
+
+def format_ms(value: float) -> str:
+    """Three significant digits, trailing zeros kept: 1.00, 0.504, 12.3, 123."""
+    if value <= 0 or not math.isfinite(value):
+        return f"{value:g}"
+    return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}"
 
 
 def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:

@@ -58,19 +58,19 @@ def parse_threshold(raw: object, where: str) -> float:
             f"{where}: threshold {raw!r} is not a percentage; write it like '5%' or 5"
         )
     number = float(match.group(1))
+    if not 0 < number < 1000:
+        raise ConfigError(f"{where}: threshold {raw!r} must be above 0% and below 1000%")
     if not match.group(2) and number < 1:
         raise ConfigError(
             f"{where}: threshold {raw!r} is ambiguous (a fraction or a percentage?); write "
             f"'{number * 100:g}%' for {number * 100:g} percent or '{number:g}%'"
         )
-    if not 0 < number < 1000:
-        raise ConfigError(f"{where}: threshold {raw!r} must be above 0% and below 1000%")
     return number / 100.0
 
 
 def _parse_int(minimum: int) -> Callable[[object, str], int]:
     def parse(raw: object, where: str) -> int:
-        if isinstance(raw, bool) or not re.fullmatch(r"\s*-?\d+\s*", str(raw)):
+        if isinstance(raw, bool) or not re.fullmatch(r"\s*-?[0-9]{1,9}\s*", str(raw)):
             raise ConfigError(f"{where}: {raw!r} is not a whole number")
         value = int(str(raw))
         if value < minimum:

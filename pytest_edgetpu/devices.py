@@ -30,7 +30,9 @@ __all__ = [
 
 DeviceKind = Literal["cpu", "usb", "pci"]
 
-_ITEM = re.compile(r"^(?:(?P<kind>auto|cpu|usb|pci)|(?P<typed>cpu|usb|pci)?:(?P<index>\d+))$")
+_ITEM = re.compile(
+    r"^(?:(?P<kind>auto|cpu|usb|pci)|(?P<typed>cpu|usb|pci)?:(?P<index>[0-9]{1,6}))$"
+)
 
 
 @dataclass(frozen=True)

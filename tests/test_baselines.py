@@ -310,11 +310,6 @@ def test_load_file_missing_schema_version(tmp_path: Path) -> None:
         load_file(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: baselines.load_file accepts a JSON boolean as schema_version "
-    "(isinstance(True, int)), so `true` reads as version 1",
-)
 def test_load_file_boolean_schema_version(tmp_path: Path) -> None:
     path = write_json(tmp_path / "cpu.json", {**document(), "schema_version": True})
     with pytest.raises(BaselineError, match=r"invalid schema_version True"):
@@ -418,11 +413,6 @@ def test_load_file_bad_summary(tmp_path: Path, summary: dict[str, object]) -> No
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: baselines._parse_entry accepts booleans in summary_ms (bool is an int), so "
-    '"p50": true reads as a 1 ms baseline',
-)
 def test_load_file_boolean_summary_value(tmp_path: Path) -> None:
     path = write_json(tmp_path / "cpu.json", document(summary_ms={"p50": True}))
     with pytest.raises(BaselineError, match=r"has no numeric summary_ms value"):
@@ -477,11 +467,6 @@ def test_load_file_too_deep(tmp_path: Path) -> None:
     assert str(info.value) == f"{path}: nested deeper than a baseline file can be"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: baselines.load_file lets json.loads' RecursionError escape on a very deeply "
-    "nested file instead of raising BaselineError naming the file",
-)
 def test_load_file_pathologically_deep(tmp_path: Path) -> None:
     path = tmp_path / "cpu.json"
     path.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
@@ -560,11 +545,6 @@ def test_write_entries_leaves_no_temp_files(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("*.json")) == [f"{PROFILE.key}.json"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: baselines._atomic_write keeps mkstemp's 0600 mode, so a written baseline "
-    "file is unreadable to other users whatever the umask",
-)
 def test_write_entries_file_mode_follows_the_umask(tmp_path: Path) -> None:
     umask = os.umask(0o022)
     try:
@@ -700,11 +680,6 @@ def test_store_lookup_for_a_profile_without_a_file(tmp_path: Path) -> None:
     assert store.path_for(USB) == tmp_path / "usb-16.0-litert.json"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: BaselineStore.lookup picks the file by key alone and never checks that its "
-    "profile is the requested one, so another profile whose key collides is compared silently",
-)
 def test_store_lookup_never_uses_another_profiles_file(tmp_path: Path) -> None:
     # "AMD EPYC 7B13" and "amd-epyc-7b13" are different profiles with the same file name.
     theirs = Profile({"device": "cpu", "cpu_model": "AMD EPYC 7B13"})

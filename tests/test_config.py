@@ -107,11 +107,6 @@ def test_parse_threshold_errors(raw: object, message: str) -> None:
     assert str(info.value) == f"--edgetpu-threshold: {message}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: parse_threshold calls a bare 0 ambiguous and suggests writing '0%' (itself "
-    "invalid) instead of saying the threshold must be above 0%",
-)
 def test_parse_threshold_bare_zero() -> None:
     with pytest.raises(ConfigError) as info:
         parse_threshold("0", "--edgetpu-threshold")
@@ -222,21 +217,11 @@ def test_parse_device_spec_rejects(text: str, item: str, hint: str) -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices._ITEM uses \\d, which matches any Unicode digit, so 'usb:\\u0663' "
-    "(Arabic-Indic three) is accepted as usb:3",
-)
 def test_parse_device_spec_rejects_non_ascii_digits() -> None:
     with pytest.raises(ConfigError, match=r"unknown device"):
         parse_device_spec("usb:\u0663", "--edgetpu-device")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: devices.parse_device_spec passes an unbounded \\d+ to int(); past 4300 digits "
-    "int() raises a plain ValueError, not ConfigError",
-)
 def test_parse_device_spec_huge_index_is_a_config_error() -> None:
     with pytest.raises(ConfigError):
         parse_device_spec("usb:" + "9" * 5000, "--edgetpu-device")
@@ -638,11 +623,6 @@ def test_marker_ill_typed_values(name: str, raw: object, words: str) -> None:
     assert str(info.value) == f"tpu_bench({name}=...) on {TEST}: {words}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config._parse_int passes an unbounded \\d+ to int(); past 4300 digits int() "
-    "raises a plain ValueError, not ConfigError naming the test and argument",
-)
 def test_marker_huge_whole_number_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^tpu_bench\(warmup=\.\.\.\) on "):
         marker(warmup="9" * 5000)
