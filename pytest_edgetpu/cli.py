@@ -1,23 +1,38 @@
 """The ``pytest-edgetpu`` command (also ``python -m pytest_edgetpu``).
 
-Subcommands: ``devices`` (what is attached and which runtime would be used) and ``show``
-(the baselines as a table). Exit codes: 0 success, 2 bad input.
+Subcommands: ``devices`` (what is attached, which runtime would be used), ``show`` (the
+baselines as a table), ``compare RESULTS.json`` (verdicts without pytest), ``accept
+RESULTS.json`` (a run's results become baselines), ``diff REV`` (how the baselines changed
+since a git revision). Exit codes: 0 success, 1 a regression (``compare``), 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from .baselines import BaselineStore
+from .baselines import (
+    BaselineEntry,
+    BaselineFile,
+    BaselineStore,
+    Profile,
+    parse_entry,
+    write_entries,
+)
+from .baselines import parse_text as parse_baseline_text
+from .compare import Policy, Status, compare, format_ms
+from .config import parse_threshold
 from .devices import cpu_governor, cpu_model
 from .discovery import discover
-from .errors import EdgeTpuError
+from .errors import BaselineError, EdgeTpuError, ResultsError
+from .results import current_of, load_results
 from .runtime import load_runtime
 
 __all__ = ["main"]
@@ -82,8 +97,141 @@ def _show(args: argparse.Namespace) -> int:
     if not rows:
         print(f"no baselines in {args.baseline_dir}")
         return 0
+    _print_table(rows)
+    return 0
+
+
+def _print_table(rows: Sequence[Mapping[str, Any]]) -> None:
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
         print(pd.DataFrame(rows).to_string(index=False))
+
+
+def _compare(args: argparse.Namespace) -> int:
+    source = Path(args.results)
+    document = load_results(source)
+    store = BaselineStore(Path(args.baseline_dir))
+    policy = Policy(threshold=parse_threshold(args.threshold, "--threshold"))
+    rows, messages, regressed = [], [], 0
+    for record in document["results"]:
+        if not record["timed"]:
+            continue
+        profile = Profile(dict(document["profiles"][record["profile"]]))
+        verdict = compare(
+            store.lookup(record["test_id"], profile), current_of(record, source), policy
+        )
+        change = verdict.change
+        rows.append(
+            {
+                "test": record["test_id"],
+                "device": record["device"],
+                verdict.metric: format_ms(verdict.current_ms),
+                "baseline": format_ms(verdict.baseline_ms) if verdict.baseline_ms else "",
+                "change (95% CI)": (
+                    f"{change.estimate:+.1%} ({change.low:+.1%}..{change.high:+.1%})"
+                    if change
+                    else ""
+                ),
+                "verdict": verdict.status.value,
+            }
+        )
+        if verdict.status is not Status.PASS:
+            messages.append(f"{record['test_id']}: {verdict.message}")
+        regressed += verdict.status is Status.REGRESSION
+    if not rows:
+        print(f"{source} holds no timed results")
+        return 0
+    _print_table(rows)
+    for line in messages:
+        print(line)
+    print(
+        f"{regressed} regressed of {len(rows)} (one measurement each: a regression found here "
+        "is not confirmed by a second one, as in a pytest run)"
+    )
+    return 1 if regressed else 0
+
+
+def _accept(args: argparse.Namespace) -> int:
+    source = Path(args.results)
+    document = load_results(source)
+    directory = Path(args.baseline_dir)
+    store = BaselineStore(directory)
+    by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
+    for record in document["results"]:
+        raw = record.get("baseline_entry")
+        if not record["timed"] or raw is None:
+            continue
+        profile = Profile(dict(document["profiles"][record["profile"]]))
+        entry = parse_entry(source, record["test_id"], raw)
+        by_profile.setdefault(profile.key, (profile, {}))[1][record["test_id"]] = entry
+    if not by_profile:
+        print(f"{source} holds no timed results: nothing to accept")
+        return 0
+    for profile, entries in by_profile.values():
+        for test_id, entry in sorted(entries.items()):
+            old = store.lookup(test_id, profile).entry
+            was = f"was {format_ms(old.value_ms)} ms" if old else "new"
+            print(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})")
+        path = write_entries(directory, profile, entries)
+        print(f"baselines written to {path}")
+    return 0
+
+
+def _git(*args: str, cwd: Path) -> str:
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+    except FileNotFoundError as exc:
+        raise BaselineError("git is not installed; diff needs it") from exc
+    except subprocess.CalledProcessError as exc:
+        raise BaselineError(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from exc
+    return done.stdout
+
+
+def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
+    top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    relative = directory.resolve().relative_to(top.resolve()).as_posix()
+    files = {}
+    for name in _git("ls-tree", "--name-only", rev, "--", f"{relative}/", cwd=top).split():
+        if name.endswith(".json"):
+            text = _git("show", f"{rev}:{name}", cwd=top)
+            files[Path(name).stem] = parse_baseline_text(text, Path(f"{rev}:{name}"))
+    return files
+
+
+def _diff(args: argparse.Namespace) -> int:
+    directory = Path(args.baseline_dir)
+    if not directory.is_dir():
+        raise BaselineError(f"no baseline directory {directory}; give --baseline-dir")
+    before = _baselines_at(args.rev, directory)
+    after = BaselineStore(directory).files
+    rows = []
+    for key in sorted(set(before) | set(after)):
+        old_entries = before[key].entries if key in before else {}
+        new_entries = after[key].entries if key in after else {}
+        for test_id in sorted(set(old_entries) | set(new_entries)):
+            old, new = old_entries.get(test_id), new_entries.get(test_id)
+            if old == new:
+                continue
+            if old is not None and new is not None:
+                change = f"{new.value_ms / old.value_ms - 1:+.1%}"
+            else:
+                change = "added" if old is None else "removed"
+            rows.append(
+                {
+                    "test": test_id,
+                    "profile": key,
+                    "metric": next(e.metric for e in (new, old) if e is not None),
+                    "old ms": format_ms(old.value_ms) if old else "",
+                    "new ms": format_ms(new.value_ms) if new else "",
+                    "change": change,
+                    "model": "changed"
+                    if old and new and old.model_sha256 != new.model_sha256
+                    else "",
+                }
+            )
+    if not rows:
+        print(f"baselines unchanged since {args.rev}")
+        return 0
+    _print_table(rows)
     return 0
 
 
@@ -101,6 +249,22 @@ def _parser() -> argparse.ArgumentParser:
         help="Directory of the baselines (default: baselines)",
     )
     show.set_defaults(handler=_show)
+    compare_cmd = commands.add_parser(
+        "compare", help="Verdicts of a results file against the baselines (exit 1 on a regression)"
+    )
+    compare_cmd.add_argument("results", help="A results file written by --edgetpu-json")
+    compare_cmd.add_argument("--threshold", default="5%", help="Smallest regression (default: 5%%)")
+    accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
+    accept.add_argument("results", help="A results file written by --edgetpu-json")
+    diff = commands.add_parser("diff", help="How the baselines changed since a git revision")
+    diff.add_argument("rev", help="A git revision, e.g. origin/main or HEAD~1")
+    for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):
+        sub.add_argument(
+            "--baseline-dir",
+            default="baselines",
+            help="Directory of the baselines (default: baselines)",
+        )
+        sub.set_defaults(handler=handler)
     return parser
 
 
@@ -109,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         status: int = args.handler(args)
-    except EdgeTpuError as error:
+    except (EdgeTpuError, ResultsError) as error:
         print(f"pytest-edgetpu: error: {error}", file=sys.stderr)
         return 2
     return status

@@ -9,7 +9,8 @@ plugin can show it as one line instead of a traceback::
     │   └── NeedsEdgeTpuError   an *_edgetpu.tflite model and no Edge TPU to run it (skip)
     ├── RuntimeUnavailableError   no usable TFLite runtime installed
     ├── DeviceError          unknown device spec, device not found or failed to open
-    └── BaselineError        corrupt, foreign, future-version or unwritable baseline file
+    ├── BaselineError        corrupt, foreign, future-version or unwritable baseline file
+    └── ResultsError         a results file (--edgetpu-json) that cannot be used
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "EdgeTpuError",
     "ModelError",
     "NeedsEdgeTpuError",
+    "ResultsError",
     "RuntimeUnavailableError",
 ]
 
@@ -51,3 +53,7 @@ class DeviceError(EdgeTpuError):
 
 class BaselineError(EdgeTpuError):
     """A baseline file cannot be read or written safely."""
+
+
+class ResultsError(EdgeTpuError):
+    """A results file given to the command is missing, corrupt or foreign."""

@@ -264,7 +264,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             written += [f"baselines written to {path}" for path in run.write_baselines()]
         environment = run.environment()
         if run.settings.json_path is not None:
-            document = results_document(run.results, environment, run.profiles())
+            document = results_document(run.results, environment, run.known_profiles)
             write_text(run.settings.json_path, dump_json(document))
             written.append(f"results written to {run.display(run.settings.json_path)}")
         markdown = markdown_report(run.results, environment)

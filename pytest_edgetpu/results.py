@@ -16,9 +16,18 @@ from typing import Any, Final
 
 from .baselines import BaselineEntry
 from .bench import BenchResult
-from .compare import Verdict
+from .compare import Current, Verdict
+from .errors import ResultsError
+from .jsonio import read_limited
 
-__all__ = ["RESULTS_FORMAT", "RESULTS_SCHEMA_VERSION", "result_record", "results_document"]
+__all__ = [
+    "RESULTS_FORMAT",
+    "RESULTS_SCHEMA_VERSION",
+    "current_of",
+    "load_results",
+    "result_record",
+    "results_document",
+]
 
 RESULTS_FORMAT: Final = "pytest-edgetpu-results"
 #: Results schema history: 1: pytest-edgetpu 0.1.0, first release.
@@ -34,6 +43,8 @@ def result_record(
     profile_key: str,
     entry: BaselineEntry | None,
     recorded: bool,
+    device_words: str,
+    workers: int,
 ) -> Record:
     """The record of one measured test."""
     summary = result.summary
@@ -41,6 +52,8 @@ def result_record(
         "test_id": test_id,
         "target": result.target,
         "device": result.device_id,
+        "device_words": device_words,
+        "workers": workers,
         "profile": profile_key,
         "metric": result.metric,
         "num_threads": result.num_threads,
@@ -122,3 +135,67 @@ def write_text(path: Path, text: str, append: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a" if append else "w", encoding="utf-8") as handle:
         handle.write(text)
+
+
+_RECORD_KEYS = ("test_id", "device", "device_words", "workers", "profile", "metric", "timed")
+
+
+def load_results(path: Path) -> dict[str, Any]:
+    """Read a ``--edgetpu-json`` file; any problem is a ResultsError naming it."""
+    try:
+        document = read_limited(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise ResultsError(f"{path} is not a readable results file ({exc})") from exc
+    if not isinstance(document, dict) or document.get("format") != RESULTS_FORMAT:
+        raise ResultsError(
+            f'{path} is not a pytest-edgetpu results file (no "format": "{RESULTS_FORMAT}"); '
+            "give the file that --edgetpu-json wrote"
+        )
+    version = document.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise ResultsError(f"{path}: invalid schema_version {version!r}")
+    if version > RESULTS_SCHEMA_VERSION:
+        raise ResultsError(
+            f"{path} has schema version {version}, newer than this pytest-edgetpu reads "
+            f"({RESULTS_SCHEMA_VERSION}); upgrade pytest-edgetpu"
+        )
+    records = document.get("results")
+    profiles = document.get("profiles")
+    if not isinstance(records, list) or not isinstance(profiles, dict):
+        raise ResultsError(f'{path}: "results" must be a list and "profiles" an object')
+    for index, record in enumerate(records):
+        missing = [k for k in _RECORD_KEYS if not isinstance(record, dict) or k not in record]
+        if missing:
+            raise ResultsError(f"{path}: result {index} has no {missing[0]!r}")
+        if record["timed"] and record["profile"] not in profiles:
+            raise ResultsError(f"{path}: result {index} names an unknown profile")
+    return document
+
+
+def current_of(record: Record, source: Path) -> Current:
+    """What a verdict needs, from a timed record of a results file."""
+    values = record.get("instance_values_ms")
+    if (
+        not isinstance(values, list)
+        or len(values) < 2
+        or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
+        )
+    ):
+        raise ResultsError(
+            f"{source}: {record['test_id']} has no usable instance_values_ms (two or more "
+            "positive numbers)"
+        )
+    try:
+        model = record.get("model") or {}
+        return Current(
+            metric=str(record["metric"]),
+            value_ms=float(record["summary_ms"][record["metric"]]),
+            instance_values_ms=tuple(float(v) for v in values),
+            num_threads=int(record["num_threads"]),
+            workers=int(record["workers"]),
+            device_words=str(record["device_words"]),
+            model_sha256=model.get("sha256"),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ResultsError(f"{source}: {record['test_id']} is malformed ({exc!r})") from exc

@@ -96,6 +96,8 @@ class BenchRun:
         self.assigned_device = assigned_device
         self.results: list[Record] = []
         self.environments: list[dict[str, str]] = []
+        #: The device profiles of everything measured, by key (for the results file).
+        self.known_profiles: dict[str, dict[str, str]] = {}
         self._pending: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
         self._lease: Lease | None = None
 
@@ -190,12 +192,6 @@ class BenchRun:
             env["libedgetpu_version"] = self.discovery.libedgetpu_version
         return env
 
-    def profiles(self) -> dict[str, dict[str, str]]:
-        """The device profiles of everything measured, by key."""
-        if self.role == "controller":
-            return {key: dict(profile.fields) for key, (profile, _) in self._pending.items()}
-        return {self.profile.key: dict(self.profile.fields)} if self.results else {}
-
     def judge(
         self,
         test_id: str,
@@ -204,8 +200,14 @@ class BenchRun:
         remeasure: Callable[[], BenchResult],
     ) -> Verdict | None:
         """Decide ``result``'s verdict, record it, and return it (None when ungated)."""
+        words = self.session.device.describe(self.runtime, result.num_threads)
+        self.known_profiles[self.profile.key] = dict(self.profile.fields)
         if not result.timed:
-            self.results.append(result_record(test_id, result, None, self.profile.key, None, False))
+            self.results.append(
+                result_record(
+                    test_id, result, None, self.profile.key, None, False, words, self.workers
+                )
+            )
             return None
         policy = Policy(threshold=threshold, strict=self.settings.strict)
         lookup = self._lookup(test_id)
@@ -217,7 +219,16 @@ class BenchRun:
         if self.settings.update:
             self._queue(self.profile, {test_id: entry})
         self.results.append(
-            result_record(test_id, result, verdict, self.profile.key, entry, self.settings.update)
+            result_record(
+                test_id,
+                result,
+                verdict,
+                self.profile.key,
+                entry,
+                self.settings.update,
+                words,
+                self.workers,
+            )
         )
         return verdict
 
@@ -269,6 +280,7 @@ class BenchRun:
         return {
             "results": self.results,
             "environment": self.environment() if self.results else {},
+            "profiles": self.known_profiles,
             "pending": {
                 key: {
                     "profile": dict(profile.fields),
@@ -290,6 +302,7 @@ class BenchRun:
     def absorb(self, payload: Mapping[str, Any], source: str) -> None:
         """Take over a worker's payload (``source`` names the worker for errors)."""
         self.results.extend(payload["results"])
+        self.known_profiles.update(payload["profiles"])
         if payload["environment"]:
             self.environments.append(dict(payload["environment"]))
         for queued in payload["pending"].values():

@@ -1,0 +1,181 @@
+"""The pytest-edgetpu command: output and exit codes of every subcommand."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pytest_edgetpu.cli import main
+from pytest_edgetpu.models import write_example_models
+
+INI = """
+[pytest]
+edgetpu_max_time = 0.3
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+TEST = """
+import pytest
+
+@pytest.mark.tpu_bench(model="models/tiny_conv.tflite")
+def test_conv(tpu_bench):
+    tpu_bench()
+"""
+
+
+@pytest.fixture
+def measured(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project with one measured test and its results file; the cwd is the project."""
+    pytester.makeini(INI)
+    write_example_models(pytester.path / "models")
+    pytester.makepyfile(test_conv=TEST)
+    pytester.runpytest("--edgetpu", "--edgetpu-json=results.json").assert_outcomes(passed=1)
+    monkeypatch.chdir(pytester.path)
+    return pytester.path
+
+
+def slow_down(results: Path, factor: float) -> Path:
+    document = json.loads(results.read_text())
+    for record in document["results"]:
+        entry = record["baseline_entry"]
+        for holder in (record, entry):
+            holder["instance_values_ms"] = [v * factor for v in holder["instance_values_ms"]]
+            holder["summary_ms"]["p50"] *= factor
+    slower = results.with_name("slower.json")
+    slower.write_text(json.dumps(document))
+    return slower
+
+
+def test_devices_says_none_is_attached_and_which_runtime(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("runtime: LiteRT ")
+    assert "cpu: cpu:0 (" in out
+    if not Path("/sys/class/apex").exists() and not Path("/sys/bus/usb/devices").exists():
+        assert "Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU (cpu:0)" in out
+        assert "note: no /sys/class/apex: PCIe driver (gasket-dkms) not loaded" in out
+
+
+def test_accept_then_show_then_compare_passes(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["accept", "results.json"]) == 0
+    out = capsys.readouterr().out
+    assert "test_conv.py::test_conv: p50 " in out and "ms (new)" in out
+    assert "baselines written to baselines/cpu-" in out
+    assert main(["show"]) == 0
+    table = capsys.readouterr().out
+    assert "test_conv.py::test_conv" in table and "cpu-" in table and "p50 ms" in table
+    assert main(["compare", "results.json"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS" in out and "0 regressed of 1" in out
+
+
+def test_accept_writes_what_an_update_run_writes(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["accept", "results.json", "--baseline-dir", "accepted"]) == 0
+    (accepted,) = (measured / "accepted").glob("*.json")
+    entry = json.loads(accepted.read_text())["entries"]["test_conv.py::test_conv"]
+    record = json.loads((measured / "results.json").read_text())["results"][0]
+    assert entry == record["baseline_entry"]
+
+
+def test_compare_exits_1_on_a_regression(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    main(["accept", "results.json"])
+    capsys.readouterr()
+    slower = slow_down(measured / "results.json", 1.5)
+    assert main(["compare", str(slower)]) == 1
+    out = capsys.readouterr().out
+    assert "REGRESSION p50" in out and "(+50.0%, 95% CI +" in out
+    assert "1 regressed of 1" in out
+    # A threshold above the change lets it pass.
+    assert main(["compare", str(slower), "--threshold", "60%"]) == 0
+
+
+def test_compare_without_baselines_reports_no_baseline(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["compare", "results.json"]) == 0
+    assert "NO_BASELINE" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{", "is not a readable results file"),
+        ('{"format": "something-else"}', "is not a pytest-edgetpu results file"),
+        (
+            '{"format": "pytest-edgetpu-results", "schema_version": 7}',
+            "has schema version 7, newer than this pytest-edgetpu reads (1); upgrade",
+        ),
+        ("[" * 50 + "]" * 50, "nested deeper than 8 levels"),
+    ],
+    ids=["corrupt", "foreign", "future", "deep"],
+)
+@pytest.mark.parametrize("command", ["compare", "accept"])
+def test_bad_results_files_exit_2_naming_the_file(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+    content: str,
+    message: str,
+) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(content)
+    assert main([command, str(bad), "--baseline-dir", str(tmp_path / "b")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"pytest-edgetpu: error: {bad}") and message in err
+    assert not (tmp_path / "b").exists()
+
+
+def test_show_names_a_corrupt_baseline_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "cpu-x.json").write_text("{")
+    assert main(["show", "--baseline-dir", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'cpu-x.json'} is not a readable baseline file" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+def test_diff_shows_what_changed_since_a_revision(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def git(*args: str) -> None:
+        subprocess.run(["git", *args], cwd=measured, check=True, capture_output=True)
+
+    git("init", "-q")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "--allow-empty", "-m", "0")
+    main(["accept", "results.json"])
+    git("add", "baselines")
+    git("-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baselines")
+    capsys.readouterr()
+    assert main(["diff", "HEAD"]) == 0
+    assert capsys.readouterr().out.strip() == "baselines unchanged since HEAD"
+    main(["accept", str(slow_down(measured / "results.json", 2.0))])
+    capsys.readouterr()
+    assert main(["diff", "HEAD"]) == 0
+    out = capsys.readouterr().out
+    assert "test_conv.py::test_conv" in out and "+100.0%" in out
+    assert main(["diff", "HEAD~1"]) == 0
+    assert "added" in capsys.readouterr().out
+    assert main(["diff", "no-such-rev"]) == 2
+    assert "git ls-tree" in capsys.readouterr().err
+
+
+def test_module_entry_point_prints_help() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_edgetpu", "--help"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    for command in ("devices", "show", "compare", "accept", "diff"):
+        assert command in done.stdout
