@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import loads_limited
+from .jsonio import MAX_BYTES, loads_limited
 
 __all__ = [
     "FORMAT",
@@ -148,6 +148,11 @@ def dumps(profile: Profile, entries: Mapping[str, BaselineEntry]) -> str:
 def load_file(path: Path) -> BaselineFile:
     """Read and validate one baseline file; any problem is a BaselineError naming it."""
     try:
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise BaselineError(
+                f"{path}: {size} bytes is too large for a baseline file (at most {MAX_BYTES})"
+            )
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
