@@ -1,0 +1,361 @@
+"""How good is the gate? pytest-edgetpu against pytest-benchmark on the same tests.
+
+Each round, interleaved so machine drift hits every condition alike:
+
+1. both tools record a fresh baseline of unchanged code;
+2. in a shuffled order, both tools gate runs of the same tests with a real injected slowdown of
+   0% (A/A), +5%, +10% and +20%: CPU work added inside the timed callable, calibrated in the
+   same process against that process's measured latency (no sleeps).
+
+pytest-edgetpu runs with its defaults (`pytest --edgetpu`); pytest-benchmark with its default
+calibration, `--benchmark-compare` against the round's saved run and
+`--benchmark-compare-fail=median:5%`; its mean and min rules are evaluated from the same saved
+JSON (its check is `current > baseline * 1.05` on that statistic). Every run's raw output is kept
+in the results file, so other decision rules can be replayed offline (`--replay`).
+
+Run it on a quiet machine (nothing else running), in a venv with pytest-benchmark:
+
+    python3 -m venv .venv-bench && .venv-bench/bin/pip install -e ".[bench]"
+    .venv-bench/bin/python benchmarks/gate_accuracy.py --rounds 20 \\
+        --out benchmarks/results/gate_accuracy.json
+    .venv-bench/bin/python benchmarks/gate_accuracy.py \\
+        --report benchmarks/results/gate_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CORAL = ROOT.parent / "shared" / "models" / "coral"
+MODELS = {
+    "lstm": "keras_lstm_mnist_ptq.tflite",
+    "mnv1_025": "mobilenet_v1_0.25_128_quant.tflite",
+    "mnv2": "mobilenet_v2_1.0_224_quant.tflite",
+}
+SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
+
+BURN = '''
+"""Injected slowdown: pure CPU work calibrated against this process's own latency."""
+import time
+
+def _median(values):
+    values = sorted(values)
+    return values[len(values) // 2]
+
+def make_burn(invoke, fraction):
+    """A callable that takes `fraction` of invoke()'s median time, and its target in ns."""
+    if fraction == 0:
+        return (lambda: None), 0
+    for _ in range(5):
+        invoke()
+    samples = []
+    for _ in range(30):
+        start = time.perf_counter_ns()
+        invoke()
+        samples.append(time.perf_counter_ns() - start)
+    target = fraction * _median(samples)
+    rates = []
+    for _ in range(5):
+        start = time.perf_counter_ns()
+        x = 0
+        for i in range(20000):
+            x += i
+        rates.append((time.perf_counter_ns() - start) / 20000)
+    loops = max(1, round(target / _median(rates)))
+
+    def burn():
+        x = 0
+        for i in range(loops):
+            x += i
+        return x
+
+    return burn, target
+'''
+
+OURS = """
+import os
+import pytest
+from burn import make_burn
+
+MODELS = {models!r}
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model(name, edgetpu, tpu_bench):
+    model = edgetpu.load(MODELS[name])
+    model.set_inputs()
+    burn, _ = make_burn(model.interpreter.invoke, float(os.environ["SLOWDOWN"]))
+
+    def infer():
+        model.interpreter.invoke()
+        burn()
+
+    tpu_bench(infer)
+"""
+
+THEIRS = """
+import os
+import pytest
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from burn import make_burn
+
+MODELS = {models!r}
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model(name, benchmark):
+    interpreter = Interpreter(model_path=MODELS[name], num_threads=1)
+    interpreter.allocate_tensors()
+    for d in interpreter.get_input_details():
+        rng = np.random.default_rng(0)
+        interpreter.set_tensor(d["index"], rng.integers(0, 255, d["shape"]).astype(d["dtype"]))
+    burn, _ = make_burn(interpreter.invoke, float(os.environ["SLOWDOWN"]))
+
+    def infer():
+        interpreter.invoke()
+        burn()
+
+    benchmark(infer)
+"""
+
+
+def write_suite(directory: Path) -> None:
+    models = {name: str(CORAL / file) for name, file in MODELS.items()}
+    (directory / "ours").mkdir()
+    (directory / "theirs").mkdir()
+    for sub, template in (("ours", OURS), ("theirs", THEIRS)):
+        (directory / sub / "burn.py").write_text(BURN)
+        (directory / sub / f"test_{sub}.py").write_text(template.format(models=models))
+        (directory / sub / "pytest.ini").write_text("[pytest]\n")
+
+
+def pytest_run(cwd: Path, args: list[str], slowdown: float) -> tuple[int, float, str]:
+    env = {**os.environ, "SLOWDOWN": str(slowdown), "PYTHONDONTWRITEBYTECODE": "1"}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return done.returncode, time.perf_counter() - start, done.stdout[-4000:]
+
+
+def ours(cwd: Path, slowdown: float, update: bool, extra: list[str]) -> dict[str, Any]:
+    out = cwd / "results.json"
+    out.unlink(missing_ok=True)
+    args = ["-p", "no:benchmark", "--edgetpu", f"--edgetpu-json={out}", *extra]
+    if update:
+        args.append("--edgetpu-update-baselines")
+    code, wall, tail = pytest_run(cwd, args, slowdown)
+    results = json.loads(out.read_text())["results"] if out.exists() else []
+    return {
+        "tool": "pytest-edgetpu",
+        "slowdown": slowdown,
+        "update": update,
+        "exit": code,
+        "wall_s": wall,
+        "tail": tail if not results else "",
+        "tests": {
+            r["test_id"].split("[")[-1].rstrip("]"): {
+                "status": r["verdict"]["status"],
+                "change": r["verdict"]["change"],
+                "p50": r["summary_ms"]["p50"],
+                "instances": r["instance_values_ms"],
+                "reason": r["verdict"]["reason"],
+            }
+            for r in results
+        },
+    }
+
+
+def theirs(cwd: Path, slowdown: float, update: bool) -> dict[str, Any]:
+    storage = f"file://{cwd / 'storage'}"
+    out = cwd / "bench.json"
+    out.unlink(missing_ok=True)
+    args = [
+        "-p",
+        "no:edgetpu",
+        "-p",
+        "no:xdist",
+        f"--benchmark-storage={storage}",
+        f"--benchmark-json={out}",
+    ]
+    if update:
+        args.append("--benchmark-save=base")
+    else:
+        args += ["--benchmark-compare=0001", "--benchmark-compare-fail=median:5%"]
+    code, wall, tail = pytest_run(cwd, args, slowdown)
+    stats = {}
+    if out.exists():
+        for bench in json.loads(out.read_text())["benchmarks"]:
+            name = bench["param"]
+            s = bench["stats"]
+            stats[name] = {
+                "median": s["median"],
+                "mean": s["mean"],
+                "min": s["min"],
+                "rounds": s["rounds"],
+            }
+    return {
+        "tool": "pytest-benchmark",
+        "slowdown": slowdown,
+        "update": update,
+        "exit": code,
+        "wall_s": wall,
+        "tests": stats,
+        "tail": tail if not stats else "",
+    }
+
+
+def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
+    runs: list[dict[str, Any]] = []
+    extra = ["-n", str(args.workers), "--edgetpu-device=cpu:0,cpu:1"] if args.workers else []
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        write_suite(directory)
+        mine, other = directory / "ours", directory / "theirs"
+        for round_no in range(args.rounds):
+            for path in (mine / "baselines", other / "storage"):
+                subprocess.run(["rm", "-rf", str(path)], check=True)
+            base = [ours(mine, 0.0, True, extra), theirs(other, 0.0, True)]
+            for run in base:
+                run["round"] = round_no
+            runs += base
+            order = list(SLOWDOWNS)
+            rng.shuffle(order)
+            for slowdown in order:
+                pair = [ours(mine, slowdown, False, extra), theirs(other, slowdown, False)]
+                if rng.random() < 0.5:
+                    pair.reverse()
+                for run in pair:
+                    run["round"] = round_no
+                runs += pair
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}",
+        "python": platform.python_version(),
+        "command": " ".join(sys.argv),
+        "workers": args.workers or 1,
+        "runs": runs,
+    }
+
+
+def wilson(successes: int, n: int) -> str:
+    if n == 0:
+        return "n/a"
+    z = 1.96
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    low, high = max(0.0, centre - half), min(1.0, centre + half)
+    return f"{successes}/{n} = {p:.0%} (95% CI {low:.0%}..{high:.0%})"
+
+
+def report(data: dict[str, Any]) -> str:
+    runs = data["runs"]
+    lines = [
+        f"Run {data['date']} on {data['machine']}, Python {data['python']}, "
+        f"{data['workers']} worker(s); command: `{data['command']}`",
+        "",
+        "| tool / rule | model | A/A false alarms | +5% caught | +10% caught | +20% caught |",
+        "|---|---|---|---|---|---|",
+    ]
+    baselines: dict[tuple[int, str], dict[str, Any]] = {
+        (r["round"], r["tool"]): r for r in runs if r["update"]
+    }
+    for name in MODELS:
+        cells = []
+        for slowdown in SLOWDOWNS:
+            gates = [
+                r
+                for r in runs
+                if r["tool"] == "pytest-edgetpu"
+                and not r["update"]
+                and r["slowdown"] == slowdown
+                and name in r["tests"]
+            ]
+            hits = sum(r["tests"][name]["status"] == "REGRESSION" for r in gates)
+            cells.append(wilson(hits, len(gates)))
+        lines.append(f"| pytest-edgetpu (default) | {name} | " + " | ".join(cells) + " |")
+        for stat in ("median", "mean", "min"):
+            cells = []
+            for slowdown in SLOWDOWNS:
+                hits = n = 0
+                for r in runs:
+                    if r["tool"] != "pytest-benchmark" or r["update"] or r["slowdown"] != slowdown:
+                        continue
+                    base = baselines.get((r["round"], "pytest-benchmark"))
+                    if not base or name not in r["tests"] or name not in base["tests"]:
+                        continue
+                    n += 1
+                    hits += r["tests"][name][stat] > base["tests"][name][stat] * 1.05
+                cells.append(wilson(hits, n))
+            lines.append(f"| pytest-benchmark {stat}:5% | {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "| tool | gate wall s/test | baseline wall s/test | time to verdict s/test |",
+        "|---|---|---|---|",
+    ]
+    tests = len(MODELS)
+    for tool in ("pytest-edgetpu", "pytest-benchmark"):
+        gate = [r["wall_s"] / tests for r in runs if r["tool"] == tool and not r["update"]]
+        base = [r["wall_s"] / tests for r in runs if r["tool"] == tool and r["update"]]
+        if gate and base:
+            g, b = sum(gate) / len(gate), sum(base) / len(base)
+            lines.append(f"| {tool} | {g:.2f} | {b:.2f} | {g + b:.2f} |")
+    lines += ["", "Realized slowdown (pytest-edgetpu's measured change, median over rounds):", ""]
+    for name in MODELS:
+        parts = []
+        for slowdown in SLOWDOWNS[1:]:
+            changes = sorted(
+                r["tests"][name]["change"]
+                for r in runs
+                if r["tool"] == "pytest-edgetpu"
+                and not r["update"]
+                and r["slowdown"] == slowdown
+                and name in r["tests"]
+                and r["tests"][name]["change"] is not None
+            )
+            if changes:
+                parts.append(f"+{slowdown:.0%} → {changes[len(changes) // 2]:+.1%}")
+        lines.append(f"- {name}: " + ", ".join(parts))
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=0, help="run pytest-edgetpu with -n N")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the tables of a saved results file")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
+    if not (CORAL / MODELS["lstm"]).is_file():
+        sys.exit(f"the Coral models are needed at {CORAL}")
+    data = run_rounds(args)
+    if args.out:
+        args.out.write_text(json.dumps(data) + "\n")
+    print(report(data))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,87 @@
+"""Wall time of the same benchmark suite serially and under pytest-xdist.
+
+The suite: 8 tests over the project's generated example models and the real Coral CPU models.
+Serial (`-p no:xdist`) and parallel (`-n N --edgetpu-device=cpu:0,...`) runs alternate; the
+figure is the ratio of median wall times (higher is better; the target on 2 cores is 1.7).
+
+    python benchmarks/scaling.py --workers 2 --repeats 3 --out benchmarks/results/scaling.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from pytest_edgetpu.models import write_example_models
+
+ROOT = Path(__file__).resolve().parent.parent
+CORAL = ROOT.parent / "shared" / "models" / "coral"
+
+
+def write_suite(directory: Path) -> int:
+    models = [str(p) for p in write_example_models(directory / "models")]
+    models += [
+        str(CORAL / name)
+        for name in ("keras_lstm_mnist_ptq.tflite", "mobilenet_v1_0.25_128_quant.tflite")
+        if (CORAL / name).is_file()
+    ]
+    tests = ["import pytest\n"]
+    for i in range(8):
+        tests.append(
+            f"@pytest.mark.tpu_bench(model={models[i % len(models)]!r})\n"
+            f"def test_model_{i}(tpu_bench):\n    tpu_bench()\n"
+        )
+    (directory / "test_suite.py").write_text("\n".join(tests))
+    (directory / "pytest.ini").write_text("[pytest]\n")
+    return len(tests) - 1
+
+
+def timed(directory: Path, args: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--edgetpu", *args],
+        cwd=directory,
+        capture_output=True,
+        check=True,
+    )
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    devices = ",".join(f"cpu:{i}" for i in range(args.workers))
+    serial, parallel = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = Path(tmp)
+        tests = write_suite(directory)
+        for _ in range(args.repeats):
+            serial.append(timed(directory, ["-p", "no:xdist", f"--edgetpu-device={devices}"]))
+            parallel.append(
+                timed(directory, ["-n", str(args.workers), f"--edgetpu-device={devices}"])
+            )
+    result = {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "tests": tests,
+        "workers": args.workers,
+        "serial_s": statistics.median(serial),
+        "parallel_s": statistics.median(parallel),
+        "speedup": statistics.median(serial) / statistics.median(parallel),
+    }
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
