@@ -17,14 +17,13 @@ import fcntl
 import json
 import os
 import re
-import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import MAX_BYTES, loads_limited
+from .jsonio import MAX_BYTES, loads_limited, temp_prefix, write_atomic
 
 __all__ = [
     "FORMAT",
@@ -38,6 +37,7 @@ __all__ = [
     "load_file",
     "parse_entry",
     "parse_text",
+    "prune_entries",
     "write_entries",
 ]
 
@@ -283,6 +283,12 @@ class BaselineStore:
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self.files: dict[str, BaselineFile] = {}
+        if directory.exists() and not directory.is_dir():
+            # Not "no baselines": a gate that quietly finds nothing would pass everything.
+            raise BaselineError(
+                f"the baseline directory {directory} is a file; point --edgetpu-baseline-dir "
+                "at a directory"
+            )
         if directory.is_dir():
             for path in sorted(directory.glob("*.json")):
                 parsed = load_file(path)
@@ -320,6 +326,14 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
+def _remove_stale_temp_files(path: Path) -> None:
+    # Called under the lock: every writer holds it while its temporary file exists, so one
+    # found now belongs to a writer that was killed (SIGKILL) between creating and renaming.
+    for stale in path.parent.glob(f"{temp_prefix(path)}*.tmp"):
+        with contextlib.suppress(FileNotFoundError):
+            stale.unlink()
+
+
 def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
     """Merge ``entries`` into the profile's file under a lock and replace it atomically.
 
@@ -333,6 +347,7 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
     path = directory / f"{profile.key}.json"
     try:
         with _locked(directory):
+            _remove_stale_temp_files(path)
             merged: dict[str, BaselineEntry] = {}
             if path.exists():
                 existing = load_file(path)
@@ -343,29 +358,22 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
                     )
                 merged.update(existing.entries)
             merged.update(entries)
-            _atomic_write(path, dumps(profile, merged))
+            write_atomic(path, dumps(profile, merged))
     except OSError as exc:
         raise BaselineError(f"cannot write {path}: {exc}; the previous file is unchanged") from exc
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+def prune_entries(path: Path, keep: Callable[[str], bool]) -> list[str]:
+    """Remove the entries of the baseline file ``path`` whose test id ``keep`` rejects, under
+    the lock and atomically like :func:`write_entries`; returns the removed test ids, sorted."""
     try:
-        # mkstemp makes the file 0600; a baseline file is as readable as any other file here.
-        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+        with _locked(path.parent):
+            _remove_stale_temp_files(path)
+            existing = load_file(path)
+            kept = {test_id: e for test_id, e in existing.entries.items() if keep(test_id)}
+            if len(kept) < len(existing.entries):
+                write_atomic(path, dumps(existing.profile, kept))
+    except OSError as exc:
+        raise BaselineError(f"cannot write {path}: {exc}; the previous file is unchanged") from exc
+    return sorted(set(existing.entries) - set(kept))

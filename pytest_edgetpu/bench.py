@@ -1,30 +1,39 @@
 """What the fixtures drive: a device session that loads models and measures them.
 
 :class:`DeviceSession` holds one device for the whole run (on an Edge TPU: one delegate,
-loaded once because a USB open costs seconds, and kept alive longer than every interpreter
-that uses it). :class:`LoadedModel` is what ``edgetpu.load(path)`` returns. :class:`BenchResult`
-is what ``tpu_bench(...)`` returns.
+loaded once because a USB open costs seconds, timed apart from every measurement, and kept
+alive longer than every interpreter that uses it). :class:`LoadedModel` is what
+``edgetpu.load(path)`` returns. :class:`BenchResult` is what ``tpu_bench(...)`` returns.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from .devices import Device, open_edgetpu_delegate
+from .discovery import read_apex_temperature, read_apex_trip_point
 from .errors import NeedsEdgeTpuError
 from .measure import Measurement, MeasureSettings, measure, time_once
-from .models import ModelInfo, inspect_model
+from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .runtime import Interpreter, Runtime, make_interpreter
 from .stats import Summary, summarize
 
-__all__ = ["BenchResult", "DeviceSession", "LoadedModel", "random_inputs_for"]
+__all__ = [
+    "BenchResult",
+    "DeviceSession",
+    "LoadedModel",
+    "Thermal",
+    "mapping_note",
+    "random_inputs_for",
+]
 
 
 def random_inputs_for(details: Sequence[dict[str, Any]], seed: int = 0) -> list[np.ndarray]:
@@ -57,6 +66,7 @@ class LoadedModel:
         self.info = info
         self._session = session
         self._default_inputs: list[np.ndarray] | None = None
+        self._inputs_set: Sequence[np.ndarray] | None = None
         self.interpreter: Interpreter = session.new_interpreter(info.path)
 
     @property
@@ -88,6 +98,7 @@ class LoadedModel:
             )
         for detail, value in zip(details, inputs, strict=True):
             self.interpreter.set_tensor(detail["index"], value)
+        self._inputs_set = inputs
 
     def run(self, inputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
         """One inference on ``inputs`` (default: ``random_inputs(0)``); returns the outputs."""
@@ -96,8 +107,59 @@ class LoadedModel:
         return [np.copy(self.interpreter.get_tensor(d["index"])) for d in self.output_details]
 
     def reload(self) -> None:
-        """Replace the interpreter with a fresh instance (same model, same device)."""
+        """Replace the interpreter with a fresh instance (same model, same device, and the
+        inputs last set, so a callable that only invokes still sees the same data)."""
         self.interpreter = self._session.new_interpreter(self.path)
+        if self._inputs_set is not None:
+            self.set_inputs(self._inputs_set)
+
+
+@dataclass(frozen=True)
+class Thermal:
+    """A PCIe Edge TPU's chip temperature around one measurement (USB sticks have no sensor)."""
+
+    before_c: float | None
+    after_c: float | None
+    trip_point_c: float
+    """The first trip point (``trip_point0_temp``), where the apex driver starts throttling."""
+
+    @property
+    def peak_c(self) -> float | None:
+        readings = [t for t in (self.before_c, self.after_c) if t is not None]
+        return max(readings) if readings else None
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the driver ran the chip at a lowered clock during the measurement: it
+        throttles at or above the first trip point (it polls every 5 s, so a reading at either
+        end is the best evidence sysfs offers)."""
+        peak = self.peak_c
+        return peak is not None and peak >= self.trip_point_c
+
+    @property
+    def note(self) -> str | None:
+        """Why the figures may be slower than the chip, when it was throttled."""
+        if not self.throttled:
+            return None
+        return (
+            f"the Edge TPU reached {self.peak_c:.1f} °C, at or above its first trip point "
+            f"{self.trip_point_c:.1f} °C (trip_point0_temp), so the apex driver throttled its "
+            "clock during this measurement; cool the card and measure again"
+        )
+
+
+def mapping_note(info: ModelInfo) -> str | None:
+    """The flag for a model the Edge TPU compiler mapped only in part; None otherwise."""
+    if not info.partially_mapped:
+        return None
+    counts = Counter(op for op in info.operators if op != EDGETPU_CUSTOM_OP)
+    names = ", ".join(f"{n} {op}" for op, n in sorted(counts.items()))
+    return (
+        f"{info.path.name} is only partly mapped to the Edge TPU: {info.edgetpu_ops} TPU "
+        f"subgraph(s), {info.cpu_ops} op(s) left on the CPU ({names}); those run on the host "
+        "between TPU calls, so host load and num_threads change this latency (the "
+        "edgetpu_compiler log says why each op was not mapped)"
+    )
 
 
 @dataclass(frozen=True)
@@ -120,6 +182,9 @@ class BenchResult:
     instance_values_ms: tuple[float, ...]
     model: ModelInfo | None
     measurement: Measurement | None
+    delegate_load_ms: float | None = None
+    """How long opening the Edge TPU delegate took, once per session, outside every phase."""
+    thermal: Thermal | None = None
 
     @property
     def n(self) -> int:
@@ -162,14 +227,35 @@ class BenchResult:
         """The gating metric's figure."""
         return self.summary.value(self.metric)
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What a reader of the report must know about this result: a partly mapped model,
+        a throttled chip."""
+        notes = (
+            mapping_note(self.model) if self.model is not None else None,
+            self.thermal.note if self.thermal is not None else None,
+        )
+        return tuple(note for note in notes if note)
+
 
 class DeviceSession:
-    """One device held for the run, with the runtime and (on an Edge TPU) its delegate."""
+    """One device held for the run, with the runtime and (on an Edge TPU) its delegate.
 
-    def __init__(self, device: Device, runtime: Runtime, num_threads: int = 1) -> None:
+    ``delegate_options`` are libedgetpu's (e.g. ``{"Performance": "Max"}``), checked before
+    the device is opened.
+    """
+
+    def __init__(
+        self,
+        device: Device,
+        runtime: Runtime,
+        num_threads: int = 1,
+        delegate_options: Mapping[str, str] | None = None,
+    ) -> None:
         self.device = device
         self.runtime = runtime
         self.num_threads = num_threads
+        self.delegate_options = dict(delegate_options or {})
         self.delegate_load_ms: float | None = None
 
     @functools.cached_property
@@ -177,15 +263,21 @@ class DeviceSession:
         if not self.device.is_edgetpu:
             return ()
         start = time.perf_counter_ns()
-        delegate = open_edgetpu_delegate(self.runtime, self.device)
+        delegate = open_edgetpu_delegate(self.runtime, self.device, self.delegate_options)
         self.delegate_load_ms = (time.perf_counter_ns() - start) / 1e6
         return (delegate,)
+
+    def open(self) -> None:
+        """Open the device's delegate now, before anything is measured (a no-op on the CPU):
+        a USB open costs seconds, and a device that cannot open should stop the run before
+        its first test."""
+        _ = self._delegates
 
     def with_threads(self, num_threads: int) -> DeviceSession:
         """This session with another CPU thread count (the delegate is shared)."""
         if num_threads == self.num_threads:
             return self
-        other = DeviceSession(self.device, self.runtime, num_threads)
+        other = DeviceSession(self.device, self.runtime, num_threads, self.delegate_options)
         if not self.device.is_edgetpu:
             return other
         other.__dict__["_delegates"] = self._delegates
@@ -217,6 +309,10 @@ class DeviceSession:
         """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run."""
 
         def start_instance() -> Callable[[], object]:
+            # Every instance is a fresh interpreter that pays its own first inference (on an
+            # Edge TPU: the parameter upload) and warm-up before its samples are taken. When
+            # another model ran on this TPU in between, it evicted this model's parameters,
+            # and that re-upload lands in the first inference, never in the steady state.
             model = LoadedModel(self, info)
             model.set_inputs()
             return model.interpreter.invoke
@@ -230,7 +326,11 @@ class DeviceSession:
         settings: MeasureSettings | None,
     ) -> BenchResult:
         """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
+        __tracebackhide__ = True  # the callable's exception shows the user's frames only
 
+        # A callable that runs two models on one TPU makes it switch on every call, and unless
+        # the models were compiled together each switch re-uploads parameters: that cost is
+        # inside each timed call on purpose, as it is in the pipeline the callable stands for.
         def start_instance() -> Callable[[], object]:
             for model in models:
                 model.reload()
@@ -246,8 +346,29 @@ class DeviceSession:
         settings: MeasureSettings | None,
         info: ModelInfo | None,
     ) -> BenchResult:
-        if settings is None:
-            return self._smoke(target, start_instance, info)
+        __tracebackhide__ = True
+        apex_dir = self.device.edgetpu.apex_dir if self.device.edgetpu else None
+        before_c = read_apex_temperature(apex_dir) if apex_dir else None
+        result = (
+            self._smoke(target, start_instance, info)
+            if settings is None
+            else self._timed(target, start_instance, settings, info)
+        )
+        thermal = (
+            Thermal(before_c, read_apex_temperature(apex_dir), read_apex_trip_point(apex_dir))
+            if apex_dir
+            else None
+        )
+        return replace(result, delegate_load_ms=self.delegate_load_ms, thermal=thermal)
+
+    def _timed(
+        self,
+        target: str,
+        start_instance: Callable[[], Callable[[], object]],
+        settings: MeasureSettings,
+        info: ModelInfo | None,
+    ) -> BenchResult:
+        __tracebackhide__ = True
         result = measure(start_instance, settings)
         return BenchResult(
             target=target,
@@ -270,6 +391,7 @@ class DeviceSession:
         start_instance: Callable[[], Callable[[], object]],
         info: ModelInfo | None,
     ) -> BenchResult:
+        __tracebackhide__ = True
         load_start = time.perf_counter_ns()
         fn = start_instance()
         load_ns = time.perf_counter_ns() - load_start

@@ -177,8 +177,17 @@ def _accept(args: argparse.Namespace) -> int:
 
 
 def _git(*args: str, cwd: Path) -> str:
+    # An argument list, never a shell; callers keep user text out of option positions.
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True)
+        done = subprocess.run(
+            ["git", *args],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+            check=True,
+        )
     except FileNotFoundError as exc:
         raise BaselineError("git is not installed; diff needs it") from exc
     except subprocess.CalledProcessError as exc:
@@ -186,13 +195,36 @@ def _git(*args: str, cwd: Path) -> str:
     return done.stdout
 
 
+def _commit_of(rev: str, directory: Path) -> str:
+    """The commit ``rev`` names; text that git would read as an option is refused."""
+    if rev.startswith("-") or not rev.strip():
+        raise BaselineError(
+            f"diff: {rev!r} is not a git revision; give one like HEAD~1, origin/main or a tag"
+        )
+    try:
+        return _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=directory).strip()
+    except BaselineError:
+        raise BaselineError(
+            f"diff: {rev!r} names no commit in the repository of {directory}; give one like "
+            "HEAD~1, origin/main or a tag"
+        ) from None
+
+
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
-    top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    try:
+        top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
+    except BaselineError:
+        raise BaselineError(
+            f"diff: the baseline directory {directory} is not inside a git repository; give "
+            "--baseline-dir of a checkout"
+        ) from None
+    commit = _commit_of(rev, directory)
     relative = directory.resolve().relative_to(top.resolve()).as_posix()
     files = {}
-    for name in _git("ls-tree", "--name-only", rev, "--", f"{relative}/", cwd=top).split():
+    listing = _git("ls-tree", "-z", "--name-only", commit, "--", f"{relative}/", cwd=top)
+    for name in filter(None, listing.split("\0")):
         if name.endswith(".json"):
-            text = _git("show", f"{rev}:{name}", cwd=top)
+            text = _git("show", f"{commit}:{name}", cwd=top)
             files[Path(name).stem] = parse_baseline_text(text, Path(f"{rev}:{name}"))
     return files
 

@@ -17,11 +17,11 @@ import math
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
-from .devices import DeviceRequest, parse_device_spec
+from .devices import PERFORMANCE_LEVELS, DeviceRequest, parse_device_spec, parse_performance
 from .errors import ConfigError
 from .measure import MeasureSettings
 from .stats import METRICS
@@ -159,6 +159,22 @@ OPTIONS: Final = (
         _parse_bool,
     ),
     Option(
+        "accept_unstable",
+        "With --edgetpu-update-baselines, also record measurements that are UNSTABLE against "
+        "the old baseline (by default their old entry is kept)",
+        None,
+        False,
+        _parse_bool,
+    ),
+    Option(
+        "prune_baselines",
+        "With --edgetpu-update-baselines, also remove from each baseline file written the "
+        "entries of tests that did not run (deleted, renamed, deselected or skipped)",
+        None,
+        False,
+        _parse_bool,
+    ),
+    Option(
         "threshold",
         "Smallest slowdown that counts as a regression, as a percentage (default: 5%)",
         "PCT",
@@ -168,11 +184,26 @@ OPTIONS: Final = (
     Option("json", "Write machine-readable results of the run to PATH", "PATH", None, _parse_text),
     Option("report", "Write a Markdown report of the run to PATH", "PATH", None, _parse_text),
     Option(
+        "plot",
+        "Write a PNG per benchmark to DIR: its latency against the baseline's (needs matplotlib)",
+        "DIR",
+        None,
+        _parse_text,
+    ),
+    Option(
         "strict",
         "Fail tests whose baseline is missing or incomparable or whose measurement is unstable",
         None,
         False,
         _parse_bool,
+    ),
+    Option(
+        "performance",
+        f"Edge TPU clock (libedgetpu's Performance option): {', '.join(PERFORMANCE_LEVELS)} "
+        "(default: unset, libedgetpu's own); part of the baseline's device profile",
+        "LEVEL",
+        None,
+        parse_performance,
     ),
     Option(
         "metric",
@@ -252,6 +283,13 @@ def _resolve(
     return Sourced(option.parse(option.default, f"default of {option.flag}"), "default")
 
 
+def _source_words(
+    name: str, cli: Mapping[str, object], ini: Mapping[str, object], ini_where: str
+) -> str:
+    source = _resolve(name, cli, ini, ini_where).source
+    return f"{_BY_NAME[name].flag} (default)" if source == "default" else source
+
+
 @dataclass(frozen=True)
 class SessionSettings:
     """Everything the run as a whole was told, each value with its source."""
@@ -264,7 +302,13 @@ class SessionSettings:
     json_path: Path | None
     report_path: Path | None
     strict: bool
+    plot_dir: Path | None
+    accept_unstable: bool
     test_defaults: Mapping[str, Sourced[Any]]  # threshold, metric, warmup, ...
+    performance: str | None = None  # libedgetpu's "Performance" delegate option; None: unset
+    prune: bool = False
+    #: Where each path setting came from (``baseline_dir``, ``json``, ...), for its errors.
+    path_sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def session_settings(
@@ -281,16 +325,29 @@ def session_settings(
         return None if raw is None else rootdir / Path(raw).expanduser()
 
     device = _resolve("device", cli, ini, ini_where)
+    update = bool(value("update_baselines"))
+    prune = _resolve("prune_baselines", cli, ini, ini_where)
+    if prune.value and not update:
+        raise ConfigError(
+            f"{prune.source}: pruning removes entries while baselines are written, and only "
+            "--edgetpu-update-baselines writes them; add it, or drop the prune setting"
+        )
+    path_names = ("baseline_dir", "json", "report", "plot")
     test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
     return SessionSettings(
-        enabled=bool(value("")) or bool(value("update_baselines")),
+        enabled=bool(value("")) or update,
         devices=parse_device_spec(device.value, device.source),
         device_source=device.source,
         baseline_dir=path("baseline_dir") or rootdir / "baselines",
-        update=bool(value("update_baselines")),
+        update=update,
         json_path=path("json"),
         report_path=path("report"),
         strict=bool(value("strict")),
+        plot_dir=path("plot"),
+        accept_unstable=bool(value("accept_unstable")),
+        performance=value("performance"),
+        prune=bool(prune.value),
+        path_sources={name: _source_words(name, cli, ini, ini_where) for name in path_names},
         test_defaults={name: _resolve(name, cli, ini, ini_where) for name in test_level},
     )
 

@@ -6,27 +6,35 @@ A device is either the CPU (``cpu:N``, LiteRT's default CPU path) or one Edge TP
 
 from __future__ import annotations
 
+import difflib
 import os
 import platform
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
-from .discovery import LIBEDGETPU_NAME, Discovery, EdgeTpu
+from .discovery import LIBEDGETPU_NAME, Discovery, EdgeTpu, library_fix
 from .errors import ConfigError, DeviceError
 from .runtime import Runtime
 
 __all__ = [
+    "PERFORMANCE_LEVELS",
     "Device",
     "DeviceRequest",
+    "check_delegate_options",
     "cpu_governor",
     "cpu_model",
     "open_edgetpu_delegate",
     "parse_device_spec",
+    "parse_performance",
     "resolve_devices",
 ]
+
+#: The values of libedgetpu's ``Performance`` delegate option (its default is ``Max``).
+PERFORMANCE_LEVELS: Final = ("Low", "Medium", "High", "Max")
 
 DeviceKind = Literal["cpu", "usb", "pci"]
 
@@ -145,29 +153,97 @@ def _no_match_message(request: DeviceRequest, discovery: Discovery, where: str) 
     )
 
 
+def parse_performance(raw: object, where: str) -> str:
+    """``low``/``Low`` ... ``max``/``Max`` → libedgetpu's spelling of the level."""
+    by_lower = {level.lower(): level for level in PERFORMANCE_LEVELS}
+    level = by_lower.get(str(raw).strip().lower()) if isinstance(raw, str) else None
+    if level is None:
+        raise ConfigError(
+            f"{where}: unknown Edge TPU performance level {raw!r}; use one of "
+            f"{', '.join(PERFORMANCE_LEVELS)} (or leave it unset for libedgetpu's own default)"
+        )
+    return level
+
+
+def _queue_length(value: str) -> bool:
+    return value.isdigit() and int(value) <= 255
+
+
+# libedgetpu's documented options (tflite/public/edgetpu.h) and what each accepts. It answers
+# a bad value only with the same bare ValueError as an unplugged device, so check first.
+_DELEGATE_OPTIONS: Final[Mapping[str, tuple[Callable[[str], bool], str]]] = {
+    "Performance": (PERFORMANCE_LEVELS.__contains__, "one of " + ", ".join(PERFORMANCE_LEVELS)),
+    "Usb.AlwaysDfu": (("True", "False").__contains__, "True or False"),
+    "Usb.MaxBulkInQueueLength": (_queue_length, "a whole number from 0 to 255"),
+}
+
+
+def check_delegate_options(options: Mapping[str, str], where: str) -> None:
+    """Raise ConfigError, naming ``where`` and the fix, for an option libedgetpu would refuse."""
+    for name, value in options.items():
+        if name == "device":
+            raise ConfigError(
+                f"{where}: the delegate option 'device' is set from --edgetpu-device (each "
+                "process opens exactly its own device); remove it from the options"
+            )
+        known = _DELEGATE_OPTIONS.get(name)
+        if known is None:
+            # Compared without case and punctuation, so usb_max_bulk_in_queue_length (a name
+            # libedgetpu never had) still finds Usb.MaxBulkInQueueLength.
+            by_letters = {re.sub(r"[^a-z]", "", key.lower()): key for key in _DELEGATE_OPTIONS}
+            close = difflib.get_close_matches(
+                re.sub(r"[^a-z]", "", name.lower()), list(by_letters), n=1, cutoff=0.6
+            )
+            hint = f"; did you mean {by_letters[close[0]]!r}?" if close else ""
+            raise ConfigError(
+                f"{where}: unknown Edge TPU delegate option {name!r}{hint} (libedgetpu knows "
+                f"{', '.join(_DELEGATE_OPTIONS)})"
+            )
+        accepts, expected = known
+        if not isinstance(value, str) or not accepts(value):
+            raise ConfigError(
+                f"{where}: Edge TPU delegate option {name}={value!r} is invalid; use {expected}"
+            )
+
+
 def open_edgetpu_delegate(
-    runtime: Runtime, device: Device, library: str = LIBEDGETPU_NAME, **options: str
+    runtime: Runtime,
+    device: Device,
+    options: Mapping[str, str] | None = None,
+    library: str = LIBEDGETPU_NAME,
 ) -> Any:
     """Load the Edge TPU delegate for ``device`` (an explicit index, never "any device").
 
-    libedgetpu reports every open failure as the same bare ValueError; this turns it into a
-    message naming the device string and the likely causes.
+    ``options`` are libedgetpu's delegate options (``Performance``, ``Usb.AlwaysDfu``,
+    ``Usb.MaxBulkInQueueLength``), checked before the device is touched. libedgetpu reports
+    every open failure as the same bare ValueError; this turns it into a message naming the
+    device string, its path and the likely causes.
     """
+    given = dict(options or {})
+    check_delegate_options(given, f"Edge TPU delegate options for {device.id}")
     try:
-        return runtime.load_delegate(library, {"device": device.id, **options})
+        return runtime.load_delegate(library, {"device": device.id, **given})
     except OSError as exc:
-        fix = (
-            "apt-get install libusb-1.0-0"
-            if "libusb" in str(exc)
-            else "install the Edge TPU runtime (libedgetpu1-std or libedgetpu1-max)"
-        )
-        raise DeviceError(f"cannot load {library} for {device.id}: {exc}; fix: {fix}") from exc
-    except ValueError as exc:
         raise DeviceError(
-            f"the Edge TPU {device.id} did not open ({str(exc).strip()}): it is unplugged, "
-            "held by another process, not accessible (udev rule / plugdev group, or "
-            "/dev/apex_N permissions), or an option value is invalid; run "
-            "`pytest-edgetpu devices` to check"
+            f"cannot load {library} for {device.id}: {exc}; fix: {library_fix(str(exc))}"
+        ) from exc
+    except ValueError as exc:
+        path = device.edgetpu.path if device.edgetpu else None
+        if device.kind == "pci":
+            causes = (
+                f"held by another process, {path or '/dev/apex_N'} is not writable by you "
+                "(udev rule for the apex group), or the gasket/apex driver (gasket-dkms) is "
+                "not loaded"
+            )
+        else:
+            causes = (
+                "unplugged, held by another process, or not accessible to you (install the "
+                "Edge TPU udev rule and join the plugdev group)"
+            )
+        where = f"{device.id} ({path})" if path else device.id
+        raise DeviceError(
+            f"the Edge TPU {where} did not open ({str(exc).strip()}): it is {causes}; run "
+            "`pytest-edgetpu devices` to see what is attached"
         ) from exc
 
 

@@ -28,12 +28,15 @@ from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
 __all__ = [
+    "DEFAULT_TRIP_POINT_C",
     "LIBEDGETPU_NAME",
     "Discovery",
     "EdgeTpu",
     "discover",
     "libedgetpu_build",
+    "library_fix",
     "read_apex_temperature",
+    "read_apex_trip_point",
 ]
 
 # The names pycoral loads (pycoral/utils/edgetpu.py, _EDGETPU_SHARED_LIB).
@@ -60,6 +63,10 @@ _APEX_NAME: Final = re.compile(r"apex_([0-9]+)")
 _DEAD_CHIP_BELOW_C: Final = -40.0
 
 _INSTALL_RUNTIME: Final = "install the Edge TPU runtime (libedgetpu1-std or libedgetpu1-max)"
+_INSTALL_LIBUSB: Final = "apt-get install libusb-1.0-0"
+
+DEFAULT_TRIP_POINT_C: Final = 85.0
+"""The apex driver's default first trip point (``trip_point0_temp`` = 85000 milli-°C)."""
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,9 @@ class EdgeTpu:
     re-enumerates as ``18d1:9302``, which can shift the ``usb:N`` of the others."""
     temperature_c: float | None = None
     """PCIe chip temperature from ``/sys/class/apex/apex_N/temp``; None for USB or when absent."""
+    apex_dir: Path | None = None
+    """A PCIe chip's sysfs directory (``/sys/class/apex/apex_N``), where its temperature and
+    trip points are read; None for USB."""
 
     @property
     def device_string(self) -> str:
@@ -125,9 +135,20 @@ def read_apex_temperature(apex_dir: Path) -> float | None:
     None when the file is absent (old apex drivers lack it) or unreadable. A reading near
     -87.9 °C is returned as is: it is what a dead chip reports, and hiding it would hide that.
     """
+    return _read_millicelsius(apex_dir / "temp")
+
+
+def read_apex_trip_point(apex_dir: Path) -> float:
+    """The first trip point in °C (``<apex_dir>/trip_point0_temp``): at or above it the apex
+    driver lowers the chip's clock. :data:`DEFAULT_TRIP_POINT_C` when the file is absent or
+    unreadable, as the driver then runs with its default."""
+    trip = _read_millicelsius(apex_dir / "trip_point0_temp")
+    return DEFAULT_TRIP_POINT_C if trip is None else trip
+
+
+def _read_millicelsius(path: Path) -> float | None:
     try:
-        text = (apex_dir / "temp").read_text(encoding="ascii").strip()
-        return int(text) / 1000.0
+        return int(path.read_text(encoding="ascii").strip()) / 1000.0
     except (OSError, ValueError):
         return None
 
@@ -315,9 +336,11 @@ def _describe(listed: list[tuple[Kind, str]], source: str, sysfs_root: Path) -> 
         index = counts[kind]
         counts[kind] += 1
         if kind == "pci":
-            apex_dir = sysfs_root / "class" / "apex" / name
-            temperature = read_apex_temperature(apex_dir) if _APEX_NAME.fullmatch(name) else None
-            devices.append(EdgeTpu("pci", index, path, source, temperature_c=temperature))
+            apex_dir = sysfs_root / "class" / "apex" / name if _APEX_NAME.fullmatch(name) else None
+            temperature = read_apex_temperature(apex_dir) if apex_dir is not None else None
+            devices.append(
+                EdgeTpu("pci", index, path, source, temperature_c=temperature, apex_dir=apex_dir)
+            )
             continue
         speed = None
         dfu = False
@@ -416,12 +439,17 @@ def _load_libedgetpu(name: str, notes: list[str]) -> _Runtime | None:
     return _Runtime(handle, path, version, build)
 
 
+def library_fix(message: str) -> str:
+    """The fix for an ``OSError`` that loading libedgetpu raised with ``message``."""
+    return _INSTALL_LIBUSB if "libusb-1.0" in message else _INSTALL_RUNTIME
+
+
 def _load_failure_note(name: str, message: str) -> str:
     if "libusb-1.0" in message:
-        return f"libusb-1.0.so.0 missing: apt-get install libusb-1.0-0 ({name} needs it)"
+        return f"libusb-1.0.so.0 missing: {library_fix(message)} ({name} needs it)"
     lowered = message.lower()
     if any(s in lowered for s in ("no such file", "not found", "could not find")):
-        return f"{name} not found: {_INSTALL_RUNTIME}"
+        return f"{name} not found: {library_fix(message)}"
     return f"{name} could not be loaded: {message}"
 
 

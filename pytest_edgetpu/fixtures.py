@@ -10,17 +10,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, NoReturn
 
 import pytest
 
 from .bench import BenchResult, DeviceSession, LoadedModel
 from .config import TestSettings, test_settings
-from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
+from .errors import ConfigError, EdgeTpuError, ModelError, NeedsEdgeTpuError
+from .measure import MeasureSettings
 from .models import ModelInfo
 from .run import BenchRun
 
-__all__ = ["EdgeTpu", "HeldDevice", "PendingBench", "TpuBench"]
+__all__ = ["EdgeTpu", "HeldDevice", "PendingBench", "TpuBench", "bench_model"]
 
 RUN_KEY: Final = pytest.StashKey["BenchRun"]()
 PENDING_KEY: Final = pytest.StashKey[list["PendingBench"]]()
@@ -48,12 +49,34 @@ class PendingBench:
     remeasure: Callable[[], BenchResult]
 
 
-def report_model_error(error: EdgeTpuError, strict: bool) -> None:
-    """Skip a test whose Edge TPU model has no Edge TPU; fail any other model error."""
+def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
+    """Skip a test whose Edge TPU model has no Edge TPU; fail any other model error.
+
+    Raised ``from None``: the message says it all, and pytest would otherwise print the
+    runtime's exception and this one chained, the message twice.
+    """
     if isinstance(error, NeedsEdgeTpuError) and not strict:
         # Reported at the test's own location, like a skip marker, not at this line.
-        raise pytest.skip.Exception(str(error), _use_item_location=True)
-    pytest.fail(str(error), pytrace=False)
+        raise pytest.skip.Exception(str(error), _use_item_location=True) from None
+    raise pytest.fail.Exception(str(error), pytrace=False) from None
+
+
+def bench_model(
+    session: DeviceSession, info: ModelInfo, settings: MeasureSettings | None
+) -> BenchResult:
+    """``session.bench_model(info, settings)``; a runtime error while the model runs becomes a
+    ModelError: a damaged model can load and then have a kernel refuse its data at the first
+    inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"), and that is the file's fault,
+    worth one line, not the runtime's traceback. A callable's errors stay the user's own."""
+    __tracebackhide__ = True
+    try:
+        return session.bench_model(info, settings)
+    except RuntimeError as exc:
+        words = str(exc).strip().splitlines() or [type(exc).__name__]
+        raise ModelError(
+            f"{info.path} failed to run on {session.device.id} ({words[0]}); the file is "
+            "damaged or needs what this runtime lacks: re-export or re-download it"
+        ) from None
 
 
 class EdgeTpu:
@@ -74,7 +97,6 @@ class EdgeTpu:
             return self.session.inspect(self.resolve(path))
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
-            raise  # report_model_error always raises; this keeps type checkers informed
 
     def load(self, path: str | Path) -> LoadedModel:
         """Load ``path`` (relative to the rootdir) onto the device."""
@@ -82,7 +104,6 @@ class EdgeTpu:
             model = self.session.load(self.resolve(path))
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
-            raise
         self.models.append(model)
         return model
 
@@ -102,10 +123,13 @@ class TpuBench:
     def __call__(
         self, target: str | Path | LoadedModel | Callable[[], object] | None = None
     ) -> BenchResult:
+        # An exception in the user's callable shows their frames, not this plugin's.
+        __tracebackhide__ = True
         measure_settings = self.settings.measure if self.run.settings.enabled else None
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
         def bench() -> BenchResult:
+            __tracebackhide__ = True
             if target is None or isinstance(target, (str, Path)):
                 path = target if target is not None else self.settings.model
                 if path is None:
@@ -114,9 +138,9 @@ class TpuBench:
                         "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
                         "model or a callable"
                     )
-                return session.bench_model(self.edgetpu.inspect(path), measure_settings)
+                return bench_model(session, self.edgetpu.inspect(path), measure_settings)
             if isinstance(target, LoadedModel):
-                return session.bench_model(target.info, measure_settings)
+                return bench_model(session, target.info, measure_settings)
             if callable(target):
                 return session.bench_callable(target, self.edgetpu.models, measure_settings)
             raise ConfigError(
@@ -127,7 +151,7 @@ class TpuBench:
         try:
             result = bench()
         except ConfigError as error:
-            pytest.fail(str(error), pytrace=False)
+            raise pytest.fail.Exception(str(error), pytrace=False) from None
         except EdgeTpuError as error:
             report_model_error(error, self.edgetpu.strict)
         key = self.node_id if not self.pending else f"{self.node_id}#{len(self.pending) + 1}"
@@ -142,7 +166,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
     try:
         session = run.session
     except EdgeTpuError as error:
-        pytest.fail(str(error), pytrace=False)
+        raise pytest.fail.Exception(str(error), pytrace=False) from None
     device = session.device
     return HeldDevice(
         kind=device.kind,

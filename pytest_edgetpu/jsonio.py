@@ -1,16 +1,34 @@
-"""JSON reading with limits, for files that come from outside (baselines, results).
+"""Files that cross the plugin's boundary: JSON read with limits, text written atomically.
 
-No pickle, no YAML objects: plain JSON, bounded in size and nesting, with NaN and Infinity
-refused (they are not JSON, and a NaN baseline would compare as nothing).
+Reading: no pickle, no YAML objects: plain JSON, bounded in size and nesting, with NaN and
+Infinity refused (they are not JSON, and a NaN baseline would compare as nothing).
+
+Writing: :func:`write_atomic` replaces a file all at once (temporary file beside it, fsync,
+``os.replace``), so a reader, or a run killed in the middle, sees the old file or the new one,
+never a part; :func:`check_writable` lets a run refuse a path it could not write before it
+spends minutes measuring.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any, Final
 
-__all__ = ["MAX_BYTES", "MAX_DEPTH", "loads_limited", "read_limited"]
+from .errors import ConfigError
+
+__all__ = [
+    "MAX_BYTES",
+    "MAX_DEPTH",
+    "check_writable",
+    "loads_limited",
+    "read_limited",
+    "temp_prefix",
+    "write_atomic",
+]
 
 MAX_BYTES: Final = 16 * 1024 * 1024
 MAX_DEPTH: Final = 8
@@ -49,3 +67,67 @@ def read_limited(path: Path) -> Any:
     if size > MAX_BYTES:
         raise ValueError(f"{size} bytes is more than {MAX_BYTES}")
     return loads_limited(path.read_text(encoding="utf-8"))
+
+
+def temp_prefix(path: Path) -> str:
+    """The name prefix of :func:`write_atomic`'s temporary files for ``path``: hidden, and
+    ending in ``.tmp``, so no ``*.json`` glob ever picks one up."""
+    return f".{path.name}."
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` (UTF-8) in one step; raises OSError.
+
+    A failure the process survives (disk full, KeyboardInterrupt) removes the temporary file;
+    a process killed between creating and renaming it leaves a hidden ``.tmp`` beside the
+    untouched old file.
+    """
+    # A lone surrogate (a test id under pytest's disable_test_id_escaping option) cannot be
+    # encoded; the escaped form keeps the file valid UTF-8 rather than failing the write.
+    data = text.encode("utf-8", errors="backslashreplace")
+    fd, temp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    try:
+        # mkstemp makes the file 0600; the new file is as readable as the one it replaces.
+        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise
+
+
+def check_writable(path: Path, where: str, *, directory: bool) -> None:
+    """Raise ConfigError, naming ``where`` and the fix, when ``path`` (a directory, or a file
+    to be created or replaced) could not be written. Leaves nothing behind."""
+    if directory and path.exists() and not path.is_dir():
+        raise ConfigError(f"{where}: {path} is a file, not a directory; choose a directory")
+    if not directory and path.is_dir():
+        raise ConfigError(f"{where}: {path} is a directory; give the path of a file")
+    probe = path if directory else path.parent
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ConfigError(
+            f"{where}: {probe} is a file, so {path} cannot be created; choose another path"
+        )
+    try:
+        # A real file created and removed: permission bits miss a read-only mount, and they
+        # tell root nothing.
+        fd, name = tempfile.mkstemp(prefix=".pytest-edgetpu-probe.", suffix=".tmp", dir=probe)
+        os.close(fd)
+        os.unlink(name)
+    except OSError as exc:
+        raise ConfigError(
+            f"{where}: cannot write {path} ({probe}: {exc.strerror or exc}); choose a "
+            "writable location or fix its permissions"
+        ) from None

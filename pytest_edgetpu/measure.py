@@ -110,12 +110,14 @@ class Measurement:
 
 def time_once(fn: Callable[[], object]) -> int:
     """Nanoseconds one call of ``fn`` takes."""
+    __tracebackhide__ = True  # an exception in ``fn`` shows the user's frames only
     start = time.perf_counter_ns()
     fn()
     return time.perf_counter_ns() - start
 
 
 def _timed_loop(fn: Callable[[], object], runs: int) -> tuple[int, ...]:
+    __tracebackhide__ = True
     samples = [0] * runs
     clock = time.perf_counter_ns
     gc_was_enabled = gc.isenabled()
@@ -151,6 +153,7 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
 
 def measure(start_instance: StartInstance, settings: MeasureSettings) -> Measurement:
     """Measure fresh instances from ``start_instance`` until a stop rule holds."""
+    __tracebackhide__ = True
     began = time.perf_counter()
     instances: list[InstanceSamples] = []
     runs = 0

@@ -193,6 +193,7 @@ class _SchemaVersionError(Exception):
 
 
 _I8: Final = struct.Struct("<b")
+_U8: Final = struct.Struct("<B")
 _U16: Final = struct.Struct("<H")
 _I32: Final = struct.Struct("<i")
 _U32: Final = struct.Struct("<I")
@@ -321,7 +322,8 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
 
     Besides the operators, it checks the offsets of every tensor, buffer and operator
     vector: in a truncated file the operator list can survive intact while the weights are
-    gone, and that must be reported rather than give a plausible answer.
+    gone, and that must be reported rather than give a plausible answer. It also checks that
+    every tensor an operator reads has a source (see :func:`_check_dataflow`).
     """
     reader = _Reader(data)
     model = reader.table(reader.scalar(_U32, 0, "root offset"), "model")
@@ -351,12 +353,15 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
             opcode_names.append(_BUILTIN_NAMES.get(builtin, f"BUILTIN_{builtin}"))
 
     buffers = model.tables(4, "buffer")
+    filled: set[int] = set()  # buffers that hold data: a tensor on one is a constant
     for i, buffer in enumerate(buffers):
-        buffer.vector(0, 1, f"data of buffer #{i}")
+        if buffer.vector(0, 1, f"data of buffer #{i}")[1]:
+            filled.add(i)
         offset = buffer.scalar(1, _U64, 0)
         # Models over 2 GB keep weights after the flatbuffer; offset 1 is a placeholder.
         if offset > 1:
             reader.check(offset, buffer.scalar(2, _U64, 0), f"external data of buffer #{i}")
+            filled.add(i)
     model.vector(5, 4, "metadata buffer list")
     for i, metadata in enumerate(model.tables(6, "metadata")):
         if metadata.scalar(1, _U32, 0) >= len(buffers):
@@ -374,10 +379,15 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
     custom_codes: set[str] = set()
     for s, subgraph in enumerate(subgraphs):
         tensors = subgraph.tables(0, f"tensor of subgraph #{s}")
+        sources: set[int] = set()  # tensors that hold data before any operator runs
         for t, tensor in enumerate(tensors):
-            tensor.vector(0, 4, f"shape of tensor #{t}")
-            if tensor.scalar(2, _U32, 0) >= max(len(buffers), 1):
+            shape = tensor.ints(0, f"shape of tensor #{t}")
+            buffer_index = tensor.scalar(2, _U32, 0)
+            if buffer_index >= max(len(buffers), 1):
                 raise _CorruptModelError(f"tensor #{t} names a buffer that does not exist")
+            # A constant, a variable (slot 5, e.g. an LSTM's state) or an empty tensor.
+            if buffer_index in filled or tensor.scalar(5, _U8, 0) or 0 in shape:
+                sources.add(t)
             tensor.string(3, f"name of tensor #{t}")
             tensor.vector(7, 4, f"shape signature of tensor #{t}")
             quantization = tensor.table_field(4, f"quantization of tensor #{t}")
@@ -385,8 +395,10 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
                 for slot in (0, 1, 2):  # min, max, scale
                     quantization.vector(slot, 4, f"quantization of tensor #{t}")
                 quantization.vector(3, 8, f"zero points of tensor #{t}")
-        _check_tensor_indices(subgraph.ints(1, f"inputs of subgraph #{s}"), len(tensors), s)
+        graph_inputs = subgraph.ints(1, f"inputs of subgraph #{s}")
+        _check_tensor_indices(graph_inputs, len(tensors), s)
         _check_tensor_indices(subgraph.ints(2, f"outputs of subgraph #{s}"), len(tensors), s)
+        reads: list[tuple[int, list[int]]] = []
         for o, operator in enumerate(subgraph.tables(3, f"operator of subgraph #{s}")):
             index = operator.scalar(0, _U32, 0)
             if index >= len(opcode_names):
@@ -394,13 +406,32 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
                     f"operator #{o} of subgraph #{s} has operator code {index}, but the model "
                     f"has {len(opcode_names)}"
                 )
-            _check_tensor_indices(operator.ints(1, f"inputs of operator #{o}"), len(tensors), s)
-            _check_tensor_indices(operator.ints(2, f"outputs of operator #{o}"), len(tensors), s)
+            inputs = operator.ints(1, f"inputs of operator #{o}")
+            outputs = operator.ints(2, f"outputs of operator #{o}")
+            _check_tensor_indices(inputs, len(tensors), s)
+            _check_tensor_indices(outputs, len(tensors), s)
             operator.vector(5, 1, f"custom options of operator #{o}")
             names.append(opcode_names[index])
             if index in custom_opcodes:
                 custom_codes.add(opcode_names[index])
+            reads.append((o, inputs))
+            sources.update(outputs)
+        _check_dataflow(reads, sources | set(graph_inputs), s)
     return tuple(names), custom_codes
+
+
+def _check_dataflow(reads: list[tuple[int, list[int]]], sources: set[int], subgraph: int) -> None:
+    """Every tensor an operator reads must be an input of the subgraph, a constant, a variable
+    or some operator's output. A damaged buffer index or output list breaks that, and LiteRT
+    then fails at the first inference ("lacks data") or crashes preparing the operator."""
+    for operator, inputs in reads:
+        for tensor in inputs:
+            # -1 marks an omitted optional input.
+            if tensor != -1 and tensor not in sources:
+                raise _CorruptModelError(
+                    f"operator #{operator} of subgraph #{subgraph} reads tensor #{tensor}, "
+                    "which is no input, constant or operator output"
+                )
 
 
 def _check_tensor_indices(indices: list[int], tensor_count: int, subgraph: int) -> None:

@@ -13,17 +13,35 @@ from typing import Any
 import pytest
 
 from . import fixtures
+from .baselines import prune_entries
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
 from .devices import resolve_devices
 from .discovery import discover
 from .errors import ConfigError, EdgeTpuError
-from .fixtures import PENDING_KEY, RUN_KEY, PendingBench, report_model_error
+from .fixtures import PENDING_KEY, RUN_KEY, PendingBench, bench_model, report_model_error
+from .jsonio import check_writable
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
-from .report import headline, markdown_report, summary_table, update_line
+from .plots import check_matplotlib, write_plots
+from .report import (
+    headline,
+    junit_properties,
+    kept_line,
+    markdown_report,
+    progress_line,
+    result_notes,
+    summary_table,
+    update_headline,
+    update_line,
+)
 from .results import dump_json, results_document, write_text
 from .run import BenchRun
 
 _WRITTEN_KEY = pytest.StashKey[list[str]]()
+_FAILED_KEY = pytest.StashKey["FailedTests"]()
+_KEPT_KEY = pytest.StashKey[list[str]]()
+_PROGRESS_KEY = pytest.StashKey[list[str]]()
+#: The call report attribute that carries a test's progress lines (to the controller, too).
+_PROGRESS_ATTR = "edgetpu_progress"
 
 
 def _dest(name: str) -> str:
@@ -78,6 +96,11 @@ def pytest_configure(config: pytest.Config) -> None:
     """Validate the settings and set up this process's benchmark run."""
     config.addinivalue_line("markers", MARKER_DOC)
     settings = _settings(config)
+    if settings.enabled and settings.plot_dir is not None:
+        try:
+            check_matplotlib()
+        except ConfigError as error:
+            raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
     if worker_input is not None:
         run = BenchRun(
@@ -98,7 +121,13 @@ def pytest_configure(config: pytest.Config) -> None:
         run = BenchRun(settings, config.rootpath)
     config.stash[RUN_KEY] = run
     config.stash[_WRITTEN_KEY] = []
+    config.stash[_KEPT_KEY] = []
+    if settings.enabled and worker_input is None and config.getoption("verbose") > 0:
+        config.pluginmanager.register(ProgressLines(config), "edgetpu-progress")
     config.pluginmanager.register(fixtures, "edgetpu-fixtures")
+    if settings.prune and worker_input is None:
+        config.stash[_FAILED_KEY] = FailedTests()
+        config.pluginmanager.register(config.stash[_FAILED_KEY], "edgetpu-failed-tests")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -119,11 +148,27 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """Stop before any test runs when the device or a baseline file is unusable."""
+    """Stop before any test runs when the device, a baseline file or an output path is
+    unusable."""
+    run = session.config.stash[RUN_KEY]
     try:
-        session.config.stash[RUN_KEY].start()
+        run.start()
+        if run.settings.enabled and run.role != "worker":
+            _check_outputs(run.settings)
     except EdgeTpuError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _check_outputs(settings: SessionSettings) -> None:
+    # Refused now rather than after minutes of measuring, when the results would be lost.
+    sources = settings.path_sources
+    if settings.update:
+        check_writable(settings.baseline_dir, sources["baseline_dir"], directory=True)
+    if settings.plot_dir is not None:
+        check_writable(settings.plot_dir, sources["plot"], directory=True)
+    for name, path in (("json", settings.json_path), ("report", settings.report_path)):
+        if path is not None:
+            check_writable(path, sources[name], directory=False)
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
@@ -133,7 +178,12 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     mode = "recording baselines" if run.settings.update else "gating"
     if run.role == "controller":
         devices = ", ".join(d.id for d in run.devices)
-        return f"edgetpu: {mode} on {devices}, one xdist worker per device"
+        primed = (
+            f" (firmware loaded into {len(run.primed)} USB stick(s) in DFU mode first)"
+            if run.primed
+            else ""
+        )
+        return f"edgetpu: {mode} on {devices}, one xdist worker per device{primed}"
     device = run.session.device.describe(run.runtime, 1)
     baseline = run.display(run.store.path_for(run.profile))
     return f"edgetpu: {mode} on {device}; baselines {baseline}"
@@ -170,17 +220,17 @@ class TfliteItem(pytest.Item):
         run = self.config.stash[RUN_KEY]
         settings = test_settings(run.settings, (), {}, self.nodeid)
         session = run.session.with_threads(settings.num_threads)
-        try:
-            info = session.inspect(self.path)
-        except EdgeTpuError as error:
-            report_model_error(error, run.settings.strict)
-            raise
 
         def bench() -> Any:
-            return session.bench_model(info, settings.measure)
+            return bench_model(session, session.inspect(self.path), settings.measure)
 
+        try:
+            result = bench()
+        except EdgeTpuError as error:
+            # Loading can fail as well as inspecting (an unknown custom op): one line either way.
+            report_model_error(error, run.settings.strict)
         self.stash[PENDING_KEY] = [
-            PendingBench(self.nodeid, bench(), settings.threshold.value, bench)
+            PendingBench(self.nodeid, result, settings.threshold.value, bench)
         ]
 
     def reportinfo(self) -> tuple[Path, int, str]:
@@ -219,18 +269,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         try:
             verdict = run.judge(pending.key, pending.result, pending.threshold, pending.remeasure)
         except EdgeTpuError as error:
-            pytest.fail(str(error), pytrace=False)
+            raise pytest.fail.Exception(str(error), pytrace=False) from None
         if verdict is None:
             continue
-        item.user_properties.extend(
-            [
-                ("edgetpu_verdict", verdict.status.value),
-                (f"edgetpu_{verdict.metric}_ms", f"{verdict.current_ms:.4g}"),
-                ("edgetpu_device", pending.result.device_id),
-            ]
-        )
-        if verdict.change is not None:
-            item.user_properties.append(("edgetpu_change", f"{verdict.change.estimate:+.4f}"))
+        record = run.results[-1]  # judge() records the verdict it returns
+        item.user_properties.extend(junit_properties(record))
+        item.stash.setdefault(_PROGRESS_KEY, []).append(progress_line(record))
         if verdict.fails(run.settings.strict) and not run.settings.update:
             failures.append(verdict.message)
     if failures:
@@ -239,10 +283,13 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
-    """On an xdist worker, the test's records travel to the controller with its report,
-    so a worker that crashes later loses nothing that was already measured."""
+    """The call report carries the test's progress lines; on an xdist worker, the test's
+    records travel to the controller with its report, so a worker that crashes later loses
+    nothing that was already measured."""
     report = yield
     run = item.config.stash[RUN_KEY]
+    if report.when == "call" and _PROGRESS_KEY in item.stash:
+        setattr(report, _PROGRESS_ATTR, item.stash[_PROGRESS_KEY])
     if run.role == "worker" and report.when in ("call", "teardown"):
         payload = run.drain()
         if payload is not None:
@@ -250,30 +297,102 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
     return report
 
 
-def pytest_sessionfinish(session: pytest.Session) -> None:
+class ProgressLines:
+    """With ``-v``, each benchmark's figures on a line under its outcome; registered only
+    then, and not on xdist workers, whose output nobody sees."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    @pytest.hookimpl(trylast=True)  # after the terminal reporter wrote the outcome
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        lines = getattr(report, _PROGRESS_ATTR, ())
+        if terminal is None or not lines:
+            return
+        terminal.ensure_newline()
+        terminal.write("\n".join(f"    {line}" for line in lines))
+        # Left open the way the reporter leaves its own lines, so that the next test's line
+        # starts below this one instead of after a blank line.
+        terminal.currentfspath = -2
+
+
+class FailedTests:
+    """With ``--edgetpu-prune-baselines``: the tests that failed (in any phase, on any
+    worker), whose entries pruning keeps: a broken test is not a deleted one."""
+
+    def __init__(self) -> None:
+        self.node_ids: set[str] = set()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed:
+            self.node_ids.add(report.nodeid)
+
+
+def _prune(session: pytest.Session, run: BenchRun, written: list[Path]) -> list[str]:
+    """Remove, from the files this update wrote, the entries of tests that did not run."""
+    if session.shouldfail or session.shouldstop:
+        # -x or --maxfail: the tests after the stop did not run, and are not gone.
+        return ["not pruned: the run stopped early (-x or --maxfail)"]
+    measured = {r["test_id"] for r in run.results if r["timed"]}
+    failed = session.config.stash[_FAILED_KEY].node_ids
+
+    def keep(key: str) -> bool:
+        # "test_x#2" is the second tpu_bench call of test_x.
+        owner, _, call = key.rpartition("#")
+        return key in measured or key in failed or (call.isdigit() and owner in failed)
+
+    lines = []
+    pruned: set[str] = set()
+    for path in written:
+        removed = prune_entries(run.settings.baseline_dir / path.name, keep)
+        pruned.update(removed)
+        if removed:
+            lines.append(f"pruned from {path} (not measured in this run): {', '.join(removed)}")
+    kept = session.config.stash[_KEPT_KEY]
+    kept[:] = [test_id for test_id in kept if test_id not in pruned]
+    return lines
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write baselines (update mode), the JSON results and the Markdown report.
 
-    Only a serial run or the xdist controller writes; workers hand their records over."""
+    Only a serial run or the xdist controller writes; workers hand their records over. An
+    interrupted run writes nothing: its files would mix this run's part with the last one's."""
     config = session.config
     run = config.stash[RUN_KEY]
     if not run.settings.enabled or not run.results or run.role == "worker":
         return
     written = config.stash[_WRITTEN_KEY]
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        timed = sum(1 for r in run.results if r["timed"])
+        written.append(
+            f"interrupted: no baselines, results or report written ({timed} measurement(s) "
+            "discarded); run again to record them"
+        )
+        return
     try:
         if run.settings.update:
-            written += [f"baselines written to {path}" for path in run.write_baselines()]
+            config.stash[_KEPT_KEY] = run.kept_not_run()
+            paths = run.write_baselines()
+            written += [f"baselines written to {path}" for path in paths]
+            if run.settings.prune:
+                written += _prune(session, run, paths)
         environment = run.environment()
         if run.settings.json_path is not None:
             document = results_document(run.results, environment, run.known_profiles)
             write_text(run.settings.json_path, dump_json(document))
             written.append(f"results written to {run.display(run.settings.json_path)}")
-        markdown = markdown_report(run.results, environment)
+        markdown = markdown_report(run.results, environment, run.known_profiles)
         if run.settings.report_path is not None:
             write_text(run.settings.report_path, markdown)
             written.append(f"report written to {run.display(run.settings.report_path)}")
         step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
         if step_summary:
             write_text(Path(step_summary), markdown, append=True)
+        if run.settings.plot_dir is not None:
+            plots = write_plots(run.results, run.store.files, run.settings.plot_dir)
+            written.append(f"{len(plots)} plot(s) written to {run.display(run.settings.plot_dir)}")
     except (EdgeTpuError, OSError) as error:
         written.append(f"ERROR: {error}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
@@ -290,14 +409,21 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     if timed:
         terminalreporter.write_line(summary_table(timed))
         if run.settings.update:
-            terminalreporter.write_line(f"{len(timed)} baseline(s) recorded")
+            terminalreporter.write_line(update_headline(timed))
         else:
             terminalreporter.write_line(headline(timed))
         for record in timed:
             verdict = record["verdict"]
-            if record["recorded"]:
-                terminalreporter.write_line(update_line(record))
+            shown = ""
+            if run.settings.update:
+                shown = update_line(record)
+                terminalreporter.write_line(shown)
             elif verdict is not None and (verdict["reason"] or verdict["noise_note"]):
-                terminalreporter.write_line(f"{record['test_id']}: {verdict['message']}")
+                shown = verdict["message"]
+                terminalreporter.write_line(f"{record['test_id']}: {shown}")
+            for note in result_notes(record, shown):
+                terminalreporter.write_line(f"{record['test_id']}: {note}")
+        for test_id in config.stash[_KEPT_KEY]:
+            terminalreporter.write_line(kept_line(test_id))
     for line in written:
         terminalreporter.write_line(f"edgetpu: {line}")

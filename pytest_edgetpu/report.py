@@ -1,4 +1,4 @@
-"""Rendering: the terminal summary and the Markdown report, from result records.
+"""Rendering: the terminal summary, progress lines, JUnit properties and the Markdown report.
 
 Renders what :mod:`pytest_edgetpu.run` decided (records of :mod:`pytest_edgetpu.results`);
 never decides anything itself.
@@ -7,13 +7,24 @@ never decides anything itself.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Final
+from typing import Any, Final
 
 import pandas as pd
 
+from .compare import format_ms
 from .results import Record
 
-__all__ = ["headline", "markdown_report", "summary_table", "update_line"]
+__all__ = [
+    "headline",
+    "junit_properties",
+    "kept_line",
+    "markdown_report",
+    "progress_line",
+    "result_notes",
+    "summary_table",
+    "update_headline",
+    "update_line",
+]
 
 # Regressions first, so a reader sees what failed before what passed.
 _ORDER: Final = {
@@ -25,6 +36,8 @@ _ORDER: Final = {
     "IMPROVED": 5,
     "PASS": 6,
 }
+
+_ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
 
 
 def _status(record: Record) -> str:
@@ -40,6 +53,15 @@ def _change(record: Record) -> str:
     return f"{verdict['change']:+.1%} ({verdict['ci_low']:+.1%}..{verdict['ci_high']:+.1%})"
 
 
+def _baseline(record: Record) -> str:
+    """The baseline's value of the gated metric, naming the metric unless it is p50."""
+    verdict = record["verdict"]
+    if verdict is None or verdict["baseline_ms"] is None:
+        return ""
+    metric = "" if record["metric"] == "p50" else f" ({record['metric']})"
+    return f"{format_ms(verdict['baseline_ms'])}{metric}"
+
+
 def _sort_key(record: Record) -> tuple[int, str]:
     verdict = record["verdict"]
     return (_ORDER.get(verdict["status"], 9) if verdict else 10, record["test_id"])
@@ -48,17 +70,16 @@ def _sort_key(record: Record) -> tuple[int, str]:
 def _frame(records: Sequence[Record]) -> pd.DataFrame:
     rows = []
     for r in sorted(records, key=_sort_key):
-        summary, verdict = r["summary_ms"], r["verdict"]
-        baseline = verdict["baseline_ms"] if verdict else None
+        summary = r["summary_ms"]
         rows.append(
             {
                 "test": r["test_id"],
                 "device": r["device"],
-                "p50 ms": f"{summary['p50']:.3f}",
-                "p90 ms": f"{summary['p90']:.3f}",
-                "p99 ms": f"{summary['p99']:.3f}",
+                "p50 ms": format_ms(summary["p50"]),
+                "p90 ms": format_ms(summary["p90"]),
+                "p99 ms": format_ms(summary["p99"]),
                 "n": summary["n"],
-                "baseline": f"{baseline:.3f}" if baseline is not None else "",
+                "baseline": _baseline(r),
                 "change (95% CI)": _change(r),
                 "verdict": _status(r),
             }
@@ -71,11 +92,61 @@ def summary_table(records: Sequence[Record]) -> str:
     return _frame([r for r in records if r["timed"]]).to_string(index=False)
 
 
+def progress_line(record: Record) -> str:
+    """One judged test's figures and verdict, for the line under it in ``pytest -v``."""
+    summary, verdict = record["summary_ms"], record["verdict"]
+    text = (
+        f"p50 {format_ms(summary['p50'])} ms, p90 {format_ms(summary['p90'])} ms, "
+        f"p99 {format_ms(summary['p99'])} ms (n {summary['n']}): {verdict['status']}"
+    )
+    if verdict["change"] is not None:
+        text += (
+            f" {_change(record)} against {record['metric']} {format_ms(verdict['baseline_ms'])} ms"
+        )
+    if verdict["confirmed"]:
+        text += ", confirmed"
+    if record["recorded"]:
+        text += "; recorded"
+    return text
+
+
+def junit_properties(record: Record) -> list[tuple[str, str]]:
+    """A judged test's verdict and key figures as ``--junitxml`` properties.
+
+    Times in milliseconds (four significant digits); the change and its confidence bounds as
+    fractions (``+0.1234`` is 12.34% slower) of the gated metric, per instance."""
+    summary, verdict = record["summary_ms"], record["verdict"]
+    metric = record["metric"]
+    figures = ["p50", "p90", "p99"] + ([metric] if metric not in ("p50", "p90", "p99") else [])
+    properties = [
+        ("edgetpu_verdict", str(verdict["status"])),
+        ("edgetpu_metric", metric),
+        ("edgetpu_device", record["device"]),
+    ]
+    properties += [(f"edgetpu_{name}_ms", f"{summary[name]:.4g}") for name in figures]
+    if verdict["baseline_ms"] is not None:
+        properties.append((f"edgetpu_baseline_{metric}_ms", f"{verdict['baseline_ms']:.4g}"))
+    if verdict["change"] is not None:
+        properties += [
+            ("edgetpu_change", f"{verdict['change']:+.4f}"),
+            ("edgetpu_change_ci_low", f"{verdict['ci_low']:+.4f}"),
+            ("edgetpu_change_ci_high", f"{verdict['ci_high']:+.4f}"),
+        ]
+    properties.append(("edgetpu_confirmed", "true" if verdict["confirmed"] else "false"))
+    return properties
+
+
 def update_line(record: Record) -> str:
     """What an update run did to one test's baseline, for the terminal."""
     verdict = record["verdict"]
-    now = f"{record['metric']} {record['summary_ms'][record['metric']]:.3g} ms"
-    if verdict is None or verdict["change"] is None:
+    now = f"{record['metric']} {format_ms(record['summary_ms'][record['metric']])} ms"
+    if not record["recorded"]:
+        return (
+            f"{record['test_id']}: not recorded: {now} is UNSTABLE against the baseline's "
+            f"{format_ms(verdict['baseline_ms'])} ms ({_change(record)}: too noisy to decide); "
+            f"the old entry is kept; measure again, or record it anyway with {_ACCEPT_UNSTABLE}"
+        )
+    if verdict["change"] is None:
         return f"{record['test_id']}: recorded {now} (new)"
     status = verdict["status"]
     how = (
@@ -84,9 +155,30 @@ def update_line(record: Record) -> str:
         else str(status).lower()
     )
     return (
-        f"{record['test_id']}: recorded {now} (was {verdict['baseline_ms']:.3g} ms, "
+        f"{record['test_id']}: recorded {now} (was {format_ms(verdict['baseline_ms'])} ms, "
         f"{verdict['change']:+.1%}: {how})"
     )
+
+
+def result_notes(record: Record, shown: str = "") -> list[str]:
+    """The record's notes (a partly mapped model, a throttled Edge TPU) that ``shown``, the
+    text already printed for it, does not hold yet."""
+    return [note for note in record.get("notes", []) if note not in shown]
+
+
+def kept_line(test_id: str) -> str:
+    """A baseline entry an update kept although its test did not run."""
+    return f"{test_id}: kept (not run)"
+
+
+def update_headline(records: Sequence[Record]) -> str:
+    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE)`` over an update's records."""
+    recorded = sum(1 for r in records if r["recorded"])
+    refused = len(records) - recorded
+    text = f"{recorded} baseline(s) recorded"
+    if refused:
+        text += f", {refused} not recorded (UNSTABLE; {_ACCEPT_UNSTABLE} records them)"
+    return text
 
 
 def headline(records: Sequence[Record]) -> str:
@@ -106,24 +198,105 @@ def headline(records: Sequence[Record]) -> str:
     return ", ".join(parts)
 
 
-def markdown_report(records: Sequence[Record], environment: Mapping[str, str]) -> str:
-    """A Markdown report for a CI job summary or a pull-request comment."""
-    timed = [r for r in records if r["timed"]]
-    lines = ["## pytest-edgetpu latency gate", "", f"**{headline(timed)}**", ""]
-    if timed:
-        frame = _frame(timed)
-        columns = list(frame.columns)
-        lines.append("| " + " | ".join(columns) + " |")
-        lines.append("|" + "|".join("---" for _ in columns) + "|")
-        for row in frame.itertuples(index=False):
-            cells = [str(cell).replace("|", "\\|") for cell in row]
-            lines.append("| " + " | ".join(cells) + " |")
-        lines.append("")
-        notes = [r for r in sorted(timed, key=_sort_key) if r["verdict"]["status"] != "PASS"]
-        lines += [f"- `{r['test_id']}`: {r['verdict']['message']}" for r in notes]
-        if notes:
-            lines.append("")
-    lines += ["<details><summary>Environment</summary>", ""]
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[object]], right: int = 0) -> list[str]:
+    """A Markdown table; the ``right`` columns after the first are numbers, right-aligned."""
+    aligns = [":---"] + ["---:"] * right + [":---"] * (len(header) - 1 - right)
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _verdict_cell(record: Record) -> str:
+    status = str(record["verdict"]["status"])
+    text = f"**{status}**" if status == "REGRESSION" else status
+    return text + (", recorded" if record["recorded"] else "")
+
+
+def _device_section(device: str, records: Sequence[Record]) -> list[str]:
+    words = "; ".join(sorted({str(r["device_words"]) for r in records}))
+    rows = [
+        [
+            f"`{r['test_id']}`",
+            format_ms(r["summary_ms"]["p50"]),
+            format_ms(r["summary_ms"]["p90"]),
+            format_ms(r["summary_ms"]["p99"]),
+            _baseline(r),
+            _change(r),
+            _verdict_cell(r),
+        ]
+        for r in records
+    ]
+    header = ["test", "p50 ms", "p90 ms", "p99 ms", "baseline ms", "change (95% CI)", "verdict"]
+    lines = [f"### `{device}`: {words}", "", *_table(header, rows, right=4), ""]
+    # The records whose message says more than the row: the same rule as the terminal's.
+    notes = [
+        r
+        for r in records
+        if r["verdict"]["status"] != "PASS" or r["verdict"]["reason"] or r["verdict"]["noise_note"]
+    ]
+    lines += [f"- `{r['test_id']}`: {r['verdict']['message']}" for r in notes]
+    shown = {r["test_id"]: r["verdict"]["message"] for r in notes}
+    flags = [
+        f"- `{r['test_id']}`: {note}"
+        for r in records
+        for note in result_notes(r, shown.get(r["test_id"], ""))
+    ]
+    lines += flags
+    return lines + ([""] if notes or flags else [])
+
+
+def _fingerprints(records: Sequence[Record]) -> list[str]:
+    rows = []
+    for r in sorted(records, key=lambda r: (r["test_id"], r["device"])):
+        model, verdict = r["model"] or {}, r["verdict"]
+        rows.append(
+            [
+                f"`{r['test_id']}`",
+                r["device"],
+                f"`{model.get('path', r['target'])}`",
+                (model.get("sha256") or "")[:12],
+                (verdict.get("baseline_sha256") or "")[:12],
+                (verdict.get("baseline_recorded") or "")[:10],
+                f"`{verdict['baseline_file']}`",
+            ]
+        )
+    header = [
+        "test",
+        "device",
+        "model",
+        "sha256",
+        "baseline sha256",
+        "baseline recorded",
+        "baseline file",
+    ]
+    return _table(header, rows)
+
+
+def markdown_report(
+    records: Sequence[Record], environment: Mapping[str, str], profiles: Mapping[str, Any]
+) -> str:
+    """A Markdown report for a CI job summary or a pull-request comment: the headline, a table
+    per device (regressions first), and the environment and fingerprints, collapsed."""
+    gated = sorted((r for r in records if r["timed"]), key=_sort_key)
+    lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
+    by_device: dict[str, list[Record]] = {}
+    for record in gated:
+        by_device.setdefault(record["device"], []).append(record)
+    # The device with the worst verdict first; sorted records make its first one its worst.
+    for device in sorted(by_device, key=lambda d: (_sort_key(by_device[d][0])[0], d)):
+        lines += _device_section(device, by_device[device])
+    lines += ["<details><summary>Environment and fingerprints</summary>", "", "Environment:", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(environment.items())]
+    used = sorted({r["profile"] for r in gated})
+    if used:
+        lines += ["", "Device profiles (a baseline is compared only within its profile):", ""]
+        for key in used:
+            fields = ", ".join(f"{k} {v}" for k, v in sorted(profiles.get(key, {}).items()))
+            lines.append(f"- `{key}`: {fields}")
+        lines += ["", "Fingerprints:", "", *_fingerprints(gated)]
     lines += ["", "</details>", ""]
     return "\n".join(lines)

@@ -14,13 +14,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
+
 from .baselines import BaselineEntry
 from .bench import BenchResult
 from .compare import Current, Verdict
 from .errors import ResultsError
-from .jsonio import read_limited
+from .jsonio import read_limited, write_atomic
 
 __all__ = [
+    "QUANTILE_LEVELS",
     "RESULTS_FORMAT",
     "RESULTS_SCHEMA_VERSION",
     "current_of",
@@ -34,6 +37,10 @@ RESULTS_FORMAT: Final = "pytest-edgetpu-results"
 RESULTS_SCHEMA_VERSION: Final = 1
 
 Record = dict[str, Any]
+
+#: The levels of a record's ``quantiles_ms``: 0%, 5%, ..., 100% of the pooled per-invoke
+#: samples, enough to draw the distribution (``--edgetpu-plot``) without keeping every sample.
+QUANTILE_LEVELS: Final = tuple(i / 20 for i in range(21))
 
 
 def result_record(
@@ -77,7 +84,11 @@ def result_record(
             "load": result.load_ms,
             "first_inference": result.first_inference_ms,
             "warmup_mean": result.warmup_ms,
+            # Once per session, before the first test: never part of the phases above.
+            "delegate_load": result.delegate_load_ms,
         },
+        "thermal": None,
+        "notes": list(result.notes),
         "instance_values_ms": list(result.instance_values_ms),
         "model": None,
         "verdict": None,
@@ -86,12 +97,24 @@ def result_record(
     if result.measurement is not None:
         record["stop_reason"] = result.measurement.stop_reason
         record["elapsed_s"] = result.measurement.elapsed_s
+        pooled = [s for inst in result.measurement.instances for s in inst.samples_ns]
+        record["quantiles_ms"] = [float(q) / 1e6 for q in np.quantile(pooled, QUANTILE_LEVELS)]
     if result.model is not None:
         record["model"] = {
             "path": os.fspath(result.model.path),
             "sha256": result.model.sha256,
             "edgetpu_ops": result.model.edgetpu_ops,
             "cpu_ops": result.model.cpu_ops,
+            # One edgetpu-custom-op node per TPU subgraph: the same count, by its meaning.
+            "tpu_subgraphs": result.model.edgetpu_ops,
+            "partially_mapped": result.model.partially_mapped,
+        }
+    if result.thermal is not None:
+        record["thermal"] = {
+            "before_c": result.thermal.before_c,
+            "after_c": result.thermal.after_c,
+            "trip_point_c": result.thermal.trip_point_c,
+            "throttled": result.thermal.throttled,
         }
     if verdict is not None:
         change = verdict.change
@@ -108,6 +131,8 @@ def result_record(
             "confirmed": verdict.confirmed,
             "model_changed": verdict.model_changed,
             "baseline_file": os.fspath(verdict.baseline_path),
+            "baseline_recorded": verdict.baseline_recorded,
+            "baseline_sha256": verdict.baseline_sha256,
         }
     return record
 
@@ -131,13 +156,31 @@ def dump_json(document: Mapping[str, Any]) -> str:
 
 
 def write_text(path: Path, text: str, append: bool = False) -> None:
-    """Write (or append) ``text`` to ``path``, creating parent folders."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a" if append else "w", encoding="utf-8") as handle:
-        handle.write(text)
+    """Write ``text`` to ``path`` atomically (or append it), creating parent folders; any
+    failure is a ResultsError naming the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not append:
+            write_atomic(path, text)
+            return
+        with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
+            handle.write(text)
+    except OSError as exc:
+        # An fsync's "No space left on device" names no file; this message does.
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-_RECORD_KEYS = ("test_id", "device", "device_words", "workers", "profile", "metric", "timed")
+#: What every record of a results file must hold, and of which type (a file edited by hand
+#: or by another tool is checked here, so nothing later fails on a wrong type).
+_RECORD_KEYS: Final[Mapping[str, type]] = {
+    "test_id": str,
+    "device": str,
+    "device_words": str,
+    "workers": int,
+    "profile": str,
+    "metric": str,
+    "timed": bool,
+}
 
 
 def load_results(path: Path) -> dict[str, Any]:
@@ -163,10 +206,23 @@ def load_results(path: Path) -> dict[str, Any]:
     profiles = document.get("profiles")
     if not isinstance(records, list) or not isinstance(profiles, dict):
         raise ResultsError(f'{path}: "results" must be a list and "profiles" an object')
+    for key, fields in profiles.items():
+        if not isinstance(fields, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
+        ):
+            raise ResultsError(f"{path}: profile {key!r} must map names to strings")
     for index, record in enumerate(records):
         missing = [k for k in _RECORD_KEYS if not isinstance(record, dict) or k not in record]
         if missing:
             raise ResultsError(f"{path}: result {index} has no {missing[0]!r}")
+        for name, kind in _RECORD_KEYS.items():
+            value = record[name]
+            # bool is an int in Python; a "workers": true is as wrong as "workers": "2".
+            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+                raise ResultsError(
+                    f"{path}: result {index} has a {name!r} of the wrong type; give the file "
+                    "that --edgetpu-json wrote"
+                )
         if record["timed"] and record["profile"] not in profiles:
             raise ResultsError(f"{path}: result {index} names an unknown profile")
     return document

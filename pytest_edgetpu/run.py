@@ -5,8 +5,9 @@ The engine behind the plugin's hooks, free of pytest. A process plays one role:
 * ``serial``: measures on the first device it can lease, writes files at the end;
 * ``worker`` (pytest-xdist): measures on the device the controller assigned, leases it, pins
   itself to its cores, and hands its records and queued baseline entries to the controller;
-* ``controller``: measures nothing and opens no device; it hands devices out, gathers the
-  workers' records, and alone writes baselines and reports.
+* ``controller``: measures nothing; it hands devices out, gathers the workers' records, and
+  alone writes baselines and reports. It opens a device only to load the firmware of a USB
+  stick still in DFU mode, before any worker starts (see :meth:`BenchRun.discovery`).
 
 A measurement comes in through :meth:`BenchRun.judge`, which compares it with its baseline
 (re-measuring once to confirm a suspected regression) or, in update mode, queues an entry.
@@ -20,6 +21,7 @@ import importlib.metadata
 import os
 import platform
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,10 +36,11 @@ from .baselines import (
 from .bench import BenchResult, DeviceSession
 from .compare import Current, Policy, Status, Verdict, compare, confirm
 from .config import SessionSettings
-from .devices import Device, cpu_governor, cpu_model, resolve_devices
+from .devices import Device, cpu_governor, cpu_model, open_edgetpu_delegate, resolve_devices
 from .discovery import Discovery, discover
 from .errors import DeviceError
 from .leases import Lease, acquire
+from .models import ModelInfo
 from .results import Record, result_record
 from .runtime import Runtime, load_runtime
 
@@ -53,8 +56,18 @@ def plugin_version() -> str:
         return "unknown"
 
 
-def device_profile(device: Device, runtime: Runtime, discovery: Discovery | None) -> Profile:
-    """What must match for two measurements to be compared (the baseline file's key)."""
+def device_profile(
+    device: Device,
+    runtime: Runtime,
+    discovery: Discovery | None,
+    performance: str | None = None,
+) -> Profile:
+    """What must match for two measurements to be compared (the baseline file's key).
+
+    For an Edge TPU: what changes its latency by design, i.e. its kind, its link (USB 2 and
+    USB 3 differ 4-12x), the libedgetpu build (direct or throttled clock) and, when set, the
+    performance level; never the path or index, which move between boots.
+    """
     if device.edgetpu is None:
         return Profile(
             {
@@ -66,15 +79,25 @@ def device_profile(device: Device, runtime: Runtime, discovery: Discovery | None
         )
     tpu = device.edgetpu
     link = f"usb{tpu.usb_speed_mbps}" if tpu.usb_speed_mbps else tpu.kind
-    return Profile(
-        {
-            "device": f"edgetpu-{tpu.kind}",
-            "link": link,
-            "arch": platform.machine(),
-            "libedgetpu": (discovery.libedgetpu_build if discovery else None) or "unknown",
-            "runtime": runtime.family,
-        }
-    )
+    fields = {
+        "device": f"edgetpu-{tpu.kind}",
+        "link": link,
+        "arch": platform.machine(),
+        "libedgetpu": (discovery.libedgetpu_build if discovery else None) or "unknown",
+        "runtime": runtime.family,
+    }
+    if performance is not None:
+        fields["performance"] = performance
+    return Profile(fields)
+
+
+def _mapping(model: ModelInfo | None) -> dict[str, str]:
+    """How a model splits between Edge TPU and CPU, for a baseline entry. The compiler fuses
+    the ops it maps into one edgetpu-custom-op per TPU subgraph, so the file tells subgraphs,
+    not the ops inside them."""
+    if model is None:
+        return {}
+    return {"model_tpu_subgraphs": str(model.edgetpu_ops), "model_cpu_ops": str(model.cpu_ops)}
 
 
 class BenchRun:
@@ -88,12 +111,18 @@ class BenchRun:
         role: Role = "serial",
         workers: int = 1,
         assigned_device: str | None = None,
+        discover_devices: Callable[[], Discovery] = discover,
+        runtime: Runtime | None = None,
     ) -> None:
         self.settings = settings
         self.rootdir = rootdir
         self.role = role
         self.workers = workers
         self.assigned_device = assigned_device
+        self._discover = discover_devices
+        self._runtime = runtime
+        #: USB sticks the controller took out of DFU mode before starting workers (paths).
+        self.primed: list[str] = []
         self.results: list[Record] = []
         self.environments: list[dict[str, str]] = []
         #: The device profiles of everything measured, by key (for the results file).
@@ -103,11 +132,42 @@ class BenchRun:
 
     @functools.cached_property
     def runtime(self) -> Runtime:
-        return load_runtime()
+        return self._runtime or load_runtime()
 
     @functools.cached_property
     def discovery(self) -> Discovery:
-        return discover()
+        """The Edge TPUs found; on the controller, after loading DFU-mode sticks' firmware."""
+        found = self._discover()
+        if self.role == "controller" and any(
+            r.kind in ("auto", "usb", "any") for r in self.settings.devices
+        ):
+            found = self._prime_dfu_sticks(found)
+        return found
+
+    def _prime_dfu_sticks(self, found: Discovery) -> Discovery:
+        """Open each USB stick still in DFU mode once, serially, and enumerate again.
+
+        libedgetpu lists DFU-mode sticks first, and a stick's first open loads its firmware
+        and re-enumerates it, which renumbers the other sticks (edgetpu.md §1.4): workers
+        opening their ``usb:N`` at the same time could open each other's. Once every stick
+        runs its firmware the order is stable, so devices are handed out only after this.
+        Sticks already running firmware are left alone: one may be held by another process,
+        and opening it would reset the stick under that process.
+        """
+        while True:
+            stick = next((d for d in found.devices if d.dfu_mode), None)
+            if stick is None:
+                return found
+            if stick.path in self.primed:
+                raise DeviceError(
+                    f"the USB Edge TPU {stick.device_string} ({stick.path}) is still in DFU "
+                    "mode (1a6e:089a) after its firmware was loaded; replug it, into a port or "
+                    "powered hub that supplies 900 mA, and check `pytest-edgetpu devices`"
+                )
+            # Dropped at once: closing the delegate releases the stick, now in app mode.
+            open_edgetpu_delegate(self.runtime, Device("usb", stick.device_string, stick))
+            self.primed.append(stick.path)
+            found = self._discover()
 
     @functools.cached_property
     def devices(self) -> tuple[Device, ...]:
@@ -123,7 +183,9 @@ class BenchRun:
         if self.role == "worker" and device.cores and hasattr(os, "sched_setaffinity"):
             # Parallel workers on their own cores disturb each other less (noise.md).
             os.sched_setaffinity(0, device.cores)
-        return DeviceSession(device, self.runtime)
+        performance = self.settings.performance
+        options = {"Performance": performance} if performance is not None else {}
+        return DeviceSession(device, self.runtime, delegate_options=options)
 
     def _lease_device(self) -> Device:
         if self.assigned_device is not None:
@@ -152,14 +214,20 @@ class BenchRun:
 
     @functools.cached_property
     def profile(self) -> Profile:
-        return device_profile(self.session.device, self.runtime, self.discovery)
+        return device_profile(
+            self.session.device, self.runtime, self.discovery, self.settings.performance
+        )
 
     def start(self) -> None:
-        """Fail early, before any test runs, on a bad device or a bad baseline file."""
+        """Fail early, before any test runs, on a bad device or a bad baseline file; open the
+        Edge TPU delegate now, so its load time stays out of every measurement."""
         if not self.settings.enabled:
             return
         _ = self.store
-        _ = self.devices if self.role == "controller" else self.session
+        if self.role == "controller":
+            _ = self.devices
+        else:
+            self.session.open()
 
     def close(self) -> None:
         """Give the device's lease back."""
@@ -188,8 +256,17 @@ class BenchRun:
         governor = cpu_governor()
         if governor:
             env["cpu_governor"] = governor
-        if self.session.device.is_edgetpu and self.discovery.libedgetpu_version:
-            env["libedgetpu_version"] = self.discovery.libedgetpu_version
+        tpu = self.session.device.edgetpu
+        if tpu is not None:
+            env["edgetpu_path"] = tpu.path
+            env["edgetpu_link"] = tpu.link
+            env["libedgetpu_build"] = self.discovery.libedgetpu_build or "unknown"
+            if self.discovery.libedgetpu_version:
+                env["libedgetpu_version"] = self.discovery.libedgetpu_version
+            if self.settings.performance is not None:
+                env["edgetpu_performance"] = self.settings.performance
+            if self.session.delegate_load_ms is not None:
+                env["delegate_load_ms"] = f"{self.session.delegate_load_ms:.4g}"
         return env
 
     def judge(
@@ -215,8 +292,16 @@ class BenchRun:
         if verdict.status is Status.REGRESSION and not self.settings.update:
             result = remeasure()
             verdict = confirm(verdict, compare(lookup, self._current(result), policy))
+        if result.thermal is not None and result.thermal.note:
+            reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
+            verdict = replace(verdict, reason=reason)
         entry = self._entry(result)
-        if self.settings.update:
+        # An UNSTABLE measurement cannot tell whether the old entry is still right: replacing
+        # it would bake noise into the baseline, unless the user says so.
+        recorded = self.settings.update and (
+            verdict.status is not Status.UNSTABLE or self.settings.accept_unstable
+        )
+        if recorded:
             self._queue(self.profile, {test_id: entry})
         self.results.append(
             result_record(
@@ -225,7 +310,7 @@ class BenchRun:
                 verdict,
                 self.profile.key,
                 entry,
-                self.settings.update,
+                recorded,
                 words,
                 self.workers,
             )
@@ -234,7 +319,14 @@ class BenchRun:
 
     def _lookup(self, test_id: str) -> Lookup:
         found = self.store.lookup(test_id, self.profile)
-        return Lookup(self.display(found.path), found.entry, found.other_profiles)
+        # Name what differs, e.g. "link 'usb5000' vs 'usb480'": the usual surprise is a stick
+        # that came up on USB 2.
+        others = []
+        for key in found.other_profiles:
+            other = self.store.files.get(key)
+            differences = other.profile.differences(self.profile) if other else []
+            others.append(f"{key} ({', '.join(differences)})" if differences else key)
+        return Lookup(self.display(found.path), found.entry, tuple(others))
 
     def _current(self, result: BenchResult) -> Current:
         return Current(
@@ -269,7 +361,7 @@ class BenchRun:
             recorded=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=model.sha256 if model else None,
             model_path=os.fspath(self.display(model.path)) if model else None,
-            environment=self.environment(),
+            environment={**self.environment(), **_mapping(model)},
         )
 
     def _queue(self, profile: Profile, entries: Mapping[str, BaselineEntry]) -> None:
@@ -308,6 +400,20 @@ class BenchRun:
         for queued in payload["pending"].values():
             entries = {tid: parse_entry(source, tid, raw) for tid, raw in queued["entries"].items()}
             self._queue(Profile(dict(queued["profile"])), entries)
+
+    def kept_not_run(self) -> list[str]:
+        """Test ids whose entries stay in a baseline file this update writes although they
+        did not run: listed, so that a removed test's entry is never kept or lost unseen."""
+        ran: dict[str, set[str]] = {}
+        for record in self.results:
+            if record["timed"]:
+                ran.setdefault(record["profile"], set()).add(record["test_id"])
+        kept = []
+        for key in self._pending:
+            stored = self.store.files.get(key)
+            if stored is not None:
+                kept += [t for t in sorted(stored.entries) if t not in ran.get(key, set())]
+        return kept
 
     def write_baselines(self) -> list[Path]:
         """Write the queued entries (update mode); returns the files written."""

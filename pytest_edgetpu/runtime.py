@@ -77,7 +77,16 @@ def load_runtime() -> Runtime:
     )
 
 
-_UNRESOLVED_OP = re.compile(r"unresolved custom op: ([\w\-.]+)")
+# LiteRT ends the name with a full stop ("... custom op: edgetpu-custom-op.\nSee ..."): the
+# name ends at its last letter, digit or hyphen.
+_UNRESOLVED_OP = re.compile(r"unresolved custom op: ([\w\-.]*[\w\-])")
+# libedgetpu's own words when the model's package needs a newer runtime (pycoral#50).
+_RUNTIME_TOO_OLD = re.compile(
+    r"requires runtime version \((\d+)\), which is newer than this runtime version \((\d+)\)"
+)
+# ... and when it was built against another TensorFlow Lite than the interpreter's (edgetpu#44).
+_ABI_MISMATCH = "Unsupported data type in custom op handler"
+_LIBEDGETPU_BUILDS = "feranick/libedgetpu releases are built for current TensorFlow Lite"
 
 
 def make_interpreter(
@@ -90,6 +99,8 @@ def make_interpreter(
     """Create an interpreter for ``model_path`` and allocate its tensors.
 
     Every failure of the runtime becomes one error that names the model file and the fix.
+    With delegates, the Edge TPU prepares its subgraphs while the interpreter is built, so
+    libedgetpu's failures can come from the constructor as well as from allocation.
     """
     try:
         interpreter = runtime.interpreter_class(
@@ -109,15 +120,33 @@ def make_interpreter(
             f"{model_path}: {runtime.label} cannot read this model ({_first_line(exc)}); "
             "re-export or re-download it"
         ) from exc
+    except RuntimeError as exc:
+        raise _prepare_error(model_path, runtime, exc) from exc
     try:
         interpreter.allocate_tensors()
     except RuntimeError as exc:
-        raise _prepare_error(model_path, exc) from exc
+        raise _prepare_error(model_path, runtime, exc) from exc
     return interpreter
 
 
-def _prepare_error(model_path: Path, exc: RuntimeError) -> ModelError:
+def _prepare_error(model_path: Path, runtime: Runtime, exc: RuntimeError) -> ModelError:
     text = str(exc)
+    too_old = _RUNTIME_TOO_OLD.search(text)
+    if too_old:
+        needed, installed = too_old.groups()
+        return ModelError(
+            f"{model_path} needs Edge TPU runtime version {needed}, but the installed "
+            f"libedgetpu is version {installed}; fix: upgrade libedgetpu (libedgetpu1-std or "
+            f"libedgetpu1-max; {_LIBEDGETPU_BUILDS}), or compile the model again with "
+            f"edgetpu_compiler --min_runtime_version {installed}"
+        )
+    if _ABI_MISMATCH in text:
+        return ModelError(
+            f"{model_path}: the installed libedgetpu does not match {runtime.label} "
+            f"({_first_line(exc)}): it was built against another TensorFlow Lite version; "
+            f"fix: install a libedgetpu built for this runtime ({_LIBEDGETPU_BUILDS}), or the "
+            "runtime version your libedgetpu was built for"
+        )
     unresolved = _UNRESOLVED_OP.search(text)
     if unresolved and unresolved.group(1) == "edgetpu-custom-op":
         return NeedsEdgeTpuError(

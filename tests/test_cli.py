@@ -169,7 +169,14 @@ def test_diff_shows_what_changed_since_a_revision(
     assert main(["diff", "HEAD~1"]) == 0
     assert "added" in capsys.readouterr().out
     assert main(["diff", "no-such-rev"]) == 2
-    assert "git ls-tree" in capsys.readouterr().err
+    assert capsys.readouterr().err == (
+        "pytest-edgetpu: error: diff: 'no-such-rev' names no commit in the repository of "
+        "baselines; give one like HEAD~1, origin/main or a tag\n"
+    )
+    # Text that git would read as an option never reaches it (git show --output=FILE writes).
+    assert main(["diff", "--", "--output=pwned"]) == 2
+    assert "'--output=pwned' is not a git revision" in capsys.readouterr().err
+    assert not (measured / "pwned").exists()
 
 
 def test_module_entry_point_prints_help() -> None:

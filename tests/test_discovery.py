@@ -301,7 +301,14 @@ def test_c_api_lists_and_sysfs_enriches(
     host.usb_stick("2-1", speed="5000")
     found = host.discover(library=str(fake_libedgetpu))
     assert found.devices == (
-        EdgeTpu("pci", 0, "/dev/apex_0", "libedgetpu", temperature_c=48.25),
+        EdgeTpu(
+            "pci",
+            0,
+            "/dev/apex_0",
+            "libedgetpu",
+            temperature_c=48.25,
+            apex_dir=host.sys / "class" / "apex" / "apex_0",
+        ),
         EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1", "libedgetpu", usb_speed_mbps=5000),
     )
     assert found.libedgetpu == str(fake_libedgetpu)

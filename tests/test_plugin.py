@@ -295,7 +295,13 @@ def test_json_report_and_junit_outputs(
     (record,) = document["results"]
     assert record["test_id"] == "test_latency.py::test_latency"
     assert record["verdict"]["status"] == "NO_BASELINE"
-    assert set(record["phases_ms"]) == {"load", "first_inference", "warmup_mean"}
+    assert record["phases_ms"].keys() == {
+        "load",
+        "first_inference",
+        "warmup_mean",
+        "delegate_load",
+    }
+    assert record["phases_ms"]["delegate_load"] is None  # the CPU has no delegate to load
     assert record["summary_ms"]["n"] == sum(1 for _ in range(record["summary_ms"]["n"]))
     report = (project.path / "out" / "report.md").read_text()
     assert "**0 regressed, 0 improved, 0 unchanged, 1 new**" in report

@@ -1,0 +1,222 @@
+"""Plots (``--edgetpu-plot=DIR``): per benchmark, a PNG of this run's latency against its
+baseline's, with the verdict in the title.
+
+Two panels, each scaled to what it shows. The top one shows what the gate compares: the gated
+metric of every interpreter instance, baseline above this run, as points over a box. The
+bottom one shows the pooled per-invoke distribution: this run's quantile sketch (the record's
+``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99, max)
+as squares, and the p50 (dashed) and p99 (dotted) of both runs as vertical lines. This run is
+drawn in its verdict's colour, the baseline in grey.
+
+Renders records and the baseline entries they were compared with; decides nothing.
+matplotlib is an optional dependency (the ``plot`` extra): it is imported only here, only when
+plots are written, and drawn with the Agg backend without pyplot's global state.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+
+from .baselines import BaselineEntry, BaselineFile
+from .compare import format_ms
+from .errors import ConfigError
+from .results import QUANTILE_LEVELS, Record
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["check_matplotlib", "write_plots"]
+
+#: The command that installs what ``--edgetpu-plot`` needs.
+_INSTALL: Final = 'pip install "pytest-edgetpu[plot]"'
+
+_BASELINE_COLOR: Final = "#7f7f7f"
+_STATUS_COLORS: Final = {
+    "REGRESSION": "#d62728",
+    "IMPROVED": "#2ca02c",
+    "UNSTABLE": "#ff7f0e",
+    "INCOMPARABLE": "#ff7f0e",
+    "MODEL_CHANGED": "#ff7f0e",
+}
+_CURRENT_COLOR: Final = "#1f77b4"
+# The quantiles a baseline entry keeps, at their levels.
+_ENTRY_QUANTILES: Final = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0))
+
+# One run in a plot: its name, per-instance values, pooled summary and colour.
+_Series = tuple[str, Sequence[float], Mapping[str, float], str]
+
+
+def check_matplotlib() -> None:
+    """Stop before any test runs when ``--edgetpu-plot`` cannot be honoured."""
+    if importlib.util.find_spec("matplotlib") is None:
+        raise ConfigError(
+            f"--edgetpu-plot needs matplotlib, which is not installed; install it with: {_INSTALL}"
+        )
+
+
+def write_plots(
+    records: Sequence[Record], baselines: Mapping[str, BaselineFile], directory: Path
+) -> list[Path]:
+    """Write one PNG per timed record into ``directory``; returns the files written.
+
+    ``baselines`` are the baseline files the records were judged against, by profile key."""
+    check_matplotlib()
+    directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    used: set[str] = set()
+    for record in records:
+        if not record["timed"] or record["verdict"] is None:
+            continue
+        path = directory / f"{_file_stem(record['test_id'], used)}.png"
+        _plot(record, _compared_entry(record, baselines), path)
+        written.append(path)
+    return written
+
+
+def _file_stem(test_id: str, used: set[str]) -> str:
+    """A file name from the test id, unique among ``used`` (two ids may slug alike)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", test_id).strip("_.")[:150] or "test"
+    unique, count = stem, 1
+    while unique in used:
+        count += 1
+        unique = f"{stem}-{count}"
+    used.add(unique)
+    return unique
+
+
+def _compared_entry(record: Record, baselines: Mapping[str, BaselineFile]) -> BaselineEntry | None:
+    """The baseline entry the verdict compared with; None when there was none to compare."""
+    if record["verdict"]["baseline_ms"] is None:
+        return None
+    stored = baselines.get(record["profile"])
+    return stored.entries.get(record["test_id"]) if stored is not None else None
+
+
+def _plot(record: Record, baseline: BaselineEntry | None, path: Path) -> None:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    color = _STATUS_COLORS.get(str(record["verdict"]["status"]), _CURRENT_COLOR)
+    figure = Figure(figsize=(8.5, 6.0), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    top, bottom = figure.subplots(2, 1, height_ratios=(1.0, 1.5))
+    figure.suptitle(_title(record), x=0.01, ha="left", fontsize=10, color=color)
+    series: list[_Series] = [
+        ("this run", record["instance_values_ms"], record["summary_ms"], color)
+    ]
+    if baseline is not None:
+        series.append(
+            ("baseline", baseline.instance_values_ms, baseline.summary_ms, _BASELINE_COLOR)
+        )
+    _instances(top, record["metric"], series)
+    _distribution(bottom, record.get("quantiles_ms"), series)
+    figure.savefig(path, format="png")
+
+
+def _title(record: Record) -> str:
+    verdict = record["verdict"]
+    metric = record["metric"]
+    now = format_ms(record["summary_ms"][metric])
+    if verdict["change"] is None:
+        figures = f"{metric} {now} ms, not compared with a baseline"
+    else:
+        figures = (
+            f"{metric} {format_ms(verdict['baseline_ms'])} ms -> {now} ms: "
+            f"{verdict['change']:+.1%} (95% CI {verdict['ci_low']:+.1%}..{verdict['ci_high']:+.1%})"
+        )
+        if verdict["confirmed"]:
+            figures += ", confirmed by a second measurement"
+    device = f"{record['device']}: {record['device_words']}"
+    if verdict["model_changed"]:
+        device += "; the model changed since the baseline"
+    return f"{verdict['status']}  {record['test_id']}\n{figures}\n{device}"
+
+
+def _instances(axes: Axes, metric: str, series: Sequence[_Series]) -> None:
+    """Every instance's value of the gated metric, one row per run, points over a box."""
+    # Deterministic jitter: the same record always draws the same picture.
+    jitter = np.random.default_rng(0)
+    labels = []
+    for row, (name, values, _, color) in enumerate(series):
+        axes.boxplot(
+            [values],
+            positions=[row],
+            orientation="horizontal",
+            widths=0.55,
+            showfliers=False,
+            patch_artist=True,
+            boxprops={"facecolor": color, "alpha": 0.18, "edgecolor": color},
+            medianprops={"color": color},
+            whiskerprops={"color": color},
+            capprops={"color": color},
+        )
+        axes.scatter(
+            values,
+            row + jitter.uniform(-0.18, 0.18, len(values)),
+            s=14,
+            color=color,
+            alpha=0.8,
+            zorder=3,
+        )
+        labels.append(f"{name}\n{len(values)} instances")
+    axes.set_yticks(range(len(series)), labels, fontsize=8)
+    axes.set_ylim(-0.6, len(series) - 0.4)
+    axes.set_xlabel(f"{metric} of each interpreter instance (ms): what the gate compares")
+    axes.grid(axis="x", alpha=0.3)
+
+
+def _distribution(axes: Axes, quantiles: Sequence[float] | None, series: Sequence[_Series]) -> None:
+    """All invokes pooled: this run's quantile sketch as a curve, the quantiles a baseline
+    entry keeps as points, and the p50 and p99 of both as vertical lines."""
+    current_color = series[0][3]
+    if quantiles:
+        axes.plot(
+            quantiles,
+            [100 * level for level in QUANTILE_LEVELS],
+            color=current_color,
+            marker=".",
+            linewidth=1,
+            label="this run, quantiles",
+        )
+    for name, _, summary, color in series[1:]:
+        # A hand-edited baseline file may keep fewer figures: draw those it has.
+        known = [(summary[k], 100 * level) for k, level in _ENTRY_QUANTILES if k in summary]
+        axes.scatter(
+            [x for x, _ in known],
+            [y for _, y in known],
+            marker="s",
+            color=color,
+            zorder=3,
+            label=f"{name} min, p50, p90, p99, max",
+        )
+    for name, _, summary, color in series:
+        for metric, style in (("p50", "--"), ("p99", ":")):
+            if metric not in summary:
+                continue
+            axes.axvline(
+                summary[metric],
+                color=color,
+                linestyle=style,
+                linewidth=1.2,
+                label=f"{name} {metric} {format_ms(summary[metric])} ms",
+            )
+    # Up to a little beyond the slowest p99: the rare slowest invoke (the max) would squeeze
+    # what matters into a corner.
+    # This run's summary has every figure; a baseline's may lack some.
+    summaries = [summary for _, _, summary, _ in series]
+    low = min(s["min"] for s in summaries if "min" in s)
+    high = max(s["p99"] for s in summaries if "p99" in s)
+    # Identical figures would leave no width to draw in.
+    span = (high - low) or 0.1 * high
+    axes.set_xlim(max(0.0, low - 0.05 * span), high + 0.08 * span)
+    axes.set_ylim(-3, 103)
+    axes.set_xlabel("latency of each invoke, all instances pooled (ms)")
+    axes.set_ylabel("% of invokes at or below", fontsize=8)
+    axes.legend(loc="best", fontsize=8, framealpha=0.9)
+    axes.grid(alpha=0.3)

@@ -1,0 +1,606 @@
+"""Reports: the Markdown report, JUnit properties, progress lines, update lines and plots.
+
+Rendering is tested on fixed records, with the exact text; the pytester runs check that each
+output reaches its consumer (the report file, the job summary, the JUnit XML, the terminal,
+the plot folder) from a real run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_edgetpu.baselines import BaselineEntry, BaselineFile, Profile
+from pytest_edgetpu.cli import main
+from pytest_edgetpu.config import OPTIONS
+from pytest_edgetpu.errors import ConfigError
+from pytest_edgetpu.models import write_conv_model, write_example_models
+from pytest_edgetpu.plots import check_matplotlib, write_plots
+from pytest_edgetpu.report import (
+    junit_properties,
+    kept_line,
+    markdown_report,
+    progress_line,
+    update_headline,
+    update_line,
+)
+
+PROFILE = "cpu-x86_64-amd-epyc-litert"
+PROFILE_FIELDS = {"arch": "x86_64", "cpu_model": "AMD EPYC", "device": "cpu", "runtime": "litert"}
+USB_PROFILE = "edgetpu-usb-usb5000-x86_64-direct-litert"
+CPU_WORDS = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+USB_WORDS = "usb (Edge TPU, USB 3, libedgetpu 16.0)"
+BASELINE_FILE = f"baselines/{PROFILE}.json"
+
+
+def record(
+    test_id: str,
+    status: str,
+    p50: float,
+    *,
+    baseline: float | None = None,
+    change: tuple[float, float, float] | None = None,
+    device: str = "cpu:0",
+    confirmed: bool = False,
+    recorded: bool = False,
+    metric: str = "p50",
+) -> dict[str, Any]:
+    """A result record as ``results.result_record`` writes it (the keys the reports read)."""
+    words = CPU_WORDS if device.startswith("cpu") else USB_WORDS
+    estimate, low, high = change if change is not None else (None, None, None)
+    message = f"{status} {metric} ... on {words}"
+    return {
+        "test_id": test_id,
+        "target": f"models/{test_id.split('::')[-1]}.tflite",
+        "device": device,
+        "device_words": words,
+        "workers": 1,
+        "profile": PROFILE if device.startswith("cpu") else USB_PROFILE,
+        "metric": metric,
+        "num_threads": 1,
+        "timed": True,
+        "recorded": recorded,
+        "summary_ms": {
+            "n": 400,
+            "min": p50 * 0.9,
+            "p50": p50,
+            "p90": p50 * 1.2,
+            "p99": p50 * 1.5,
+            "max": p50 * 3,
+            "mean": p50 * 1.1,
+        },
+        "instance_values_ms": [p50 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04)],
+        "quantiles_ms": [p50 * (0.9 + 0.6 * i / 20) for i in range(21)],
+        "notes": [],
+        "model": {
+            "path": f"models/{test_id.split('::')[-1]}.tflite",
+            "sha256": "3cc6d2ca460a" + "0" * 52,
+        },
+        "verdict": {
+            "status": status,
+            "message": message,
+            "reason": "",
+            "noise_note": "",
+            "baseline_ms": baseline,
+            "change": estimate,
+            "ci_low": low,
+            "ci_high": high,
+            "confidence": 0.95 if change else None,
+            "confirmed": confirmed,
+            "model_changed": False,
+            "baseline_file": BASELINE_FILE,
+            "baseline_recorded": "2026-11-20T09:15:00+00:00" if baseline else None,
+            "baseline_sha256": "cb273c23ee76" + "0" * 52 if baseline else None,
+        },
+    }
+
+
+REGRESSION = record(
+    "test_a.py::test_big",
+    "REGRESSION",
+    1.84,
+    baseline=0.504,
+    change=(2.846, 2.56, 3.127),
+    confirmed=True,
+)
+PASSED = record("test_a.py::test_small", "PASS", 0.5, baseline=0.498, change=(0.004, -0.01, 0.02))
+NEW = record("test_a.py::test_new", "NO_BASELINE", 12.34)
+ON_USB = record(
+    "test_a.py::test_small",
+    "IMPROVED",
+    0.0412,
+    device="usb:0",
+    baseline=0.05,
+    change=(-0.176, -0.2, -0.15),
+)
+
+
+def test_markdown_report_exact_content() -> None:
+    environment = {"python": "3.11.7", "runtime_version": "2.3.0", "workers": "1"}
+    profiles = {
+        PROFILE: PROFILE_FIELDS,
+        USB_PROFILE: {"device": "edgetpu-usb", "link": "usb5000", "runtime": "litert"},
+    }
+    text = markdown_report([PASSED, NEW, ON_USB, REGRESSION], environment, profiles)
+    h = "| test | p50 ms | p90 ms | p99 ms | baseline ms | change (95% CI) | verdict |"
+    rule = "|:---|---:|---:|---:|---:|:---|:---|"
+    assert text == "\n".join(
+        [
+            "## pytest-edgetpu latency gate",
+            "",
+            "**1 regressed, 1 improved, 1 unchanged, 1 new**",
+            "",
+            f"### `cpu:0`: {CPU_WORDS}",
+            "",
+            h,
+            rule,
+            "| `test_a.py::test_big` | 1.84 | 2.21 | 2.76 | 0.504 | +284.6% (+256.0%..+312.7%)"
+            " | **REGRESSION** |",
+            "| `test_a.py::test_new` | 12.3 | 14.8 | 18.5 |  |  | NO_BASELINE |",
+            "| `test_a.py::test_small` | 0.500 | 0.600 | 0.750 | 0.498 | +0.4% (-1.0%..+2.0%)"
+            " | PASS |",
+            "",
+            f"- `test_a.py::test_big`: REGRESSION p50 ... on {CPU_WORDS}",
+            f"- `test_a.py::test_new`: NO_BASELINE p50 ... on {CPU_WORDS}",
+            "",
+            f"### `usb:0`: {USB_WORDS}",
+            "",
+            h,
+            rule,
+            "| `test_a.py::test_small` | 0.0412 | 0.0494 | 0.0618 | 0.0500"
+            " | -17.6% (-20.0%..-15.0%) | IMPROVED |",
+            "",
+            f"- `test_a.py::test_small`: IMPROVED p50 ... on {USB_WORDS}",
+            "",
+            "<details><summary>Environment and fingerprints</summary>",
+            "",
+            "Environment:",
+            "",
+            "- python: 3.11.7",
+            "- runtime_version: 2.3.0",
+            "- workers: 1",
+            "",
+            "Device profiles (a baseline is compared only within its profile):",
+            "",
+            f"- `{PROFILE}`: arch x86_64, cpu_model AMD EPYC, device cpu, runtime litert",
+            f"- `{USB_PROFILE}`: device edgetpu-usb, link usb5000, runtime litert",
+            "",
+            "Fingerprints:",
+            "",
+            "| test | device | model | sha256 | baseline sha256 | baseline recorded"
+            " | baseline file |",
+            "|:---|:---|:---|:---|:---|:---|:---|",
+            f"| `test_a.py::test_big` | cpu:0 | `models/test_big.tflite` | 3cc6d2ca460a"
+            f" | cb273c23ee76 | 2026-11-20 | `{BASELINE_FILE}` |",
+            f"| `test_a.py::test_new` | cpu:0 | `models/test_new.tflite` | 3cc6d2ca460a |  |  "
+            f"| `{BASELINE_FILE}` |",
+            f"| `test_a.py::test_small` | cpu:0 | `models/test_small.tflite` | 3cc6d2ca460a"
+            f" | cb273c23ee76 | 2026-11-20 | `{BASELINE_FILE}` |",
+            f"| `test_a.py::test_small` | usb:0 | `models/test_small.tflite` | 3cc6d2ca460a"
+            f" | cb273c23ee76 | 2026-11-20 | `{BASELINE_FILE}` |",
+            "",
+            "</details>",
+            "",
+        ]
+    )
+
+
+def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> None:
+    tail = record(
+        "test_a.py::test_x[a|b]",
+        "PASS",
+        1.0,
+        baseline=2.0,
+        change=(0.0, -0.1, 0.1),
+        metric="p99",
+        recorded=True,
+    )
+    text = markdown_report([tail], {}, {PROFILE: PROFILE_FIELDS})
+    assert (
+        "| `test_a.py::test_x[a\\|b]` | 1.00 | 1.20 | 1.50 | 2.00 (p99) | +0.0% (-10.0%..+10.0%)"
+        " | PASS, recorded |" in text
+    )
+
+
+def test_markdown_report_without_timed_records() -> None:
+    text = markdown_report([], {"python": "3.12.1"}, {})
+    assert text == "\n".join(
+        [
+            "## pytest-edgetpu latency gate",
+            "",
+            "**0 regressed, 0 improved, 0 unchanged, 0 new**",
+            "",
+            "<details><summary>Environment and fingerprints</summary>",
+            "",
+            "Environment:",
+            "",
+            "- python: 3.12.1",
+            "",
+            "</details>",
+            "",
+        ]
+    )
+
+
+def test_junit_properties_of_a_confirmed_regression() -> None:
+    assert junit_properties(REGRESSION) == [
+        ("edgetpu_verdict", "REGRESSION"),
+        ("edgetpu_metric", "p50"),
+        ("edgetpu_device", "cpu:0"),
+        ("edgetpu_p50_ms", "1.84"),
+        ("edgetpu_p90_ms", "2.208"),
+        ("edgetpu_p99_ms", "2.76"),
+        ("edgetpu_baseline_p50_ms", "0.504"),
+        ("edgetpu_change", "+2.8460"),
+        ("edgetpu_change_ci_low", "+2.5600"),
+        ("edgetpu_change_ci_high", "+3.1270"),
+        ("edgetpu_confirmed", "true"),
+    ]
+
+
+def test_junit_properties_without_baseline_and_of_another_metric() -> None:
+    assert junit_properties(NEW) == [
+        ("edgetpu_verdict", "NO_BASELINE"),
+        ("edgetpu_metric", "p50"),
+        ("edgetpu_device", "cpu:0"),
+        ("edgetpu_p50_ms", "12.34"),
+        ("edgetpu_p90_ms", "14.81"),
+        ("edgetpu_p99_ms", "18.51"),
+        ("edgetpu_confirmed", "false"),
+    ]
+    mean = record("t.py::t", "PASS", 1.0, baseline=1.0, change=(0.0, -0.01, 0.01), metric="mean")
+    names = [name for name, _ in junit_properties(mean)]
+    assert names[3:8] == [
+        "edgetpu_p50_ms",
+        "edgetpu_p90_ms",
+        "edgetpu_p99_ms",
+        "edgetpu_mean_ms",
+        "edgetpu_baseline_mean_ms",
+    ]
+
+
+def test_progress_lines() -> None:
+    assert progress_line(REGRESSION) == (
+        "p50 1.84 ms, p90 2.21 ms, p99 2.76 ms (n 400): REGRESSION +284.6% (+256.0%..+312.7%)"
+        " against p50 0.504 ms, confirmed"
+    )
+    new = dict(NEW, recorded=True)
+    assert (
+        progress_line(new) == "p50 12.3 ms, p90 14.8 ms, p99 18.5 ms (n 400): NO_BASELINE; recorded"
+    )
+
+
+def test_update_lines() -> None:
+    assert (
+        update_line(dict(NEW, recorded=True)) == "test_a.py::test_new: recorded p50 12.3 ms (new)"
+    )
+    assert update_line(dict(PASSED, recorded=True)) == (
+        "test_a.py::test_small: recorded p50 0.500 ms (was 0.498 ms, +0.4%: unchanged within the"
+        " threshold)"
+    )
+    unstable = record("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
+    assert update_line(unstable) == (
+        "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline's 0.500 ms"
+        " (+20.0% (-5.0%..+50.0%): too noisy to decide); the old entry is kept; measure again,"
+        " or record it anyway with --edgetpu-accept-unstable"
+    )
+    assert update_line(dict(unstable, recorded=True)) == (
+        "t.py::t: recorded p50 0.600 ms (was 0.500 ms, +20.0%: unstable)"
+    )
+    assert kept_line("t.py::gone") == "t.py::gone: kept (not run)"
+    assert update_headline([dict(NEW, recorded=True), unstable]) == (
+        "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records them)"
+    )
+    assert update_headline([dict(NEW, recorded=True)]) == "1 baseline(s) recorded"
+
+
+def assert_png(path: Path) -> tuple[int, ...]:
+    """``path`` is a PNG that matplotlib reads back; returns its pixel array's shape."""
+    import matplotlib.image
+
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    shape: tuple[int, ...] = matplotlib.image.imread(path).shape
+    return shape
+
+
+def baseline_entry(values: list[float]) -> BaselineEntry:
+    return BaselineEntry(
+        metric="p50",
+        instance_values_ms=tuple(values),
+        summary_ms={"n": 400, "min": 0.45, "p50": 0.504, "p90": 0.55, "p99": 0.64, "max": 3.1},
+        load_ms=5.0,
+        first_inference_ms=1.0,
+        num_threads=1,
+        workers=1,
+        recorded="2026-11-20T09:15:00+00:00",
+    )
+
+
+def test_write_plots_draws_one_png_per_timed_record(tmp_path: Path) -> None:
+    untimed = dict(NEW, test_id="test_a.py::test_smoke", timed=False, verdict=None)
+    clash = dict(NEW, test_id="test_a.py/test_new")  # the same file name as test_a.py::test_new
+    baselines = {
+        PROFILE: BaselineFile(
+            tmp_path / "b.json",
+            Profile(PROFILE_FIELDS),
+            {REGRESSION["test_id"]: baseline_entry([0.48, 0.5, 0.51, 0.52, 0.55])},
+        )
+    }
+    paths = write_plots([REGRESSION, NEW, untimed, clash], baselines, tmp_path / "plots")
+    assert [p.name for p in paths] == [
+        "test_a.py_test_big.png",
+        "test_a.py_test_new.png",
+        "test_a.py_test_new-2.png",
+    ]
+    for path in paths:
+        height, width, _ = assert_png(path)
+        assert (width, height) == (850, 600)
+
+
+def test_missing_matplotlib_is_an_error_with_the_install_command(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    with pytest.raises(ConfigError) as info:
+        check_matplotlib()
+    assert str(info.value) == (
+        "--edgetpu-plot needs matplotlib, which is not installed; install it with: "
+        'pip install "pytest-edgetpu[plot]"'
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end
+
+INI = """
+[pytest]
+edgetpu_max_time = 0.3
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+
+
+def bench_tests(**models: str) -> str:
+    return "import pytest\n" + "".join(
+        f"""
+@pytest.mark.tpu_bench(model="models/{model}.tflite")
+def test_{name}(tpu_bench):
+    tpu_bench()
+"""
+        for name, model in models.items()
+    )
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makeini(INI)
+    write_example_models(pytester.path / "models")
+    return pytester
+
+
+def test_a_model_swap_reaches_every_report(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
+    project.makepyfile(test_swap=bench_tests(swapped="tiny_conv", same="tiny_dense"))
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.makepyfile(test_swap=bench_tests(swapped="big_conv", same="tiny_dense"))
+    summary = project.path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    # A generous threshold: only the swap is meant to regress, whatever the host's noise.
+    result = project.runpytest(
+        "--edgetpu",
+        "-v",
+        "--edgetpu-threshold=60%",
+        "--edgetpu-report=out/report.md",
+        "--edgetpu-plot=out/plots",
+        "--junitxml=out/junit.xml",
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_swap.py::test_swapped FAILED*",
+            "    p50 * ms, p90 * ms, p99 * ms (n *): REGRESSION +*% (+*%..+*%) against p50 * ms,"
+            " confirmed",
+            "test_swap.py::test_same PASSED*",
+            "    p50 * ms, p90 * ms, p99 * ms (n *): PASS *% (*%..*%) against p50 * ms",
+            "edgetpu: report written to out/report.md",
+            "edgetpu: 2 plot(s) written to out/plots",
+        ]
+    )
+    report = (project.path / "out" / "report.md").read_text()
+    assert summary.read_text() == report
+    lines = report.splitlines()
+    assert lines[:4] == [
+        "## pytest-edgetpu latency gate",
+        "",
+        "**1 regressed, 0 improved, 1 unchanged, 0 new**",
+        "",
+    ]
+    pytest.LineMatcher(lines[4:]).fnmatch_lines(
+        [
+            "### `cpu:0`: cpu (*, LiteRT *, 1 thread)",
+            "",
+            "| test | p50 ms | p90 ms | p99 ms | baseline ms | change (95% CI) | verdict |",
+            "|:---|---:|---:|---:|---:|:---|:---|",
+            "| `test_swap.py::test_swapped` | * | * | * | * | +*% (+*%..+*%) | **REGRESSION** |",
+            "| `test_swap.py::test_same` | * | * | * | * | *% (*%..*%) | PASS |",
+            "",
+            "- `test_swap.py::test_swapped`: REGRESSION p50 * ms -> * ms *; model changed since"
+            " the baseline (* -> *); first measurement +*%, confirmed",
+            "",
+            "<details><summary>Environment and fingerprints</summary>",
+            "*",
+            "| `test_swap.py::test_same` | cpu:0 | `*/models/tiny_dense.tflite` | * | * |"
+            " 20*-*-* | `baselines/cpu-*.json` |",
+            "| `test_swap.py::test_swapped` | cpu:0 | `*/models/big_conv.tflite` | * | * |"
+            " 20*-*-* | `baselines/cpu-*.json` |",
+            "",
+            "</details>",
+        ]
+    )
+    properties = {
+        case.get("name"): [(p.get("name"), p.get("value")) for p in case.iter("property")]
+        for case in ET.parse(project.path / "out" / "junit.xml").iter("testcase")
+    }
+    swapped = dict(properties["test_swapped"])
+    assert list(swapped) == [
+        "edgetpu_verdict",
+        "edgetpu_metric",
+        "edgetpu_device",
+        "edgetpu_p50_ms",
+        "edgetpu_p90_ms",
+        "edgetpu_p99_ms",
+        "edgetpu_baseline_p50_ms",
+        "edgetpu_change",
+        "edgetpu_change_ci_low",
+        "edgetpu_change_ci_high",
+        "edgetpu_confirmed",
+    ]
+    assert swapped["edgetpu_verdict"] == "REGRESSION" and swapped["edgetpu_confirmed"] == "true"
+    assert float(swapped["edgetpu_change_ci_low"]) > 0.6
+    assert float(swapped["edgetpu_p50_ms"]) > float(swapped["edgetpu_baseline_p50_ms"])
+    assert dict(properties["test_same"])["edgetpu_verdict"] == "PASS"
+    plots = sorted((project.path / "out" / "plots").iterdir())
+    assert [p.name for p in plots] == [
+        "test_swap.py_test_same.png",
+        "test_swap.py_test_swapped.png",
+    ]
+    for path in plots:
+        assert_png(path)
+
+
+def unstable_baseline(path: Path, test_id: str) -> None:
+    """Spread the entry's instance values over 400x around 30% of its value: a comparison with
+    it shifts beyond any small threshold but cannot tell, so it is UNSTABLE."""
+    document = json.loads(path.read_text())
+    entry = document["entries"][test_id]
+    center = entry["summary_ms"]["p50"] * 0.3
+    factors = (0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20)
+    # Four significant digits, as the baseline writer rounds: a kept entry reads back equal.
+    entry["instance_values_ms"] = [float(f"{center * f:.4g}") for f in factors]
+    entry["summary_ms"]["p50"] = float(f"{center:.4g}")
+    path.write_text(json.dumps(document))
+
+
+def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Pytester) -> None:
+    project.makepyfile(test_up=bench_tests(conv="tiny_conv", dense="tiny_dense", gone="tiny_dense"))
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=3)
+    (path,) = (project.path / "baselines").glob("*.json")
+    unstable_baseline(path, "test_up.py::test_conv")
+    before = json.loads(path.read_text())["entries"]
+    # test_gone is deleted: its entry stays, and the update says so.
+    project.makepyfile(test_up=bench_tests(conv="tiny_conv", dense="tiny_dense"))
+    # A generous threshold: only the doctored entry is meant to be UNSTABLE.
+    result = project.runpytest("--edgetpu-update-baselines", "--edgetpu-threshold=60%")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records"
+            " them)",
+            "test_up.py::test_conv: not recorded: p50 * ms is UNSTABLE against the baseline's * ms"
+            " (+*% (-*%..+*%): too noisy to decide); the old entry is kept; measure again, or"
+            " record it anyway with --edgetpu-accept-unstable",
+            "test_up.py::test_dense: recorded p50 * ms (was * ms, *%: *)",
+            "test_up.py::test_gone: kept (not run)",
+            "edgetpu: baselines written to baselines/cpu-*.json",
+        ]
+    )
+    result.stdout.no_fnmatch_line("    p50 *")  # progress lines only with -v
+    after = json.loads(path.read_text())["entries"]
+    assert after["test_up.py::test_conv"] == before["test_up.py::test_conv"]
+    assert after["test_up.py::test_gone"] == before["test_up.py::test_gone"]
+    assert after["test_up.py::test_dense"] != before["test_up.py::test_dense"]
+    result = project.runpytest(
+        "--edgetpu-update-baselines", "--edgetpu-threshold=60%", "--edgetpu-accept-unstable", "-q"
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        [
+            "2 baseline(s) recorded",
+            "test_up.py::test_conv: recorded p50 * ms (was * ms, +*%: unstable)",
+        ]
+    )
+    result.stdout.no_fnmatch_line("    p50 *")
+    assert (
+        json.loads(path.read_text())["entries"]["test_up.py::test_conv"]["summary_ms"]
+        != (before["test_up.py::test_conv"]["summary_ms"])
+    )
+
+
+def test_progress_plots_and_properties_under_xdist(project: pytest.Pytester) -> None:
+    project.makepyfile(test_par=bench_tests(conv="tiny_conv", dense="tiny_dense"))
+    result = project.runpytest(
+        "--edgetpu",
+        "-n",
+        "2",
+        "--edgetpu-device=cpu:0,cpu:1",
+        "-v",
+        "--edgetpu-plot=plots",
+        "--junitxml=junit.xml",
+    )
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(
+        ["[[]gw?[]] *PASSED test_par.py::test_*", "    p50 * ms, * (n *): NO_BASELINE"]
+    )
+    assert len(list((project.path / "plots").glob("*.png"))) == 2
+    junit = (project.path / "junit.xml").read_text()
+    assert junit.count('<property name="edgetpu_verdict" value="NO_BASELINE"') == 2
+
+
+def test_plot_without_matplotlib_is_a_usage_error(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    project.makepyfile(test_x=bench_tests(conv="tiny_conv"))
+    result = project.runpytest("--edgetpu", "--edgetpu-plot=plots")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --edgetpu-plot needs matplotlib, which is not installed; install it with: "
+            'pip install "pytest-edgetpu[plot]"'
+        ]
+    )
+    # Without --edgetpu nothing is plotted, so nothing is needed.
+    project.runpytest("--edgetpu-plot=plots").assert_outcomes(passed=1)
+
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_readme_lists_every_option_ini_key_and_subcommand(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = README.read_text(encoding="utf-8")
+    options = text.split("\n## Options\n", 1)[1].split("\n## ", 1)[0]
+    for option in OPTIONS:
+        if option.cli:
+            metavar = f"={option.metavar}" if option.metavar else ""
+            assert f"| `{option.flag}{metavar}` | `{option.ini}` |" in options, option.flag
+        else:
+            assert f"`{option.ini}`" in options, option.ini
+    commands = text.split("\n## The `pytest-edgetpu` command\n", 1)[1].split("\n## ", 1)[0]
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    # "usage: pytest-edgetpu [-h] {devices,show,compare,accept,diff} ..."
+    names = capsys.readouterr().out.split("{", 1)[1].split("}", 1)[0].split(",")
+    assert len(names) >= 5
+    for name in names:
+        assert f"| `{name}" in commands, name
+
+
+def test_help_shows_the_report_options(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "*--edgetpu-accept-unstable*",
+            "*With --edgetpu-update-baselines, also record*",
+            "*--edgetpu-plot=DIR*Write a PNG per benchmark to DIR: its latency against*",
+            "*edgetpu_plot (string):*",
+        ]
+    )
