@@ -1,0 +1,63 @@
+"""Replay pytest-edgetpu's decision rule on a gate_accuracy.py results file, offline.
+
+Every gate run in the file kept its per-instance values, and so did every baseline run, so the
+rule can be evaluated for other thresholds and for fewer instances per measurement (the first k
+of each run: what a shorter max_time would have measured) without measuring again. The
+confirmation measurement cannot be replayed: these rates are for the first measurement alone
+(where the gate confirmed, the kept values are the confirmation's).
+
+    python benchmarks/replay.py benchmarks/results/gate_accuracy.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from pytest_edgetpu.stats import shift
+
+SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
+
+
+def rates(runs: list[dict[str, Any]], name: str, k: int, threshold: float) -> list[str]:
+    baselines = {
+        r["round"]: r["tests"][name]["instances"]
+        for r in runs
+        if r["tool"] == "pytest-edgetpu" and r["update"] and name in r["tests"]
+    }
+    cells = []
+    for slowdown in SLOWDOWNS:
+        hits = n = 0
+        for r in runs:
+            if r["tool"] != "pytest-edgetpu" or r["update"] or r["slowdown"] != slowdown:
+                continue
+            base = baselines.get(r["round"], [])[:k]
+            current = r["tests"].get(name, {}).get("instances", [])[:k]
+            if len(base) < 2 or len(current) < 2:
+                continue
+            change = shift(base, current)
+            n += 1
+            hits += change.estimate > threshold and change.significant_slowdown
+        cells.append(f"{hits}/{n}")
+    return cells
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", type=Path)
+    args = parser.parse_args()
+    runs = json.loads(args.results.read_text())["runs"]
+    names = sorted({n for r in runs if r["tool"] == "pytest-edgetpu" for n in r["tests"]})
+    print("| model | instances (first k) | threshold | A/A | +5% | +10% | +20% |")
+    print("|---|---|---|---|---|---|---|")
+    for name in names:
+        for k in (5, 10, 20, 40):
+            for threshold in (0.03, 0.05, 0.08, 0.10):
+                cells = rates(runs, name, k, threshold)
+                print(f"| {name} | {k} | {threshold:.0%} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
