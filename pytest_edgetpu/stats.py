@@ -20,10 +20,10 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .measure import METRICS
+
 __all__ = ["METRICS", "Shift", "Summary", "instance_value", "shift", "summarize"]
 
-#: The metrics a test can be gated on; each is computed per instance, then compared.
-METRICS = ("p50", "p90", "p99", "mean", "min")
 
 _NS_PER_MS = 1e6
 
