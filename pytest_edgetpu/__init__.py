@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .bench import BenchResult, LoadedModel
-from .compare import Status, Verdict
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     BaselineError,
     ConfigError,
@@ -11,8 +12,13 @@ from .errors import (
     EdgeTpuError,
     ModelError,
     NeedsEdgeTpuError,
+    ResultsError,
     RuntimeUnavailableError,
 )
+
+if TYPE_CHECKING:
+    from .bench import BenchResult, LoadedModel
+    from .compare import Status, Verdict
 
 __all__ = [
     "BaselineError",
@@ -23,7 +29,23 @@ __all__ = [
     "LoadedModel",
     "ModelError",
     "NeedsEdgeTpuError",
+    "ResultsError",
     "RuntimeUnavailableError",
     "Status",
     "Verdict",
 ]
+
+# Imported on first use: the plugin module imports this package in every pytest run of a
+# project that has it installed, and these pull in numpy.
+_LAZY = {
+    "BenchResult": ".bench",
+    "LoadedModel": ".bench",
+    "Status": ".compare",
+    "Verdict": ".compare",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

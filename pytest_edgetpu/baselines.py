@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import MAX_BYTES, loads_limited, temp_prefix, write_atomic
+from .jsonio import MAX_BYTES, check_header, loads_limited, temp_prefix, write_atomic
 
 __all__ = [
     "FORMAT",
@@ -171,19 +171,17 @@ def parse_text(text: str, path: Path) -> BaselineFile:
         document = loads_limited(text)
     except ValueError as exc:
         raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise BaselineError(
-            f'{path} is not a pytest-edgetpu baseline file (no "format": "{FORMAT}"); '
-            "move it out of the baseline directory or point --edgetpu-baseline-dir elsewhere"
-        )
-    version = document.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise BaselineError(f"{path}: invalid schema_version {version!r}; restore it from git")
-    if version > SCHEMA_VERSION:
-        raise BaselineError(
-            f"{path} has schema version {version}, newer than this pytest-edgetpu reads "
-            f"({SCHEMA_VERSION}); upgrade pytest-edgetpu"
-        )
+    problem = check_header(
+        document,
+        path,
+        kind=FORMAT,
+        what="pytest-edgetpu baseline",
+        newest=SCHEMA_VERSION,
+        foreign_fix="move it out of the baseline directory or point --edgetpu-baseline-dir "
+        "elsewhere",
+    )
+    if problem or not isinstance(document, dict):  # the second test only informs mypy
+        raise BaselineError(problem or f"{path} is not a baseline file")
     profile_data = document.get("profile")
     entries_data = document.get("entries")
     if not _is_str_mapping(profile_data) or not isinstance(entries_data, dict):

@@ -27,7 +27,7 @@ from .baselines import (
     write_entries,
 )
 from .baselines import parse_text as parse_baseline_text
-from .compare import Policy, Status, compare, format_ms
+from .compare import Policy, Status, compare, format_interval, format_ms
 from .config import parse_threshold
 from .devices import cpu_governor, cpu_model
 from .discovery import discover
@@ -127,7 +127,7 @@ def _compare(args: argparse.Namespace) -> int:
                 verdict.metric: format_ms(verdict.current_ms),
                 "baseline": format_ms(verdict.baseline_ms) if verdict.baseline_ms else "",
                 "change (95% CI)": (
-                    f"{change.estimate:+.1%} ({change.low:+.1%}..{change.high:+.1%})"
+                    f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
                     if change
                     else ""
                 ),

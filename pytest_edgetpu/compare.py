@@ -17,7 +17,16 @@ from pathlib import Path
 from .baselines import BaselineEntry, Lookup
 from .stats import Shift, shift
 
-__all__ = ["Current", "Policy", "Status", "Verdict", "compare", "confirm", "format_ms"]
+__all__ = [
+    "Current",
+    "Policy",
+    "Status",
+    "Verdict",
+    "compare",
+    "confirm",
+    "format_interval",
+    "format_ms",
+]
 
 
 class Status(str, enum.Enum):
@@ -90,7 +99,7 @@ class Verdict:
             c = self.change
             text = (
                 f"{head} {format_ms(self.baseline_ms)} ms -> {format_ms(self.current_ms)} ms "
-                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {c.low * 100:+.1f}..{c.high:+.1%}) "
+                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
                 f"on {self.device_words}; baseline {self.baseline_path}"
                 f" recorded {(self.baseline_recorded or '?')[:10]}"
             )
@@ -110,6 +119,11 @@ def format_ms(value: float) -> str:
     return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}"
 
 
+def format_interval(low: float, high: float) -> str:
+    """A confidence interval of a relative change: ``+14.2..+17.9%``."""
+    return f"{low * 100:+.1f}..{high * 100:+.1f}%"
+
+
 def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
     """Judge ``current`` against the baseline ``lookup`` found (or did not find)."""
     base = Verdict(
@@ -126,9 +140,9 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
                 base,
                 status=Status.INCOMPARABLE,
                 reason=(
-                    "baselines exist only for other device profiles ("
+                    "baselines exist only for other device profiles: "
                     + ", ".join(lookup.other_profiles)
-                    + f"), never compared with {lookup.path.stem}; record one for this "
+                    + f"; never compared with {lookup.path.stem}; record one for this "
                     "device with --edgetpu-update-baselines"
                 ),
             )

@@ -23,8 +23,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from .devices import PERFORMANCE_LEVELS, DeviceRequest, parse_device_spec, parse_performance
 from .errors import ConfigError
-from .measure import MeasureSettings
-from .stats import METRICS
+from .measure import METRICS, MeasureSettings
 
 __all__ = [
     "MARKER_ARGS",

@@ -10,20 +10,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, NoReturn
+from typing import TYPE_CHECKING, Final, NoReturn
 
 import pytest
 
-from .bench import BenchResult, DeviceSession, LoadedModel
-from .config import TestSettings, test_settings
+from .config import SessionSettings, TestSettings, test_settings
 from .errors import ConfigError, EdgeTpuError, ModelError, NeedsEdgeTpuError
 from .measure import MeasureSettings
-from .models import ModelInfo
-from .run import BenchRun
 
-__all__ = ["EdgeTpu", "HeldDevice", "PendingBench", "TpuBench", "bench_model"]
+if TYPE_CHECKING:
+    from .bench import BenchResult, DeviceSession, LoadedModel
+    from .models import ModelInfo
+    from .run import BenchRun
 
-RUN_KEY: Final = pytest.StashKey["BenchRun"]()
+__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "PendingBench", "TpuBench", "bench_model"]
+
+
+class LazyRun:
+    """The session's :class:`~pytest_edgetpu.run.BenchRun`, made on first use.
+
+    A suite that benchmarks nothing then never imports numpy, pandas or a TFLite runtime: the
+    plugin costs next to nothing where it is installed but not used.
+    """
+
+    def __init__(self, settings: SessionSettings, make: Callable[[], BenchRun]) -> None:
+        self.settings = settings
+        self._make = make
+        self.made: BenchRun | None = None
+
+    def get(self) -> BenchRun:
+        if self.made is None:
+            self.made = self._make()
+        return self.made
+
+
+RUN_KEY: Final = pytest.StashKey[LazyRun]()
 PENDING_KEY: Final = pytest.StashKey[list["PendingBench"]]()
 
 
@@ -128,6 +149,8 @@ class TpuBench:
         measure_settings = self.settings.measure if self.run.settings.enabled else None
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
+        from .bench import LoadedModel
+
         def bench() -> BenchResult:
             __tracebackhide__ = True
             if target is None or isinstance(target, (str, Path)):
@@ -162,7 +185,7 @@ class TpuBench:
 @pytest.fixture(scope="session")
 def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
     """The device this process holds for the run."""
-    run = pytestconfig.stash[RUN_KEY]
+    run = pytestconfig.stash[RUN_KEY].get()
     try:
         session = run.session
     except EdgeTpuError as error:
@@ -181,7 +204,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
 @pytest.fixture
 def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeTpu:
     """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
-    run = request.config.stash[RUN_KEY]
+    run = request.config.stash[RUN_KEY].get()
     settings = _test_settings(request)
     session = run.session.with_threads(settings.num_threads)
     return EdgeTpu(session, run.rootdir, run.settings.strict)
@@ -190,14 +213,14 @@ def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeT
 @pytest.fixture
 def tpu_bench(request: pytest.FixtureRequest, edgetpu: EdgeTpu) -> TpuBench:
     """Measures a model or callable; the verdict is applied when the test ends."""
-    run = request.config.stash[RUN_KEY]
+    run = request.config.stash[RUN_KEY].get()
     bench = TpuBench(run, edgetpu, _test_settings(request), request.node.nodeid)
     request.node.stash[PENDING_KEY] = bench.pending
     return bench
 
 
 def _test_settings(request: pytest.FixtureRequest) -> TestSettings:
-    run = request.config.stash[RUN_KEY]
+    settings = request.config.stash[RUN_KEY].settings
     marker = request.node.get_closest_marker("tpu_bench")
     args, kwargs = (marker.args, marker.kwargs) if marker else ((), {})
-    return test_settings(run.settings, args, kwargs, request.node.nodeid)
+    return test_settings(settings, args, kwargs, request.node.nodeid)

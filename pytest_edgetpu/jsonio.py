@@ -23,6 +23,7 @@ from .errors import ConfigError
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
+    "check_header",
     "check_writable",
     "loads_limited",
     "read_limited",
@@ -59,6 +60,24 @@ def loads_limited(text: str) -> Any:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     _check_depth(document)
     return document
+
+
+def check_header(
+    document: object, source: object, *, kind: str, what: str, newest: int, foreign_fix: str
+) -> str | None:
+    """Why ``document`` is not a ``what`` file (format ``kind``) this code reads: foreign,
+    malformed or a newer version, with the fix; None when it is one. ``source`` names it."""
+    if not isinstance(document, dict) or document.get("format") != kind:
+        return f'{source} is not a {what} file (no "format": "{kind}"); {foreign_fix}'
+    version = document.get("schema_version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return f"{source}: invalid schema_version {version!r}; restore it from git"
+    if version > newest:
+        return (
+            f"{source} has schema version {version}, newer than this pytest-edgetpu reads "
+            f"({newest}); upgrade pytest-edgetpu"
+        )
+    return None
 
 
 def read_limited(path: Path) -> Any:

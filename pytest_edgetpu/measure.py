@@ -20,15 +20,17 @@ from __future__ import annotations
 import functools
 import gc
 import math
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from .stats import Summary, instance_value, summarize
+if TYPE_CHECKING:
+    from .stats import Summary
 
 __all__ = [
+    "METRICS",
     "InstanceSamples",
     "MeasureSettings",
     "Measurement",
@@ -36,6 +38,9 @@ __all__ = [
     "measure",
     "time_once",
 ]
+
+#: The metrics a test can be gated on; each is computed per instance, then compared.
+METRICS = ("p50", "p90", "p99", "mean", "min")
 
 #: Creates one fresh instance of the thing under test and returns the callable to time.
 StartInstance = Callable[[], Callable[[], object]]
@@ -84,11 +89,15 @@ class Measurement:
     @functools.cached_property
     def summary(self) -> Summary:
         """Statistics of every steady-state sample pooled."""
+        from .stats import summarize  # numpy: imported when something is measured
+
         return summarize([s for inst in self.instances for s in inst.samples_ns])
 
     @functools.cached_property
     def instance_values(self) -> tuple[float, ...]:
         """Each instance's figure for the gating metric (ms): what verdicts compare."""
+        from .stats import instance_value
+
         return tuple(instance_value(inst.samples_ns, self.metric) for inst in self.instances)
 
     @property
@@ -105,7 +114,7 @@ class Measurement:
     def warmup_ms(self) -> float:
         """Mean warm-up invoke, over every instance (0 without warm-up)."""
         warm = [w for inst in self.instances for w in inst.warmup_ns]
-        return float(np.mean(warm)) / 1e6 if warm else 0.0
+        return statistics.fmean(warm) / 1e6 if warm else 0.0
 
 
 def time_once(fn: Callable[[], object]) -> int:
@@ -147,7 +156,7 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
     spread = 1.96 * math.sqrt(n) / 2.0
     low = max(math.floor(n / 2.0 - spread), 0)
     high = min(math.ceil(n / 2.0 + spread), n - 1)
-    middle = float(np.median(ordered))
+    middle = float(statistics.median(ordered))
     return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
 
 
@@ -184,6 +193,8 @@ def _stop_reason(
     total = sum(len(inst.samples_ns) for inst in instances)
     if count < settings.min_instances or total < settings.min_runs:
         return None
+    from .stats import instance_value
+
     values = [instance_value(inst.samples_ns, settings.metric) for inst in instances]
     if _median_ci_half_width(values) <= settings.precision:
         return f"{settings.metric} within ±{settings.precision:.0%}"

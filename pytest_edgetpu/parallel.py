@@ -9,13 +9,15 @@ transfer error). Results come back attached to each test's report (see ``plugin.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from .devices import Device
 from .errors import DeviceError
-from .run import BenchRun
+
+if TYPE_CHECKING:
+    from .run import BenchRun
 
 __all__ = ["DEVICE_INPUT", "PAYLOAD_ATTR", "ControllerHooks", "node_count"]
 

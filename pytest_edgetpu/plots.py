@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from .baselines import BaselineEntry, BaselineFile
-from .compare import format_ms
+from .compare import format_interval, format_ms
 from .errors import ConfigError
 from .results import QUANTILE_LEVELS, Record
 
@@ -128,7 +128,8 @@ def _title(record: Record) -> str:
     else:
         figures = (
             f"{metric} {format_ms(verdict['baseline_ms'])} ms -> {now} ms: "
-            f"{verdict['change']:+.1%} (95% CI {verdict['ci_low']:+.1%}..{verdict['ci_high']:+.1%})"
+            f"{verdict['change']:+.1%} "
+            f"(95% CI {format_interval(verdict['ci_low'], verdict['ci_high'])})"
         )
         if verdict["confirmed"]:
             figures += ", confirmed by a second measurement"

@@ -1,6 +1,8 @@
 """pytest hooks of pytest-edgetpu: options, marker, collection, verdicts, summary and files.
 
-Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives.
+Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives. Those
+(numpy, pandas, the TFLite runtime) are imported when a run benchmarks something, never at
+plugin start-up: every pytest run of a project that installs the plugin pays for this module.
 """
 
 from __future__ import annotations
@@ -8,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -18,23 +20,19 @@ from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test
 from .devices import resolve_devices
 from .discovery import discover
 from .errors import ConfigError, EdgeTpuError
-from .fixtures import PENDING_KEY, RUN_KEY, PendingBench, bench_model, report_model_error
+from .fixtures import (
+    PENDING_KEY,
+    RUN_KEY,
+    LazyRun,
+    PendingBench,
+    bench_model,
+    report_model_error,
+)
 from .jsonio import check_writable
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
-from .plots import check_matplotlib, write_plots
-from .report import (
-    headline,
-    junit_properties,
-    kept_line,
-    markdown_report,
-    progress_line,
-    result_notes,
-    summary_table,
-    update_headline,
-    update_line,
-)
-from .results import dump_json, results_document, write_text
-from .run import BenchRun
+
+if TYPE_CHECKING:
+    from .run import BenchRun
 
 _WRITTEN_KEY = pytest.StashKey[list[str]]()
 _FAILED_KEY = pytest.StashKey["FailedTests"]()
@@ -97,29 +95,39 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     settings = _settings(config)
     if settings.enabled and settings.plot_dir is not None:
+        from .plots import check_matplotlib
+
         try:
             check_matplotlib()
         except ConfigError as error:
             raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
-    if worker_input is not None:
-        run = BenchRun(
-            settings,
-            config.rootpath,
-            role="worker",
-            workers=int(worker_input["workercount"]),
-            assigned_device=worker_input.get(DEVICE_INPUT),
-        )
-    elif _is_controller(config) and settings.enabled:
-        workers = node_count(config)
-        run = BenchRun(settings, config.rootpath, role="controller", workers=workers)
+
+    def make_run() -> BenchRun:
+        from .run import BenchRun
+
+        if worker_input is not None:
+            return BenchRun(
+                settings,
+                config.rootpath,
+                role="worker",
+                workers=int(worker_input["workercount"]),
+                assigned_device=worker_input.get(DEVICE_INPUT),
+            )
+        if controller:
+            return BenchRun(settings, config.rootpath, role="controller", workers=workers)
+        return BenchRun(settings, config.rootpath)
+
+    controller = worker_input is None and _is_controller(config) and settings.enabled
+    workers = node_count(config) if controller else 1
+    lazy = LazyRun(settings, make_run)
+    if controller:
         try:
-            config.pluginmanager.register(ControllerHooks(run, workers), "edgetpu-controller")
+            hooks = ControllerHooks(lazy.get(), workers)
         except EdgeTpuError as error:
             raise pytest.UsageError(str(error)) from None
-    else:
-        run = BenchRun(settings, config.rootpath)
-    config.stash[RUN_KEY] = run
+        config.pluginmanager.register(hooks, "edgetpu-controller")
+    config.stash[RUN_KEY] = lazy
     config.stash[_WRITTEN_KEY] = []
     config.stash[_KEPT_KEY] = []
     if settings.enabled and worker_input is None and config.getoption("verbose") > 0:
@@ -131,8 +139,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if RUN_KEY in config.stash:
-        config.stash[RUN_KEY].close()
+    run = config.stash[RUN_KEY].made if RUN_KEY in config.stash else None
+    if run is not None:
+        run.close()
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -150,10 +159,13 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Stop before any test runs when the device, a baseline file or an output path is
     unusable."""
-    run = session.config.stash[RUN_KEY]
+    lazy = session.config.stash[RUN_KEY]
+    if not lazy.settings.enabled:
+        return
     try:
+        run = lazy.get()
         run.start()
-        if run.settings.enabled and run.role != "worker":
+        if run.role != "worker":
             _check_outputs(run.settings)
     except EdgeTpuError as error:
         raise pytest.UsageError(str(error)) from None
@@ -172,9 +184,9 @@ def _check_outputs(settings: SessionSettings) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    run = config.stash[RUN_KEY]
-    if not run.settings.enabled:
+    if not config.stash[RUN_KEY].settings.enabled:
         return None
+    run = config.stash[RUN_KEY].get()
     mode = "recording baselines" if run.settings.update else "gating"
     if run.role == "controller":
         devices = ", ".join(d.id for d in run.devices)
@@ -217,7 +229,7 @@ class TfliteItem(pytest.Item):
     """Times the model file with the session's default settings and gates it."""
 
     def runtest(self) -> None:
-        run = self.config.stash[RUN_KEY]
+        run = self.config.stash[RUN_KEY].get()
         settings = test_settings(run.settings, (), {}, self.nodeid)
         session = run.session.with_threads(settings.num_threads)
 
@@ -242,14 +254,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     """A ``tpu_bench`` marker with an unknown or ill-typed argument is a collection error."""
     report = yield
     if report.passed and report.result:
-        run = collector.config.stash[RUN_KEY]
+        settings = collector.config.stash[RUN_KEY].settings
         errors = []
         for node in report.result:
             marker = node.get_closest_marker("tpu_bench") if isinstance(node, pytest.Item) else None
             if marker is None:
                 continue
             try:
-                test_settings(run.settings, marker.args, marker.kwargs, node.nodeid)
+                test_settings(settings, marker.args, marker.kwargs, node.nodeid)
             except ConfigError as error:
                 errors.append(str(error))
         if errors:
@@ -263,9 +275,14 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     """After the test body passed, judge its measurements; a regression fails the test."""
     yield
-    run = item.config.stash[RUN_KEY]
+    pending_benches = item.stash.get(PENDING_KEY, [])
+    if not pending_benches:
+        return
+    from .report import junit_properties, progress_line
+
+    run = item.config.stash[RUN_KEY].get()
     failures = []
-    for pending in item.stash.get(PENDING_KEY, []):
+    for pending in pending_benches:
         try:
             verdict = run.judge(pending.key, pending.result, pending.threshold, pending.remeasure)
         except EdgeTpuError as error:
@@ -287,10 +304,10 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
     records travel to the controller with its report, so a worker that crashes later loses
     nothing that was already measured."""
     report = yield
-    run = item.config.stash[RUN_KEY]
+    run = item.config.stash[RUN_KEY].made
     if report.when == "call" and _PROGRESS_KEY in item.stash:
         setattr(report, _PROGRESS_ATTR, item.stash[_PROGRESS_KEY])
-    if run.role == "worker" and report.when in ("call", "teardown"):
+    if run is not None and run.role == "worker" and report.when in ("call", "teardown"):
         payload = run.drain()
         if payload is not None:
             setattr(report, PAYLOAD_ATTR, payload)
@@ -360,9 +377,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     Only a serial run or the xdist controller writes; workers hand their records over. An
     interrupted run writes nothing: its files would mix this run's part with the last one's."""
     config = session.config
-    run = config.stash[RUN_KEY]
-    if not run.settings.enabled or not run.results or run.role == "worker":
+    run = config.stash[RUN_KEY].made
+    if run is None or not run.settings.enabled or not run.results or run.role == "worker":
         return
+    from .plots import write_plots
+    from .report import markdown_report
+    from .results import dump_json, results_document, write_text
+
     written = config.stash[_WRITTEN_KEY]
     if exitstatus == pytest.ExitCode.INTERRUPTED:
         timed = sum(1 for r in run.results if r["timed"])
@@ -400,11 +421,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     """The table of every benchmark, its verdict, and the files written."""
-    run = config.stash[RUN_KEY]
+    run = config.stash[RUN_KEY].made
+    if run is None:
+        return
     timed = [r for r in run.results if r["timed"]]
     written = config.stash[_WRITTEN_KEY]
     if not timed and not written:
         return
+    from .report import (
+        headline,
+        kept_line,
+        result_notes,
+        summary_table,
+        update_headline,
+        update_line,
+    )
+
     terminalreporter.write_sep("-", "edgetpu latency")
     if timed:
         terminalreporter.write_line(summary_table(timed))

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 import pandas as pd
 
-from .compare import format_ms
+from .compare import format_interval, format_ms
 from .results import Record
 
 __all__ = [
@@ -50,7 +50,7 @@ def _change(record: Record) -> str:
     verdict = record["verdict"]
     if verdict is None or verdict["change"] is None:
         return ""
-    return f"{verdict['change']:+.1%} ({verdict['ci_low']:+.1%}..{verdict['ci_high']:+.1%})"
+    return f"{verdict['change']:+.1%} ({format_interval(verdict['ci_low'], verdict['ci_high'])})"
 
 
 def _baseline(record: Record) -> str:

@@ -20,7 +20,7 @@ from .baselines import BaselineEntry
 from .bench import BenchResult
 from .compare import Current, Verdict
 from .errors import ResultsError
-from .jsonio import read_limited, write_atomic
+from .jsonio import check_header, read_limited, write_atomic
 
 __all__ = [
     "QUANTILE_LEVELS",
@@ -66,20 +66,7 @@ def result_record(
         "num_threads": result.num_threads,
         "timed": result.timed,
         "recorded": recorded,
-        "summary_ms": {
-            "n": summary.n,
-            "min": summary.min_ms,
-            "p50": summary.p50_ms,
-            "p90": summary.p90_ms,
-            "p99": summary.p99_ms,
-            "max": summary.max_ms,
-            "mean": summary.mean_ms,
-            "stdev": summary.stdev_ms,
-            "mad": summary.mad_ms,
-            "iqr": summary.iqr_ms,
-            "cv": summary.cv,
-            "throughput_per_s": summary.throughput_per_s,
-        },
+        "summary_ms": {**summary.figures(), "n": summary.n},
         "phases_ms": {
             "load": result.load_ms,
             "first_inference": result.first_inference_ms,
@@ -189,19 +176,16 @@ def load_results(path: Path) -> dict[str, Any]:
         document = read_limited(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ResultsError(f"{path} is not a readable results file ({exc})") from exc
-    if not isinstance(document, dict) or document.get("format") != RESULTS_FORMAT:
-        raise ResultsError(
-            f'{path} is not a pytest-edgetpu results file (no "format": "{RESULTS_FORMAT}"); '
-            "give the file that --edgetpu-json wrote"
-        )
-    version = document.get("schema_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ResultsError(f"{path}: invalid schema_version {version!r}")
-    if version > RESULTS_SCHEMA_VERSION:
-        raise ResultsError(
-            f"{path} has schema version {version}, newer than this pytest-edgetpu reads "
-            f"({RESULTS_SCHEMA_VERSION}); upgrade pytest-edgetpu"
-        )
+    problem = check_header(
+        document,
+        path,
+        kind=RESULTS_FORMAT,
+        what="pytest-edgetpu results",
+        newest=RESULTS_SCHEMA_VERSION,
+        foreign_fix="give the file that --edgetpu-json wrote",
+    )
+    if problem or not isinstance(document, dict):  # the second test only informs mypy
+        raise ResultsError(problem or f"{path} is not a results file")
     records = document.get("results")
     profiles = document.get("profiles")
     if not isinstance(records, list) or not isinstance(profiles, dict):

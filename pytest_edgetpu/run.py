@@ -43,6 +43,7 @@ from .leases import Lease, acquire
 from .models import ModelInfo
 from .results import Record, result_record
 from .runtime import Runtime, load_runtime
+from .stats import BASELINE_FIGURES
 
 __all__ = ["BenchRun", "Role", "device_profile", "plugin_version"]
 
@@ -345,15 +346,7 @@ class BenchRun:
         return BaselineEntry(
             metric=result.metric,
             instance_values_ms=result.instance_values_ms,
-            summary_ms={
-                "n": summary.n,
-                "min": summary.min_ms,
-                "p50": summary.p50_ms,
-                "p90": summary.p90_ms,
-                "p99": summary.p99_ms,
-                "max": summary.max_ms,
-                "mean": summary.mean_ms,
-            },
+            summary_ms=summary.figures(BASELINE_FIGURES),
             load_ms=result.load_ms,
             first_inference_ms=result.first_inference_ms,
             num_threads=result.num_threads,

@@ -20,12 +20,17 @@ from statistics import NormalDist
 
 import numpy as np
 
+from .measure import METRICS
+
 __all__ = ["METRICS", "Shift", "Summary", "instance_value", "shift", "summarize"]
 
-#: The metrics a test can be gated on; each is computed per instance, then compared.
-METRICS = ("p50", "p90", "p99", "mean", "min")
 
 _NS_PER_MS = 1e6
+
+#: The figures a baseline entry keeps; a results record keeps every figure.
+BASELINE_FIGURES = ("n", "min", "p50", "p90", "p99", "max", "mean")
+SUMMARY_FIGURES = (*BASELINE_FIGURES, "stdev", "mad", "iqr", "cv", "throughput_per_s")
+_ATTRIBUTE = {"n": "n", "cv": "cv", "throughput_per_s": "throughput_per_s"}
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,10 @@ class Summary:
     def value(self, metric: str) -> float:
         """The figure of one gating metric (``p50``, ``p90``, ``p99``, ``mean``, ``min``)."""
         return float(getattr(self, f"{metric}_ms"))
+
+    def figures(self, names: Sequence[str] = SUMMARY_FIGURES) -> dict[str, float]:
+        """Named figures (``n``, ``p50``, ``cv``, ...; latencies in ms) for a JSON file."""
+        return {name: float(getattr(self, _ATTRIBUTE.get(name, f"{name}_ms"))) for name in names}
 
 
 def summarize(samples_ns: Sequence[int]) -> Summary:

@@ -98,7 +98,7 @@ def test_incomparable_when_only_other_profiles_hold_the_test() -> None:
     assert verdict.change is None
     assert verdict.message == (
         f"INCOMPARABLE p50 1.23 ms on {DEVICE}: baselines exist only for other device "
-        "profiles (usb-edgetpu-std, pci-edgetpu-max), never compared with cpu-x; record one "
+        "profiles: usb-edgetpu-std, pci-edgetpu-max; never compared with cpu-x; record one "
         "for this device with --edgetpu-update-baselines"
     )
 

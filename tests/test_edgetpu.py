@@ -494,9 +494,9 @@ def test_usb2_run_is_never_compared_with_a_usb3_baseline(tmp_path: Path) -> None
     )
     assert verdict is not None and verdict.status is Status.INCOMPARABLE
     assert verdict.reason.startswith(
-        "baselines exist only for other device profiles (edgetpu-usb-usb5000-"
+        "baselines exist only for other device profiles: edgetpu-usb-usb5000-"
     )
-    assert "(link 'usb5000' vs 'usb480')), never compared with edgetpu-usb-usb480-" in (
+    assert "(link 'usb5000' vs 'usb480'); never compared with edgetpu-usb-usb480-" in (
         verdict.reason
     )
 

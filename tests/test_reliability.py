@@ -435,7 +435,7 @@ def test_a_baseline_of_another_profile_is_never_compared(project: pytest.Pyteste
     result.stdout.fnmatch_lines(
         [
             "test_files.py::test_a: INCOMPARABLE p50 * ms on cpu (*): baselines exist only for"
-            " other device profiles (cpu-*-other-cpu-litert (cpu_model 'Other CPU' vs *)),"
+            " other device profiles: cpu-*-other-cpu-litert (cpu_model 'Other CPU' vs *);"
             " never compared with cpu-*; record one for this device with"
             " --edgetpu-update-baselines"
         ]

@@ -139,10 +139,10 @@ def test_markdown_report_exact_content() -> None:
             "",
             h,
             rule,
-            "| `test_a.py::test_big` | 1.84 | 2.21 | 2.76 | 0.504 | +284.6% (+256.0%..+312.7%)"
+            "| `test_a.py::test_big` | 1.84 | 2.21 | 2.76 | 0.504 | +284.6% (+256.0..+312.7%)"
             " | **REGRESSION** |",
             "| `test_a.py::test_new` | 12.3 | 14.8 | 18.5 |  |  | NO_BASELINE |",
-            "| `test_a.py::test_small` | 0.500 | 0.600 | 0.750 | 0.498 | +0.4% (-1.0%..+2.0%)"
+            "| `test_a.py::test_small` | 0.500 | 0.600 | 0.750 | 0.498 | +0.4% (-1.0..+2.0%)"
             " | PASS |",
             "",
             f"- `test_a.py::test_big`: REGRESSION p50 ... on {CPU_WORDS}",
@@ -153,7 +153,7 @@ def test_markdown_report_exact_content() -> None:
             h,
             rule,
             "| `test_a.py::test_small` | 0.0412 | 0.0494 | 0.0618 | 0.0500"
-            " | -17.6% (-20.0%..-15.0%) | IMPROVED |",
+            " | -17.6% (-20.0..-15.0%) | IMPROVED |",
             "",
             f"- `test_a.py::test_small`: IMPROVED p50 ... on {USB_WORDS}",
             "",
@@ -202,7 +202,7 @@ def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> No
     )
     text = markdown_report([tail], {}, {PROFILE: PROFILE_FIELDS})
     assert (
-        "| `test_a.py::test_x[a\\|b]` | 1.00 | 1.20 | 1.50 | 2.00 (p99) | +0.0% (-10.0%..+10.0%)"
+        "| `test_a.py::test_x[a\\|b]` | 1.00 | 1.20 | 1.50 | 2.00 (p99) | +0.0% (-10.0..+10.0%)"
         " | PASS, recorded |" in text
     )
 
@@ -266,7 +266,7 @@ def test_junit_properties_without_baseline_and_of_another_metric() -> None:
 
 def test_progress_lines() -> None:
     assert progress_line(REGRESSION) == (
-        "p50 1.84 ms, p90 2.21 ms, p99 2.76 ms (n 400): REGRESSION +284.6% (+256.0%..+312.7%)"
+        "p50 1.84 ms, p90 2.21 ms, p99 2.76 ms (n 400): REGRESSION +284.6% (+256.0..+312.7%)"
         " against p50 0.504 ms, confirmed"
     )
     new = dict(NEW, recorded=True)
@@ -286,7 +286,7 @@ def test_update_lines() -> None:
     unstable = record("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
     assert update_line(unstable) == (
         "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline's 0.500 ms"
-        " (+20.0% (-5.0%..+50.0%): too noisy to decide); the old entry is kept; measure again,"
+        " (+20.0% (-5.0..+50.0%): too noisy to decide); the old entry is kept; measure again,"
         " or record it anyway with --edgetpu-accept-unstable"
     )
     assert update_line(dict(unstable, recorded=True)) == (
@@ -405,10 +405,10 @@ def test_a_model_swap_reaches_every_report(
     result.stdout.fnmatch_lines(
         [
             "test_swap.py::test_swapped FAILED*",
-            "    p50 * ms, p90 * ms, p99 * ms (n *): REGRESSION +*% (+*%..+*%) against p50 * ms,"
+            "    p50 * ms, p90 * ms, p99 * ms (n *): REGRESSION +*% (+*..+*%) against p50 * ms,"
             " confirmed",
             "test_swap.py::test_same PASSED*",
-            "    p50 * ms, p90 * ms, p99 * ms (n *): PASS *% (*%..*%) against p50 * ms",
+            "    p50 * ms, p90 * ms, p99 * ms (n *): PASS *% (*..*%) against p50 * ms",
             "edgetpu: report written to out/report.md",
             "edgetpu: 2 plot(s) written to out/plots",
         ]
@@ -428,8 +428,8 @@ def test_a_model_swap_reaches_every_report(
             "",
             "| test | p50 ms | p90 ms | p99 ms | baseline ms | change (95% CI) | verdict |",
             "|:---|---:|---:|---:|---:|:---|:---|",
-            "| `test_swap.py::test_swapped` | * | * | * | * | +*% (+*%..+*%) | **REGRESSION** |",
-            "| `test_swap.py::test_same` | * | * | * | * | *% (*%..*%) | PASS |",
+            "| `test_swap.py::test_swapped` | * | * | * | * | +*% (+*..+*%) | **REGRESSION** |",
+            "| `test_swap.py::test_same` | * | * | * | * | *% (*..*%) | PASS |",
             "",
             "- `test_swap.py::test_swapped`: REGRESSION p50 * ms -> * ms *; model changed since"
             " the baseline (* -> *); first measurement +*%, confirmed",
@@ -504,7 +504,7 @@ def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Py
             "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records"
             " them)",
             "test_up.py::test_conv: not recorded: p50 * ms is UNSTABLE against the baseline's * ms"
-            " (+*% (-*%..+*%): too noisy to decide); the old entry is kept; measure again, or"
+            " (+*% (-*..+*%): too noisy to decide); the old entry is kept; measure again, or"
             " record it anyway with --edgetpu-accept-unstable",
             "test_up.py::test_dense: recorded p50 * ms (was * ms, *%: *)",
             "test_up.py::test_gone: kept (not run)",
