@@ -130,14 +130,15 @@ def test_model(name, benchmark):
 """
 
 
-def write_suite(directory: Path) -> None:
+def write_suite(directory: Path, metric: str) -> None:
     models = {name: str(CORAL / file) for name, file in MODELS.items()}
     (directory / "ours").mkdir()
     (directory / "theirs").mkdir()
     for sub, template in (("ours", OURS), ("theirs", THEIRS)):
         (directory / sub / "burn.py").write_text(BURN)
         (directory / sub / f"test_{sub}.py").write_text(template.format(models=models))
-        (directory / sub / "pytest.ini").write_text("[pytest]\n")
+        ini = "[pytest]\n" + (f"edgetpu_metric = {metric}\n" if sub == "ours" else "")
+        (directory / sub / "pytest.ini").write_text(ini)
 
 
 def pytest_run(cwd: Path, args: list[str], slowdown: float) -> tuple[int, float, str]:
@@ -223,11 +224,12 @@ def theirs(cwd: Path, slowdown: float, update: bool) -> dict[str, Any]:
 
 def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
-    extra = ["-n", str(args.workers), "--edgetpu-device=cpu:0,cpu:1"] if args.workers else []
+    devices = ",".join(f"cpu:{i}" for i in range(args.workers))
+    extra = ["-n", str(args.workers), f"--edgetpu-device={devices}"] if args.workers else []
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
-        write_suite(directory)
+        write_suite(directory, args.metric)
         mine, other = directory / "ours", directory / "theirs"
         for round_no in range(args.rounds):
             for path in (mine / "baselines", other / "storage"):
@@ -252,6 +254,7 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
         "python": platform.python_version(),
         "command": " ".join(sys.argv),
         "workers": args.workers or 1,
+        "metric": args.metric,
         "runs": runs,
     }
 
@@ -271,7 +274,8 @@ def report(data: dict[str, Any]) -> str:
     runs = data["runs"]
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}, "
-        f"{data['workers']} worker(s); command: `{data['command']}`",
+        f"{data['workers']} worker(s), pytest-edgetpu gating {data.get('metric', 'p50')}; "
+        f"command: `{data['command']}`",
         "",
         "| tool / rule | model | A/A false alarms | +5% caught | +10% caught | +20% caught |",
         "|---|---|---|---|---|---|",
@@ -343,6 +347,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--workers", type=int, default=0, help="run pytest-edgetpu with -n N")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--metric", default="p50", help="pytest-edgetpu's gated metric")
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the tables of a saved results file")
     args = parser.parse_args()
