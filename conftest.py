@@ -8,6 +8,14 @@ import pytest
 
 CORAL_MODELS = Path(__file__).resolve().parent.parent / "shared" / "models" / "coral"
 
+# Short measurements keep the suite fast; the verdict logic is the same at any length.
+SHORT_INI = """
+[pytest]
+edgetpu_max_time = 0.3
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+
 
 @pytest.fixture(scope="session")
 def coral_models() -> Path:
@@ -25,3 +33,19 @@ def private_lease_dir(
     directory = tmp_path_factory.mktemp("leases")
     monkeypatch.setenv("PYTEST_EDGETPU_LEASE_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def short_ini() -> str:
+    """The ini of the tests' own pytest runs (a test module may override it)."""
+    return SHORT_INI
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, short_ini: str) -> pytest.Pytester:
+    """A user's project: the short ini and the two generated models under models/."""
+    from pytest_edgetpu.models import write_example_models
+
+    pytester.makeini(short_ini)
+    write_example_models(pytester.path / "models")
+    return pytester

@@ -11,14 +11,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.models import write_example_models
 
-INI = """
-[pytest]
-edgetpu_max_time = 0.3
-edgetpu_min_runs = 20
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 TEST = """
 import pytest
 
@@ -29,10 +22,9 @@ def test_conv(tpu_bench):
 
 
 @pytest.fixture
-def measured(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
+def measured(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A project with one measured test and its results file; the cwd is the project."""
-    pytester.makeini(INI)
-    write_example_models(pytester.path / "models")
+    pytester = project
     pytester.makepyfile(test_conv=TEST)
     pytester.runpytest("--edgetpu", "--edgetpu-json=results.json").assert_outcomes(passed=1)
     monkeypatch.chdir(pytester.path)

@@ -8,22 +8,9 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.leases import acquire
-from pytest_edgetpu.models import write_conv_model, write_example_models
+from pytest_edgetpu.models import write_conv_model
 
-INI = """
-[pytest]
-edgetpu_max_time = 0.3
-edgetpu_min_runs = 20
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 TWO_CPUS = "--edgetpu-device=cpu:0,cpu:1"
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    write_example_models(pytester.path / "models")
-    return pytester
 
 
 def two_tests(first: str = "models/tiny_conv.tflite", body: str = "") -> str:

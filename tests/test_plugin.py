@@ -8,23 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.models import write_conv_model, write_example_models
-
-# Short measurements keep the suite fast; the verdict logic is the same at any length.
-INI = """
-[pytest]
-edgetpu_max_time = 0.3
-edgetpu_min_runs = 20
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    """A user's project: an ini file and two small models under models/."""
-    pytester.makeini(INI)
-    write_example_models(pytester.path / "models")
-    return pytester
+from pytest_edgetpu.models import write_conv_model
 
 
 def bench_test(model: str = "models/tiny_conv.tflite", extra: str = "") -> str:
@@ -252,8 +236,8 @@ def test_bad_options_are_usage_errors(
     assert "Traceback" not in result.stderr.str()
 
 
-def test_bad_ini_value_names_the_ini_file(project: pytest.Pytester) -> None:
-    project.makeini(INI + "edgetpu_threshold = lots\n")
+def test_bad_ini_value_names_the_ini_file(project: pytest.Pytester, short_ini: str) -> None:
+    project.makeini(short_ini + "edgetpu_threshold = lots\n")
     project.makepyfile(test_latency=bench_test())
     result = project.runpytest("--edgetpu")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -348,12 +332,12 @@ def test_runs_with_xdist_disabled(project: pytest.Pytester) -> None:
     project.runpytest("-p", "no:xdist", "--edgetpu").assert_outcomes(passed=2)
 
 
-def test_example_suite_runs_from_a_copy(tmp_path: Path, pytester: pytest.Pytester) -> None:
+def test_example_suite_runs_from_a_copy(pytester: pytest.Pytester, short_ini: str) -> None:
     """The README's example, copied elsewhere, generates its models and runs."""
     root = Path(__file__).resolve().parent.parent
     shutil.copytree(
         root / "examples", pytester.path / "examples", ignore=shutil.ignore_patterns("models")
     )
-    pytester.makeini(INI)
+    pytester.makeini(short_ini)
     result = pytester.runpytest("examples")
     result.assert_outcomes(passed=2)

@@ -28,17 +28,10 @@ import pytest
 from pytest_edgetpu.baselines import BaselineEntry, Profile, load_file, write_entries
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.devices import Device
-from pytest_edgetpu.models import write_example_models
 from pytest_edgetpu.run import device_profile
 from pytest_edgetpu.runtime import load_runtime
 
 # Short measurements keep the suite fast; what is checked here does not depend on length.
-INI = """
-[pytest]
-edgetpu_max_time = 0.05
-edgetpu_min_runs = 10
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_edgetpu"
 #: Whatever pytest prints when something escaped the plugin's error handling: a traceback, a
 #: chained exception, a frame of the plugin's own code.
@@ -47,10 +40,16 @@ TIMEOUT_S = 60
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    write_example_models(pytester.path / "models")
-    return pytester
+def short_ini() -> str:
+    return SHORT_INI
+
+
+SHORT_INI = """
+[pytest]
+edgetpu_max_time = 0.05
+edgetpu_min_runs = 10
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
 
 
 def cpu_profile() -> Profile:
@@ -331,9 +330,9 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     ],
 )
 def test_bad_options_stop_the_run_naming_the_option(
-    project: pytest.Pytester, args: list[str], ini: str, message: str
+    project: pytest.Pytester, short_ini: str, args: list[str], ini: str, message: str
 ) -> None:
-    project.makeini(INI + ini + "\n")
+    project.makeini(short_ini + ini + "\n")
     project.makepyfile(test_options=bench_file("test_a"))
     result = project.runpytest(*args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
@@ -480,10 +479,12 @@ def test_disk_full_while_writing_keeps_the_previous_file(
 UNSAFE_IDS = ["../../../etc/passwd", "a/b\\c:d*?<>|", "new\nline", "ünï😀", "\udc80", ""]
 
 
-def test_test_ids_unsafe_in_file_names_stay_keys_in_one_file(project: pytest.Pytester) -> None:
+def test_test_ids_unsafe_in_file_names_stay_keys_in_one_file(
+    project: pytest.Pytester, short_ini: str
+) -> None:
     # Unescaped ids, the rawest a test id gets (pytest escapes non-ASCII ones by default).
     project.makeini(
-        INI + "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n"
+        short_ini + "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n"
     )
     project.makepyfile(
         test_ids=f"""

@@ -19,7 +19,7 @@ from pytest_edgetpu.baselines import BaselineEntry, BaselineFile, Profile
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.config import OPTIONS
 from pytest_edgetpu.errors import ConfigError
-from pytest_edgetpu.models import write_conv_model, write_example_models
+from pytest_edgetpu.models import write_conv_model
 from pytest_edgetpu.plots import check_matplotlib, write_plots
 from pytest_edgetpu.report import (
     junit_properties,
@@ -357,13 +357,6 @@ def test_missing_matplotlib_is_an_error_with_the_install_command(
 # ---------------------------------------------------------------------------------------------
 # End to end
 
-INI = """
-[pytest]
-edgetpu_max_time = 0.3
-edgetpu_min_runs = 20
-filterwarnings = ignore::pytest.PytestAssertRewriteWarning
-"""
-
 
 def bench_tests(**models: str) -> str:
     return "import pytest\n" + "".join(
@@ -374,13 +367,6 @@ def test_{name}(tpu_bench):
 """
         for name, model in models.items()
     )
-
-
-@pytest.fixture
-def project(pytester: pytest.Pytester) -> pytest.Pytester:
-    pytester.makeini(INI)
-    write_example_models(pytester.path / "models")
-    return pytester
 
 
 def test_a_model_swap_reaches_every_report(
