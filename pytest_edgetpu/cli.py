@@ -160,6 +160,14 @@ def _accept(args: argparse.Namespace) -> int:
         raw = record.get("baseline_entry")
         if not record["timed"] or raw is None:
             continue
+        verdict = record.get("verdict") or {}
+        if verdict.get("status") == "UNSTABLE" and not args.accept_unstable:
+            # The same refusal as --edgetpu-update-baselines without --edgetpu-accept-unstable.
+            print(
+                f"{record['test_id']}: not accepted: its measurement was UNSTABLE against the "
+                "baseline; measure again, or accept it anyway with --accept-unstable"
+            )
+            continue
         profile = Profile(dict(document["profiles"][record["profile"]]))
         entry = parse_entry(source, record["test_id"], raw)
         by_profile.setdefault(profile.key, (profile, {}))[1][record["test_id"]] = entry
@@ -288,6 +296,11 @@ def _parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument("--threshold", default="5%", help="Smallest regression (default: 5%%)")
     accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
     accept.add_argument("results", help="A results file written by --edgetpu-json")
+    accept.add_argument(
+        "--accept-unstable",
+        action="store_true",
+        help="Also accept measurements whose verdict was UNSTABLE",
+    )
     diff = commands.add_parser("diff", help="How the baselines changed since a git revision")
     diff.add_argument("rev", help="A git revision, e.g. origin/main or HEAD~1")
     for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):

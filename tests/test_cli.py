@@ -80,6 +80,21 @@ def test_accept_writes_what_an_update_run_writes(
     assert entry == record["baseline_entry"]
 
 
+def test_accept_refuses_an_unstable_measurement_unless_told(
+    measured: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    document = json.loads((measured / "results.json").read_text())
+    document["results"][0]["verdict"]["status"] = "UNSTABLE"
+    unstable = measured / "unstable.json"
+    unstable.write_text(json.dumps(document))
+    assert main(["accept", str(unstable)]) == 0
+    out = capsys.readouterr().out
+    assert "test_conv.py::test_conv: not accepted: its measurement was UNSTABLE" in out
+    assert not (measured / "baselines").exists()
+    assert main(["accept", str(unstable), "--accept-unstable"]) == 0
+    assert "baselines written to" in capsys.readouterr().out
+
+
 def test_compare_exits_1_on_a_regression(
     measured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
