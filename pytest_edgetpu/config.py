@@ -326,11 +326,17 @@ def session_settings(
     device = _resolve("device", cli, ini, ini_where)
     update = bool(value("update_baselines"))
     prune = _resolve("prune_baselines", cli, ini, ini_where)
-    if prune.value and not update:
-        raise ConfigError(
-            f"{prune.source}: pruning removes entries while baselines are written, and only "
-            "--edgetpu-update-baselines writes them; add it, or drop the prune setting"
-        )
+    accept_unstable = _resolve("accept_unstable", cli, ini, ini_where)
+    for setting, what in (
+        (prune, "pruning removes entries"),
+        (accept_unstable, "accepting unstable measurements applies"),
+    ):
+        # Both only act while baselines are written; silently ignoring them would mislead.
+        if setting.value and not update:
+            raise ConfigError(
+                f"{setting.source}: {what} only while baselines are written, and only "
+                "--edgetpu-update-baselines writes them; add it, or drop the setting"
+            )
     path_names = ("baseline_dir", "json", "report", "plot")
     test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
     return SessionSettings(
@@ -343,7 +349,7 @@ def session_settings(
         report_path=path("report"),
         strict=bool(value("strict")),
         plot_dir=path("plot"),
-        accept_unstable=bool(value("accept_unstable")),
+        accept_unstable=bool(accept_unstable.value),
         performance=value("performance"),
         prune=bool(prune.value),
         path_sources={name: _source_words(name, cli, ini, ini_where) for name in path_names},

@@ -274,9 +274,16 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         (
             ["--edgetpu", "--edgetpu-prune-baselines"],
             "",
-            "ERROR: --edgetpu-prune-baselines: pruning removes entries while baselines are"
+            "ERROR: --edgetpu-prune-baselines: pruning removes entries only while baselines are"
             " written, and only --edgetpu-update-baselines writes them; add it, or drop the"
-            " prune setting",
+            " setting",
+        ),
+        (
+            ["--edgetpu", "--edgetpu-accept-unstable"],
+            "",
+            "ERROR: --edgetpu-accept-unstable: accepting unstable measurements applies only while"
+            " baselines are written, and only --edgetpu-update-baselines writes them; add it,"
+            " or drop the setting",
         ),
         (
             ["--edgetpu", "--edgetpu-baseline-dir=test_options.py"],
@@ -320,6 +327,7 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     ],
     ids=[
         "prune-without-update",
+        "accept-unstable-without-update",
         "baseline-dir-is-a-file",
         "baseline-dir-under-a-file",
         "report-is-a-directory",
