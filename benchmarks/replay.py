@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pytest_edgetpu.stats import shift
+from pytest_edgetpu.stats import fastest, shift
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
 
@@ -37,7 +37,7 @@ def rates(runs: list[dict[str, Any]], name: str, k: int, threshold: float) -> li
             current = r["tests"].get(name, {}).get("instances", [])[:k]
             if len(base) < 2 or len(current) < 2:
                 continue
-            change = shift(base, current)
+            change = shift(fastest(base), fastest(current))
             n += 1
             hits += change.estimate > threshold and change.significant_slowdown
         cells.append(f"{hits}/{n}")

@@ -1,7 +1,8 @@
 """Verdicts: compare a measurement with its baseline. Computes, never prints or raises.
 
-The rule: a test regressed when the Hodges-Lehmann shift of its per-instance values against the
-baseline's is beyond the threshold AND the shift's confidence interval excludes no change, and
+The rule: a test regressed when the Hodges-Lehmann shift of its fastest per-instance values (the
+instances that ran while the machine was quiet, :func:`~pytest_edgetpu.stats.fastest`) against
+the baseline's is beyond the threshold AND the shift's confidence interval excludes no change, and
 a second, independent measurement confirms it (:func:`confirm`). A shift beyond the threshold
 that is not significant is ``UNSTABLE``: the measurement cannot tell. Every verdict says when
 the threshold is finer than what the measured noise lets this comparison resolve.
@@ -15,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
-from .stats import Shift, shift
+from .stats import Shift, fastest, shift
 
 __all__ = [
     "Current",
@@ -158,7 +159,9 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             baseline_recorded=entry.recorded,
             reason=f"{mismatch} in {lookup.path}; record again with --edgetpu-update-baselines",
         )
-    change = shift(entry.instance_values_ms, current.instance_values_ms, policy.confidence)
+    change = shift(
+        fastest(entry.instance_values_ms), fastest(current.instance_values_ms), policy.confidence
+    )
     model_changed = bool(
         entry.model_sha256 and current.model_sha256 and entry.model_sha256 != current.model_sha256
     )

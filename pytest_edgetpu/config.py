@@ -230,9 +230,9 @@ OPTIONS: Final = (
     ),
     Option(
         "max_time",
-        "Default time budget in seconds of one measurement's steady state (default: 2)",
+        "Default time budget in seconds of one measurement's steady state (default: 1.5)",
         None,
-        2.0,
+        1.5,
         _parse_seconds,
         cli=False,
     ),

@@ -410,3 +410,25 @@ def test_noise_note_follows_the_threshold() -> None:
 def test_no_noise_note_without_a_comparison() -> None:
     verdict = compare(Lookup(PATH, None, ()), make_current(), POLICY)
     assert verdict.noise_note == ""
+
+
+# ---------------------------------------------------------------------------------------------
+# A busy neighbour on the host: whole instances 25% slower, in a share that changes per run
+
+QUIET_AND_BUSY = TIGHT + scaled(TIGHT, 1.25)[:5]
+
+
+def test_a_run_mostly_slowed_by_a_neighbour_passes() -> None:
+    current = TIGHT[:4] + scaled(TIGHT, 1.25)
+    verdict = compare(found(make_entry(QUIET_AND_BUSY)), make_current(current), POLICY)
+    assert verdict.status is Status.PASS
+    assert verdict.change is not None
+    assert abs(verdict.change.estimate) < 0.01
+
+
+def test_a_slowdown_of_the_quiet_instances_is_a_regression_whatever_the_busy_share() -> None:
+    current = scaled(TIGHT[:4], 1.10) + scaled(TIGHT, 1.25 * 1.10)
+    verdict = compare(found(make_entry(QUIET_AND_BUSY)), make_current(current), POLICY)
+    assert verdict.status is Status.REGRESSION
+    assert verdict.change is not None
+    assert verdict.change.estimate == pytest.approx(0.10, abs=0.01)

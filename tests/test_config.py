@@ -268,7 +268,7 @@ def test_session_defaults() -> None:
         "metric": Sourced("p50", "default"),
         "warmup": Sourced(3, "default"),
         "min_runs": Sourced(100, "default"),
-        "max_time": Sourced(2.0, "default"),
+        "max_time": Sourced(1.5, "default"),
         "num_threads": Sourced(1, "default"),
     }
 
@@ -493,15 +493,15 @@ def test_marker_defaults() -> None:
     assert settings_.model is None
     assert settings_.num_threads == 1
     assert settings_.measure == MeasureSettings(
-        metric="p50", warmup=3, min_runs=100, max_time_s=2.0
+        metric="p50", warmup=3, min_runs=100, max_time_s=1.5
     )
 
 
 def test_marker_over_ini_for_measure_settings() -> None:
-    ini = {"metric": "p90", "warmup": "5", "min_runs": "50", "max_time": "1.5", "num_threads": "2"}
+    ini = {"metric": "p90", "warmup": "5", "min_runs": "50", "max_time": "1.25", "num_threads": "2"}
     from_ini = marker(ini=ini)
     assert from_ini.num_threads == 2
-    assert from_ini.measure == MeasureSettings(metric="p90", warmup=5, min_runs=50, max_time_s=1.5)
+    assert from_ini.measure == MeasureSettings(metric="p90", warmup=5, min_runs=50, max_time_s=1.25)
     from_marker = marker(
         ini=ini, metric="min", warmup=0, min_runs=10, max_time="0.25s", num_threads=4
     )

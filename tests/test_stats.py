@@ -11,7 +11,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_edgetpu.stats import METRICS, Shift, Summary, instance_value, shift, summarize
+from pytest_edgetpu.stats import (
+    METRICS,
+    Shift,
+    Summary,
+    fastest,
+    instance_value,
+    shift,
+    summarize,
+)
 
 # ---------------------------------------------------------------------------------------------
 # summarize
@@ -302,3 +310,11 @@ def test_shift_is_antisymmetric(a: list[float], b: list[float]) -> None:
     backward = shift(b, a)
     assert math.isclose(1.0 + forward.estimate, 1.0 / (1.0 + backward.estimate), rel_tol=1e-9)
     assert math.isclose(1.0 + forward.low, 1.0 / (1.0 + backward.high), rel_tol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("count", "kept"), [(2, 2), (3, 3), (8, 3), (9, 3), (10, 4), (21, 7), (40, 14)]
+)
+def test_fastest_keeps_a_third_rounded_up_and_at_least_three(count: int, kept: int) -> None:
+    values = [float(v) for v in range(count, 0, -1)]
+    assert fastest(values) == [float(v) for v in range(1, kept + 1)]

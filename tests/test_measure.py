@@ -1,0 +1,70 @@
+"""Unit tests of pytest_edgetpu.measure: phases, samples per instance and the stop rules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from pytest_edgetpu.measure import MeasureSettings, measure
+
+
+def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:
+    """An instance factory whose instances count their calls, one counter per instance."""
+    calls: list[int] = []
+
+    def start_instance() -> Callable[[], object]:
+        calls.append(0)
+        index = len(calls) - 1
+
+        def call() -> None:
+            calls[index] += 1
+
+        return call
+
+    return start_instance, calls
+
+
+def test_each_instance_runs_first_warmup_and_steady_phases() -> None:
+    start_instance, calls = counting_instances()
+    settings = MeasureSettings(warmup=2, min_runs=1, max_time_s=10.0, max_instances=4)
+    measurement = measure(start_instance, settings)
+    assert len(measurement.instances) == 4 == len(calls)
+    for instance, count in zip(measurement.instances, calls, strict=True):
+        assert len(instance.warmup_ns) == 2
+        assert count == 1 + 2 + len(instance.samples_ns)
+        assert len(instance.samples_ns) >= 10  # the p50 floor per instance
+    assert measurement.stop_reason == "4 instances measured"
+
+
+def test_a_tight_measurement_still_spans_two_thirds_of_max_time() -> None:
+    # Values that agree at once must not end the measurement early: a burst of a busy
+    # neighbour on the host can last that long, and every instance would sit inside it.
+    start_instance, _ = counting_instances()
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.3, min_instances=1)
+    measurement = measure(start_instance, settings)
+    assert measurement.elapsed_s >= 0.2
+    assert measurement.stop_reason in (
+        "p50 of the fastest instances within ±1%",
+        "max_time 0.3 s reached",
+        "40 instances measured",
+    )
+
+
+def test_max_time_ends_a_measurement_after_at_least_three_instances() -> None:
+    start_instance, calls = counting_instances()
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.0, min_instances=8)
+    measurement = measure(start_instance, settings)
+    assert len(calls) == 3
+    assert measurement.stop_reason == "max_time 0 s reached"
+
+
+def test_an_exception_in_the_callable_propagates_unchanged() -> None:
+    def start_instance() -> Callable[[], object]:
+        def call() -> None:
+            raise ZeroDivisionError("the user's bug")
+
+        return call
+
+    with pytest.raises(ZeroDivisionError, match="the user's bug"):
+        measure(start_instance, MeasureSettings())
