@@ -113,6 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(sys.argv),
         "overhead": overhead(args.pairs),
         "startup": startup(args.repeats),
         "peak_memory": peak_memory(),

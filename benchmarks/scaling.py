@@ -75,6 +75,7 @@ def main() -> None:
             )
     result = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "command": " ".join(sys.argv),
         "tests": tests,
         "workers": args.workers,
         "serial_s": statistics.median(serial),
