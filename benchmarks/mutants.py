@@ -1,11 +1,17 @@
 """Mutation run: damaged real models must end as a clear error or a normal result, never a crash.
 
-Every real Coral model in ../shared/models/coral/ is damaged in three ways, deterministically
-from --seed: bit flips (1 to 8 random bits), truncation (a random length) and zeroed ranges (4
-to 4096 bytes at a random offset). Each mutant goes through what a ``tpu_bench`` test does on
-the CPU (``DeviceSession.inspect``, interpreter creation, tensor allocation, generated inputs,
-two inferences) in a worker process, so that a runtime that crashes (LiteRT may segfault on a
-corrupt model) or hangs is counted, not fatal: the worker is replaced and the run goes on.
+Every real Coral model in ../shared/models/coral/ is damaged in four ways, deterministically
+from --seed: bit flips (1 to 8 random bits), truncation (a random length), zeroed ranges (4 to
+4096 bytes at a random offset) and one byte set to 0x00 or 0xFF. ``--sweep MODEL`` instead sets
+every byte of one model, in turn, to 0x00 and to 0xFF: on split_concat.tflite that finds the
+mutants that pass every check of the file and still make LiteRT segfault.
+
+Each mutant goes through what a ``tpu_bench`` test does on
+the CPU (``DeviceSession.inspect``, which tries the model in the plugin's probe helper first,
+then interpreter creation, tensor allocation, generated inputs, two inferences) in a worker
+process, so that a crash or hang the plugin did not catch is counted, not fatal: the worker is
+replaced and the run goes on. Mutants that crashed or hung the probe helper (a ModelError that
+says so) are listed with the seed that makes them again, and all of them run through pytest.
 
 Outcomes, counted by kind: ``ran`` (a normal result), ``ModelError`` / ``NeedsEdgeTpuError`` /
 ``RuntimeUnavailableError`` (the plugin's one-line errors; each message must name the mutant's
@@ -36,12 +42,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
-KINDS = ("bitflip", "truncate", "zero")
+KINDS = ("bitflip", "truncate", "zero", "byte")
 ZERO_LENGTHS = (4, 16, 64, 256, 4096)
 HANG_S = 60.0
-COMMAND = (
-    "python benchmarks/mutants.py --mutants 3000 --seed 1 --out benchmarks/results/mutants.json"
-)
 
 
 def mutate(data: bytes, kind: str, rng: random.Random) -> tuple[bytes, str]:
@@ -55,10 +58,29 @@ def mutate(data: bytes, kind: str, rng: random.Random) -> tuple[bytes, str]:
     if kind == "truncate":
         size = rng.randrange(len(data))
         return bytes(damaged[:size]), f"cut to {size} bytes"
+    if kind == "byte":
+        return set_byte(data, rng.randrange(len(data)), rng.choice((0x00, 0xFF)))
     length = rng.choice(ZERO_LENGTHS)
     start = rng.randrange(len(data))
     damaged[start : start + length] = bytes(len(damaged[start : start + length]))
     return bytes(damaged), f"zeroed {length} bytes at {start}"
+
+
+def set_byte(data: bytes, offset: int, value: int) -> tuple[bytes, str]:
+    damaged = bytearray(data)
+    damaged[offset] = value
+    return bytes(damaged), f"byte {offset} set to {value:#04x}"
+
+
+def sweep(model: str) -> list[dict[str, Any]]:
+    """Every byte of ``model`` set to 0x00 and to 0xFF, one mutant each (unchanged ones left
+    out)."""
+    data = (CORAL / model).read_bytes()
+    offsets = [(o, v) for o in range(len(data)) for v in (0x00, 0xFF) if data[o] != v]
+    return [
+        {"index": i, "model": model, "kind": "byte", "offset": o, "value": v}
+        for i, (o, v) in enumerate(offsets)
+    ]
 
 
 def plan(count: int, seed: int) -> list[dict[str, Any]]:
@@ -78,7 +100,10 @@ def plan(count: int, seed: int) -> list[dict[str, Any]]:
 
 def write_mutant(spec: dict[str, Any], directory: Path) -> tuple[Path, str]:
     data = (CORAL / spec["model"]).read_bytes()
-    damaged, words = mutate(data, spec["kind"], random.Random(spec["seed"]))
+    if "offset" in spec:
+        damaged, words = set_byte(data, spec["offset"], spec["value"])
+    else:
+        damaged, words = mutate(data, spec["kind"], random.Random(spec["seed"]))
     path = directory / f"m{spec['index']:05d}_{spec['kind']}_{spec['model']}"
     path.write_bytes(damaged)
     return path, words
@@ -108,6 +133,7 @@ def worker() -> None:
                 answer["outcome"] = type(error).__name__
                 answer["names_file"] = str(path) in str(error)
                 answer["one_line"] = "\n" not in str(error)
+                answer["caught_by_probe"] = "probe process" in str(error)
             except Exception as error:  # counting what escapes is the point
                 answer["outcome"] = f"unexpected {type(error).__name__}"
                 answer["message"] = str(error)[:300]
@@ -226,6 +252,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mutants", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sweep", metavar="MODEL", help="every byte of one Coral model instead")
     parser.add_argument("--pytest-sample", type=int, default=60)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -235,7 +262,7 @@ def main() -> None:
         return
     if not CORAL.is_dir():
         sys.exit(f"no Coral models at {CORAL}: this benchmark needs the shared/ checkout")
-    specs = plan(args.mutants, args.seed)
+    specs = sweep(args.sweep) if args.sweep else plan(args.mutants, args.seed)
     answers: dict[int, dict[str, Any]] = {}
     started = time.perf_counter()
     current = Worker()
@@ -261,13 +288,16 @@ def main() -> None:
         for spec in specs
         if answers[spec["index"]]["outcome"].startswith(("unexpected", "crash", "hang"))
     ]
+    caught = [s for s in specs if answers[s["index"]].get("caught_by_probe")]
     rng = random.Random(args.seed)
     safe = [s for s in specs if not answers[s["index"]]["outcome"].startswith(("crash", "hang"))]
-    sample = sorted(rng.sample(safe, min(args.pytest_sample, len(safe))), key=lambda s: s["index"])
+    drawn = rng.sample(safe, min(args.pytest_sample, len(safe)))
+    sample = sorted({s["index"]: s for s in drawn + caught}.values(), key=lambda s: s["index"])
     summary = {
-        "command": COMMAND,
+        "command": " ".join(sys.argv),
         "mutants": len(specs),
         "seed": args.seed,
+        "sweep": args.sweep,
         "models": sorted({s["model"] for s in specs}),
         "outcomes": dict(by_outcome.most_common()),
         "by_kind": {k: dict(v.most_common()) for k, v in by_kind.items()},
@@ -276,6 +306,7 @@ def main() -> None:
         "errors_on_one_line": sum(1 for a in errors if a["one_line"]),
         "errors": len(errors),
         "crashes_unexpected_or_hangs": bad[:50],
+        "caught_by_probe": caught,
         "seconds": round(elapsed, 1),
         "pytest_sample": run_pytest(sample, answers),
     }

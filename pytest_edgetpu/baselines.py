@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import MAX_BYTES, check_header, loads_limited, temp_prefix, write_atomic
+from .jsonio import MAX_BYTES, check_header, loads_limited, write_atomic
 
 __all__ = [
     "FORMAT",
@@ -177,8 +177,7 @@ def parse_text(text: str, path: Path) -> BaselineFile:
         kind=FORMAT,
         what="pytest-edgetpu baseline",
         newest=SCHEMA_VERSION,
-        foreign_fix="move it out of the baseline directory or point --edgetpu-baseline-dir "
-        "elsewhere",
+        foreign_fix="move it out of the baseline directory, or use another baseline directory",
     )
     if problem or not isinstance(document, dict):  # the second test only informs mypy
         raise BaselineError(problem or f"{path} is not a baseline file")
@@ -276,16 +275,19 @@ class Lookup:
 
 
 class BaselineStore:
-    """Every baseline file of one directory, read once and validated up front."""
+    """Every baseline file of one directory, read once and validated up front.
 
-    def __init__(self, directory: Path) -> None:
+    ``source`` says where the directory was given (``--edgetpu-baseline-dir``, an ini key, the
+    command line tool's ``--baseline-dir``), for the error when it is not a directory.
+    """
+
+    def __init__(self, directory: Path, source: str) -> None:
         self.directory = directory
         self.files: dict[str, BaselineFile] = {}
         if directory.exists() and not directory.is_dir():
             # Not "no baselines": a gate that quietly finds nothing would pass everything.
             raise BaselineError(
-                f"the baseline directory {directory} is a file; point --edgetpu-baseline-dir "
-                "at a directory"
+                f"{source}: the baseline directory {directory} is a file; give a directory"
             )
         if directory.is_dir():
             for path in sorted(directory.glob("*.json")):
@@ -324,14 +326,6 @@ def _locked(directory: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def _remove_stale_temp_files(path: Path) -> None:
-    # Called under the lock: every writer holds it while its temporary file exists, so one
-    # found now belongs to a writer that was killed (SIGKILL) between creating and renaming.
-    for stale in path.parent.glob(f"{temp_prefix(path)}*.tmp"):
-        with contextlib.suppress(FileNotFoundError):
-            stale.unlink()
-
-
 def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
     """Merge ``entries`` into the profile's file under a lock and replace it atomically.
 
@@ -345,7 +339,6 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
     path = directory / f"{profile.key}.json"
     try:
         with _locked(directory):
-            _remove_stale_temp_files(path)
             merged: dict[str, BaselineEntry] = {}
             if path.exists():
                 existing = load_file(path)
@@ -367,7 +360,6 @@ def prune_entries(path: Path, keep: Callable[[str], bool]) -> list[str]:
     the lock and atomically like :func:`write_entries`; returns the removed test ids, sorted."""
     try:
         with _locked(path.parent):
-            _remove_stale_temp_files(path)
             existing = load_file(path)
             kept = {test_id: e for test_id, e in existing.entries.items() if keep(test_id)}
             if len(kept) < len(existing.entries):

@@ -23,6 +23,7 @@ from .discovery import read_apex_temperature, read_apex_trip_point
 from .errors import NeedsEdgeTpuError
 from .measure import Measurement, MeasureSettings, measure, time_once
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
+from .probe import ModelProbe
 from .runtime import Interpreter, Runtime, make_interpreter
 from .stats import Summary, summarize
 
@@ -242,7 +243,8 @@ class DeviceSession:
     """One device held for the run, with the runtime and (on an Edge TPU) its delegate.
 
     ``delegate_options`` are libedgetpu's (e.g. ``{"Performance": "Max"}``), checked before
-    the device is opened.
+    the device is opened. On the CPU, every model is tried in a :class:`ModelProbe` helper
+    process before the session loads it (``probe`` replaces the default helper).
     """
 
     def __init__(
@@ -251,12 +253,16 @@ class DeviceSession:
         runtime: Runtime,
         num_threads: int = 1,
         delegate_options: Mapping[str, str] | None = None,
+        probe: ModelProbe | None = None,
     ) -> None:
         self.device = device
         self.runtime = runtime
         self.num_threads = num_threads
         self.delegate_options = dict(delegate_options or {})
         self.delegate_load_ms: float | None = None
+        if probe is None and not device.is_edgetpu:
+            probe = ModelProbe(runtime.label)
+        self.probe = probe
 
     @functools.cached_property
     def _delegates(self) -> tuple[Any, ...]:
@@ -268,16 +274,25 @@ class DeviceSession:
         return (delegate,)
 
     def open(self) -> None:
-        """Open the device's delegate now, before anything is measured (a no-op on the CPU):
-        a USB open costs seconds, and a device that cannot open should stop the run before
-        its first test."""
+        """Open the device's delegate now, before anything is measured: a USB open costs
+        seconds, and a device that cannot open should stop the run before its first test. On
+        the CPU, start the probe helper, so its imports overlap the collection."""
+        if self.probe is not None:
+            self.probe.start()
         _ = self._delegates
+
+    def close(self) -> None:
+        """Stop the probe helper; the delegate goes with the last interpreter that uses it."""
+        if self.probe is not None:
+            self.probe.close()
 
     def with_threads(self, num_threads: int) -> DeviceSession:
         """This session with another CPU thread count (the delegate is shared)."""
         if num_threads == self.num_threads:
             return self
-        other = DeviceSession(self.device, self.runtime, num_threads, self.delegate_options)
+        other = DeviceSession(
+            self.device, self.runtime, num_threads, self.delegate_options, self.probe
+        )
         if not self.device.is_edgetpu:
             return other
         other.__dict__["_delegates"] = self._delegates
@@ -285,7 +300,8 @@ class DeviceSession:
         return other
 
     def inspect(self, path: str | Path) -> ModelInfo:
-        """Inspect a model file, refusing Edge TPU models when this device is a CPU."""
+        """Inspect a model file, refusing Edge TPU models when this device is a CPU and, on
+        the CPU, models that crash or hang the probe helper."""
         info = inspect_model(path)
         if info.needs_edgetpu and not self.device.is_edgetpu:
             raise NeedsEdgeTpuError(
@@ -294,6 +310,8 @@ class DeviceSession:
                 "Edge TPU (see `pytest-edgetpu devices`) or benchmark the CPU twin (the file "
                 "without the _edgetpu suffix)"
             )
+        if self.probe is not None:
+            self.probe.check(info.path, info.sha256, self.num_threads)
         return info
 
     def new_interpreter(self, path: Path) -> Interpreter:

@@ -78,7 +78,7 @@ def _devices(_: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    store = BaselineStore(Path(args.baseline_dir))
+    store = BaselineStore(Path(args.baseline_dir), "--baseline-dir")
     rows = [
         {
             "test": test_id,
@@ -109,7 +109,7 @@ def _print_table(rows: Sequence[Mapping[str, Any]]) -> None:
 def _compare(args: argparse.Namespace) -> int:
     source = Path(args.results)
     document = load_results(source)
-    store = BaselineStore(Path(args.baseline_dir))
+    store = BaselineStore(Path(args.baseline_dir), "--baseline-dir")
     policy = Policy(threshold=parse_threshold(args.threshold, "--threshold"))
     rows, messages, regressed = [], [], 0
     for record in document["results"]:
@@ -154,7 +154,7 @@ def _accept(args: argparse.Namespace) -> int:
     source = Path(args.results)
     document = load_results(source)
     directory = Path(args.baseline_dir)
-    store = BaselineStore(directory)
+    store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
     for record in document["results"]:
         raw = record.get("baseline_entry")
@@ -242,7 +242,7 @@ def _diff(args: argparse.Namespace) -> int:
     if not directory.is_dir():
         raise BaselineError(f"no baseline directory {directory}; give --baseline-dir")
     before = _baselines_at(args.rev, directory)
-    after = BaselineStore(directory).files
+    after = BaselineStore(directory, "--baseline-dir").files
     rows = []
     for key in sorted(set(before) | set(after)):
         old_entries = before[key].entries if key in before else {}

@@ -12,6 +12,7 @@ spends minutes measuring.
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -27,7 +28,6 @@ __all__ = [
     "check_writable",
     "loads_limited",
     "read_limited",
-    "temp_prefix",
     "write_atomic",
 ]
 
@@ -88,10 +88,30 @@ def read_limited(path: Path) -> Any:
     return loads_limited(path.read_text(encoding="utf-8"))
 
 
-def temp_prefix(path: Path) -> str:
-    """The name prefix of :func:`write_atomic`'s temporary files for ``path``: hidden, and
-    ending in ``.tmp``, so no ``*.json`` glob ever picks one up."""
-    return f".{path.name}."
+def _temp_prefix(path: Path, pid: int) -> str:
+    # Hidden and ending in .tmp, so no *.json glob ever picks one up; the writer's pid tells
+    # a file whose writer was killed from one being written right now.
+    return f".{path.name}.{pid}."
+
+
+def _remove_stale_temp_files(path: Path) -> None:
+    """Remove the temporary files that writers of ``path`` killed (SIGKILL) between creating
+    and renaming them left behind; those of live writers stay."""
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                stale.unlink()
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 def _umask() -> int:
@@ -105,12 +125,15 @@ def write_atomic(path: Path, text: str) -> None:
 
     A failure the process survives (disk full, KeyboardInterrupt) removes the temporary file;
     a process killed between creating and renaming it leaves a hidden ``.tmp`` beside the
-    untouched old file.
+    untouched old file, which the next write of ``path`` removes.
     """
     # A lone surrogate (a test id under pytest's disable_test_id_escaping option) cannot be
     # encoded; the escaped form keeps the file valid UTF-8 rather than failing the write.
     data = text.encode("utf-8", errors="backslashreplace")
-    fd, temp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
+    _remove_stale_temp_files(path)
+    fd, temp = tempfile.mkstemp(
+        prefix=_temp_prefix(path, os.getpid()), suffix=".tmp", dir=path.parent
+    )
     try:
         # mkstemp makes the file 0600; the new file is as readable as the one it replaces.
         os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())

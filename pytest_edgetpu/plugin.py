@@ -378,20 +378,24 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     interrupted run writes nothing: its files would mix this run's part with the last one's."""
     config = session.config
     run = config.stash[RUN_KEY].made
-    if run is None or not run.settings.enabled or not run.results or run.role == "worker":
+    if run is None or not run.settings.enabled or run.role == "worker":
+        return
+    written = config.stash[_WRITTEN_KEY]
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        # Under xdist, measurements still on the workers never reach this count.
+        timed = sum(1 for r in run.results if r["timed"])
+        discarded = f" ({timed} measurement(s) discarded)" if timed else ""
+        written.append(
+            f"interrupted: no baselines, results or report written{discarded}; run again to "
+            "record them"
+        )
+        return
+    if not run.results:
         return
     from .plots import write_plots
     from .report import markdown_report
     from .results import dump_json, results_document, write_text
 
-    written = config.stash[_WRITTEN_KEY]
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        timed = sum(1 for r in run.results if r["timed"])
-        written.append(
-            f"interrupted: no baselines, results or report written ({timed} measurement(s) "
-            "discarded); run again to record them"
-        )
-        return
     try:
         if run.settings.update:
             config.stash[_KEPT_KEY] = run.kept_not_run()
@@ -419,8 +423,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """The table of every benchmark, its verdict, and the files written."""
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """The table of every benchmark, its verdict, and the files written. An interrupted
+    update recorded nothing, so it shows the table and says so, without the update's lines."""
     run = config.stash[RUN_KEY].made
     if run is None:
         return
@@ -440,6 +445,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     terminalreporter.write_sep("-", "edgetpu latency")
     if timed:
         terminalreporter.write_line(summary_table(timed))
+    recorded_nothing = run.settings.update and exitstatus == pytest.ExitCode.INTERRUPTED
+    if timed and not recorded_nothing:
         if run.settings.update:
             terminalreporter.write_line(update_headline(timed))
         else:

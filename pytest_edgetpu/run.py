@@ -211,7 +211,7 @@ class BenchRun:
 
     @functools.cached_property
     def store(self) -> BaselineStore:
-        return BaselineStore(self.settings.baseline_dir)
+        return BaselineStore(self.settings.baseline_dir, self.settings.path_sources["baseline_dir"])
 
     @functools.cached_property
     def profile(self) -> Profile:
@@ -231,7 +231,9 @@ class BenchRun:
             self.session.open()
 
     def close(self) -> None:
-        """Give the device's lease back."""
+        """Stop the device session's helper and give the device's lease back."""
+        if "session" in self.__dict__:
+            self.session.close()
         if self._lease is not None:
             self._lease.release()
             self._lease = None

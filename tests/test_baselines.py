@@ -242,7 +242,7 @@ RESTORE = "restore it from git (git checkout -- <file>) or delete it and record 
         ("", RESTORE),
         ("not json at all", RESTORE),
         (b"\xff\xfe\x00garbage", RESTORE),
-        ("[1, 2, 3]", "move it out of the baseline directory or point --edgetpu-baseline-dir"),
+        ("[1, 2, 3]", "move it out of the baseline directory, or use another baseline directory"),
         ('{"name": "package.json"}', "move it out of the baseline directory"),
         ('"pytest-edgetpu-baselines"', "move it out of the baseline directory"),
         ('{"format": "pytest-benchmark"}', "move it out of the baseline directory"),
@@ -660,7 +660,7 @@ USB = Profile({"device": "usb", "libedgetpu": "16.0", "runtime": "litert"})
 def test_store_lookup(tmp_path: Path) -> None:
     write_entries(tmp_path, PROFILE, {"t": small_entry(1.0), "only-cpu": small_entry(2.0)})
     write_entries(tmp_path, USB, {"t": small_entry(3.0), "only-usb": small_entry(4.0)})
-    store = BaselineStore(tmp_path)
+    store = BaselineStore(tmp_path, "--edgetpu-baseline-dir")
     assert sorted(store.files) == [PROFILE.key, USB.key]
 
     assert store.lookup("t", PROFILE) == Lookup(
@@ -677,7 +677,7 @@ def test_store_lookup(tmp_path: Path) -> None:
 
 def test_store_lookup_for_a_profile_without_a_file(tmp_path: Path) -> None:
     write_entries(tmp_path, PROFILE, {"t": small_entry()})
-    store = BaselineStore(tmp_path)
+    store = BaselineStore(tmp_path, "--edgetpu-baseline-dir")
     assert store.lookup("t", USB) == Lookup(tmp_path / f"{USB.key}.json", None, (PROFILE.key,))
     assert store.path_for(USB) == tmp_path / "usb-16.0-litert.json"
 
@@ -688,11 +688,11 @@ def test_store_lookup_never_uses_another_profiles_file(tmp_path: Path) -> None:
     mine = Profile({"device": "cpu", "cpu_model": "amd-epyc-7b13"})
     assert mine.key == theirs.key
     write_entries(tmp_path, theirs, {"t": small_entry()})
-    assert BaselineStore(tmp_path).lookup("t", mine).entry is None
+    assert BaselineStore(tmp_path, "--edgetpu-baseline-dir").lookup("t", mine).entry is None
 
 
 def test_store_of_a_missing_directory_is_empty(tmp_path: Path) -> None:
-    store = BaselineStore(tmp_path / "absent")
+    store = BaselineStore(tmp_path / "absent", "--edgetpu-baseline-dir")
     assert store.files == {}
     assert store.lookup("t", PROFILE) == Lookup(
         tmp_path / "absent" / f"{PROFILE.key}.json", None, ()
@@ -702,7 +702,7 @@ def test_store_of_a_missing_directory_is_empty(tmp_path: Path) -> None:
 def test_store_ignores_files_that_are_not_json(tmp_path: Path) -> None:
     write_entries(tmp_path, PROFILE, {"t": small_entry()})
     (tmp_path / "README.md").write_text("# baselines\n", encoding="utf-8")
-    assert sorted(BaselineStore(tmp_path).files) == [PROFILE.key]
+    assert sorted(BaselineStore(tmp_path, "--edgetpu-baseline-dir").files) == [PROFILE.key]
 
 
 @pytest.mark.parametrize(
@@ -715,6 +715,6 @@ def test_store_refuses_a_bad_file_at_construction(tmp_path: Path, content: str, 
     bad = tmp_path / "zz-broken.json"
     bad.write_text(content, encoding="utf-8")
     with pytest.raises(BaselineError) as info:
-        BaselineStore(tmp_path)
+        BaselineStore(tmp_path, "--edgetpu-baseline-dir")
     assert str(info.value).startswith(str(bad))
     assert words in str(info.value)

@@ -10,6 +10,7 @@ the unit-level bad inputs of the loaders in test_baselines.py, test_config.py, t
 from __future__ import annotations
 
 import ast
+import contextlib
 import errno
 import hashlib
 import json
@@ -28,6 +29,7 @@ import pytest
 from pytest_edgetpu.baselines import BaselineEntry, Profile, load_file, write_entries
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.devices import Device
+from pytest_edgetpu.results import write_text
 from pytest_edgetpu.run import device_profile
 from pytest_edgetpu.runtime import load_runtime
 
@@ -288,8 +290,14 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         (
             ["--edgetpu", "--edgetpu-baseline-dir=test_options.py"],
             "",
-            "ERROR: the baseline directory */test_options.py is a file; point"
-            " --edgetpu-baseline-dir at a directory",
+            "ERROR: --edgetpu-baseline-dir: the baseline directory */test_options.py is a file;"
+            " give a directory",
+        ),
+        (
+            ["--edgetpu"],
+            "edgetpu_baseline_dir = test_options.py",
+            "ERROR: ini edgetpu_baseline_dir in */tox.ini: the baseline directory"
+            " */test_options.py is a file; give a directory",
         ),
         (
             ["--edgetpu-update-baselines", "--edgetpu-baseline-dir=test_options.py/baselines"],
@@ -329,6 +337,7 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         "prune-without-update",
         "accept-unstable-without-update",
         "baseline-dir-is-a-file",
+        "ini-baseline-dir-is-a-file",
         "baseline-dir-under-a-file",
         "report-is-a-directory",
         "empty-device",
@@ -647,6 +656,7 @@ def test_keyboard_interrupt_in_an_update_writes_nothing(project: pytest.Pytester
             " discarded); run again to record them"
         ]
     )
+    result.stdout.no_fnmatch_line("*recorded*")  # the update's lines would claim otherwise
     assert snapshot(project.path / "baselines") == before
     assert not (project.path / "r.json").exists() and not (project.path / "r.md").exists()
 
@@ -691,9 +701,11 @@ def meet():
 
 
 def start_pytest(
-    project: pytest.Pytester, me: str, *args: str, slow_write: float
+    project: pytest.Pytester, me: str, *args: str, slow_write: float, own_group: bool = False
 ) -> subprocess.Popen[str]:
-    """A pytest process in the project; ``me`` names it in its marker files."""
+    """A pytest process in the project; ``me`` names it in its marker files. With
+    ``own_group`` it leads a process group of its own, as a shell's foreground job does, which
+    a Ctrl-C reaches as a whole."""
     marks = project.path / "marks"
     env = {
         **os.environ,
@@ -710,6 +722,7 @@ def start_pytest(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        start_new_session=own_group,
     )
 
 
@@ -791,10 +804,59 @@ def test_sigkill_mid_update_leaves_the_previous_file_intact(
         assert leftover.startswith(f".{path.name}.") and leftover.endswith(".tmp")
     else:
         assert leftovers == []
-    # The next write, under the lock, removes what the killed writer left.
+    # The next write removes what the killed writer left.
     write_entries(path.parent, cpu_profile(), {"test_next.py::test_y": entry(2.0)})
     assert entries_of(path) == ["test_killed.py::test_killed", "test_next.py::test_y"]
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_ctrl_c_under_xdist_writes_nothing(project: pytest.Pytester) -> None:
+    project.makeconftest(PROCESS_CONFTEST)
+    marks = project.path / "marks"
+    marks.mkdir()
+    path = record(project, "test_earlier.py::test_x")
+    before = path.read_bytes()
+    project.makepyfile(
+        test_one=WAITING_TEST.format(name="one"), test_two=WAITING_TEST.format(name="two")
+    )
+    run = start_pytest(
+        project,
+        "ctrl-c",
+        "-n",
+        "2",
+        "--edgetpu-update-baselines",
+        "--edgetpu-json=r.json",
+        slow_write=0,
+        own_group=True,
+    )
+    try:
+        # Both workers measured and wait in their tests: the controller holds both records.
+        wait_for_files(marks / "ctrl-c-measured")
+        time.sleep(0.5)
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the foreground job
+        output = run.communicate(timeout=TIMEOUT_S)[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "edgetpu: interrupted: no baselines, results or report written" in output
+    assert "INTERNALERROR" not in output
+    assert path.read_bytes() == before
+    assert not (project.path / "r.json").exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_results_write_removes_only_the_temporary_files_of_dead_writers(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    # Above Linux's largest pid (4194304): a writer that can no longer exist.
+    dead = tmp_path / ".results.json.999999999.k1ll3d.tmp"
+    live = tmp_path / f".results.json.{os.getpid()}.wr1t1ng.tmp"
+    other = tmp_path / ".report.md.999999999.k1ll3d.tmp"
+    for leftover in (dead, live, other):
+        leftover.write_text("{", encoding="utf-8")
+    write_text(path, "{}\n")
+    assert path.read_text(encoding="utf-8") == "{}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, live.name, other.name])
 
 
 # ---------------------------------------------------------------------------------------------
