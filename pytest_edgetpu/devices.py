@@ -14,11 +14,13 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
-from .discovery import LIBEDGETPU_NAME, Discovery, EdgeTpu, library_fix
 from .errors import ConfigError, DeviceError
-from .runtime import Runtime
+
+if TYPE_CHECKING:  # discovery pulls in ctypes: imported when a device is looked for
+    from .discovery import Discovery, EdgeTpu
+    from .runtime import Runtime
 
 __all__ = [
     "PERFORMANCE_LEVELS",
@@ -210,7 +212,7 @@ def open_edgetpu_delegate(
     runtime: Runtime,
     device: Device,
     options: Mapping[str, str] | None = None,
-    library: str = LIBEDGETPU_NAME,
+    library: str | None = None,
 ) -> Any:
     """Load the Edge TPU delegate for ``device`` (an explicit index, never "any device").
 
@@ -219,6 +221,9 @@ def open_edgetpu_delegate(
     every open failure as the same bare ValueError; this turns it into a message naming the
     device string, its path and the likely causes.
     """
+    from .discovery import LIBEDGETPU_NAME, library_fix
+
+    library = library or LIBEDGETPU_NAME
     given = dict(options or {})
     check_delegate_options(given, f"Edge TPU delegate options for {device.id}")
     try:

@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import fixtures
-from .baselines import prune_entries
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
-from .devices import resolve_devices
-from .discovery import discover
 from .errors import ConfigError, EdgeTpuError
 from .fixtures import (
     PENDING_KEY,
@@ -28,7 +25,6 @@ from .fixtures import (
     bench_model,
     report_model_error,
 )
-from .jsonio import check_writable
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
 
 if TYPE_CHECKING:
@@ -150,6 +146,9 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     settings = _settings(config)
     if not settings.enabled:
         return None
+    from .devices import resolve_devices
+    from .discovery import discover
+
     try:
         return len(resolve_devices(settings.devices, discover(), settings.device_source))
     except EdgeTpuError as error:
@@ -173,6 +172,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _check_outputs(settings: SessionSettings) -> None:
     # Refused now rather than after minutes of measuring, when the results would be lost.
+    from .jsonio import check_writable
+
     sources = settings.path_sources
     if settings.update:
         check_writable(settings.baseline_dir, sources["baseline_dir"], directory=True)
@@ -358,6 +359,8 @@ def _prune(session: pytest.Session, run: BenchRun, written: list[Path]) -> list[
         # "test_x#2" is the second tpu_bench call of test_x.
         owner, _, call = key.rpartition("#")
         return key in measured or key in failed or (call.isdigit() and owner in failed)
+
+    from .baselines import prune_entries
 
     lines = []
     pruned: set[str] = set()
