@@ -4,7 +4,8 @@
    interpreter's invoke(), in alternating pairs in one process; the ratio of their per-invoke
    medians (1.00 = no overhead).
 2. Start-up: `pytest --collect-only -q` of a 100-test suite with the plugin installed but
-   `--edgetpu` not given, against `-p no:edgetpu`, alternating; the ratio of median wall times.
+   `--edgetpu` not given, against `-p no:edgetpu`, in pairs (order flipped every pair); the
+   median of the per-pair ratios of wall times.
 3. Peak memory (max RSS) of `pytest --edgetpu examples/`.
 
     python benchmarks/overhead.py --out benchmarks/results/overhead.json
@@ -82,15 +83,22 @@ def startup(repeats: int) -> dict[str, float]:
             )
             return time.perf_counter() - start
 
-        with_plugin, without = [], []
-        for _ in range(repeats):
-            with_plugin.append(timed())
-            without.append(timed("-p", "no:edgetpu"))
+        # Alternating pairs, the order flipped every pair, so drift of the shared machine
+        # hits both sides alike; the ratio is the median of the per-pair ratios.
+        with_plugin, without, ratios = [], [], []
+        for i in range(repeats):
+            if i % 2:
+                off, on = timed("-p", "no:edgetpu"), timed()
+            else:
+                on, off = timed(), timed("-p", "no:edgetpu")
+            with_plugin.append(on)
+            without.append(off)
+            ratios.append(on / off)
     return {
         "repeats": repeats,
         "with_plugin_s": statistics.median(with_plugin),
         "without_plugin_s": statistics.median(without),
-        "ratio": statistics.median(with_plugin) / statistics.median(without),
+        "ratio": statistics.median(ratios),
     }
 
 
@@ -108,7 +116,7 @@ def peak_memory() -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=40)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     result = {
