@@ -39,45 +39,50 @@ def main() -> None:
         "pytest-benchmark 5.3.1, default settings of both tools unless a section says otherwise "
         "(gate_accuracy.py runs in a venv with pytest-benchmark: `.venv-bench/bin/python`).\n",
     ]
-    serial = RESULTS / "gate_accuracy.json"
-    if serial.exists():
-        parts.append(
-            section(
-                "Gate accuracy against pytest-benchmark (serial)",
-                command_of(serial),
-                run("benchmarks/gate_accuracy.py", "--report", str(serial)),
+    replay = (
+        "Counts of REGRESSION decisions per condition when only the first k instances of each "
+        "measurement and baseline are used, at several thresholds.\n\n"
+    )
+    busy = (
+        "The same plugin code as above, with the slowdown calibrated open-loop against one "
+        "median (it realized about +4%, +8%, +17%), at a time when a neighbour slowed 14 of 60 "
+        "baseline recordings for longer than a whole test.\n\n"
+    )
+    for script, name, title, intro in (
+        (
+            "gate_accuracy.py",
+            "gate_accuracy.json",
+            "Gate accuracy against pytest-benchmark (serial)",
+            "",
+        ),
+        (
+            "replay.py",
+            "gate_accuracy.json",
+            "The rule replayed offline (first measurement only, no confirmation)",
+            replay,
+        ),
+        (
+            "gate_accuracy.py",
+            "gate_accuracy_busy_host.json",
+            "An earlier serial run on a busier host (same plugin, previous calibration)",
+            busy,
+        ),
+        (
+            "gate_accuracy.py",
+            "gate_accuracy_n2.json",
+            "Gate accuracy with pytest-edgetpu under -n 2 (pytest-benchmark serial)",
+            "",
+        ),
+    ):
+        path = RESULTS / name
+        if path.exists():
+            report = ["--report", str(path)] if script == "gate_accuracy.py" else [str(path)]
+            command = (
+                command_of(path)
+                if script == "gate_accuracy.py"
+                else f"python benchmarks/{script} benchmarks/results/{name}"
             )
-        )
-        parts.append(
-            section(
-                "The rule replayed offline (first measurement only, no confirmation)",
-                "python benchmarks/replay.py benchmarks/results/gate_accuracy.json",
-                "Counts of REGRESSION decisions per condition when only the first k instances "
-                "of each measurement and baseline are used, at several thresholds.\n\n"
-                + run("benchmarks/replay.py", str(serial)),
-            )
-        )
-    busy = RESULTS / "gate_accuracy_busy_host.json"
-    if busy.exists():
-        parts.append(
-            section(
-                "An earlier serial run on a busier host (same plugin, previous calibration)",
-                command_of(busy),
-                "The same plugin code as above, with the slowdown calibrated open-loop against "
-                "one median (it realized about +4%, +8%, +17%), at a time when a neighbour "
-                "slowed 14 of 60 baseline recordings for longer than a whole test.\n\n"
-                + run("benchmarks/gate_accuracy.py", "--report", str(busy)),
-            )
-        )
-    parallel = RESULTS / "gate_accuracy_n2.json"
-    if parallel.exists():
-        parts.append(
-            section(
-                "Gate accuracy with pytest-edgetpu under -n 2 (pytest-benchmark serial)",
-                command_of(parallel),
-                run("benchmarks/gate_accuracy.py", "--report", str(parallel)),
-            )
-        )
+            parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))
     for name, title in (
         ("scaling_48tests.json", "xdist scaling, 48 tests"),
         ("scaling.json", "xdist scaling, 24 tests"),
