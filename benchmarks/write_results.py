@@ -88,6 +88,7 @@ def main() -> None:
         ("scaling.json", "xdist scaling, 24 tests"),
         ("scaling_8tests.json", "xdist scaling, 8 tests"),
         ("overhead.json", "Overhead, start-up and memory"),
+        ("machine_state.json", "Slow modes are the machine's: instances against a reference"),
         ("mutants.json", "Mutation run over the Coral models"),
         ("mutants_sweep.json", "Every byte of split_concat.tflite set to 0x00 and 0xFF"),
     ):
