@@ -37,6 +37,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from saved import stamped
+
 ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 MODELS = {
@@ -259,15 +261,15 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                     run["round"] = round_no
                 runs += pair
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
-    return {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.processor() or ''}",
-        "python": platform.python_version(),
-        "command": " ".join(sys.argv),
-        "workers": args.workers or 1,
-        "metric": args.metric,
-        "runs": runs,
-    }
+    return stamped(
+        {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "workers": args.workers or 1,
+            "metric": args.metric,
+            "runs": runs,
+        }
+    )
 
 
 def wilson(successes: int, n: int) -> str:

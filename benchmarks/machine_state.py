@@ -13,13 +13,12 @@ spread of the instance medians alone and divided by the workload's time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from saved import save
 
 from pytest_edgetpu.runtime import load_runtime, make_interpreter
 
@@ -65,8 +64,6 @@ def main() -> None:
         medians.append(float(np.median(samples)))
     model, reference = np.log(medians), np.log(references)
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(sys.argv),
         "model": args.model,
         "instances": len(medians),
         "instance_median_us_p5_p50_p95": [
@@ -76,10 +73,7 @@ def main() -> None:
         "log_spread_alone": round(float(model.std()), 4),
         "log_spread_over_reference": round(float((model - reference).std()), 4),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

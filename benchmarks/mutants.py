@@ -40,6 +40,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from saved import save
+
 ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 KINDS = ("bitflip", "truncate", "zero", "byte")
@@ -294,7 +296,6 @@ def main() -> None:
     drawn = rng.sample(safe, min(args.pytest_sample, len(safe)))
     sample = sorted({s["index"]: s for s in drawn + caught}.values(), key=lambda s: s["index"])
     summary = {
-        "command": " ".join(sys.argv),
         "mutants": len(specs),
         "seed": args.seed,
         "sweep": args.sweep,
@@ -310,10 +311,7 @@ def main() -> None:
         "seconds": round(elapsed, 1),
         "pytest_sample": run_pytest(sample, answers),
     }
-    text = json.dumps(summary, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n", encoding="utf-8")
+    save(summary, args.out)
 
 
 if __name__ == "__main__":

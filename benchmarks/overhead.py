@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import subprocess
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from ai_edge_litert.interpreter import Interpreter
+from saved import save
 
 from pytest_edgetpu.measure import MeasureSettings, measure
 from pytest_edgetpu.models import write_example_models
@@ -120,16 +120,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(sys.argv),
         "overhead": overhead(args.pairs),
         "startup": startup(args.repeats),
         "peak_memory": peak_memory(),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    save(result, args.out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Wall time of the same benchmark suite serially and under pytest-xdist.
 
 The suite: --tests tests (default 24) over the project's generated example models and the real
-Coral CPU models. With few tests, xdist's fixed start-up (about 3 s for two workers) dominates:
-an 8-test suite gained 1.26x (results/scaling_8tests.json). Serial (`-p no:xdist`) and
+Coral CPU models. With few tests, xdist's fixed start-up (about 3 s for two workers) dominates
+(RESULTS.md has 8, 24 and 48 tests). Serial (`-p no:xdist`) and
 parallel (`-n N --edgetpu-device=cpu:0,...`) runs alternate; the figure is the ratio of median
 wall times (higher is better; the target on 2 cores is 1.7).
 
@@ -13,13 +13,14 @@ wall times (higher is better; the target on 2 cores is 1.7).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from saved import save
 
 from pytest_edgetpu.models import write_example_models
 
@@ -74,18 +75,13 @@ def main() -> None:
                 timed(directory, ["-n", str(args.workers), f"--edgetpu-device={devices}"])
             )
     result = {
-        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(sys.argv),
         "tests": tests,
         "workers": args.workers,
         "serial_s": statistics.median(serial),
         "parallel_s": statistics.median(parallel),
         "speedup": statistics.median(serial) / statistics.median(parallel),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    save(result, args.out)
 
 
 if __name__ == "__main__":
