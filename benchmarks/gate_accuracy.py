@@ -85,7 +85,7 @@ def make_burn(invoke, fraction):
         invoke()
         burn()
 
-    pairs = max(10, round(0.15e9 / base))  # about 0.15 s of invokes per correction
+    pairs = max(10, round(0.3e9 / base))  # about 0.3 s of invokes per correction
     for _ in range(3):
         alone, slowed = [], []
         for _ in range(pairs):

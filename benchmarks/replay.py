@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from pytest_edgetpu.compare import Status, decide
 from pytest_edgetpu.stats import fastest, shift
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
@@ -39,7 +40,7 @@ def rates(runs: list[dict[str, Any]], name: str, k: int, threshold: float) -> li
                 continue
             change = shift(fastest(base), fastest(current))
             n += 1
-            hits += change.estimate > threshold and change.significant_slowdown
+            hits += decide(change, threshold)[0] is Status.REGRESSION
         cells.append(f"{hits}/{n}")
     return cells
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.baselines import BaselineEntry, Lookup
-from pytest_edgetpu.compare import Current, Policy, Status, Verdict, compare, confirm
+from pytest_edgetpu.compare import COUNTS_FROM, Current, Policy, Status, Verdict, compare, confirm
 
 PATH = Path("baselines/cpu-x.json")
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -147,11 +147,33 @@ def test_pass_on_identical_values() -> None:
     assert not verdict.confirmed
 
 
-def test_pass_on_a_significant_slowdown_below_the_threshold() -> None:
-    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 1.03)), POLICY)
+def test_pass_on_a_significant_slowdown_short_of_four_fifths_of_the_threshold() -> None:
+    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 1.035)), POLICY)
     assert verdict.change is not None
     assert verdict.change.significant_slowdown
     assert verdict.status is Status.PASS
+
+
+def test_a_significant_slowdown_from_four_fifths_of_the_threshold_counts() -> None:
+    # A slowdown of exactly the threshold measures on either side of it: from 4% on it counts.
+    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 1.045)), POLICY)
+    assert verdict.change is not None
+    assert verdict.change.estimate < POLICY.threshold
+    assert verdict.status is Status.REGRESSION
+    assert verdict.reason == (
+        "+4.5% counts against the 5.0% threshold (slowdowns count from four fifths of it, "
+        "4.0%, so that one of the threshold itself is caught)"
+    )
+
+
+def test_an_insignificant_slowdown_that_counts_is_unstable() -> None:
+    entry = make_entry((1.0, 1.1, 1.2))
+    verdict = compare(found(entry), make_current((1.04, 1.145, 1.25)), POLICY)
+    assert verdict.change is not None
+    assert COUNTS_FROM * POLICY.threshold <= verdict.change.estimate < POLICY.threshold
+    assert verdict.status is Status.UNSTABLE
+    assert verdict.reason.startswith("+4.1% counts against the 5.0% threshold")
+    assert verdict.reason.endswith("but its 95% CI includes no change: too noisy to decide")
 
 
 def test_regression() -> None:
@@ -211,6 +233,13 @@ def test_improved() -> None:
     assert verdict.reason == "faster than the baseline: consider recording it again"
     assert verdict.message.endswith("; faster than the baseline: consider recording it again")
     assert not verdict.fails(strict=True)
+
+
+def test_a_significant_speedup_from_four_fifths_of_the_threshold_is_improved() -> None:
+    verdict = compare(found(make_entry()), make_current(scaled(TIGHT, 0.955)), POLICY)
+    assert verdict.status is Status.IMPROVED
+    short = compare(found(make_entry()), make_current(scaled(TIGHT, 0.965)), POLICY)
+    assert short.status is Status.PASS
 
 
 def test_insignificant_speedup_beyond_the_threshold_passes() -> None:

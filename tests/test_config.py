@@ -497,6 +497,12 @@ def test_marker_defaults() -> None:
     )
 
 
+def test_baselines_are_measured_for_longer() -> None:
+    recording = marker(cli={"update_baselines": True}, max_time="2s")
+    assert recording.measure.max_time_s == pytest.approx(2.0 * config.BASELINE_SPAN)
+    assert marker(max_time="2s").measure.max_time_s == pytest.approx(2.0)
+
+
 def test_marker_over_ini_for_measure_settings() -> None:
     ini = {"metric": "p90", "warmup": "5", "min_runs": "50", "max_time": "1.25", "num_threads": "2"}
     from_ini = marker(ini=ini)
