@@ -6,6 +6,12 @@ of each run: what a shorter max_time would have measured) without measuring agai
 confirmation measurement cannot be replayed: these rates are for the first measurement alone
 (where the gate confirmed, the kept values are the confirmation's).
 
+A second table weighs where a slowdown starts to count (the share of the 5% threshold,
+:data:`~pytest_edgetpu.compare.COUNTS_FROM` in the plugin), confirmation included: it crosses
+each baseline with two gate runs of the same condition from other rounds (a baseline is recorded
+long before the runs it gates, and the two measurements of a confirmation are independent), over
+2,000 seeded draws per cell.
+
     python benchmarks/replay.py benchmarks/results/gate_accuracy.json
 """
 
@@ -13,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 from pathlib import Path
 from typing import Any
 
-from pytest_edgetpu.compare import Status, decide
+from pytest_edgetpu.compare import COUNTS_FROM, Status, decide
 from pytest_edgetpu.stats import fastest, shift
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
@@ -45,6 +52,32 @@ def rates(runs: list[dict[str, Any]], name: str, k: int, threshold: float) -> li
     return cells
 
 
+def crossed(runs: list[dict[str, Any]], name: str, share: float, draws: int = 2000) -> list[str]:
+    """Confirmed REGRESSION rates when slowdowns count from ``share`` of a 5% threshold."""
+    # decide() counts from COUNTS_FROM of its threshold: scale the threshold to move that point.
+    threshold = 0.05 * share / COUNTS_FROM
+    groups: dict[object, list[list[float]]] = {}
+    for r in runs:
+        if r["tool"] == "pytest-edgetpu" and name in r["tests"]:
+            key = "baseline" if r["update"] else r["slowdown"]
+            groups.setdefault(key, []).append(r["tests"][name]["instances"])
+
+    def regressed(base: list[float], current: list[float]) -> bool:
+        change = shift(fastest(base), fastest(current))
+        return decide(change, threshold)[0] is Status.REGRESSION
+
+    rng = random.Random(1)
+    cells = []
+    for slowdown in SLOWDOWNS:
+        hits = 0
+        for _ in range(draws):
+            base = rng.choice(groups["baseline"])
+            first, second = rng.sample(groups[slowdown], 2)
+            hits += regressed(base, first) and regressed(base, second)
+        cells.append(f"{hits / draws:.1%}")
+    return cells
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("results", type=Path)
@@ -58,6 +91,13 @@ def main() -> None:
             for threshold in (0.03, 0.05, 0.08, 0.10):
                 cells = rates(runs, name, k, threshold)
                 print(f"| {name} | {k} | {threshold:.0%} | " + " | ".join(cells) + " |")
+    print()
+    print("| model | slowdowns count from | A/A | +5% | +10% | +20% |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        for share in (1.0, 0.8, 0.6):
+            cells = crossed(runs, name, share)
+            print(f"| {name} | {share * 5:.0f}% | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":
