@@ -322,7 +322,15 @@ def session_settings(
 
     def path(name: str) -> Path | None:
         raw = value(name)
-        return None if raw is None else rootdir / Path(raw).expanduser()
+        if raw is None:
+            return None
+        try:
+            return rootdir / Path(raw).expanduser()
+        except RuntimeError:  # "~name" of a user this system does not know
+            raise ConfigError(
+                f"{_source_words(name, cli, ini, ini_where)}: cannot expand {raw!r}: there is "
+                "no home directory for that user; write the path out"
+            ) from None
 
     device = _resolve("device", cli, ini, ini_where)
     update = bool(value("update_baselines"))

@@ -349,6 +349,15 @@ def test_session_paths_are_under_the_rootdir() -> None:
     assert session.report_path == Path("/tmp/report.md")
 
 
+def test_session_path_of_an_unknown_users_home_is_a_config_error() -> None:
+    with pytest.raises(ConfigError) as error:
+        resolve({"baseline_dir": "~no-such-user-pytest-edgetpu/baselines"})
+    assert str(error.value) == (
+        "--edgetpu-baseline-dir: cannot expand '~no-such-user-pytest-edgetpu/baselines': there "
+        "is no home directory for that user; write the path out"
+    )
+
+
 def test_session_ini_only_options_ignore_the_cli() -> None:
     # metric, warmup, ... have no command-line option: a value keyed by them is not a CLI value.
     session = resolve({"metric": "p99", "warmup": 7}, {"metric": "p90"})
