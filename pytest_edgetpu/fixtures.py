@@ -7,6 +7,7 @@ test it belongs to, with the measurement's numbers in the message.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,8 +111,9 @@ class EdgeTpu:
         self.models: list[LoadedModel] = []
 
     def resolve(self, path: str | Path) -> Path:
-        """Relative model paths are resolved from the rootdir."""
-        return self.rootdir / Path(path).expanduser()
+        """Relative model paths are resolved from the rootdir; ``~`` and ``~user`` expand
+        (a user this system does not know stays as written, and its model is not found)."""
+        return self.rootdir / os.path.expanduser(path)
 
     def inspect(self, path: str | Path) -> ModelInfo:
         try:

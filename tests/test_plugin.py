@@ -180,12 +180,15 @@ def test_edgetpu_model_without_edgetpu_is_skipped_or_fails_when_strict(
     strict.stdout.fnmatch_lines(["*is compiled for the Edge TPU (1 edgetpu-custom-op node(s))*"])
 
 
-def test_missing_model_fails_the_test_with_one_line(project: pytest.Pytester) -> None:
-    project.makepyfile(test_latency=bench_test(model="models/nope.tflite"))
+@pytest.mark.parametrize(
+    "model", ["models/nope.tflite", "~no-such-user-pytest-edgetpu/nope.tflite"]
+)
+def test_missing_model_fails_the_test_with_one_line(project: pytest.Pytester, model: str) -> None:
+    project.makepyfile(test_latency=bench_test(model=model))
     for args in ((), ("--edgetpu",)):
         result = project.runpytest(*args)
         result.assert_outcomes(passed=1, failed=1)
-        result.stdout.fnmatch_lines(["*model file not found: */models/nope.tflite*"])
+        result.stdout.fnmatch_lines([f"*model file not found: */{model}*"])
         result.stdout.no_fnmatch_line("*Traceback*")
 
 
