@@ -10,7 +10,9 @@ A second table weighs where a slowdown starts to count (the share of the 5% thre
 :data:`~pytest_edgetpu.compare.COUNTS_FROM` in the plugin), confirmation included: it crosses
 each baseline with two gate runs of the same condition from other rounds (a baseline is recorded
 long before the runs it gates, and the two measurements of a confirmation are independent), over
-2,000 seeded draws per cell.
+2,000 seeded draws per cell. A third table does the same with each baseline cut to the first two
+thirds of its instances: about what a baseline recorded for max_time instead of 1.5 times it
+would have given.
 
     python benchmarks/replay.py benchmarks/results/gate_accuracy.json
 """
@@ -52,15 +54,21 @@ def rates(runs: list[dict[str, Any]], name: str, k: int, threshold: float) -> li
     return cells
 
 
-def crossed(runs: list[dict[str, Any]], name: str, share: float, draws: int = 2000) -> list[str]:
-    """Confirmed REGRESSION rates when slowdowns count from ``share`` of a 5% threshold."""
+def crossed(
+    runs: list[dict[str, Any]], name: str, share: float, span: float = 1.0, draws: int = 2000
+) -> list[str]:
+    """Confirmed REGRESSION rates when slowdowns count from ``share`` of a 5% threshold and each
+    baseline keeps the instances of the first ``span`` of its recording."""
     # decide() counts from COUNTS_FROM of its threshold: scale the threshold to move that point.
     threshold = 0.05 * share / COUNTS_FROM
     groups: dict[object, list[list[float]]] = {}
     for r in runs:
         if r["tool"] == "pytest-edgetpu" and name in r["tests"]:
             key = "baseline" if r["update"] else r["slowdown"]
-            groups.setdefault(key, []).append(r["tests"][name]["instances"])
+            values = r["tests"][name]["instances"]
+            if r["update"]:
+                values = values[: max(3, round(len(values) * span))]
+            groups.setdefault(key, []).append(values)
 
     def regressed(base: list[float], current: list[float]) -> bool:
         change = shift(fastest(base), fastest(current))
@@ -98,6 +106,13 @@ def main() -> None:
         for share in (1.0, 0.8, 0.6):
             cells = crossed(runs, name, share)
             print(f"| {name} | {share * 5:.0f}% | " + " | ".join(cells) + " |")
+    print()
+    print("| model | baseline recording kept | A/A | +5% | +10% | +20% |")
+    print("|---|---|---|---|---|---|")
+    for name in names:
+        for span, words in ((1.0, "all (1.5x max_time)"), (2 / 3, "first two thirds (max_time)")):
+            cells = crossed(runs, name, COUNTS_FROM, span)
+            print(f"| {name} | {words} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

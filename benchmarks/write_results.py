@@ -43,7 +43,9 @@ def main() -> None:
         "Counts of REGRESSION decisions per condition when only the first k instances of each "
         "measurement and baseline are used, at several thresholds; then, confirmation "
         "included, the rates for three points where a slowdown could start to count against "
-        "the default 5% threshold (the plugin counts from 4%).\n\n"
+        "the default 5% threshold (the plugin counts from 4%), and for baselines cut to the "
+        "first two thirds of their instances (about what a baseline recorded for max_time, "
+        "not 1.5 times it, would hold).\n\n"
     )
     busy = (
         "The plugin and harness of commit 7248d83: slowdowns counted only beyond the "

@@ -366,9 +366,10 @@ def session_settings(
     )
 
 
-#: Baselines are measured for this many times ``max_time``. A baseline serves every later run, so
-#: one recorded while a neighbour slowed the host costs each of those runs its power to detect a
-#: slowdown; a longer span is likelier to include quiet stretches.
+#: Baselines are measured for this many times ``max_time``: a baseline serves every later run, so
+#: its precision is worth a longer recording. It buys more instances for slow models (mobilenet_v2
+#: here: about 12 instead of 8) and little else; it does not save a baseline from a busy stretch
+#: of the host that outlasts the recording (``benchmarks/replay.py``, third table).
 BASELINE_SPAN = 1.5
 
 
