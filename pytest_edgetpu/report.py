@@ -149,11 +149,10 @@ def update_line(record: Record) -> str:
     if verdict["change"] is None:
         return f"{record['test_id']}: recorded {now} (new)"
     status = verdict["status"]
-    how = (
-        "unchanged within the threshold"
-        if status in ("PASS", "MODEL_CHANGED")
-        else str(status).lower()
-    )
+    how = {
+        "PASS": "unchanged within the threshold",
+        "MODEL_CHANGED": "model changed, latency unchanged within the threshold",
+    }.get(str(status), str(status).lower())
     return (
         f"{record['test_id']}: recorded {now} (was {format_ms(verdict['baseline_ms'])} ms, "
         f"{verdict['change']:+.1%}: {how})"

@@ -283,6 +283,12 @@ def test_update_lines() -> None:
         "test_a.py::test_small: recorded p50 0.500 ms (was 0.498 ms, +0.4%: unchanged within the"
         " threshold)"
     )
+    assert update_line(
+        dict(PASSED, recorded=True, verdict={**PASSED["verdict"], "status": "MODEL_CHANGED"})
+    ) == (
+        "test_a.py::test_small: recorded p50 0.500 ms (was 0.498 ms, +0.4%: model changed, "
+        "latency unchanged within the threshold)"
+    )
     unstable = record("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
     assert update_line(unstable) == (
         "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline's 0.500 ms"
