@@ -19,6 +19,7 @@ byte-for-byte deterministic, so examples and tests need no TensorFlow and no dow
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import struct
 from dataclasses import dataclass
@@ -760,15 +761,28 @@ def _check_positive(**values: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def _he_normal(
-    rng: np.random.Generator, shape: tuple[int, ...], fan_in: int
-) -> np.ndarray[Any, Any]:
-    # He scaling keeps ReLU activations in a sane range, so outputs are not all-zero or inf.
-    return rng.standard_normal(shape, dtype=np.float32) * np.float32(np.sqrt(2.0 / fan_in))
+# The example models' bytes, and so the sha256 their committed baselines name, must not change
+# with the numpy version: Generator methods such as standard_normal may change their algorithms
+# between releases, while a bit generator's raw stream is kept stable (NEP 19). Weights are
+# therefore made from PCG64's raw 64-bit words with exact or correctly rounded arithmetic only.
 
 
-def _small_bias(rng: np.random.Generator, size: int) -> np.ndarray[Any, Any]:
-    return rng.uniform(-0.05, 0.05, size).astype(np.float32)
+def _uniform(bits: np.random.PCG64, count: int) -> np.ndarray[Any, Any]:
+    """``count`` values in [0, 1), each a multiple of 2**-24 (exact in float64)."""
+    return (bits.random_raw(count) >> np.uint64(40)).astype(np.float64) * 2.0**-24
+
+
+def _he_normal(bits: np.random.PCG64, shape: tuple[int, ...], fan_in: int) -> np.ndarray[Any, Any]:
+    # The sum of twelve uniforms minus six has mean 0 and variance 1 (Irwin-Hall): normal enough
+    # for weights, and exact. He scaling keeps ReLU activations in a sane range.
+    count = math.prod(shape)
+    standard = _uniform(bits, 12 * count).reshape(count, 12).sum(axis=1) - 6.0
+    weights: np.ndarray[Any, Any] = standard.astype(np.float32).reshape(shape)
+    return weights * np.float32(math.sqrt(2.0 / fan_in))
+
+
+def _small_bias(bits: np.random.PCG64, size: int) -> np.ndarray[Any, Any]:
+    return (_uniform(bits, size) * 0.1 - 0.05).astype(np.float32)
 
 
 def dense_model_bytes(
@@ -778,7 +792,7 @@ def dense_model_bytes(
     _check_positive(input_size=input_size, outputs=outputs)
     for i, width in enumerate(hidden):
         _check_positive(**{f"hidden[{i}]": width})
-    rng = np.random.default_rng(seed)
+    bits = np.random.PCG64(seed)
     graph = _Graph(
         f"pytest-edgetpu example: dense float32 MLP, input_size={input_size}, "
         f"hidden={list(hidden)}, outputs={outputs}, seed={seed}"
@@ -789,8 +803,8 @@ def dense_model_bytes(
         x = graph.fully_connected(
             f"dense_{i}",
             x,
-            _he_normal(rng, (units, width), width),
-            _small_bias(rng, units),
+            _he_normal(bits, (units, width), width),
+            _small_bias(bits, units),
             relu=True,
             output_shape=(1, units),
         )
@@ -798,8 +812,8 @@ def dense_model_bytes(
     logits = graph.fully_connected(
         "logits",
         x,
-        _he_normal(rng, (outputs, width), width),
-        _small_bias(rng, outputs),
+        _he_normal(bits, (outputs, width), width),
+        _small_bias(bits, outputs),
         relu=False,
         output_shape=(1, outputs),
     )
@@ -817,7 +831,7 @@ def conv_model_bytes(
 ) -> bytes:
     """Return the bytes of :func:`write_conv_model`'s model."""
     _check_positive(image_size=image_size, channels=channels, filters=filters, outputs=outputs)
-    rng = np.random.default_rng(seed)
+    bits = np.random.PCG64(seed)
     graph = _Graph(
         f"pytest-edgetpu example: conv float32 net, image_size={image_size}, "
         f"channels={channels}, filters={filters}, outputs={outputs}, seed={seed}"
@@ -826,8 +840,8 @@ def conv_model_bytes(
     x = graph.conv_2d(
         "conv_0",
         x,
-        _he_normal(rng, (filters, 3, 3, channels), 9 * channels),
-        _small_bias(rng, filters),
+        _he_normal(bits, (filters, 3, 3, channels), 9 * channels),
+        _small_bias(bits, filters),
         stride=1,
         output_shape=(1, image_size, image_size, filters),
     )
@@ -835,16 +849,16 @@ def conv_model_bytes(
     x = graph.depthwise_conv_2d(
         "depthwise_1",
         x,
-        _he_normal(rng, (1, 3, 3, filters), 9),
-        _small_bias(rng, filters),
+        _he_normal(bits, (1, 3, 3, filters), 9),
+        _small_bias(bits, filters),
         stride=2,
         output_shape=(1, half, half, filters),
     )
     x = graph.conv_2d(
         "pointwise_1",
         x,
-        _he_normal(rng, (2 * filters, 1, 1, filters), filters),
-        _small_bias(rng, 2 * filters),
+        _he_normal(bits, (2 * filters, 1, 1, filters), filters),
+        _small_bias(bits, 2 * filters),
         stride=1,
         output_shape=(1, half, half, 2 * filters),
     )
@@ -852,8 +866,8 @@ def conv_model_bytes(
     logits = graph.fully_connected(
         "logits",
         x,
-        _he_normal(rng, (outputs, 2 * filters), 2 * filters),
-        _small_bias(rng, outputs),
+        _he_normal(bits, (outputs, 2 * filters), 2 * filters),
+        _small_bias(bits, outputs),
         relu=False,
         output_shape=(1, outputs),
     )

@@ -385,6 +385,20 @@ def test_example_models(tmp_path: Path) -> None:
     assert paths[1].stat().st_mtime_ns == mtimes[1]
 
 
+def test_the_committed_example_baselines_name_the_generated_models(tmp_path: Path) -> None:
+    # Model bytes that drift (a numpy release, a change to the graph builder) would turn the
+    # README's main job into MODEL_CHANGED against the baselines committed with the project.
+    generated = {sha256_of(path) for path in write_example_models(tmp_path)}
+    named = [
+        entry["model_sha256"]
+        for file in (Path(__file__).parent.parent / "baselines").glob("*.json")
+        for entry in json.loads(file.read_text())["entries"].values()
+        if entry.get("model_sha256")
+    ]
+    assert len(named) >= 2
+    assert set(named) <= generated
+
+
 @pytest.mark.parametrize(
     "kwargs", [{"input_size": 0}, {"hidden": (8, -1)}, {"outputs": True}, {"input_size": 2.5}]
 )
