@@ -293,7 +293,12 @@ def _parser() -> argparse.ArgumentParser:
         "compare", help="Verdicts of a results file against the baselines (exit 1 on a regression)"
     )
     compare_cmd.add_argument("results", help="A results file written by --edgetpu-json")
-    compare_cmd.add_argument("--threshold", default="5%", help="Smallest regression (default: 5%%)")
+    compare_cmd.add_argument(
+        "--threshold",
+        default="5%",
+        help="Smallest slowdown that counts as a regression; measured slowdowns count from four "
+        "fifths of it (default: 5%%)",
+    )
     accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
     accept.add_argument("results", help="A results file written by --edgetpu-json")
     accept.add_argument(
