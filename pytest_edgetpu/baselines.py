@@ -171,16 +171,15 @@ def parse_text(text: str, path: Path) -> BaselineFile:
         document = loads_limited(text)
     except ValueError as exc:
         raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
-    problem = check_header(
+    document = check_header(
         document,
         path,
         kind=FORMAT,
         what="pytest-edgetpu baseline",
         newest=SCHEMA_VERSION,
         foreign_fix="move it out of the baseline directory, or use another baseline directory",
+        error=BaselineError,
     )
-    if problem or not isinstance(document, dict):  # the second test only informs mypy
-        raise BaselineError(problem or f"{path} is not a baseline file")
     profile_data = document.get("profile")
     entries_data = document.get("entries")
     if not _is_str_mapping(profile_data) or not isinstance(entries_data, dict):

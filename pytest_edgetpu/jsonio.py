@@ -63,21 +63,28 @@ def loads_limited(text: str) -> Any:
 
 
 def check_header(
-    document: object, source: object, *, kind: str, what: str, newest: int, foreign_fix: str
-) -> str | None:
-    """Why ``document`` is not a ``what`` file (format ``kind``) this code reads: foreign,
-    malformed or a newer version, with the fix; None when it is one. ``source`` names it."""
+    document: object,
+    source: object,
+    *,
+    kind: str,
+    what: str,
+    newest: int,
+    foreign_fix: str,
+    error: type[Exception],
+) -> dict[str, Any]:
+    """``document`` as a ``what`` file (format ``kind``) this code reads; raises ``error`` that
+    says why not (foreign, malformed or a newer version) with the fix. ``source`` names it."""
     if not isinstance(document, dict) or document.get("format") != kind:
-        return f'{source} is not a {what} file (no "format": "{kind}"); {foreign_fix}'
+        raise error(f'{source} is not a {what} file (no "format": "{kind}"); {foreign_fix}')
     version = document.get("schema_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        return f"{source}: invalid schema_version {version!r}; restore it from git"
+        raise error(f"{source}: invalid schema_version {version!r}; restore it from git")
     if version > newest:
-        return (
+        raise error(
             f"{source} has schema version {version}, newer than this pytest-edgetpu reads "
             f"({newest}); upgrade pytest-edgetpu"
         )
-    return None
+    return document
 
 
 def read_limited(path: Path) -> Any:

@@ -176,16 +176,15 @@ def load_results(path: Path) -> dict[str, Any]:
         document = read_limited(path)
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ResultsError(f"{path} is not a readable results file ({exc})") from exc
-    problem = check_header(
+    document = check_header(
         document,
         path,
         kind=RESULTS_FORMAT,
         what="pytest-edgetpu results",
         newest=RESULTS_SCHEMA_VERSION,
         foreign_fix="give the file that --edgetpu-json wrote",
+        error=ResultsError,
     )
-    if problem or not isinstance(document, dict):  # the second test only informs mypy
-        raise ResultsError(problem or f"{path} is not a results file")
     records = document.get("results")
     profiles = document.get("profiles")
     if not isinstance(records, list) or not isinstance(profiles, dict):
