@@ -85,14 +85,38 @@ def test_summarize_empty_raises(empty: object) -> None:
 
 
 @pytest.mark.parametrize(
-    ("metric", "expected"),
-    [("p50", 3.0), ("p90", 7.6), ("p99", 9.76), ("mean", 4.0), ("min", 1.0)],
+    ("metric", "expected", "instance_expected"),
+    [
+        ("p50", 3.0, 1.2),  # an instance contributes its 5th percentile for p50
+        ("p90", 7.6, 7.6),
+        ("p99", 9.76, 9.76),
+        ("mean", 4.0, 4.0),
+        ("min", 1.0, 1.0),
+    ],
     ids=METRICS,
 )
-def test_summary_value_and_instance_value(metric: str, expected: float) -> None:
+def test_summary_value_and_instance_value(
+    metric: str, expected: float, instance_expected: float
+) -> None:
     samples = [1_000_000, 2_000_000, 3_000_000, 4_000_000, 10_000_000]
     assert summarize(samples).value(metric) == pytest.approx(expected, rel=1e-12)
-    assert instance_value(samples, metric) == pytest.approx(expected, rel=1e-12)
+    assert instance_value(samples, metric) == pytest.approx(instance_expected, rel=1e-12)
+
+
+def test_p50_instance_value_is_the_quiet_invokes() -> None:
+    """An instance that a neighbour slowed by a third for all but a tenth of its invokes yields
+    the quiet latency, and a slowdown of every invoke moves it by as much."""
+    quiet, busy = 1_000_000, 1_340_000
+    instance = [quiet + i for i in range(12)] + [busy + i for i in range(108)]
+    assert instance_value(instance, "p50") == pytest.approx(1.0, rel=1e-4)
+    assert summarize(instance).p50_ms == pytest.approx(1.34, rel=1e-3)
+    slower = [round(s * 1.1) for s in instance]
+    assert instance_value(slower, "p50") == pytest.approx(1.1, rel=1e-4)
+
+
+def test_instance_value_empty_raises() -> None:
+    with pytest.raises(ValueError, match=r"^no samples to summarize$"):
+        instance_value([], "p50")
 
 
 def test_instance_value_unknown_metric() -> None:
