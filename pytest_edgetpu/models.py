@@ -767,6 +767,9 @@ def _check_positive(**values: int) -> None:
 # therefore made from PCG64's raw 64-bit words with exact or correctly rounded arithmetic only.
 
 
+_NORMALS_PER_CHUNK = 1 << 16
+
+
 def _uniform(bits: np.random.PCG64, count: int) -> np.ndarray[Any, Any]:
     """``count`` values in [0, 1), each a multiple of 2**-24 (exact in float64)."""
     return (bits.random_raw(count) >> np.uint64(40)).astype(np.float64) * 2.0**-24
@@ -775,10 +778,15 @@ def _uniform(bits: np.random.PCG64, count: int) -> np.ndarray[Any, Any]:
 def _he_normal(bits: np.random.PCG64, shape: tuple[int, ...], fan_in: int) -> np.ndarray[Any, Any]:
     # The sum of twelve uniforms minus six has mean 0 and variance 1 (Irwin-Hall): normal enough
     # for weights, and exact. He scaling keeps ReLU activations in a sane range.
+    # Drawn a chunk at a time: twelve float64 uniforms per weight of a 1024x1024 layer at once
+    # would take about 200 MiB. The stream, and so every weight, is the same either way.
     count = math.prod(shape)
-    standard = _uniform(bits, 12 * count).reshape(count, 12).sum(axis=1) - 6.0
-    weights: np.ndarray[Any, Any] = standard.astype(np.float32).reshape(shape)
-    return weights * np.float32(math.sqrt(2.0 / fan_in))
+    weights: np.ndarray[Any, Any] = np.empty(count, dtype=np.float32)
+    for start in range(0, count, _NORMALS_PER_CHUNK):
+        size = min(_NORMALS_PER_CHUNK, count - start)
+        standard = _uniform(bits, 12 * size).reshape(size, 12).sum(axis=1) - 6.0
+        weights[start : start + size] = standard
+    return weights.reshape(shape) * np.float32(math.sqrt(2.0 / fan_in))
 
 
 def _small_bias(bits: np.random.PCG64, size: int) -> np.ndarray[Any, Any]:
