@@ -1,8 +1,8 @@
 """Plots (``--edgetpu-plot=DIR``): per benchmark, a PNG of this run's latency against its
 baseline's, with the verdict in the title.
 
-Two panels, each scaled to what it shows. The top one shows what the gate compares: the gated
-metric of every interpreter instance, baseline above this run, as points over a box. The
+Two panels, each scaled to what it shows. The top one shows what the gate compares: every
+interpreter instance's value of the gated metric, baseline above this run, as points over a box. The
 bottom one shows the pooled per-invoke distribution: this run's quantile sketch (the record's
 ``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99, max)
 as squares, and the p50 (dashed) and p99 (dotted) of both runs as vertical lines. This run is
@@ -27,6 +27,7 @@ from .baselines import BaselineEntry, BaselineFile
 from .compare import format_interval, format_ms
 from .errors import ConfigError
 from .results import QUANTILE_LEVELS, Record
+from .stats import instance_figure
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -168,7 +169,9 @@ def _instances(axes: Axes, metric: str, series: Sequence[_Series]) -> None:
         labels.append(f"{name}\n{len(values)} instances")
     axes.set_yticks(range(len(series)), labels, fontsize=8)
     axes.set_ylim(-0.6, len(series) - 0.4)
-    axes.set_xlabel(f"{metric} of each interpreter instance (ms): what the gate compares")
+    axes.set_xlabel(
+        f"{instance_figure(metric)} of each interpreter instance (ms): what the gate compares"
+    )
     axes.grid(axis="x", alpha=0.3)
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "Shift",
     "Summary",
     "fastest",
+    "instance_figure",
     "instance_value",
     "shift",
     "summarize",
@@ -117,6 +118,11 @@ def instance_value(samples_ns: Sequence[int], metric: str) -> float:
     if metric == "p50":
         return float(np.percentile(_milliseconds(samples_ns), QUIET_PERCENTILE))
     return summarize(samples_ns).value(metric)
+
+
+def instance_figure(metric: str) -> str:
+    """What :func:`instance_value` takes of an instance for ``metric``, e.g. ``p5`` for ``p50``."""
+    return f"p{QUIET_PERCENTILE}" if metric == "p50" else metric
 
 
 def _milliseconds(samples_ns: Sequence[int]) -> npt.NDArray[np.float64]:

@@ -16,6 +16,7 @@ from pytest_edgetpu.stats import (
     Shift,
     Summary,
     fastest,
+    instance_figure,
     instance_value,
     shift,
     summarize,
@@ -342,3 +343,16 @@ def test_shift_is_antisymmetric(a: list[float], b: list[float]) -> None:
 def test_fastest_keeps_a_third_rounded_up_and_at_least_three(count: int, kept: int) -> None:
     values = [float(v) for v in range(count, 0, -1)]
     assert fastest(values) == [float(v) for v in range(1, kept + 1)]
+
+
+@pytest.mark.parametrize(
+    ("metric", "figure"),
+    [("p50", "p5"), ("p90", "p90"), ("p99", "p99"), ("mean", "mean"), ("min", "min")],
+    ids=METRICS,
+)
+def test_instance_figure_names_what_instance_value_takes(metric: str, figure: str) -> None:
+    samples = list(range(1_000_000, 1_101_000, 1_000))  # 1.000, 1.001, ..., 1.100 ms
+    assert instance_figure(metric) == figure
+    if figure.startswith("p"):
+        expected = float(np.percentile(np.asarray(samples) / 1e6, int(figure[1:])))
+        assert instance_value(samples, metric) == pytest.approx(expected, rel=1e-12)
