@@ -723,7 +723,14 @@ def start_pytest(
         stderr=subprocess.STDOUT,
         text=True,
         start_new_session=own_group,
+        # A shell starts background jobs with SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: give the child the default a foreground job has.
+        preexec_fn=_default_sigint if own_group else None,
     )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_files(*paths: Path) -> None:
