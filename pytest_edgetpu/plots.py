@@ -2,11 +2,11 @@
 baseline's, with the verdict in the title.
 
 Two panels, each scaled to what it shows. The top one shows what the gate compares: every
-interpreter instance's value of the gated metric, baseline above this run, as points over a box. The
-bottom one shows the pooled per-invoke distribution: this run's quantile sketch (the record's
-``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99, max)
-as squares, and the p50 (dashed) and p99 (dotted) of both runs as vertical lines. This run is
-drawn in its verdict's colour, the baseline in grey.
+interpreter instance's value of the gated metric, baseline above this run, as points over a box.
+The bottom one shows the pooled per-invoke distribution: this run's quantile sketch (the
+record's ``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99,
+max) as squares, and the p50 (dashed) and p99 (dotted) of both runs as vertical lines. This run
+is drawn in its verdict's colour, the baseline in grey.
 
 Renders records and the baseline entries they were compared with; decides nothing.
 matplotlib is an optional dependency (the ``plot`` extra): it is imported only here, only when
