@@ -1,15 +1,15 @@
 """Which figure should one interpreter instance contribute to a p50 verdict?
 
 A neighbour on the host slows single invokes by about a third, in spells from a few invokes to
-seconds. This script records, per Coral model, a time series of fresh instances the way the
-plugin measures them (3 warm-up invokes, then about 50 ms of timed invokes; 10 at least, 200 at
-most), then replays the plugin's verdict rule (fastest third of the instance values,
-Hodges-Lehmann shift, counted from 4%, confirmed by a second gate run) on windows of consecutive
-instances: a baseline window and two gate windows at random places in the series, with the gate
-windows' invokes scaled by 1.05 or 1.10 for a slowdown. Each candidate instance figure (the
-instance's median, its 25th, 10th, 5th percentile, its fastest invoke) is replayed on the same
-windows. "busy baselines" are the windows in which most instances' medians were more than 15%
-above the quiet level (the 5th percentile of every instance median in the series).
+seconds. This script records, per Coral model, a time series of fresh instances with the
+plugin's own timing loop and inputs (3 warm-up invokes, then about 50 ms of timed invokes; 10 at
+least, 200 at most), then replays the plugin's verdict rule (fastest third of the instance
+values, Hodges-Lehmann shift, counted from 4%, confirmed by a second gate run) on windows of
+consecutive instances: a baseline window and two gate windows at random places in the series,
+with the gate windows' invokes scaled by 1.05 or 1.10 for a slowdown. Each candidate instance
+figure (the instance's median, its 25th, 10th, 5th percentile, its fastest invoke) is replayed
+on the same windows. "busy baselines" are the windows in which most instances' medians were more
+than 15% above the quiet level (the 5th percentile of every instance median in the series).
 
 Window sizes are the median instance counts of a baseline and of a gate run in
 ``results/gate_accuracy.json``. Scaled invokes are a replay, not a measured slowdown:
@@ -22,14 +22,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from saved import save
 
+from pytest_edgetpu.bench import random_inputs_for
 from pytest_edgetpu.compare import Status, decide
+from pytest_edgetpu.measure import MeasureSettings, measure
 from pytest_edgetpu.runtime import load_runtime, make_interpreter
 from pytest_edgetpu.stats import fastest, shift
 
@@ -51,27 +52,27 @@ SLOWDOWNS = (0.0, 0.05, 0.10)
 
 
 def record(model: Path, seconds: float) -> list[np.ndarray]:
-    """Per-invoke milliseconds of each fresh instance, in time order."""
+    """Per-invoke milliseconds of each fresh instance, in time order, timed by the plugin's own
+    loop (:func:`~pytest_edgetpu.measure.measure`) for ``seconds`` without an early stop."""
     runtime = load_runtime()
-    instances: list[np.ndarray] = []
-    began = time.perf_counter()
-    while time.perf_counter() - began < seconds:
+
+    def start_instance() -> Callable[[], object]:
         interpreter = make_interpreter(runtime, model, num_threads=1)
-        for detail in interpreter.get_input_details():
-            interpreter.set_tensor(detail["index"], np.zeros(detail["shape"], detail["dtype"]))
-        warm = []
-        for _ in range(3):
-            start = time.perf_counter_ns()
-            interpreter.invoke()
-            warm.append(time.perf_counter_ns() - start)
-        runs = max(10, min(200, int(0.05e9 / min(warm))))
-        samples = np.empty(runs)
-        for i in range(runs):
-            start = time.perf_counter_ns()
-            interpreter.invoke()
-            samples[i] = time.perf_counter_ns() - start
-        instances.append(samples / 1e6)
-    return instances
+        details = interpreter.get_input_details()
+        for detail, array in zip(details, random_inputs_for(details), strict=True):
+            interpreter.set_tensor(detail["index"], array)
+        return interpreter.invoke
+
+    settings = MeasureSettings(max_time_s=seconds, max_instances=1_000_000, precision=0.0)
+    result = measure(start_instance, settings)
+    return [np.asarray(inst.samples_ns) / 1e6 for inst in result.instances]
+
+
+def busy_instances(instances: list[np.ndarray]) -> np.ndarray:
+    """Which instances' medians are more than 15% above the quiet level (the 5th percentile of
+    every instance median)."""
+    medians = np.array([np.median(s) for s in instances])
+    return medians > 1.15 * np.percentile(medians, 5)
 
 
 def _regressed(
@@ -85,8 +86,7 @@ def _regressed(
 def replay(
     instances: list[np.ndarray], base_size: int, gate_size: int, draws: int
 ) -> dict[str, dict[str, str]]:
-    medians = np.array([np.median(s) for s in instances])
-    busy = medians > 1.15 * np.percentile(medians, 5)
+    busy = busy_instances(instances)
     rng = random.Random(1)
     windows = [
         (
@@ -98,7 +98,6 @@ def replay(
     table = {}
     for name, figure in FIGURES.items():
         values = np.array([figure(s) for s in instances])
-
         row = {}
         for slowdown in SLOWDOWNS:
             hits = busy_hits = busy_draws = 0
@@ -127,12 +126,9 @@ def main() -> None:
     models = {}
     for model, (base_size, gate_size) in WINDOWS.items():
         instances = record(CORAL / model, args.seconds)
-        medians = np.array([np.median(s) for s in instances])
         models[model] = {
             "instances": len(instances),
-            "busy_instance_share": round(
-                float(np.mean(medians > 1.15 * np.percentile(medians, 5))), 3
-            ),
+            "busy_instance_share": round(float(busy_instances(instances).mean()), 3),
             "windows": {"baseline": base_size, "gate": gate_size},
             "regression_rate": replay(instances, base_size, gate_size, args.draws),
         }

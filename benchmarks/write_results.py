@@ -94,7 +94,15 @@ def main() -> None:
         ("scaling_8tests.json", "xdist scaling, 8 tests"),
         ("overhead.json", "Overhead, start-up and memory"),
         ("machine_state.json", "Slow modes are the machine's: instances against a reference"),
-        ("quiet_invokes.json", "What an instance contributes to a p50 verdict (replayed)"),
+        (
+            "quiet_invokes_busy_host.json",
+            "What an instance contributes to a p50 verdict, replayed on a busy minute (the "
+            "script of commit 23dd048: zero inputs and a timing loop of its own)",
+        ),
+        (
+            "quiet_invokes.json",
+            "What an instance contributes to a p50 verdict, replayed on a quiet minute",
+        ),
         ("mutants.json", "Mutation run over the Coral models"),
         ("mutants_sweep.json", "Every byte of split_concat.tflite set to 0x00 and 0xFF"),
     ):
