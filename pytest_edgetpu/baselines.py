@@ -23,7 +23,15 @@ from pathlib import Path
 from typing import Any, Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import MAX_BYTES, check_header, loads_limited, write_atomic
+from .jsonio import MAX_BYTES, check_header, loads_limited, read_regular, write_atomic
+from .limits import (
+    MAX_NUM_THREADS,
+    MAX_SAMPLE_COUNT,
+    MAX_WORKERS,
+    is_count,
+    is_duration_ms,
+    is_latency_ms,
+)
 
 __all__ = [
     "FORMAT",
@@ -148,14 +156,13 @@ def dumps(profile: Profile, entries: Mapping[str, BaselineEntry]) -> str:
 def load_file(path: Path) -> BaselineFile:
     """Read and validate one baseline file; any problem is a BaselineError naming it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise BaselineError(
-                f"{path}: {size} bytes is too large for a baseline file (at most {MAX_BYTES})"
-            )
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_regular(path, MAX_BYTES).decode("utf-8")
+    except ValueError as exc:  # too large, or not UTF-8
         raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
+    except OSError as exc:
+        raise BaselineError(
+            f"{path} is not a readable baseline file ({exc.strerror or exc}); {_RESTORE}"
+        ) from exc
     return parse_text(text, path)
 
 
@@ -199,6 +206,7 @@ def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
 
 
 _NUMBER = (int, float)
+_LATENCY_WORDS = "a latency from 1 ns to 1 h in milliseconds"
 
 
 def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
@@ -228,20 +236,21 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
         if not isinstance(raw[name], kind) or isinstance(raw[name], bool):
             raise bad(f"has a {name!r} of the wrong type")
     values = raw["instance_values_ms"]
-    if len(values) < 2 or not all(
-        isinstance(v, _NUMBER) and not isinstance(v, bool) and v > 0 for v in values
-    ):
-        raise bad("needs at least two positive instance_values_ms")
+    if len(values) < 2 or not all(is_latency_ms(v) for v in values):
+        raise bad(f"needs at least two instance_values_ms, each {_LATENCY_WORDS}")
     summary = raw["summary_ms"]
-    if (
-        not all(isinstance(v, _NUMBER) and not isinstance(v, bool) for v in summary.values())
-        or raw["metric"] not in summary
+    if raw["metric"] not in summary:
+        raise bad(f"has no summary_ms value for its metric {raw['metric']!r}")
+    for name, value in summary.items():
+        if not (is_count(value, 0, MAX_SAMPLE_COUNT) if name == "n" else is_latency_ms(value)):
+            words = "a whole number of samples" if name == "n" else _LATENCY_WORDS
+            raise bad(f"has a summary_ms {name!r} of {value!r}, which is not {words}")
+    if not is_count(raw["num_threads"], 1, MAX_NUM_THREADS) or not is_count(
+        raw["workers"], 1, MAX_WORKERS
     ):
-        raise bad(f"has no numeric summary_ms value for its metric {raw['metric']!r}")
-    if raw["num_threads"] < 1 or raw["workers"] < 1:
-        raise bad("needs num_threads and workers of at least 1")
-    if raw["load_ms"] < 0 or raw["first_inference_ms"] < 0:
-        raise bad("has a negative load_ms or first_inference_ms")
+        raise bad(f"needs num_threads of 1..{MAX_NUM_THREADS} and workers of 1..{MAX_WORKERS}")
+    if not is_duration_ms(raw["load_ms"]) or not is_duration_ms(raw["first_inference_ms"]):
+        raise bad("has a load_ms or first_inference_ms that is negative or over an hour")
     environment = raw.get("environment", {})
     if not _is_str_mapping(environment):
         raise bad("has a malformed 'environment'")

@@ -31,7 +31,7 @@ from .compare import Policy, Status, compare, format_interval, format_ms
 from .config import parse_threshold
 from .devices import cpu_governor, cpu_model
 from .discovery import discover
-from .errors import BaselineError, EdgeTpuError, ResultsError
+from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
 from .results import current_of, load_results
 from .runtime import load_runtime
 
@@ -102,8 +102,11 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _print_table(rows: Sequence[Mapping[str, Any]]) -> None:
+    # Test ids and paths come from files anyone may have written: no escape sequence in them
+    # reaches the terminal.
+    shown = [{k: one_line(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
     with pd.option_context("display.width", 200, "display.max_colwidth", 80):
-        print(pd.DataFrame(rows).to_string(index=False))
+        print(pd.DataFrame(shown).to_string(index=False))
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -142,7 +145,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     _print_table(rows)
     for line in messages:
-        print(line)
+        print(one_line(line))
     print(
         f"{regressed} regressed of {len(rows)} (one measurement each: a regression found here "
         "is not confirmed by a second one, as in a pytest run)"
@@ -164,8 +167,10 @@ def _accept(args: argparse.Namespace) -> int:
         if verdict.get("status") == "UNSTABLE" and not args.accept_unstable:
             # The same refusal as --edgetpu-update-baselines without --edgetpu-accept-unstable.
             print(
-                f"{record['test_id']}: not accepted: its measurement was UNSTABLE against the "
-                "baseline; measure again, or accept it anyway with --accept-unstable"
+                one_line(
+                    f"{record['test_id']}: not accepted: its measurement was UNSTABLE against "
+                    "the baseline; measure again, or accept it anyway with --accept-unstable"
+                )
             )
             continue
         profile = Profile(dict(document["profiles"][record["profile"]]))
@@ -178,7 +183,7 @@ def _accept(args: argparse.Namespace) -> int:
         for test_id, entry in sorted(entries.items()):
             old = store.lookup(test_id, profile).entry
             was = f"was {format_ms(old.value_ms)} ms" if old else "new"
-            print(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})")
+            print(one_line(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})"))
         path = write_entries(directory, profile, entries)
         print(f"baselines written to {path}")
     return 0

@@ -23,6 +23,7 @@ from typing import Any, Final, Generic, TypeVar
 
 from .devices import PERFORMANCE_LEVELS, DeviceRequest, parse_device_spec, parse_performance
 from .errors import ConfigError
+from .limits import MAX_MAX_TIME_S, MAX_MIN_RUNS, MAX_NUM_THREADS, MAX_WARMUP
 from .measure import METRICS, MeasureSettings
 
 __all__ = [
@@ -51,7 +52,7 @@ class Sourced(Generic[T]):
 def parse_threshold(raw: object, where: str) -> float:
     """``5%``, ``5`` or ``2.5 %`` → 0.05 / 0.025; a bare number below 1 is ambiguous."""
     text = str(raw).strip()
-    match = re.fullmatch(r"([0-9]*\.?[0-9]+)\s*(%?)", text)
+    match = re.fullmatch(r"([-+]?[0-9]*\.?[0-9]+)\s*(%?)", text)
     if isinstance(raw, bool) or match is None:
         raise ConfigError(
             f"{where}: threshold {raw!r} is not a percentage; write it like '5%' or 5"
@@ -67,16 +68,31 @@ def parse_threshold(raw: object, where: str) -> float:
     return number / 100.0
 
 
-def _parse_int(minimum: int) -> Callable[[object, str], int]:
+def _parse_int(minimum: int, maximum: int, why: str) -> Callable[[object, str], int]:
+    """A whole number within ``minimum..maximum``; ``why`` says why the maximum is there."""
+
     def parse(raw: object, where: str) -> int:
-        if isinstance(raw, bool) or not re.fullmatch(r"\s*-?[0-9]{1,9}\s*", str(raw)):
+        text = str(raw).strip()
+        # A length cap before int(): a million digits would cost seconds to convert.
+        if isinstance(raw, bool) or len(text) > 40 or not re.fullmatch(r"[-+]?[0-9]+", text):
             raise ConfigError(f"{where}: {raw!r} is not a whole number")
-        value = int(str(raw))
+        value = int(text)
         if value < minimum:
             raise ConfigError(f"{where}: {value} is below the smallest allowed value {minimum}")
+        if value > maximum:
+            raise ConfigError(
+                f"{where}: {value} is above the largest allowed value {maximum} ({why})"
+            )
         return value
 
     return parse
+
+
+_parse_warmup = _parse_int(0, MAX_WARMUP, "warm-up beyond that only costs time")
+_parse_min_runs = _parse_int(1, MAX_MIN_RUNS, "the measurement stops on max_time anyway")
+_parse_num_threads = _parse_int(
+    1, MAX_NUM_THREADS, "more threads than any host has cores; each one is a real thread"
+)
 
 
 def _parse_seconds(raw: object, where: str) -> float:
@@ -87,6 +103,11 @@ def _parse_seconds(raw: object, where: str) -> float:
         value = math.nan
     if isinstance(raw, bool) or not math.isfinite(value) or value <= 0:
         raise ConfigError(f"{where}: {raw!r} is not a positive number of seconds (like 2 or 0.5)")
+    if value > MAX_MAX_TIME_S:
+        raise ConfigError(
+            f"{where}: {raw!r} is above the largest allowed value {MAX_MAX_TIME_S:g} s (an hour "
+            "per measurement)"
+        )
     return value
 
 
@@ -110,6 +131,8 @@ def _parse_bool(raw: object, where: str) -> bool:
 def _parse_text(raw: object, where: str) -> str:
     if not isinstance(raw, (str, os.PathLike)) or not str(raw).strip():
         raise ConfigError(f"{where}: expected a non-empty path or string, got {raw!r}")
+    if "\0" in str(raw):
+        raise ConfigError(f"{where}: {str(raw)!r} holds a NUL byte, which no path can")
     return str(raw).strip()
 
 
@@ -215,23 +238,25 @@ OPTIONS: Final = (
     ),
     Option(
         "warmup",
-        "Default warm-up invokes per interpreter instance (default: 3)",
+        f"Default warm-up invokes per interpreter instance, 0..{MAX_WARMUP} (default: 3)",
         None,
         3,
-        _parse_int(0),
+        _parse_warmup,
         cli=False,
     ),
     Option(
         "min_runs",
-        "Default minimum number of timed invokes per measurement (default: 100)",
+        f"Default minimum number of timed invokes per measurement, 1..{MAX_MIN_RUNS} "
+        "(default: 100)",
         None,
         100,
-        _parse_int(1),
+        _parse_min_runs,
         cli=False,
     ),
     Option(
         "max_time",
-        "Default time budget in seconds of one measurement's steady state (default: 1.5)",
+        "Default time budget in seconds of one measurement's steady state, at most "
+        f"{MAX_MAX_TIME_S:g} (default: 1.5)",
         None,
         1.5,
         _parse_seconds,
@@ -239,10 +264,10 @@ OPTIONS: Final = (
     ),
     Option(
         "num_threads",
-        "Default CPU threads of the interpreter (default: 1)",
+        f"Default CPU threads of the interpreter, 1..{MAX_NUM_THREADS} (default: 1)",
         None,
         1,
-        _parse_int(1),
+        _parse_num_threads,
         cli=False,
     ),
 )
@@ -254,10 +279,10 @@ MARKER_ARGS: Final[Mapping[str, Callable[[object, str], Any]]] = {
     "model": _parse_text,
     "threshold": parse_threshold,
     "metric": _parse_metric,
-    "warmup": _parse_int(0),
-    "min_runs": _parse_int(1),
+    "warmup": _parse_warmup,
+    "min_runs": _parse_min_runs,
     "max_time": _parse_seconds,
-    "num_threads": _parse_int(1),
+    "num_threads": _parse_num_threads,
 }
 
 MARKER_DOC: Final = (
@@ -348,14 +373,17 @@ def session_settings(
             )
     path_names = ("baseline_dir", "json", "report", "plot")
     test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
+    baseline_dir = path("baseline_dir") or rootdir / "baselines"
+    outputs = {name: path(name) for name in ("json", "report")}
+    _check_output_paths(baseline_dir, outputs, lambda n: _source_words(n, cli, ini, ini_where))
     return SessionSettings(
         enabled=bool(value("")) or update,
         devices=parse_device_spec(device.value, device.source),
         device_source=device.source,
-        baseline_dir=path("baseline_dir") or rootdir / "baselines",
+        baseline_dir=baseline_dir,
         update=update,
-        json_path=path("json"),
-        report_path=path("report"),
+        json_path=outputs["json"],
+        report_path=outputs["report"],
         strict=bool(value("strict")),
         plot_dir=path("plot"),
         accept_unstable=bool(accept_unstable.value),
@@ -364,6 +392,29 @@ def session_settings(
         path_sources={name: _source_words(name, cli, ini, ini_where) for name in path_names},
         test_defaults={name: _resolve(name, cli, ini, ini_where) for name in test_level},
     )
+
+
+def _check_output_paths(
+    baseline_dir: Path, outputs: Mapping[str, Path | None], source: Callable[[str], str]
+) -> None:
+    """Refuse output files that would overwrite a baseline file, or each other."""
+    baselines = baseline_dir.resolve()
+    seen: dict[Path, str] = {}
+    for name, output in outputs.items():
+        if output is None:
+            continue
+        target = output.resolve()
+        if target.parent == baselines and target.suffix == ".json":
+            raise ConfigError(
+                f"{source(name)}: {output} lies in the baseline directory, where it would "
+                "replace a baseline file or be read as one; write it elsewhere"
+            )
+        if target in seen:
+            raise ConfigError(
+                f"{source(name)}: {output} is also the path of {seen[target]}; give each "
+                "output a file of its own"
+            )
+        seen[target] = source(name)
 
 
 #: Baselines are measured for this many times ``max_time``: a baseline serves every later run, so

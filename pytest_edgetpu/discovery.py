@@ -27,6 +27,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Final, Literal
 
+from .jsonio import read_regular
+
 __all__ = [
     "DEFAULT_TRIP_POINT_C",
     "LIBEDGETPU_NAME",
@@ -66,6 +68,8 @@ _INSTALL_RUNTIME: Final = "install the Edge TPU runtime (libedgetpu1-std or libe
 _INSTALL_LIBUSB: Final = "apt-get install libusb-1.0-0"
 
 DEFAULT_TRIP_POINT_C: Final = 85.0
+#: libedgetpu is about 1.5 MB; a file far larger is not it, and is not read whole.
+_MAX_LIBRARY_BYTES: Final = 64 * 1024 * 1024
 """The apex driver's default first trip point (``trip_point0_temp`` = 85000 milli-°C)."""
 
 
@@ -162,8 +166,8 @@ def libedgetpu_build(library_path: Path) -> str | None:
     read or carries neither (or, impossibly, both).
     """
     try:
-        data = library_path.read_bytes()
-    except OSError:
+        data = read_regular(library_path, _MAX_LIBRARY_BYTES)
+    except (OSError, ValueError):
         return None
     direct = b"PERFORMANCE=DIRECT" in data
     throttled = b"PERFORMANCE=THROTTLED" in data

@@ -9,6 +9,7 @@ plugin can show it as one line instead of a traceback::
     │   └── NeedsEdgeTpuError   an *_edgetpu.tflite model and no Edge TPU to run it (skip)
     ├── RuntimeUnavailableError   no usable TFLite runtime installed
     ├── DeviceError          unknown device spec, device not found or failed to open
+    │   └── DeviceBusyError     another session holds the device's lease
     ├── BaselineError        corrupt, foreign, future-version or unwritable baseline file
     └── ResultsError         a results file (--edgetpu-json) that cannot be used
 """
@@ -18,17 +19,32 @@ from __future__ import annotations
 __all__ = [
     "BaselineError",
     "ConfigError",
+    "DeviceBusyError",
     "DeviceError",
     "EdgeTpuError",
     "ModelError",
     "NeedsEdgeTpuError",
     "ResultsError",
     "RuntimeUnavailableError",
+    "one_line",
 ]
 
 
+def one_line(text: str) -> str:
+    """``text`` with every control character (a newline, an escape sequence's ESC) and every
+    lone surrogate written as a Python escape: a path or test id from outside can neither
+    break a message over lines nor drive the terminal it is printed on."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 class EdgeTpuError(Exception):
-    """Base class of every error pytest-edgetpu reports to the user."""
+    """Base class of every error pytest-edgetpu reports to the user; its text is always one
+    line (:func:`one_line`), whatever the file names in it hold."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(EdgeTpuError, ValueError):
@@ -49,6 +65,10 @@ class RuntimeUnavailableError(EdgeTpuError):
 
 class DeviceError(EdgeTpuError):
     """A device spec names no attached device, or the device cannot be opened."""
+
+
+class DeviceBusyError(DeviceError):
+    """Another pytest-edgetpu session holds the device's lease."""
 
 
 class BaselineError(EdgeTpuError):

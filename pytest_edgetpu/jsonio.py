@@ -1,7 +1,11 @@
 """Files that cross the plugin's boundary: JSON read with limits, text written atomically.
 
-Reading: no pickle, no YAML objects: plain JSON, bounded in size and nesting, with NaN and
-Infinity refused (they are not JSON, and a NaN baseline would compare as nothing).
+Reading: :func:`read_regular` reads only regular files (a FIFO would hang the run, a device
+such as ``/dev/zero`` never ends), and never more than a bound. JSON is plain JSON, no pickle,
+no YAML objects, bounded in size and nesting, with every number finite (NaN, Infinity and
+``1e999``, which parses as infinity, are refused: a baseline holding one would compare as
+nothing), integers of at most 20 digits, and no key given twice in one object (which JSON
+parsers otherwise resolve silently, last one wins).
 
 Writing: :func:`write_atomic` replaces a file all at once (temporary file beside it, fsync,
 ``os.replace``), so a reader, or a run killed in the middle, sees the old file or the new one,
@@ -14,29 +18,114 @@ from __future__ import annotations
 import contextlib
 import glob
 import json
+import math
 import os
+import stat
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from .errors import ConfigError
+from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
+    "NotRegularFileError",
     "check_header",
     "check_writable",
     "loads_limited",
     "read_limited",
+    "read_regular",
     "write_atomic",
 ]
 
-MAX_BYTES: Final = 16 * 1024 * 1024
-MAX_DEPTH: Final = 8
+MAX_BYTES: Final = MAX_JSON_BYTES
+MAX_DEPTH: Final = MAX_JSON_DEPTH
+_MAX_INTEGER_DIGITS: Final = 20
+
+
+class NotRegularFileError(OSError):
+    """The path names a FIFO, a device, a socket or a directory, not a regular file."""
+
+
+_KINDS: Final = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _kind(mode: int) -> str:
+    return next((words for test, words in _KINDS if test(mode)), "not a regular file")
+
+
+def read_regular(
+    path: Path, limit: int, *, head: int = 0, check_head: Callable[[bytes], None] | None = None
+) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them.
+
+    Raises :class:`NotRegularFileError` for anything but a regular file (found without
+    blocking: a FIFO is opened non-blocking), OSError when it cannot be read, and ValueError
+    when it holds more than ``limit`` bytes or the path holds a NUL byte. With ``head`` and
+    ``check_head``, the first ``head`` bytes are passed to ``check_head`` (which raises to
+    refuse them) before the rest is read, so a huge file of the wrong kind costs a few bytes,
+    not its size.
+    """
+    if "\0" in os.fspath(path):
+        raise ValueError(f"the path {os.fspath(path)!r} holds a NUL byte, which no file name can")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(f"it is {_kind(info.st_mode)}, not a regular file")
+        chunks = []
+        if head:
+            first = os.read(fd, head)
+            if check_head is not None:
+                check_head(first)
+            chunks.append(first)
+        if info.st_size > limit:
+            raise ValueError(f"{info.st_size} bytes is more than {limit}")
+        total = sum(map(len, chunks))
+        # One byte past the limit tells a file that grew since fstat from one that did not.
+        while total <= limit and (chunk := os.read(fd, min(1 << 20, limit + 1 - total))):
+            chunks.append(chunk)
+            total += len(chunk)
+        if total > limit:
+            raise ValueError(f"more than {limit} bytes")
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
 
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number these files can hold")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is not a finite number")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > _MAX_INTEGER_DIGITS:
+        raise ValueError(f"an integer of {len(text.lstrip('-'))} digits is out of range")
+    return int(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise ValueError(f"the key {key!r} appears twice in one object")
+        document[key] = value
+    return document
 
 
 def _check_depth(value: object, depth: int = 0) -> None:
@@ -55,7 +144,13 @@ def loads_limited(text: str) -> Any:
     if len(text) > MAX_BYTES:
         raise ValueError(f"{len(text)} characters is more than {MAX_BYTES}")
     try:
-        document = json.loads(text, parse_constant=_no_constant)
+        document = json.loads(
+            text,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+            object_pairs_hook=_unique_keys,
+        )
     except RecursionError:
         raise ValueError(f"nested deeper than {MAX_DEPTH} levels") from None
     _check_depth(document)
@@ -88,11 +183,8 @@ def check_header(
 
 
 def read_limited(path: Path) -> Any:
-    """Read and parse a JSON file; raises OSError or ValueError."""
-    size = path.stat().st_size
-    if size > MAX_BYTES:
-        raise ValueError(f"{size} bytes is more than {MAX_BYTES}")
-    return loads_limited(path.read_text(encoding="utf-8"))
+    """Read and parse a JSON file; raises OSError or ValueError (UnicodeDecodeError too)."""
+    return loads_limited(read_regular(path, MAX_BYTES).decode("utf-8"))
 
 
 def _temp_prefix(path: Path, pid: int) -> str:
@@ -127,8 +219,10 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` (UTF-8) in one step; raises OSError.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Replace ``path`` with ``text`` (UTF-8, or bytes as they are) in one step; raises OSError.
+
+    A symlink at ``path`` is replaced, never written through.
 
     A failure the process survives (disk full, KeyboardInterrupt) removes the temporary file;
     a process killed between creating and renaming it leaves a hidden ``.tmp`` beside the
@@ -136,14 +230,16 @@ def write_atomic(path: Path, text: str) -> None:
     """
     # A lone surrogate (a test id under pytest's disable_test_id_escaping option) cannot be
     # encoded; the escaped form keeps the file valid UTF-8 rather than failing the write.
-    data = text.encode("utf-8", errors="backslashreplace")
+    data = text if isinstance(text, bytes) else text.encode("utf-8", errors="backslashreplace")
     _remove_stale_temp_files(path)
     fd, temp = tempfile.mkstemp(
         prefix=_temp_prefix(path, os.getpid()), suffix=".tmp", dir=path.parent
     )
     try:
         # mkstemp makes the file 0600; the new file is as readable as the one it replaces.
-        os.fchmod(fd, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~_umask())
+        old = path.lstat() if os.path.lexists(path) else None
+        keep = old is not None and stat.S_ISREG(old.st_mode)
+        os.fchmod(fd, old.st_mode & 0o777 if old is not None and keep else 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()

@@ -32,6 +32,8 @@ import numpy as np
 import tflite
 
 from pytest_edgetpu.errors import ModelError
+from pytest_edgetpu.jsonio import NotRegularFileError, read_regular
+from pytest_edgetpu.limits import MAX_MODEL_BYTES
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -60,6 +62,8 @@ _BUILTIN_NAMES: Final[dict[int, str]] = {
     if not name.startswith("_") and isinstance(value, int)
 }
 _HASH_CHUNK: Final = 1 << 20
+#: What the identifier check and the format hint read of a file before the rest of it.
+_HINT_BYTES: Final = 200
 
 
 @dataclass(frozen=True)
@@ -126,9 +130,25 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
 
 
 def _read_model_bytes(path: Path) -> bytes:
-    """Return the file's bytes once they look like a TFLite flatbuffer, else raise ModelError."""
+    """Return the file's bytes once they look like a TFLite flatbuffer, else raise ModelError.
+
+    The identifier is checked on the first bytes, before the rest is read: a multi-gigabyte
+    file of another kind costs eight bytes."""
+
+    def check_identifier(head: bytes) -> None:
+        if not head:
+            raise ModelError(
+                f"{path} is not a TFLite model (the file is empty; an interrupted download or "
+                "write? re-export or re-download it)"
+            )
+        if len(head) < 8 or head[4:8] != _IDENTIFIER:
+            raise ModelError(
+                f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier at bytes 4..8; "
+                f"{_format_hint(head)})"
+            )
+
     try:
-        data = path.read_bytes()
+        return read_regular(path, MAX_MODEL_BYTES, head=_HINT_BYTES, check_head=check_identifier)
     except FileNotFoundError:
         raise ModelError(
             f"model file not found: {path} (check the model path given to the test, the "
@@ -136,6 +156,10 @@ def _read_model_bytes(path: Path) -> bytes:
         ) from None
     except IsADirectoryError:
         raise _directory_error(path) from None
+    except NotRegularFileError as exc:
+        if path.is_dir():
+            raise _directory_error(path) from None
+        raise ModelError(f"{path} is not a TFLite model ({exc}); give the .tflite file") from None
     except PermissionError:
         # Windows reports opening a directory as a permission error.
         if path.is_dir():
@@ -145,17 +169,8 @@ def _read_model_bytes(path: Path) -> bytes:
         ) from None
     except OSError as exc:
         raise ModelError(f"cannot read model file {path}: {exc.strerror or exc}") from None
-    if not data:
-        raise ModelError(
-            f"{path} is not a TFLite model (the file is empty; an interrupted download or "
-            "write? re-export or re-download it)"
-        )
-    if len(data) < 8 or data[4:8] != _IDENTIFIER:
-        raise ModelError(
-            f"{path} is not a TFLite model (no 'TFL3' flatbuffer identifier at bytes 4..8; "
-            f"{_format_hint(data)})"
-        )
-    return data
+    except ValueError as exc:  # larger than any flatbuffer, or a NUL in the path
+        raise ModelError(f"cannot read model file {path}: {exc}") from None
 
 
 def _directory_error(path: Path) -> ModelError:
@@ -167,7 +182,7 @@ def _directory_error(path: Path) -> ModelError:
 
 def _format_hint(data: bytes) -> str:
     """Guess what a non-TFLite file is, so the message can say how to get the real model."""
-    head = data[:200].lstrip()
+    head = data[:_HINT_BYTES].lstrip()
     if head.startswith(b"version https://git-lfs"):
         return "it is a Git LFS pointer: run 'git lfs pull' to fetch the real file"
     if head[:1] == b"<":

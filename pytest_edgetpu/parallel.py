@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from .devices import Device
-from .errors import DeviceError
+from .errors import DeviceBusyError, DeviceError
 
 if TYPE_CHECKING:
     from .run import BenchRun
@@ -45,8 +45,21 @@ class ControllerHooks:
                 f"{run.settings.device_source} ({', '.join(d.id for d in devices)}): each "
                 f"worker needs a device of its own; use -n {len(devices)} or -n auto"
             )
+        # Checked here, before any worker starts, so that a device another session holds is
+        # one line, not a traceback from every worker that tried to lease it.
+        free = run.free_devices()
+        if workers > len(free):
+            held = [d.id for d in devices if d not in free]
+            raise DeviceBusyError(
+                f"{workers} xdist workers but only {len(free)} of the {len(devices)} selected "
+                f"device(s) are free: {', '.join(held)} held by another pytest-edgetpu session; "
+                f"wait for it to finish, or use -n {len(free)}"
+                if free
+                else f"every selected device is in use ({', '.join(held)} held by another "
+                "pytest-edgetpu session); wait for it to finish"
+            )
         self.run = run
-        self.free: list[Device] = list(devices)
+        self.free: list[Device] = list(free)
         self.held: dict[str, Device] = {}
 
     @pytest.hookimpl

@@ -16,6 +16,7 @@ plots are written, and drawn with the Agg backend without pyplot's global state.
 from __future__ import annotations
 
 import importlib.util
+import io
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -25,7 +26,8 @@ import numpy as np
 
 from .baselines import BaselineEntry, BaselineFile
 from .compare import format_interval, format_ms
-from .errors import ConfigError
+from .errors import ConfigError, ResultsError
+from .jsonio import write_atomic
 from .results import QUANTILE_LEVELS, Record
 from .stats import instance_figure
 
@@ -75,7 +77,12 @@ def write_plots(
         if not record["timed"] or record["verdict"] is None:
             continue
         path = directory / f"{_file_stem(record['test_id'], used)}.png"
-        _plot(record, _compared_entry(record, baselines), path)
+        png = _plot(record, _compared_entry(record, baselines))
+        try:
+            # Atomic: a full disk leaves no empty PNG, and a planted symlink is replaced.
+            write_atomic(path, png)
+        except OSError as exc:
+            raise ResultsError(f"cannot write the plot {path}: {exc.strerror or exc}") from exc
         written.append(path)
     return written
 
@@ -99,7 +106,7 @@ def _compared_entry(record: Record, baselines: Mapping[str, BaselineFile]) -> Ba
     return stored.entries.get(record["test_id"]) if stored is not None else None
 
 
-def _plot(record: Record, baseline: BaselineEntry | None, path: Path) -> None:
+def _plot(record: Record, baseline: BaselineEntry | None) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -117,7 +124,9 @@ def _plot(record: Record, baseline: BaselineEntry | None, path: Path) -> None:
         )
     _instances(top, record["metric"], series)
     _distribution(bottom, record.get("quantiles_ms"), series)
-    figure.savefig(path, format="png")
+    png = io.BytesIO()
+    figure.savefig(png, format="png")
+    return png.getvalue()
 
 
 def _title(record: Record) -> str:

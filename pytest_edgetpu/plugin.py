@@ -16,7 +16,7 @@ import pytest
 
 from . import fixtures
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
-from .errors import ConfigError, EdgeTpuError
+from .errors import ConfigError, EdgeTpuError, one_line
 from .fixtures import (
     PENDING_KEY,
     RUN_KEY,
@@ -34,6 +34,7 @@ _WRITTEN_KEY = pytest.StashKey[list[str]]()
 _FAILED_KEY = pytest.StashKey["FailedTests"]()
 _KEPT_KEY = pytest.StashKey[list[str]]()
 _PROGRESS_KEY = pytest.StashKey[list[str]]()
+_COLLECTION_KEY = pytest.StashKey["CollectionErrors"]()
 #: The call report attribute that carries a test's progress lines (to the controller, too).
 _PROGRESS_ATTR = "edgetpu_progress"
 
@@ -126,6 +127,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN_KEY] = lazy
     config.stash[_WRITTEN_KEY] = []
     config.stash[_KEPT_KEY] = []
+    if settings.enabled and worker_input is None:
+        config.stash[_COLLECTION_KEY] = CollectionErrors()
+        config.pluginmanager.register(config.stash[_COLLECTION_KEY], "edgetpu-collection")
     if settings.enabled and worker_input is None and config.getoption("verbose") > 0:
         config.pluginmanager.register(ProgressLines(config), "edgetpu-progress")
     config.pluginmanager.register(fixtures, "edgetpu-fixtures")
@@ -296,7 +300,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         if verdict.fails(run.settings.strict) and not run.settings.update:
             failures.append(verdict.message)
     if failures:
-        pytest.fail("\n".join(failures), pytrace=False)
+        pytest.fail("\n".join(map(one_line, failures)), pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -333,6 +337,17 @@ class ProgressLines:
         # Left open the way the reporter leaves its own lines, so that the next test's line
         # starts below this one instead of after a blank line.
         terminal.currentfspath = -2
+
+
+class CollectionErrors:
+    """Whether collection failed (here or, under xdist, on a worker), which pytest reports as
+    an interrupted run although no test ran and nothing was lost."""
+
+    def __init__(self) -> None:
+        self.failed = False
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        self.failed = self.failed or report.failed
 
 
 class FailedTests:
@@ -385,6 +400,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     written = config.stash[_WRITTEN_KEY]
     if exitstatus == pytest.ExitCode.INTERRUPTED:
+        if config.stash[_COLLECTION_KEY].failed:
+            return  # no test ran: pytest's "Interrupted: 1 error during collection" says why
         # Under xdist, measurements still on the workers never reach this count.
         timed = sum(1 for r in run.results if r["timed"])
         discarded = f" ({timed} measurement(s) discarded)" if timed else ""
@@ -402,8 +419,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     try:
         if run.settings.update:
             config.stash[_KEPT_KEY] = run.kept_not_run()
-            paths = run.write_baselines()
+            paths, errors = run.write_baselines()
             written += [f"baselines written to {path}" for path in paths]
+            written += [f"ERROR: {error}" for error in errors]
+            if errors:
+                session.exitstatus = pytest.ExitCode.TESTS_FAILED
             if run.settings.prune:
                 written += _prune(session, run, paths)
         environment = run.environment()
@@ -459,13 +479,13 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
             shown = ""
             if run.settings.update:
                 shown = update_line(record)
-                terminalreporter.write_line(shown)
+                terminalreporter.write_line(one_line(shown))
             elif verdict is not None and (verdict["reason"] or verdict["noise_note"]):
                 shown = verdict["message"]
-                terminalreporter.write_line(f"{record['test_id']}: {shown}")
+                terminalreporter.write_line(one_line(f"{record['test_id']}: {shown}"))
             for note in result_notes(record, shown):
-                terminalreporter.write_line(f"{record['test_id']}: {note}")
+                terminalreporter.write_line(one_line(f"{record['test_id']}: {note}"))
         for test_id in config.stash[_KEPT_KEY]:
             terminalreporter.write_line(kept_line(test_id))
     for line in written:
-        terminalreporter.write_line(f"edgetpu: {line}")
+        terminalreporter.write_line(one_line(f"edgetpu: {line}"))

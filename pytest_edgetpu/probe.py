@@ -14,10 +14,18 @@ Never on an Edge TPU: a second process opening a USB Accelerator resets it under
 
 One helper serves a whole session, one model after another, so a session pays for one
 interpreter import, not one per model; a helper that crashed is replaced for the next model.
+
+The protocol is framed: each request and each answer is one line of JSON (a path with a
+newline in it stays inside its string), each answer repeats its request's number, and the
+helper answers on a descriptor of its own, so nothing the runtime prints to standard output
+can pass for an answer.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
+import os
 import selectors
 import signal
 import subprocess
@@ -53,6 +61,7 @@ class ModelProbe:
         self._timeout_s = timeout_s
         self._helper: subprocess.Popen[str] | None = None
         self._safe: set[tuple[str, int]] = set()
+        self._numbers = itertools.count(1)
 
     def start(self) -> None:
         """Start the helper now, so its imports overlap the session's own start."""
@@ -72,12 +81,15 @@ class ModelProbe:
         self.start()
         helper = self._helper
         assert helper is not None and helper.stdin is not None and helper.stdout is not None
+        number = next(self._numbers)
+        # ensure_ascii: a path that is not valid UTF-8 (surrogate escapes) travels as \udcXX.
+        request = json.dumps({"id": number, "threads": num_threads, "path": os.fspath(path)})
         try:
-            helper.stdin.write(f"{num_threads}\t{path}\n")
+            helper.stdin.write(request + "\n")
             helper.stdin.flush()
         except BrokenPipeError:
             pass  # the helper died at start; its exit status below says how
-        answer = _read_line(helper, self._timeout_s)
+        answer = _read_answer(helper, number, self._timeout_s)
         if answer in (_OK, _FAILED):
             # A model the runtime refuses cleanly raises the same error in the session, with
             # the session's own message; only crashes and hangs are the probe's to report.
@@ -110,17 +122,25 @@ class ModelProbe:
                 stream.close()
 
 
-def _read_line(helper: subprocess.Popen[str], timeout_s: float) -> str | None:
-    """The helper's answer; ``""`` when it died, None when it did not answer in time."""
+def _read_answer(helper: subprocess.Popen[str], number: int, timeout_s: float) -> str | None:
+    """The helper's answer to request ``number``; ``""`` when it died, None when it did not
+    answer in time. A line that is not that answer (which would be a protocol bug) counts as
+    a dead helper: the session never loads a model on a stale or garbled "ok"."""
     assert helper.stdout is not None
     with selectors.DefaultSelector() as selector:
         selector.register(helper.stdout, selectors.EVENT_READ)
         if not selector.select(timeout_s):
             return None
-    answer = helper.stdout.readline().strip()
-    if not answer:
+    line = helper.stdout.readline()
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict) or reply.get("id") != number:
+        helper.kill()
         helper.wait()
-    return answer
+        return ""
+    return str(reply.get("answer"))
 
 
 def _exit_words(returncode: int | None) -> str:
@@ -133,15 +153,19 @@ def _exit_words(returncode: int | None) -> str:
 
 
 def _serve() -> None:
-    """The helper: for each ``num_threads<TAB>path`` line, try the model and answer."""
+    """The helper: for each request line, try the model and answer on a private descriptor."""
+    answers = os.fdopen(os.dup(1), "w", encoding="ascii")
+    os.dup2(2, 1)  # what the runtime prints goes where stderr goes, never into an answer
     from .bench import random_inputs_for
     from .runtime import load_runtime, make_interpreter
 
     runtime = load_runtime()
     for line in sys.stdin:
-        threads, _, path = line.rstrip("\n").partition("\t")
+        request = json.loads(line)
         try:
-            interpreter = make_interpreter(runtime, Path(path), num_threads=int(threads))
+            interpreter = make_interpreter(
+                runtime, Path(request["path"]), num_threads=int(request["threads"])
+            )
             details = interpreter.get_input_details()
             for detail, array in zip(details, random_inputs_for(details), strict=True):
                 interpreter.set_tensor(detail["index"], array)
@@ -151,7 +175,7 @@ def _serve() -> None:
             answer = _FAILED
         else:
             answer = _OK
-        print(answer, flush=True)
+        print(json.dumps({"id": request["id"], "answer": answer}), file=answers, flush=True)
 
 
 if __name__ == "__main__":

@@ -140,6 +140,11 @@ def update_line(record: Record) -> str:
     """What an update run did to one test's baseline, for the terminal."""
     verdict = record["verdict"]
     now = f"{record['metric']} {format_ms(record['summary_ms'][record['metric']])} ms"
+    if record.get("record_error"):
+        return (
+            f"{record['test_id']}: not recorded: {now}; its baseline file could not be written "
+            "(the ERROR line below says why)"
+        )
     if not record["recorded"]:
         return (
             f"{record['test_id']}: not recorded: {now} is UNSTABLE against the baseline's "
@@ -173,10 +178,13 @@ def kept_line(test_id: str) -> str:
 def update_headline(records: Sequence[Record]) -> str:
     """``2 baseline(s) recorded, 1 not recorded (UNSTABLE)`` over an update's records."""
     recorded = sum(1 for r in records if r["recorded"])
-    refused = len(records) - recorded
+    failed = sum(1 for r in records if r.get("record_error"))
+    refused = len(records) - recorded - failed
     text = f"{recorded} baseline(s) recorded"
     if refused:
         text += f", {refused} not recorded (UNSTABLE; {_ACCEPT_UNSTABLE} records them)"
+    if failed:
+        text += f", {failed} not recorded (the baseline file could not be written)"
     return text
 
 

@@ -21,6 +21,7 @@ from .bench import BenchResult
 from .compare import Current, Verdict
 from .errors import ResultsError
 from .jsonio import check_header, read_limited, write_atomic
+from .limits import MAX_NUM_THREADS, MAX_WORKERS, is_count, is_latency_ms
 
 __all__ = [
     "QUANTILE_LEVELS",
@@ -214,27 +215,34 @@ def load_results(path: Path) -> dict[str, Any]:
 def current_of(record: Record, source: Path) -> Current:
     """What a verdict needs, from a timed record of a results file."""
     values = record.get("instance_values_ms")
-    if (
-        not isinstance(values, list)
-        or len(values) < 2
-        or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values
-        )
-    ):
+    if not isinstance(values, list) or len(values) < 2 or not all(map(is_latency_ms, values)):
         raise ResultsError(
             f"{source}: {record['test_id']} has no usable instance_values_ms (two or more "
-            "positive numbers)"
+            "latencies from 1 ns to 1 h in milliseconds)"
         )
-    try:
-        model = record.get("model") or {}
-        return Current(
-            metric=str(record["metric"]),
-            value_ms=float(record["summary_ms"][record["metric"]]),
-            instance_values_ms=tuple(float(v) for v in values),
-            num_threads=int(record["num_threads"]),
-            workers=int(record["workers"]),
-            device_words=str(record["device_words"]),
-            model_sha256=model.get("sha256"),
+    summary = record.get("summary_ms")
+    value = summary.get(record["metric"]) if isinstance(summary, dict) else None
+    num_threads, workers = record.get("num_threads"), record["workers"]
+    if not is_latency_ms(value):
+        raise ResultsError(
+            f"{source}: {record['test_id']} has no usable summary_ms value for its metric "
+            f"{record['metric']!r}"
         )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ResultsError(f"{source}: {record['test_id']} is malformed ({exc!r})") from exc
+    if not (is_count(num_threads, 1, MAX_NUM_THREADS) and is_count(workers, 1, MAX_WORKERS)):
+        raise ResultsError(
+            f"{source}: {record['test_id']} needs num_threads of 1..{MAX_NUM_THREADS} and "
+            f"workers of 1..{MAX_WORKERS}"
+        )
+    model = record.get("model")
+    sha256 = model.get("sha256") if isinstance(model, dict) else None
+    if sha256 is not None and not isinstance(sha256, str):
+        raise ResultsError(f"{source}: {record['test_id']} has a malformed model sha256")
+    return Current(
+        metric=record["metric"],
+        value_ms=float(value),
+        instance_values_ms=tuple(float(v) for v in values),
+        num_threads=num_threads,
+        workers=workers,
+        device_words=record["device_words"],
+        model_sha256=sha256,
+    )

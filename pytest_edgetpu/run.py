@@ -38,8 +38,8 @@ from .compare import Current, Policy, Status, Verdict, compare, confirm
 from .config import SessionSettings
 from .devices import Device, cpu_governor, cpu_model, open_edgetpu_delegate, resolve_devices
 from .discovery import Discovery, discover
-from .errors import DeviceError
-from .leases import Lease, acquire
+from .errors import BaselineError, DeviceBusyError, DeviceError
+from .leases import Lease, acquire, is_free
 from .models import ModelInfo
 from .results import Record, result_record
 from .runtime import Runtime, load_runtime
@@ -203,11 +203,16 @@ class BenchRun:
         for device in self.devices:
             try:
                 self._lease = acquire(device.id)
-            except DeviceError as error:
+            except DeviceBusyError as error:
                 busy.append(str(error))
                 continue
             return device
         raise DeviceError("every selected device is in use: " + "; ".join(busy))
+
+    def free_devices(self) -> tuple[Device, ...]:
+        """The selected devices no other session holds now (the controller's check before
+        it starts workers; a worker still leases its device for itself)."""
+        return tuple(device for device in self.devices if is_free(device.id))
 
     @functools.cached_property
     def store(self) -> BaselineStore:
@@ -410,11 +415,21 @@ class BenchRun:
                 kept += [t for t in sorted(stored.entries) if t not in ran.get(key, set())]
         return kept
 
-    def write_baselines(self) -> list[Path]:
-        """Write the queued entries (update mode); returns the files written."""
-        written = []
-        for profile, entries in self._pending.values():
-            path = write_entries(self.settings.baseline_dir, profile, entries)
+    def write_baselines(self) -> tuple[list[Path], list[str]]:
+        """Write the queued entries (update mode); returns the files written and an error line
+        per file that could not be. The records of a file not written say so: nothing that
+        was not recorded is reported as recorded."""
+        written, errors = [], []
+        for key, (profile, entries) in self._pending.items():
+            try:
+                path = write_entries(self.settings.baseline_dir, profile, entries)
+            except BaselineError as error:
+                errors.append(str(error))
+                for record in self.results:
+                    if record["profile"] == key and record["recorded"]:
+                        record["recorded"] = False
+                        record["record_error"] = str(error)
+                continue
             written.append(self.display(path))
         self._pending.clear()
-        return written
+        return written, errors

@@ -6,6 +6,7 @@ with SIGSEGV, one that never answers); the rest run the real helper on real mode
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -30,14 +31,19 @@ def counting_helper(log: Path) -> tuple[str, ...]:
     """A helper double that logs each request and answers ok, except that a model whose path
     holds ``segfault-me`` makes it segfault."""
     script = (
-        "import os, signal, sys\n"
+        "import json, os, signal, sys\n"
         "for line in sys.stdin:\n"
         "    if 'segfault-me' in line:\n"
         "        os.kill(os.getpid(), signal.SIGSEGV)\n"
         f"    open({str(log)!r}, 'a').write(line)\n"
-        "    print('ok', flush=True)\n"
+        "    print(json.dumps({'id': json.loads(line)['id'], 'answer': 'ok'}), flush=True)\n"
     )
     return (sys.executable, "-c", script)
+
+
+def requests(log: Path) -> list[tuple[int, str]]:
+    """The (threads, path) of each request a counting helper logged."""
+    return [(r["threads"], r["path"]) for r in map(json.loads, log.read_text().splitlines())]
 
 
 @pytest.fixture
@@ -72,7 +78,7 @@ def test_a_crashed_helper_is_replaced_for_the_next_model(
         probe.check(crashing, "sha-a", 1)
     probe.check(example_model, "sha-b", 1)
     probe.close()
-    assert log.read_text().splitlines() == [f"1\t{example_model}"]
+    assert requests(log) == [(1, str(example_model))]
 
 
 def test_each_model_and_thread_count_is_probed_once(example_model: Path, tmp_path: Path) -> None:
@@ -81,7 +87,7 @@ def test_each_model_and_thread_count_is_probed_once(example_model: Path, tmp_pat
     for threads in (1, 1, 2, 1, 2):
         probe.check(example_model, "sha", threads)
     probe.close()
-    assert log.read_text().splitlines() == [f"1\t{example_model}", f"2\t{example_model}"]
+    assert requests(log) == [(1, str(example_model)), (2, str(example_model))]
 
 
 def test_the_real_helper_runs_a_real_model(coral_models: Path) -> None:
