@@ -32,6 +32,7 @@ from .config import parse_threshold
 from .devices import cpu_governor, cpu_model
 from .discovery import discover
 from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
+from .jsonio import MAX_BYTES
 from .results import current_of, load_results
 from .runtime import load_runtime
 
@@ -237,6 +238,13 @@ def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     listing = _git("ls-tree", "-z", "--name-only", commit, "--", f"{relative}/", cwd=top)
     for name in filter(None, listing.split("\0")):
         if name.endswith(".json"):
+            # Sized before it is read: a commit can hold a blob of any size.
+            size = int(_git("cat-file", "-s", f"{commit}:{name}", cwd=top))
+            if size > MAX_BYTES:
+                raise BaselineError(
+                    f"{rev}:{name}: {size} bytes is too large for a baseline file (at most "
+                    f"{MAX_BYTES})"
+                )
             text = _git("show", f"{commit}:{name}", cwd=top)
             files[Path(name).stem] = parse_baseline_text(text, Path(f"{rev}:{name}"))
     return files

@@ -74,7 +74,9 @@ def _parse_int(minimum: int, maximum: int, why: str) -> Callable[[object, str], 
     def parse(raw: object, where: str) -> int:
         text = str(raw).strip()
         # A length cap before int(): a million digits would cost seconds to convert.
-        if isinstance(raw, bool) or len(text) > 40 or not re.fullmatch(r"[-+]?[0-9]+", text):
+        if len(text) > 40:
+            raise ConfigError(f"{where}: a value of {len(text)} characters is out of range")
+        if isinstance(raw, bool) or not re.fullmatch(r"[-+]?[0-9]+", text):
             raise ConfigError(f"{where}: {raw!r} is not a whole number")
         value = int(text)
         if value < minimum:

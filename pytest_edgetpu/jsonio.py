@@ -16,6 +16,7 @@ spends minutes measuring.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import math
@@ -33,6 +34,7 @@ __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
     "NotRegularFileError",
+    "append_regular",
     "check_header",
     "check_writable",
     "loads_limited",
@@ -77,7 +79,14 @@ def read_regular(
     """
     if "\0" in os.fspath(path):
         raise ValueError(f"the path {os.fspath(path)!r} holds a NUL byte, which no file name can")
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # what opening a socket says
+            raise
+        raise NotRegularFileError(
+            f"it is {_kind(os.stat(path).st_mode)}, not a regular file"
+        ) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -98,6 +107,25 @@ def read_regular(
         if total > limit:
             raise ValueError(f"more than {limit} bytes")
         return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
+def append_regular(path: Path, text: str) -> None:
+    """Append ``text`` (UTF-8) to ``path``, created when missing; raises NotRegularFileError,
+    without blocking, when it is a FIFO or a device, and OSError when it cannot be written."""
+    # Looked at first: opening a FIFO without a reader fails with a less helpful ENXIO.
+    if path.exists() and not path.is_file():
+        raise NotRegularFileError(f"it is {_kind(path.stat().st_mode)}, not a regular file")
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, 0o666)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotRegularFileError(f"it is {_kind(info.st_mode)}, not a regular file")
+        data = memoryview(text.encode("utf-8", errors="backslashreplace"))
+        while data:
+            data = data[os.write(fd, data) :]
     finally:
         os.close(fd)
 
@@ -258,6 +286,12 @@ def check_writable(path: Path, where: str, *, directory: bool) -> None:
         raise ConfigError(f"{where}: {path} is a file, not a directory; choose a directory")
     if not directory and path.is_dir():
         raise ConfigError(f"{where}: {path} is a directory; give the path of a file")
+    if not directory and path.exists() and not path.is_file():
+        # Replacing /dev/stdout or a FIFO with a regular file is never what was meant.
+        raise ConfigError(
+            f"{where}: {path} is {_kind(path.stat().st_mode)}, not a regular file; give the "
+            "path of a file"
+        )
     probe = path if directory else path.parent
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent

@@ -20,7 +20,7 @@ from .baselines import BaselineEntry
 from .bench import BenchResult
 from .compare import Current, Verdict
 from .errors import ResultsError
-from .jsonio import check_header, read_limited, write_atomic
+from .jsonio import append_regular, check_header, read_limited, write_atomic
 from .limits import MAX_NUM_THREADS, MAX_WORKERS, is_count, is_latency_ms
 
 __all__ = [
@@ -151,8 +151,7 @@ def write_text(path: Path, text: str, append: bool = False) -> None:
         if not append:
             write_atomic(path, text)
             return
-        with open(path, "a", encoding="utf-8", errors="backslashreplace") as handle:
-            handle.write(text)
+        append_regular(path, text)
     except OSError as exc:
         # An fsync's "No space left on device" names no file; this message does.
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from exc

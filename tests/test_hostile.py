@@ -303,8 +303,13 @@ def fifo(tmp_path: Path) -> Path:
 
 
 def test_read_regular_refuses_fifos_devices_and_directories(fifo: Path, tmp_path: Path) -> None:
+    import socket
+
+    listening = socket.socket(socket.AF_UNIX)
+    listening.bind(str(tmp_path / "socket"))
     for path, kind in (
         (fifo, "a FIFO (named pipe)"),
+        (tmp_path / "socket", "a socket"),
         (Path("/dev/zero"), "a character device"),
         (tmp_path, "a directory"),
     ):
@@ -658,6 +663,18 @@ def test_unbounded_marker_arguments_are_collection_errors(
     assert_clean(result)
 
 
+def test_a_number_of_a_hundred_thousand_digits_is_one_short_line(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nedgetpu_warmup = " + "9" * 100_000 + "\n")
+    project.makepyfile(test_a=bench_file())
+    result = project.runpytest("--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == [
+        f"ERROR: ini edgetpu_warmup in {project.path}/tox.ini: a value of 100000 characters is"
+        " out of range",
+        "",
+    ]
+
+
 def test_an_unbounded_ini_value_is_a_usage_error(project: pytest.Pytester) -> None:
     project.makeini("[pytest]\nedgetpu_num_threads = 1000000\n")
     project.makepyfile(test_a=bench_file())
@@ -798,3 +815,57 @@ def test_plots_replace_a_planted_symlink_and_a_failed_write_leaves_no_file(
         [f"edgetpu: ERROR: cannot write the plot {plots}/test_a.py_test_a.png: No space left*"]
     )
     assert list(plots.iterdir()) == []
+
+
+def test_an_output_that_is_a_device_or_fifo_is_refused(
+    project: pytest.Pytester, fifo: Path
+) -> None:
+    project.makepyfile(test_a=bench_file())
+    for target, kind in ((fifo, "a FIFO (named pipe)"), (Path("/dev/null"), "a character device")):
+        result = project.runpytest("--edgetpu", f"--edgetpu-json={target}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(
+            [
+                f"ERROR: --edgetpu-json: {target} is {kind}, not a regular file; give the path of a"
+                " file"
+            ]
+        )
+
+
+def test_a_fifo_as_the_job_summary_is_one_line_not_a_hang(
+    project: pytest.Pytester, fifo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_a=bench_file())
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
+    result = project.runpytest_subprocess("--edgetpu", "-p", "no:xdist", timeout=TIMEOUT_S)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [f"edgetpu: ERROR: cannot write {fifo}: it is a FIFO (named pipe), not a regular file"]
+    )
+
+
+def test_diff_sizes_a_revisions_baseline_before_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    baselines = tmp_path / "baselines"
+    baselines.mkdir()
+    (baselines / "cpu.json").write_bytes(b" " * (jsonio.MAX_BYTES + 1))
+    env = {
+        **os.environ,
+        **{
+            f"GIT_{who}_{what}": "t"
+            for who in ("AUTHOR", "COMMITTER")
+            for what in ("NAME", "EMAIL")
+        },
+    }
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "huge"]):
+        subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env)
+    (baselines / "cpu.json").write_text(dumps(Profile({"device": "cpu"}), {"t": entry()}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "HEAD"]) == 2
+    assert capsys.readouterr().err == (
+        f"pytest-edgetpu: error: HEAD:baselines/cpu.json: {jsonio.MAX_BYTES + 1} bytes is too"
+        f" large for a baseline file (at most {jsonio.MAX_BYTES})\n"
+    )
