@@ -58,7 +58,9 @@ _SIGNIFICANT_DIGITS: Final = 4
 # Profile fields in the order they read best in a file name: cpu-x86_64-amd-epyc-litert.
 _KEY_ORDER: Final = {
     name: i
-    for i, name in enumerate(("device", "link", "arch", "cpu_model", "libedgetpu", "runtime"))
+    for i, name in enumerate(
+        ("device", "link", "arch", "cpu_model", "libedgetpu", "runtime", "performance", "workers")
+    )
 }
 
 

@@ -9,6 +9,7 @@ alive longer than every interpreter that uses it). :class:`LoadedModel` is what
 from __future__ import annotations
 
 import functools
+import hashlib
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
@@ -24,7 +25,7 @@ from .errors import NeedsEdgeTpuError
 from .measure import Measurement, MeasureSettings, measure, time_once
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .probe import ModelProbe
-from .runtime import Interpreter, Runtime, make_interpreter
+from .runtime import Interpreter, Runtime, consume_first_cpu_log, make_interpreter
 from .stats import Summary, summarize
 
 __all__ = [
@@ -186,6 +187,22 @@ class BenchResult:
     delegate_load_ms: float | None = None
     """How long opening the Edge TPU delegate took, once per session, outside every phase."""
     thermal: Thermal | None = None
+    callable_models: tuple[ModelInfo, ...] = ()
+    """The models a timed callable runs (those loaded with ``edgetpu.load`` before it)."""
+
+    @property
+    def models(self) -> tuple[ModelInfo, ...]:
+        """Every model this result timed: the model, or the callable's models."""
+        return (self.model,) if self.model is not None else self.callable_models
+
+    @property
+    def model_sha256(self) -> str | None:
+        """What identifies the timed models, so that swapping one is a MODEL_CHANGED: the
+        model's digest, or for a callable of several models the digest of theirs, sorted."""
+        digests = sorted(model.sha256 for model in self.models)
+        if len(digests) <= 1:
+            return digests[0] if digests else None
+        return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
 
     @property
     def n(self) -> int:
@@ -279,6 +296,8 @@ class DeviceSession:
         the CPU, start the probe helper, so its imports overlap the collection."""
         if self.probe is not None:
             self.probe.start()
+        if not self.device.is_edgetpu:
+            consume_first_cpu_log(self.runtime)
         _ = self._delegates
 
     def close(self) -> None:
@@ -355,7 +374,8 @@ class DeviceSession:
             return fn
 
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
-        return self._bench(name, start_instance, settings, None)
+        result = self._bench(name, start_instance, settings, None)
+        return replace(result, callable_models=tuple(model.info for model in models))
 
     def _bench(
         self,

@@ -9,6 +9,7 @@ since a git revision). Exit codes: 0 success, 1 a regression (``compare``), 2 ba
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import subprocess
 import sys
@@ -29,7 +30,7 @@ from .baselines import (
 from .baselines import parse_text as parse_baseline_text
 from .compare import Policy, Status, compare, format_interval, format_ms
 from .config import parse_threshold
-from .devices import cpu_governor, cpu_model
+from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
 from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
 from .jsonio import MAX_BYTES
@@ -51,8 +52,10 @@ def _devices(_: argparse.Namespace) -> int:
         print(f" ({found.libedgetpu_version}, build {found.libedgetpu_build or 'unknown'})", end="")
     print()
     governor = cpu_governor()
+    cpus = resolve_devices(parse_device_spec("cpu", "cpu"), found, "cpu")
+    cpu_ids = ", ".join(device.id for device in cpus)
     print(
-        f"cpu: cpu:0 ({platform.machine()}, {cpu_model()}"
+        f"cpu: {cpu_ids} (one per usable core; {platform.machine()}, {cpu_model()}"
         + (f", governor {governor}" if governor else "")
         + ")"
     )
@@ -72,7 +75,10 @@ def _devices(_: argparse.Namespace) -> int:
         ]
         print(pd.DataFrame(rows).to_string(index=False))
     else:
-        print("Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU (cpu:0)")
+        print(
+            f"Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU ({cpu_ids}; "
+            "-n auto starts one worker per CPU device)"
+        )
     for note in found.notes:
         print(f"note: {note}")
     return 0
@@ -85,9 +91,11 @@ def _show(args: argparse.Namespace) -> int:
             "test": test_id,
             "profile": key,
             "metric": entry.metric,
-            "p50 ms": entry.summary_ms.get("p50"),
-            "p90 ms": entry.summary_ms.get("p90"),
-            "p99 ms": entry.summary_ms.get("p99"),
+            **{
+                f"{name} ms": format_ms(entry.summary_ms[name]) if name in entry.summary_ms else ""
+                for name in ("p50", "p90", "p99")
+            },
+            "workers": entry.workers,
             "instances": len(entry.instance_values_ms),
             "recorded": entry.recorded[:10],
             "model sha256": (entry.model_sha256 or "")[:12],
@@ -160,23 +168,36 @@ def _accept(args: argparse.Namespace) -> int:
     directory = Path(args.baseline_dir)
     store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
+    statuses: dict[tuple[str, str], str] = {}
     for record in document["results"]:
         raw = record.get("baseline_entry")
         if not record["timed"] or raw is None:
             continue
         verdict = record.get("verdict") or {}
-        if verdict.get("status") == "UNSTABLE" and not args.accept_unstable:
+        refused = {
             # The same refusal as --edgetpu-update-baselines without --edgetpu-accept-unstable.
+            "UNSTABLE": (args.accept_unstable, "measure again, or", "--accept-unstable"),
+            # A CI run's regression is what the gate exists to stop: taken only when said so.
+            "REGRESSION": (
+                args.accept_regression,
+                "fix it, or if it is intended,",
+                "--accept-regression",
+            ),
+        }.get(str(verdict.get("status")))
+        if refused is not None and not refused[0]:
+            _, fix, flag = refused
             print(
                 one_line(
-                    f"{record['test_id']}: not accepted: its measurement was UNSTABLE against "
-                    "the baseline; measure again, or accept it anyway with --accept-unstable"
+                    f"{record['test_id']}: not accepted: its measurement was "
+                    f"{verdict['status']} against the baseline; {fix} accept it anyway with "
+                    f"{flag}"
                 )
             )
             continue
         profile = Profile(dict(document["profiles"][record["profile"]]))
         entry = parse_entry(source, record["test_id"], raw)
         by_profile.setdefault(profile.key, (profile, {}))[1][record["test_id"]] = entry
+        statuses[profile.key, record["test_id"]] = str(verdict.get("status"))
     if not by_profile:
         print(f"{source} holds no timed results: nothing to accept")
         return 0
@@ -184,6 +205,9 @@ def _accept(args: argparse.Namespace) -> int:
         for test_id, entry in sorted(entries.items()):
             old = store.lookup(test_id, profile).entry
             was = f"was {format_ms(old.value_ms)} ms" if old else "new"
+            status = statuses.get((profile.key, test_id))
+            if status in ("REGRESSION", "UNSTABLE"):
+                was += f", accepted although {status}"
             print(one_line(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})"))
         path = write_entries(directory, profile, entries)
         print(f"baselines written to {path}")
@@ -319,8 +343,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="Also accept measurements whose verdict was UNSTABLE",
     )
+    accept.add_argument(
+        "--accept-regression",
+        action="store_true",
+        help="Also accept measurements whose verdict was REGRESSION (an intended slowdown)",
+    )
     diff = commands.add_parser("diff", help="How the baselines changed since a git revision")
-    diff.add_argument("rev", help="A git revision, e.g. origin/main or HEAD~1")
+    diff.add_argument("rev", nargs="?", help="A git revision, e.g. origin/main or HEAD~1")
     for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):
         sub.add_argument(
             "--baseline-dir",
@@ -333,10 +362,24 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        if args.command != "diff" or args.rev is not None:
+            parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+        # ``diff --output=x``: argparse takes it for an option; it was meant as the revision,
+        # which _commit_of refuses with the documented message.
+        args.rev = unknown[0]
+    if args.command == "diff" and args.rev is None:
+        parser.error("diff: give a git revision, e.g. origin/main or HEAD~1")
     try:
         status: int = args.handler(args)
+        sys.stdout.flush()
     except (EdgeTpuError, ResultsError) as error:
         print(f"pytest-edgetpu: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # `pytest-edgetpu devices | head -2`: the reader left; say nothing more to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return status

@@ -11,6 +11,7 @@ threshold is finer than what the measured noise lets this comparison resolve.
 
 from __future__ import annotations
 
+import decimal
 import enum
 import math
 from dataclasses import dataclass, replace
@@ -124,10 +125,16 @@ class Verdict:
 
 
 def format_ms(value: float) -> str:
-    """Three significant digits, trailing zeros kept: 1.00, 0.504, 12.3, 123."""
+    """Three significant digits, trailing zeros kept: 1.00, 0.504, 12.3, 123.
+
+    Rounded from the four significant digits a baseline file keeps, half up: a figure shows
+    the same whether it comes from this run (0.23751) or from the file that recorded it
+    (0.2375), instead of 0.238 in one place and 0.237 in the other."""
     if value <= 0 or not math.isfinite(value):
         return f"{value:g}"
-    return f"{value:.{max(0, 2 - math.floor(math.log10(value)))}f}"
+    places = max(0, 2 - math.floor(math.log10(value)))
+    stored = decimal.Decimal(f"{value:.4g}")
+    return str(stored.quantize(decimal.Decimal(1).scaleb(-places), decimal.ROUND_HALF_UP))
 
 
 def format_interval(low: float, high: float) -> str:
@@ -154,7 +161,7 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
                     "baselines exist only for other device profiles: "
                     + ", ".join(lookup.other_profiles)
                     + f"; never compared with {lookup.path.stem}; record one for this "
-                    "device with --edgetpu-update-baselines"
+                    f"device with --edgetpu-update-baselines{_workers_flag(current.workers)}"
                 ),
             )
         return replace(
@@ -167,7 +174,10 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             base,
             status=Status.INCOMPARABLE,
             baseline_recorded=entry.recorded,
-            reason=f"{mismatch} in {lookup.path}; record again with --edgetpu-update-baselines",
+            reason=(
+                f"{mismatch} in {lookup.path}; record again with --edgetpu-update-baselines"
+                f"{_workers_flag(current.workers)}"
+            ),
         )
     change = shift(
         fastest(entry.instance_values_ms), fastest(current.instance_values_ms), policy.confidence
@@ -204,10 +214,18 @@ def _condition_mismatch(entry: BaselineEntry, current: Current) -> str:
     if entry.workers != current.workers:
         # Parallel workers slow each other down (noise.md): never compare across concurrency.
         return (
-            f"the baseline was recorded with {entry.workers} parallel worker(s), this run "
-            f"has {current.workers}"
+            f"the baseline was recorded with {_workers_words(entry.workers)}, this run has "
+            f"{_workers_words(current.workers)}"
         )
     return ""
+
+
+def _workers_flag(workers: int) -> str:
+    return f" -n {workers}" if workers > 1 else ""
+
+
+def _workers_words(workers: int) -> str:
+    return f"-n {workers}" if workers > 1 else "1 worker (no -n)"
 
 
 def decide(change: Shift, threshold: float) -> tuple[Status, str]:

@@ -41,7 +41,7 @@ LEASE_DIR_ENV: Final = "PYTEST_EDGETPU_LEASE_DIR"
 _PID_BYTES: Final = 32
 _FIX: Final = (
     f"set {LEASE_DIR_ENV} to a directory of your own, or have an administrator create a shared "
-    "one owned by root with mode 1777 (README: Guarantees)"
+    "one owned by root with mode 1777 (docs/guarantees.md)"
 )
 
 

@@ -143,6 +143,9 @@ def _title(record: Record) -> str:
         )
         if verdict["confirmed"]:
             figures += ", confirmed by a second measurement"
+    judged = instance_figure(metric)
+    if judged != metric:
+        figures += f"; the change is judged on the {judged} of each instance (top)"
     device = f"{record['device']}: {record['device_words']}"
     if verdict["model_changed"]:
         device += "; the model changed since the baseline"
@@ -219,17 +222,21 @@ def _distribution(axes: Axes, quantiles: Sequence[float] | None, series: Sequenc
                 linewidth=1.2,
                 label=f"{name} {metric} {format_ms(summary[metric])} ms",
             )
-    # Up to a little beyond the slowest p99: the rare slowest invoke (the max) would squeeze
-    # what matters into a corner.
+    # From the fastest to the slowest invoke, the tail included; on a log axis when the slowest
+    # is far out, so that it does not squeeze the bulk of the invokes into a corner.
     # This run's summary has every figure; a baseline's may lack some.
     summaries = [summary for _, _, summary, _ in series]
     low = min(s["min"] for s in summaries if "min" in s)
-    high = max(s["p99"] for s in summaries if "p99" in s)
-    # Identical figures would leave no width to draw in.
-    span = (high - low) or 0.1 * high
-    axes.set_xlim(max(0.0, low - 0.05 * span), high + 0.08 * span)
+    high = max(s[k] for s in summaries for k in ("max", "p99") if k in s)
+    if high > 3 * low:
+        axes.set_xscale("log")
+        axes.set_xlim(low / 1.05, high * 1.05)
+    else:
+        # Identical figures would leave no width to draw in.
+        span = (high - low) or 0.1 * high
+        axes.set_xlim(max(0.0, low - 0.05 * span), high + 0.08 * span)
     axes.set_ylim(-3, 103)
-    axes.set_xlabel("latency of each invoke, all instances pooled (ms)")
+    axes.set_xlabel("latency of each invoke, all instances pooled, up to the slowest (ms)")
     axes.set_ylabel("% of invokes at or below", fontsize=8)
     axes.legend(loc="best", fontsize=8, framealpha=0.9)
     axes.grid(alpha=0.3)

@@ -207,14 +207,21 @@ def pytest_report_header(config: pytest.Config) -> str | None:
 
 
 def _explicit_paths(config: pytest.Config) -> list[Path]:
-    if config.args_source is not pytest.Config.ArgsSource.ARGS:
+    """The paths named on the command line or, without any, in the ``testpaths`` ini key: the
+    only places ``.tflite`` files are collected from (a model file elsewhere in the project is
+    data for a test, not a benchmark of its own)."""
+    if config.args_source is pytest.Config.ArgsSource.ARGS:
+        base = config.invocation_params.dir
+    elif config.args_source is pytest.Config.ArgsSource.TESTPATHS:
+        base = config.rootpath
+    else:
         return []
-    return [(config.invocation_params.dir / arg.split("::")[0]).resolve() for arg in config.args]
+    return [(base / arg.split("::")[0]).resolve() for arg in config.args]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """With ``--edgetpu``, a ``.tflite`` file named on the command line (or found in a
-    directory named there) is one benchmark item."""
+    """With ``--edgetpu``, a ``.tflite`` file named on the command line or in ``testpaths``
+    (or found in a directory named there) is one benchmark item."""
     if file_path.suffix != ".tflite" or not parent.config.stash[RUN_KEY].settings.enabled:
         return None
     resolved = file_path.resolve()

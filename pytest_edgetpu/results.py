@@ -87,16 +87,21 @@ def result_record(
         record["elapsed_s"] = result.measurement.elapsed_s
         pooled = [s for inst in result.measurement.instances for s in inst.samples_ns]
         record["quantiles_ms"] = [float(q) / 1e6 for q in np.quantile(pooled, QUANTILE_LEVELS)]
-    if result.model is not None:
+    models = result.models
+    if models:
         record["model"] = {
-            "path": os.fspath(result.model.path),
-            "sha256": result.model.sha256,
-            "edgetpu_ops": result.model.edgetpu_ops,
-            "cpu_ops": result.model.cpu_ops,
+            "path": ", ".join(os.fspath(m.path) for m in models),
+            "sha256": result.model_sha256,
+            "edgetpu_ops": sum(m.edgetpu_ops for m in models),
+            "cpu_ops": sum(m.cpu_ops for m in models),
             # One edgetpu-custom-op node per TPU subgraph: the same count, by its meaning.
-            "tpu_subgraphs": result.model.edgetpu_ops,
-            "partially_mapped": result.model.partially_mapped,
+            "tpu_subgraphs": sum(m.edgetpu_ops for m in models),
+            "partially_mapped": any(m.partially_mapped for m in models),
         }
+        if result.model is None:  # a callable's: each model it runs, by name and digest
+            record["model"]["models"] = [
+                {"path": os.fspath(m.path), "sha256": m.sha256} for m in models
+            ]
     if result.thermal is not None:
         record["thermal"] = {
             "before_c": result.thermal.before_c,

@@ -62,13 +62,17 @@ def device_profile(
     runtime: Runtime,
     discovery: Discovery | None,
     performance: str | None = None,
+    workers: int = 1,
 ) -> Profile:
     """What must match for two measurements to be compared (the baseline file's key).
 
     For an Edge TPU: what changes its latency by design, i.e. its kind, its link (USB 2 and
     USB 3 differ 4-12x), the libedgetpu build (direct or throttled clock) and, when set, the
-    performance level; never the path or index, which move between boots.
+    performance level; never the path or index, which move between boots. With parallel
+    workers, their number (they slow each other down): a team's serial baselines and its
+    ``-n 2`` CI baselines live side by side, in files of their own.
     """
+    parallel = {"workers": f"{workers}-workers"} if workers > 1 else {}
     if device.edgetpu is None:
         return Profile(
             {
@@ -76,6 +80,7 @@ def device_profile(
                 "arch": platform.machine(),
                 "cpu_model": cpu_model(),
                 "runtime": runtime.family,
+                **parallel,
             }
         )
     tpu = device.edgetpu
@@ -89,7 +94,7 @@ def device_profile(
     }
     if performance is not None:
         fields["performance"] = performance
-    return Profile(fields)
+    return Profile({**fields, **parallel})
 
 
 def _mapping(model: ModelInfo | None) -> dict[str, str]:
@@ -99,6 +104,13 @@ def _mapping(model: ModelInfo | None) -> dict[str, str]:
     if model is None:
         return {}
     return {"model_tpu_subgraphs": str(model.edgetpu_ops), "model_cpu_ops": str(model.cpu_ops)}
+
+
+def _only_workers_differ(one: Profile, other: Profile) -> bool:
+    def without(profile: Profile) -> dict[str, str]:
+        return {k: v for k, v in profile.fields.items() if k != "workers"}
+
+    return one != other and without(one) == without(other)
 
 
 class BenchRun:
@@ -221,7 +233,11 @@ class BenchRun:
     @functools.cached_property
     def profile(self) -> Profile:
         return device_profile(
-            self.session.device, self.runtime, self.discovery, self.settings.performance
+            self.session.device,
+            self.runtime,
+            self.discovery,
+            self.settings.performance,
+            self.workers,
         )
 
     def start(self) -> None:
@@ -332,6 +348,11 @@ class BenchRun:
         others = []
         for key in found.other_profiles:
             other = self.store.files.get(key)
+            if other is not None and _only_workers_differ(other.profile, self.profile):
+                recorded = other.profile.fields.get("workers", "1").split("-")[0]
+                how = f"-n {recorded}" if recorded != "1" else "a serial run (no -n)"
+                others.append(f"{key} (recorded with {how})")
+                continue
             differences = other.profile.differences(self.profile) if other else []
             others.append(f"{key} ({', '.join(differences)})" if differences else key)
         return Lookup(self.display(found.path), found.entry, tuple(others))
@@ -344,7 +365,7 @@ class BenchRun:
             num_threads=result.num_threads,
             workers=self.workers,
             device_words=self.session.device.describe(self.runtime, result.num_threads),
-            model_sha256=result.model.sha256 if result.model else None,
+            model_sha256=result.model_sha256,
         )
 
     def _entry(self, result: BenchResult) -> BaselineEntry:
@@ -359,8 +380,8 @@ class BenchRun:
             num_threads=result.num_threads,
             workers=self.workers,
             recorded=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-            model_sha256=model.sha256 if model else None,
-            model_path=os.fspath(self.display(model.path)) if model else None,
+            model_sha256=result.model_sha256,
+            model_path=", ".join(os.fspath(self.display(m.path)) for m in result.models) or None,
             environment={**self.environment(), **_mapping(model)},
         )
 

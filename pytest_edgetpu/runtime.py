@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.metadata
+import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -87,6 +88,25 @@ _RUNTIME_TOO_OLD = re.compile(
 # ... and when it was built against another TensorFlow Lite than the interpreter's (edgetpu#44).
 _ABI_MISMATCH = "Unsupported data type in custom op handler"
 _LIBEDGETPU_BUILDS = "feranick/libedgetpu releases are built for current TensorFlow Lite"
+
+
+def consume_first_cpu_log(runtime: Runtime) -> None:
+    """Build this process's first CPU interpreter with stderr closed.
+
+    LiteRT logs ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` to the process's
+    stderr the first time it builds a CPU interpreter; done here, at session start, the line
+    never lands in the captured output of whichever test comes first."""
+    from .models import dense_model_bytes
+
+    content = dense_model_bytes(input_size=4, hidden=(4,), outputs=2)
+    saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(quiet, 2)
+        runtime.interpreter_class(model_content=content, num_threads=1).allocate_tensors()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(quiet)
 
 
 def make_interpreter(

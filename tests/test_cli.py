@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -49,9 +50,13 @@ def test_devices_says_none_is_attached_and_which_runtime(
     assert main(["devices"]) == 0
     out = capsys.readouterr().out
     assert out.startswith("runtime: LiteRT ")
-    assert "cpu: cpu:0 (" in out
+    cpus = ", ".join(f"cpu:{i}" for i in range(len(os.sched_getaffinity(0))))
+    assert f"cpu: {cpus} (one per usable core; " in out
     if not Path("/sys/class/apex").exists() and not Path("/sys/bus/usb/devices").exists():
-        assert "Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU (cpu:0)" in out
+        assert (
+            f"Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU ({cpus}; -n auto"
+            " starts one worker per CPU device)"
+        ) in out
         assert "note: no /sys/class/apex: PCIe driver (gasket-dkms) not loaded" in out
 
 

@@ -111,9 +111,9 @@ def test_incomparable_when_only_other_profiles_hold_the_test() -> None:
         (
             {"workers": 4},
             {},
-            "the baseline was recorded with 4 parallel worker(s), this run has 1",
+            "the baseline was recorded with -n 4, this run has 1 worker (no -n)",
         ),
-        ({}, {"workers": 2}, "the baseline was recorded with 1 parallel worker(s), this run has 2"),
+        ({}, {"workers": 2}, "the baseline was recorded with 1 worker (no -n), this run has -n 2"),
     ],
     ids=["metric", "num_threads", "workers-baseline", "workers-current"],
 )
@@ -129,6 +129,7 @@ def test_incomparable_when_conditions_differ(
     assert verdict.message == (
         f"INCOMPARABLE p50 1.23 ms on {DEVICE}: {words} in baselines/cpu-x.json; "
         "record again with --edgetpu-update-baselines"
+        + (" -n 2" if current_kwargs.get("workers") == 2 else "")
     )
 
 

@@ -108,8 +108,8 @@ def test_a_planted_symlink_lock_file_is_refused_and_its_target_untouched(
     assert str(caught.value) == (
         f"the lease file {directory}/cpu-0.lock is a symbolic link, which another user may have"
         f" planted; remove it, or set {leases.LEASE_DIR_ENV} to a directory of your own, or"
-        " have an administrator create a shared one owned by root with mode 1777 (README:"
-        " Guarantees)"
+        " have an administrator create a shared one owned by root with mode 1777"
+        " (docs/guarantees.md)"
     )
     assert not isinstance(caught.value, DeviceBusyError)
     assert victim.read_text() == "precious\n"
@@ -243,13 +243,13 @@ def test_a_lock_file_another_user_planted_in_ones_own_directory_is_refused(
     assert lease_as_other_user(directory) == (
         f"the lease file {directory}/cpu-0.lock belongs to user root (uid 0); remove it, or set"
         f" {leases.LEASE_DIR_ENV} to a directory of your own, or have an administrator create a"
-        " shared one owned by root with mode 1777 (README: Guarantees)"
+        " shared one owned by root with mode 1777 (docs/guarantees.md)"
     )
 
 
 @needs_root
 def test_two_users_share_one_lease_in_a_root_owned_sticky_directory(reachable: Path) -> None:
-    # The host-wide lease of README's Guarantees, across two real uids.
+    # The host-wide lease of docs/guarantees.md, across two real uids.
     shared = reachable / "shared"
     shared.mkdir()
     os.chmod(shared, 0o1777)

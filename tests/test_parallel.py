@@ -48,8 +48,25 @@ def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.
     gated.stdout.fnmatch_lines(["*test_one*PASS*"])
     serial = project.runpytest("--edgetpu", TWO_CPUS)
     serial.stdout.fnmatch_lines(
-        ["*INCOMPARABLE*recorded with 2 parallel worker(s), this run has 1*"]
+        [
+            "test_bench.py::test_one: INCOMPARABLE p50 * ms on cpu (*): baselines exist only for"
+            " other device profiles: cpu-*-litert-2-workers (recorded with -n 2); never compared"
+            " with cpu-*-litert; record one for this device with --edgetpu-update-baselines"
+        ]
     )
+
+
+def test_serial_and_parallel_baselines_live_side_by_side(project: pytest.Pytester) -> None:
+    project.makepyfile(test_bench=two_tests())
+    project.runpytest("--edgetpu-update-baselines", TWO_CPUS).assert_outcomes(passed=2)
+    project.runpytest("-n", "2", TWO_CPUS, "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    files = sorted(p.name for p in (project.path / "baselines").glob("*.json"))
+    assert len(files) == 2 and files[0] == files[1].replace(".json", "-2-workers.json")
+    for args in ([], ["-n", "2"]):
+        gated = project.runpytest("--edgetpu", TWO_CPUS, "--edgetpu-threshold=60%", *args)
+        gated.assert_outcomes(passed=2)
+        gated.stdout.no_fnmatch_line("*INCOMPARABLE*")
+        gated.stdout.no_fnmatch_line("*NO_BASELINE*")
 
 
 def test_a_regression_fails_its_test_under_xdist(project: pytest.Pytester) -> None:

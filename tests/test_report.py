@@ -8,6 +8,7 @@ the plot folder) from a real run.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -585,6 +586,16 @@ def test_readme_lists_every_option_ini_key_and_subcommand(
     assert len(names) >= 5
     for name in names:
         assert f"| `{name}" in commands, name
+
+
+def test_the_readme_options_are_those_pytest_help_lists(pytester: pytest.Pytester) -> None:
+    listed = pytester.runpytest("--help").stdout.str()
+    in_help = set(re.findall(r"^\s+(--edgetpu[a-z-]*)", listed, flags=re.MULTILINE))
+    options = README.read_text(encoding="utf-8").split("\n## Options\n", 1)[1].split("\n## ")[0]
+    in_readme = set(re.findall(r"^\| `(--edgetpu[a-z-]*)", options, flags=re.MULTILINE))
+    assert in_help and in_readme == in_help
+    ini_help = set(re.findall(r"^\s+(edgetpu[a-z_]*) \(", listed, flags=re.MULTILINE))
+    assert ini_help and all(f"`{key}`" in options for key in ini_help)
 
 
 def test_help_shows_the_report_options(pytester: pytest.Pytester) -> None:
