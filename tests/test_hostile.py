@@ -21,19 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import entry, record
 from hypothesis import given
 from hypothesis import strategies as st
 
 from pytest_edgetpu import jsonio, leases
-from pytest_edgetpu.baselines import BaselineEntry, Profile, dumps, load_file, write_entries
+from pytest_edgetpu.baselines import Profile, dumps, load_file, write_entries
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.devices import Device
 from pytest_edgetpu.errors import BaselineError, DeviceBusyError, DeviceError, ModelError
 from pytest_edgetpu.leases import acquire
 from pytest_edgetpu.limits import MAX_DURATION_MS, MIN_LATENCY_MS
 from pytest_edgetpu.models import inspect_model
-from pytest_edgetpu.run import device_profile
-from pytest_edgetpu.runtime import load_runtime
 from pytest_edgetpu.stats import shift
 
 #: A uid no account on the test host has: the "other user" of these tests.
@@ -59,27 +57,6 @@ def bench_file(marker: str = 'model="models/tiny_dense.tflite"', call: str = "")
         f"@pytest.mark.tpu_bench({marker})\n"
         f"def test_a(tpu_bench):\n    tpu_bench({call})\n"
     )
-
-
-def entry(value_ms: float = 1.0) -> BaselineEntry:
-    return BaselineEntry(
-        metric="p50",
-        instance_values_ms=(value_ms, value_ms * 1.01, value_ms * 1.02),
-        summary_ms={"n": 30, "p50": value_ms * 1.01},
-        load_ms=1.0,
-        first_inference_ms=1.0,
-        num_threads=1,
-        workers=1,
-        recorded="2026-12-01T00:00:00+00:00",
-    )
-
-
-def cpu_profile() -> Profile:
-    return device_profile(Device("cpu", "cpu:0"), load_runtime(), None)
-
-
-def record(project: pytest.Pytester, *test_ids: str) -> Path:
-    return write_entries(project.path / "baselines", cpu_profile(), {t: entry() for t in test_ids})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -415,7 +392,7 @@ def test_a_fifo_or_device_model_fails_its_test_in_one_line(
 
 
 def baseline_text(**overrides: Any) -> str:
-    document = json.loads(dumps(Profile({"device": "cpu"}), {"t": entry()}))
+    document = json.loads(dumps(Profile({"device": "cpu"}), {"t": entry(1.0)}))
     document["entries"]["t"].update(overrides)
     return json.dumps(document)
 
@@ -512,7 +489,7 @@ def test_compare_and_accept_refuse_out_of_range_results(
         "num_threads": 1,
         "summary_ms": {"p50": 1.0},
         "instance_values_ms": [1e300, 1.0],
-        "baseline_entry": {**entry().to_json(), "instance_values_ms": [1e-320, 1.0]},
+        "baseline_entry": {**entry(1.0).to_json(), "instance_values_ms": [1e-320, 1.0]},
     }
     document = {
         "format": "pytest-edgetpu-results",
@@ -528,26 +505,28 @@ def test_compare_and_accept_refuse_out_of_range_results(
     assert not (tmp_path / "b").exists()
 
 
+def commit_everything(directory: Path, message: str) -> None:
+    """A new git repository at ``directory`` with every file in one commit."""
+    names = {
+        f"GIT_{who}_{what}": "t" for who in ("AUTHOR", "COMMITTER") for what in ("NAME", "EMAIL")
+    }
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", message]):
+        subprocess.run(["git", *args], cwd=directory, check=True, env={**os.environ, **names})
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+@needs_git
 def test_diff_against_a_revision_whose_value_is_zero_is_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
     baselines = tmp_path / "baselines"
-    path = write_entries(baselines, Profile({"device": "cpu"}), {"t": entry()})
+    path = write_entries(baselines, Profile({"device": "cpu"}), {"t": entry(1.0)})
     zero = json.loads(path.read_text())
     zero["entries"]["t"]["summary_ms"]["p50"] = 0
     path.write_text(json.dumps(zero))
-    env = {
-        **os.environ,
-        **{
-            f"GIT_{who}_{what}": "t"
-            for who in ("AUTHOR", "COMMITTER")
-            for what in ("NAME", "EMAIL")
-        },
-    }
-    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "zero"]):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env)
+    commit_everything(tmp_path, "zero")
     path.write_text(dumps(Profile({"device": "cpu"}), {"t": entry(2.0)}))
     monkeypatch.chdir(tmp_path)
     assert main(["diff", "HEAD"]) == 2
@@ -779,7 +758,7 @@ def test_a_failed_update_write_reports_nothing_as_recorded(
 def test_show_escapes_control_characters_of_test_ids(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    write_entries(tmp_path, Profile({"device": "cpu"}), {"t\x1b]0;pwned\x07\nx": entry()})
+    write_entries(tmp_path, Profile({"device": "cpu"}), {"t\x1b]0;pwned\x07\nx": entry(1.0)})
     assert main(["show", "--baseline-dir", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
@@ -844,25 +823,15 @@ def test_a_fifo_as_the_job_summary_is_one_line_not_a_hang(
     )
 
 
+@needs_git
 def test_diff_sizes_a_revisions_baseline_before_reading_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if shutil.which("git") is None:
-        pytest.skip("git is not installed")
     baselines = tmp_path / "baselines"
     baselines.mkdir()
     (baselines / "cpu.json").write_bytes(b" " * (jsonio.MAX_BYTES + 1))
-    env = {
-        **os.environ,
-        **{
-            f"GIT_{who}_{what}": "t"
-            for who in ("AUTHOR", "COMMITTER")
-            for what in ("NAME", "EMAIL")
-        },
-    }
-    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "huge"]):
-        subprocess.run(["git", *args], cwd=tmp_path, check=True, env=env)
-    (baselines / "cpu.json").write_text(dumps(Profile({"device": "cpu"}), {"t": entry()}))
+    commit_everything(tmp_path, "huge")
+    (baselines / "cpu.json").write_text(dumps(Profile({"device": "cpu"}), {"t": entry(1.0)}))
     monkeypatch.chdir(tmp_path)
     assert main(["diff", "HEAD"]) == 2
     assert capsys.readouterr().err == (

@@ -25,13 +25,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import cpu_profile, entry, record
 
-from pytest_edgetpu.baselines import BaselineEntry, Profile, load_file, write_entries
+from pytest_edgetpu.baselines import Profile, load_file, write_entries
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.devices import Device
 from pytest_edgetpu.results import write_text
-from pytest_edgetpu.run import device_profile
-from pytest_edgetpu.runtime import load_runtime
 
 # Short measurements keep the suite fast; what is checked here does not depend on length.
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_edgetpu"
@@ -52,30 +50,6 @@ edgetpu_max_time = 0.05
 edgetpu_min_runs = 10
 filterwarnings = ignore::pytest.PytestAssertRewriteWarning
 """
-
-
-def cpu_profile() -> Profile:
-    return device_profile(Device("cpu", "cpu:0"), load_runtime(), None)
-
-
-def entry(value_ms: float) -> BaselineEntry:
-    return BaselineEntry(
-        metric="p50",
-        instance_values_ms=(value_ms, value_ms * 1.01, value_ms * 1.02),
-        summary_ms={"n": 30, "p50": value_ms * 1.01},
-        load_ms=1.0,
-        first_inference_ms=1.0,
-        num_threads=1,
-        workers=1,
-        recorded="2026-11-27T00:00:00+00:00",
-    )
-
-
-def record(project: pytest.Pytester, *test_ids: str, value_ms: float = 1.0) -> Path:
-    """A baseline file for this host written directly (no measuring), one entry per id."""
-    return write_entries(
-        project.path / "baselines", cpu_profile(), {t: entry(value_ms) for t in test_ids}
-    )
 
 
 def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
