@@ -118,7 +118,6 @@ def worker() -> None:
     from pytest_edgetpu.bench import DeviceSession
     from pytest_edgetpu.devices import Device
     from pytest_edgetpu.errors import EdgeTpuError
-    from pytest_edgetpu.fixtures import bench_model
     from pytest_edgetpu.runtime import load_runtime
 
     session = DeviceSession(Device("cpu", "cpu:0"), load_runtime())
@@ -129,7 +128,7 @@ def worker() -> None:
             answer: dict[str, Any] = {"index": spec["index"]}
             try:
                 # What tpu_bench(path) does without --edgetpu: load, one inference, one more.
-                bench_model(session, session.inspect(path), None)
+                session.bench_model(session.inspect(path), None)
                 answer["outcome"] = "ran"
             except EdgeTpuError as error:
                 answer["outcome"] = type(error).__name__

@@ -28,8 +28,8 @@ from pathlib import Path
 import numpy as np
 from saved import save
 
-from pytest_edgetpu.bench import random_inputs_for
 from pytest_edgetpu.compare import Status, decide
+from pytest_edgetpu.inputs import fill_inputs, random_inputs_for
 from pytest_edgetpu.measure import MeasureSettings, measure
 from pytest_edgetpu.runtime import load_runtime, make_interpreter
 from pytest_edgetpu.stats import fastest, shift
@@ -59,8 +59,7 @@ def record(model: Path, seconds: float) -> list[np.ndarray]:
     def start_instance() -> Callable[[], object]:
         interpreter = make_interpreter(runtime, model, num_threads=1)
         details = interpreter.get_input_details()
-        for detail, array in zip(details, random_inputs_for(details), strict=True):
-            interpreter.set_tensor(detail["index"], array)
+        fill_inputs(interpreter, details, random_inputs_for(details))
         return interpreter.invoke
 
     settings = MeasureSettings(max_time_s=seconds, max_instances=1_000_000, precision=0.0)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from saved import save
 
-from pytest_edgetpu.models import write_example_models
+from pytest_edgetpu.example_models import write_example_models
 
 ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import (
     BaselineError,
     ConfigError,
+    DeviceBusyError,
     DeviceError,
     EdgeTpuError,
     ModelError,
@@ -24,6 +25,7 @@ __all__ = [
     "BaselineError",
     "BenchResult",
     "ConfigError",
+    "DeviceBusyError",
     "DeviceError",
     "EdgeTpuError",
     "LoadedModel",

@@ -21,7 +21,8 @@ import numpy as np
 
 from .devices import Device, open_edgetpu_delegate
 from .discovery import read_apex_temperature, read_apex_trip_point
-from .errors import NeedsEdgeTpuError
+from .errors import ModelError, NeedsEdgeTpuError
+from .inputs import fill_inputs, random_inputs_for
 from .measure import Measurement, MeasureSettings, measure, time_once
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .probe import ModelProbe
@@ -34,26 +35,7 @@ __all__ = [
     "LoadedModel",
     "Thermal",
     "mapping_note",
-    "random_inputs_for",
 ]
-
-
-def random_inputs_for(details: Sequence[dict[str, Any]], seed: int = 0) -> list[np.ndarray]:
-    """Deterministic inputs for input ``details`` (same seed, dtype and shape: same bytes)."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for detail in details:
-        dtype = np.dtype(detail["dtype"])
-        shape = tuple(int(d) for d in detail["shape"])
-        if dtype == np.bool_:
-            arrays.append(rng.integers(0, 2, size=shape).astype(np.bool_))
-        elif np.issubdtype(dtype, np.integer):
-            info = np.iinfo(dtype)
-            low, high = max(int(info.min), -128), min(int(info.max), 255)
-            arrays.append(rng.integers(low, high, size=shape, endpoint=True).astype(dtype))
-        else:
-            arrays.append(rng.standard_normal(size=shape).astype(dtype))
-    return arrays
 
 
 class LoadedModel:
@@ -98,8 +80,7 @@ class LoadedModel:
             raise ValueError(
                 f"{self.path.name} takes {len(details)} input(s), {len(inputs)} were given"
             )
-        for detail, value in zip(details, inputs, strict=True):
-            self.interpreter.set_tensor(detail["index"], value)
+        fill_inputs(self.interpreter, details, inputs)
         self._inputs_set = inputs
 
     def run(self, inputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
@@ -354,7 +335,18 @@ class DeviceSession:
             model.set_inputs()
             return model.interpreter.invoke
 
-        return self._bench(str(info.path), start_instance, settings, info)
+        try:
+            return self._bench(str(info.path), start_instance, settings, info)
+        except RuntimeError as exc:
+            # A damaged model can load and then have a kernel refuse its data at the first
+            # inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"): that is the file's
+            # fault, worth one line, not the runtime's traceback. A callable's errors stay the
+            # user's own.
+            words = str(exc).strip().splitlines() or [type(exc).__name__]
+            raise ModelError(
+                f"{info.path} failed to run on {self.device.id} ({words[0]}); the file is "
+                "damaged or needs what this runtime lacks: re-export or re-download it"
+            ) from None
 
     def bench_callable(
         self,

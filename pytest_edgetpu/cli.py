@@ -29,7 +29,7 @@ from .baselines import (
 )
 from .baselines import parse_text as parse_baseline_text
 from .compare import Policy, Status, compare, format_interval, format_ms
-from .config import parse_threshold
+from .config import option_help, parse_threshold
 from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
 from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
@@ -333,8 +333,7 @@ def _parser() -> argparse.ArgumentParser:
     compare_cmd.add_argument(
         "--threshold",
         default="5%",
-        help="Smallest slowdown that counts as a regression; measured slowdowns count from four "
-        "fifths of it (default: 5%%)",
+        help=option_help("threshold").replace("%", "%%"),
     )
     accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
     accept.add_argument("results", help="A results file written by --edgetpu-json")

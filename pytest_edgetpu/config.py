@@ -23,8 +23,8 @@ from typing import Any, Final, Generic, TypeVar
 
 from .devices import PERFORMANCE_LEVELS, DeviceRequest, parse_device_spec, parse_performance
 from .errors import ConfigError
-from .limits import MAX_MAX_TIME_S, MAX_MIN_RUNS, MAX_NUM_THREADS, MAX_WARMUP
-from .measure import METRICS, MeasureSettings
+from .limits import MAX_MAX_TIME_S, MAX_MIN_RUNS, MAX_NUM_THREADS, MAX_WARMUP, METRICS
+from .measure import MeasureSettings
 
 __all__ = [
     "MARKER_ARGS",
@@ -34,6 +34,7 @@ __all__ = [
     "SessionSettings",
     "Sourced",
     "TestSettings",
+    "option_help",
     "session_settings",
     "test_settings",
 ]
@@ -276,6 +277,12 @@ OPTIONS: Final = (
 
 _BY_NAME: Final = {o.name: o for o in OPTIONS}
 
+
+def option_help(name: str) -> str:
+    """The help text of the option ``name`` (``"threshold"``), for other front ends."""
+    return _BY_NAME[name].help
+
+
 #: Marker arguments and how each is parsed; ``model`` may also be given positionally.
 MARKER_ARGS: Final[Mapping[str, Callable[[object, str], Any]]] = {
     "model": _parse_text,
@@ -287,10 +294,18 @@ MARKER_ARGS: Final[Mapping[str, Callable[[object, str], Any]]] = {
     "num_threads": _parse_num_threads,
 }
 
+#: How the marker's signature shows each argument's default (None: the session's setting).
+_MARKER_DEFAULTS_SHOWN: Final = {"metric": "'p50'"}
+
 MARKER_DOC: Final = (
-    "tpu_bench(model=None, *, threshold=None, metric='p50', warmup=None, min_runs=None, "
-    "max_time=None, num_threads=None): benchmark this test's model or callable on the "
-    "Edge TPU (or CPU) and gate its latency against the stored baseline"
+    "tpu_bench(model=None, *, "
+    + ", ".join(
+        f"{name}={_MARKER_DEFAULTS_SHOWN.get(name, 'None')}"
+        for name in MARKER_ARGS
+        if name != "model"
+    )
+    + "): benchmark this test's model or callable on the Edge TPU (or CPU) and gate its "
+    "latency against the stored baseline"
 )
 
 

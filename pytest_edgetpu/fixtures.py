@@ -16,15 +16,14 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import pytest
 
 from .config import SessionSettings, TestSettings, test_settings
-from .errors import ConfigError, EdgeTpuError, ModelError, NeedsEdgeTpuError
-from .measure import MeasureSettings
+from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
 
 if TYPE_CHECKING:
     from .bench import BenchResult, DeviceSession, LoadedModel
     from .models import ModelInfo
     from .run import BenchRun
 
-__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "PendingBench", "TpuBench", "bench_model"]
+__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "PendingBench", "TpuBench"]
 
 
 class LazyRun:
@@ -81,24 +80,6 @@ def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
         # Reported at the test's own location, like a skip marker, not at this line.
         raise pytest.skip.Exception(str(error), _use_item_location=True) from None
     raise pytest.fail.Exception(str(error), pytrace=False) from None
-
-
-def bench_model(
-    session: DeviceSession, info: ModelInfo, settings: MeasureSettings | None
-) -> BenchResult:
-    """``session.bench_model(info, settings)``; a runtime error while the model runs becomes a
-    ModelError: a damaged model can load and then have a kernel refuse its data at the first
-    inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"), and that is the file's fault,
-    worth one line, not the runtime's traceback. A callable's errors stay the user's own."""
-    __tracebackhide__ = True
-    try:
-        return session.bench_model(info, settings)
-    except RuntimeError as exc:
-        words = str(exc).strip().splitlines() or [type(exc).__name__]
-        raise ModelError(
-            f"{info.path} failed to run on {session.device.id} ({words[0]}); the file is "
-            "damaged or needs what this runtime lacks: re-export or re-download it"
-        ) from None
 
 
 class EdgeTpu:
@@ -163,9 +144,9 @@ class TpuBench:
                         "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
                         "model or a callable"
                     )
-                return bench_model(session, self.edgetpu.inspect(path), measure_settings)
+                return session.bench_model(self.edgetpu.inspect(path), measure_settings)
             if isinstance(target, LoadedModel):
-                return bench_model(session, target.info, measure_settings)
+                return session.bench_model(target.info, measure_settings)
             if callable(target):
                 return session.bench_callable(target, self.edgetpu.models, measure_settings)
             raise ConfigError(

@@ -1,4 +1,4 @@
-"""Every bound on what the plugin accepts from outside, in one place.
+"""Every bound on what the plugin accepts from outside, in one place, and the metric names.
 
 Options and marker arguments, numbers read from baseline and results files, and file sizes are
 checked against these before anything uses them, so that no statistic sees a value it cannot
@@ -21,11 +21,15 @@ __all__ = [
     "MAX_SAMPLE_COUNT",
     "MAX_WARMUP",
     "MAX_WORKERS",
+    "METRICS",
     "MIN_LATENCY_MS",
     "is_count",
     "is_duration_ms",
     "is_latency_ms",
 ]
+
+#: The metrics a test can be gated on; each is computed per instance, then compared.
+METRICS: Final = ("p50", "p90", "p99", "mean", "min")
 
 #: A JSON file (baselines, results) larger than this is refused unread.
 MAX_JSON_BYTES: Final = 16 * 1024 * 1024

@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from .stats import Summary
 
 __all__ = [
-    "METRICS",
     "InstanceSamples",
     "MeasureSettings",
     "Measurement",
@@ -41,9 +40,6 @@ __all__ = [
     "measure",
     "time_once",
 ]
-
-#: The metrics a test can be gated on; each is computed per instance, then compared.
-METRICS = ("p50", "p90", "p99", "mean", "min")
 
 #: Creates one fresh instance of the thing under test and returns the callable to time.
 StartInstance = Callable[[], Callable[[], object]]

@@ -22,7 +22,6 @@ from .fixtures import (
     RUN_KEY,
     LazyRun,
     PendingBench,
-    bench_model,
     report_model_error,
 )
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
@@ -246,7 +245,7 @@ class TfliteItem(pytest.Item):
         session = run.session.with_threads(settings.num_threads)
 
         def bench() -> Any:
-            return bench_model(session, session.inspect(self.path), settings.measure)
+            return session.bench_model(session.inspect(self.path), settings.measure)
 
         try:
             result = bench()

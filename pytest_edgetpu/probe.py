@@ -156,7 +156,7 @@ def _serve() -> None:
     """The helper: for each request line, try the model and answer on a private descriptor."""
     answers = os.fdopen(os.dup(1), "w", encoding="ascii")
     os.dup2(2, 1)  # what the runtime prints goes where stderr goes, never into an answer
-    from .bench import random_inputs_for
+    from .inputs import fill_inputs, random_inputs_for
     from .runtime import load_runtime, make_interpreter
 
     runtime = load_runtime()
@@ -167,8 +167,7 @@ def _serve() -> None:
                 runtime, Path(request["path"]), num_threads=int(request["threads"])
             )
             details = interpreter.get_input_details()
-            for detail, array in zip(details, random_inputs_for(details), strict=True):
-                interpreter.set_tensor(detail["index"], array)
+            fill_inputs(interpreter, details, random_inputs_for(details))
             interpreter.invoke()
             interpreter.invoke()
         except Exception:  # the session raises it again, in its own words

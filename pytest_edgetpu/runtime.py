@@ -96,7 +96,7 @@ def consume_first_cpu_log(runtime: Runtime) -> None:
     LiteRT logs ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` to the process's
     stderr the first time it builds a CPU interpreter; done here, at session start, the line
     never lands in the captured output of whichever test comes first."""
-    from .models import dense_model_bytes
+    from .example_models import dense_model_bytes
 
     content = dense_model_bytes(input_size=4, hidden=(4,), outputs=2)
     saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)

@@ -26,7 +26,7 @@ from statistics import NormalDist
 import numpy as np
 import numpy.typing as npt
 
-from .measure import METRICS
+from .limits import METRICS
 
 __all__ = [
     "FASTEST_SHARE",

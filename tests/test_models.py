@@ -1,4 +1,4 @@
-"""Tests for pytest_edgetpu.models: model inspection, bad-file errors and example models."""
+"""Tests for pytest_edgetpu.models (inspection, bad-file errors) and .example_models."""
 
 from __future__ import annotations
 
@@ -14,18 +14,15 @@ import pytest
 import tflite
 
 from pytest_edgetpu.errors import ModelError
-from pytest_edgetpu.models import (
-    EDGETPU_CUSTOM_OP,
+from pytest_edgetpu.example_models import (
     EXAMPLE_MODELS,
-    ModelInfo,
     conv_model_bytes,
     dense_model_bytes,
-    inspect_model,
-    sha256_of,
     write_conv_model,
     write_dense_model,
     write_example_models,
 )
+from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model, sha256_of
 
 CPU_MOBILENET = "mobilenet_v1_0.25_128_quant.tflite"
 EDGETPU_MOBILENET = "mobilenet_v1_0.25_128_quant_edgetpu.tflite"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from pytest_edgetpu.example_models import write_conv_model
 from pytest_edgetpu.leases import acquire
-from pytest_edgetpu.models import write_conv_model
 
 TWO_CPUS = "--edgetpu-device=cpu:0,cpu:1"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.models import write_conv_model
+from pytest_edgetpu.example_models import write_conv_model
 
 
 def bench_test(model: str = "models/tiny_conv.tflite", extra: str = "") -> str:

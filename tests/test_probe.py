@@ -15,7 +15,7 @@ import pytest
 from pytest_edgetpu.bench import DeviceSession
 from pytest_edgetpu.devices import Device
 from pytest_edgetpu.errors import ModelError
-from pytest_edgetpu.models import write_example_models
+from pytest_edgetpu.example_models import write_example_models
 from pytest_edgetpu.probe import ModelProbe
 from pytest_edgetpu.runtime import load_runtime
 

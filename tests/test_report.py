@@ -20,7 +20,7 @@ from pytest_edgetpu.baselines import BaselineEntry, BaselineFile, Profile
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.config import OPTIONS
 from pytest_edgetpu.errors import ConfigError
-from pytest_edgetpu.models import write_conv_model
+from pytest_edgetpu.example_models import write_conv_model
 from pytest_edgetpu.plots import check_matplotlib, write_plots
 from pytest_edgetpu.report import (
     junit_properties,

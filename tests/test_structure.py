@@ -1,0 +1,83 @@
+"""The package's shape: no import cycle, a pinned public API, the plugin start-up kept light."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest_edgetpu
+from pytest_edgetpu.config import MARKER_DOC
+
+PACKAGE = Path(pytest_edgetpu.__file__).resolve().parent
+
+
+def imports_of(module: Path) -> set[str]:
+    """The package modules ``module`` imports, anywhere in it (function-level imports too)."""
+    found = set()
+    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_edgetpu."):
+            found.add(node.module.split(".")[1])
+    return found & {p.stem for p in PACKAGE.glob("*.py")}
+
+
+def test_the_package_import_graph_has_no_cycle() -> None:
+    graph = {p.stem: imports_of(p) - {p.stem} for p in PACKAGE.glob("*.py")}
+    assert len(graph) > 20 and graph["plugin"]
+    state: dict[str, str] = {}
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = "open"
+        for child in sorted(graph[name]):
+            assert state.get(child) != "open", " -> ".join([*path, name, child])
+            if child not in state:
+                visit(child, [*path, name])
+        state[name] = "done"
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [])
+
+
+def test_the_public_api_is_pinned() -> None:
+    assert pytest_edgetpu.__all__ == [
+        "BaselineError",
+        "BenchResult",
+        "ConfigError",
+        "DeviceBusyError",
+        "DeviceError",
+        "EdgeTpuError",
+        "LoadedModel",
+        "ModelError",
+        "NeedsEdgeTpuError",
+        "ResultsError",
+        "RuntimeUnavailableError",
+        "Status",
+        "Verdict",
+    ]
+    for name in pytest_edgetpu.__all__:
+        assert getattr(pytest_edgetpu, name).__name__ == name
+
+
+def test_the_marker_doc_is_product_mds_signature() -> None:
+    assert MARKER_DOC.startswith(
+        "tpu_bench(model=None, *, threshold=None, metric='p50', warmup=None, min_runs=None, "
+        "max_time=None, num_threads=None): "
+    )
+
+
+def test_the_plugin_imports_no_numpy_runtime_or_baselines_at_start_up() -> None:
+    code = (
+        "import sys, pytest_edgetpu.plugin\n"
+        "heavy = [m for m in ('numpy', 'pandas', 'ai_edge_litert', 'pytest_edgetpu.baselines',"
+        " 'pytest_edgetpu.example_models') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
