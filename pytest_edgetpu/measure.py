@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .stats import Summary
 
 __all__ = [
+    "Clock",
     "InstanceSamples",
     "MeasureSettings",
     "Measurement",
@@ -117,18 +118,21 @@ class Measurement:
         return statistics.fmean(warm) / 1e6 if warm else 0.0
 
 
-def time_once(fn: Callable[[], object]) -> int:
+#: A monotonic clock in nanoseconds; tests give :func:`measure` a fake one.
+Clock = Callable[[], int]
+
+
+def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> int:
     """Nanoseconds one call of ``fn`` takes."""
     __tracebackhide__ = True  # an exception in ``fn`` shows the user's frames only
-    start = time.perf_counter_ns()
+    start = clock()
     fn()
-    return time.perf_counter_ns() - start
+    return clock() - start
 
 
-def _timed_loop(fn: Callable[[], object], runs: int) -> tuple[int, ...]:
+def _timed_loop(fn: Callable[[], object], runs: int, clock: Clock) -> tuple[int, ...]:
     __tracebackhide__ = True
     samples = [0] * runs
-    clock = time.perf_counter_ns
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
@@ -160,26 +164,29 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
     return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
 
 
-def measure(start_instance: StartInstance, settings: MeasureSettings) -> Measurement:
-    """Measure fresh instances from ``start_instance`` until a stop rule holds."""
+def measure(
+    start_instance: StartInstance, settings: MeasureSettings, clock: Clock = time.perf_counter_ns
+) -> Measurement:
+    """Measure fresh instances from ``start_instance`` until a stop rule holds; ``clock``
+    times the samples and the stop rules alike."""
     __tracebackhide__ = True
-    began = time.perf_counter()
+    began = clock()
     instances: list[InstanceSamples] = []
     runs = 0
     while True:
-        load_start = time.perf_counter_ns()
+        load_start = clock()
         fn = start_instance()
-        load_ns = time.perf_counter_ns() - load_start
-        first_ns = time_once(fn)
-        warmup = tuple(time_once(fn) for _ in range(settings.warmup))
+        load_ns = clock() - load_start
+        first_ns = time_once(fn, clock)
+        warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
         if runs == 0:
             runs = _runs_per_instance(settings, min(warmup, default=first_ns))
-        instances.append(InstanceSamples(load_ns, first_ns, warmup, _timed_loop(fn, runs)))
-        reason = _stop_reason(instances, settings, time.perf_counter() - began)
+        samples = _timed_loop(fn, runs, clock)
+        instances.append(InstanceSamples(load_ns, first_ns, warmup, samples))
+        elapsed_s = (clock() - began) / 1e9
+        reason = _stop_reason(instances, settings, elapsed_s)
         if reason:
-            return Measurement(
-                tuple(instances), settings.metric, time.perf_counter() - began, reason
-            )
+            return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
 
 def _stop_reason(

@@ -69,3 +69,54 @@ def test_an_exception_in_the_callable_propagates_unchanged() -> None:
 
     with pytest.raises(ZeroDivisionError, match="the user's bug"):
         measure(start_instance, MeasureSettings())
+
+
+class FakeClock:
+    """A clock that moves only when read, each read ``step_ns`` after the last: the stop rules
+    run on a known time line, and no test sleeps."""
+
+    def __init__(self, step_ns: int = 10_000) -> None:
+        self.now = 0
+        self.step_ns = step_ns
+        self.reads = 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        self.now += self.step_ns
+        return self.now
+
+
+def test_the_stop_rules_on_a_fake_clock_without_sleeping() -> None:
+    start_instance, _ = counting_instances()
+    clock = FakeClock()
+    settings = MeasureSettings(warmup=1, min_runs=1, max_time_s=0.3, max_instances=1_000_000)
+    measurement = measure(start_instance, settings, clock)
+    # Every sample is one step, so the interval is tight at once; the measurement still runs
+    # on to two thirds of max_time and to min_instances, and stops right after.
+    assert measurement.stop_reason == "p50 of the fastest instances within ±1%"
+    assert 0.2 <= measurement.elapsed_s < 0.21  # an instance is about 4 ms of fake time
+    assert len(measurement.instances) >= settings.min_instances
+    assert {s for inst in measurement.instances for s in inst.samples_ns} == {clock.step_ns}
+    assert measurement.elapsed_s == (clock.now - clock.step_ns) / 1e9  # from its first read
+
+
+def test_max_time_on_a_fake_clock_ends_a_noisy_measurement() -> None:
+    start_instance, _ = counting_instances()
+    clock = FakeClock()
+    wobble = iter(range(10**9))
+
+    def noisy() -> int:
+        # Every instance's samples are one to three steps: no interval ever gets to ±1%.
+        return clock() + (next(wobble) % 3) * 2 * clock.step_ns
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.5, max_instances=1_000_000)
+    measurement = measure(start_instance, settings, noisy)
+    assert measurement.stop_reason == "max_time 0.5 s reached"
+    assert measurement.elapsed_s >= 0.5
+
+
+def test_the_instance_cap_on_a_fake_clock() -> None:
+    start_instance, calls = counting_instances()
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=5)
+    measurement = measure(start_instance, settings, FakeClock())
+    assert measurement.stop_reason == "5 instances measured" and len(calls) == 5
