@@ -28,7 +28,7 @@ from .baselines import (
     write_entries,
 )
 from .baselines import parse_text as parse_baseline_text
-from .compare import Policy, Status, compare, format_interval, format_ms
+from .compare import Policy, Status, compare, format_interval, format_ms, recordable
 from .config import option_help, parse_threshold
 from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
@@ -38,6 +38,8 @@ from .results import current_of, load_results
 from .runtime import load_runtime
 
 __all__ = ["main"]
+
+_STATUSES = frozenset(s.value for s in Status)
 
 
 def _devices(_: argparse.Namespace) -> int:
@@ -174,23 +176,19 @@ def _accept(args: argparse.Namespace) -> int:
         if not record["timed"] or raw is None:
             continue
         verdict = record.get("verdict") or {}
-        refused = {
-            # The same refusal as --edgetpu-update-baselines without --edgetpu-accept-unstable.
-            "UNSTABLE": (args.accept_unstable, "measure again, or", "--accept-unstable"),
+        judged = Status(verdict["status"]) if verdict.get("status") in _STATUSES else None
+        fix = None
+        if judged is not None and not recordable(judged, accept_unstable=args.accept_unstable):
+            # The same rule as --edgetpu-update-baselines's.
+            fix = "measure again, or accept it anyway with --accept-unstable"
+        elif judged is Status.REGRESSION and not args.accept_regression:
             # A CI run's regression is what the gate exists to stop: taken only when said so.
-            "REGRESSION": (
-                args.accept_regression,
-                "fix it, or if it is intended,",
-                "--accept-regression",
-            ),
-        }.get(str(verdict.get("status")))
-        if refused is not None and not refused[0]:
-            _, fix, flag = refused
+            fix = "fix it, or if it is intended, accept it anyway with --accept-regression"
+        if fix is not None:
             print(
                 one_line(
-                    f"{record['test_id']}: not accepted: its measurement was "
-                    f"{verdict['status']} against the baseline; {fix} accept it anyway with "
-                    f"{flag}"
+                    f"{record['test_id']}: not accepted: its measurement was {verdict['status']}"
+                    f" against the baseline; {fix}"
                 )
             )
             continue

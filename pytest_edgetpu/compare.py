@@ -31,6 +31,7 @@ __all__ = [
     "decide",
     "format_interval",
     "format_ms",
+    "recordable",
 ]
 
 
@@ -226,6 +227,14 @@ def _workers_flag(workers: int) -> str:
 
 def _workers_words(workers: int) -> str:
     return f"-n {workers}" if workers > 1 else "1 worker (no -n)"
+
+
+def recordable(status: Status, *, accept_unstable: bool) -> bool:
+    """Whether a measurement judged ``status`` may replace its baseline entry: an UNSTABLE one
+    cannot tell whether the old entry is still right, and replacing it would bake noise into
+    the baseline, unless the user says so (an update run's --edgetpu-accept-unstable,
+    ``accept --accept-unstable``)."""
+    return status is not Status.UNSTABLE or accept_unstable
 
 
 def decide(change: Shift, threshold: float) -> tuple[Status, str]:

@@ -34,7 +34,7 @@ from .baselines import (
     write_entries,
 )
 from .bench import BenchResult, DeviceSession
-from .compare import Current, Policy, Status, Verdict, compare, confirm
+from .compare import Current, Policy, Status, Verdict, compare, confirm, recordable
 from .config import SessionSettings
 from .devices import Device, cpu_governor, cpu_model, open_edgetpu_delegate, resolve_devices
 from .discovery import Discovery, discover
@@ -142,6 +142,7 @@ class BenchRun:
         self.known_profiles: dict[str, dict[str, str]] = {}
         self._pending: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
         self._lease: Lease | None = None
+        self._words: dict[int, str] = {}
 
     @functools.cached_property
     def runtime(self) -> Runtime:
@@ -270,6 +271,11 @@ class BenchRun:
         """The environment this process measured in (the controller: its workers')."""
         if self.role == "controller":
             return self.environments[0] if self.environments else {}
+        return dict(self._own_environment)
+
+    @functools.cached_property
+    def _own_environment(self) -> dict[str, str]:
+        # Read once: nothing in it changes during a session, and every entry carries it.
         env = {
             "runtime_version": self.runtime.version,
             "python": platform.python_version(),
@@ -301,7 +307,7 @@ class BenchRun:
         remeasure: Callable[[], BenchResult],
     ) -> Verdict | None:
         """Decide ``result``'s verdict, record it, and return it (None when ungated)."""
-        words = self.session.device.describe(self.runtime, result.num_threads)
+        words = self._device_words(result.num_threads)
         self.known_profiles[self.profile.key] = dict(self.profile.fields)
         if not result.timed:
             self.results.append(
@@ -320,10 +326,8 @@ class BenchRun:
             reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
             verdict = replace(verdict, reason=reason)
         entry = self._entry(result)
-        # An UNSTABLE measurement cannot tell whether the old entry is still right: replacing
-        # it would bake noise into the baseline, unless the user says so.
-        recorded = self.settings.update and (
-            verdict.status is not Status.UNSTABLE or self.settings.accept_unstable
+        recorded = self.settings.update and recordable(
+            verdict.status, accept_unstable=self.settings.accept_unstable
         )
         if recorded:
             self._queue(self.profile, {test_id: entry})
@@ -357,6 +361,12 @@ class BenchRun:
             others.append(f"{key} ({', '.join(differences)})" if differences else key)
         return Lookup(self.display(found.path), found.entry, tuple(others))
 
+    def _device_words(self, num_threads: int) -> str:
+        """The device in words, once per thread count (a judgement needs it twice or more)."""
+        if num_threads not in self._words:
+            self._words[num_threads] = self.session.device.describe(self.runtime, num_threads)
+        return self._words[num_threads]
+
     def _current(self, result: BenchResult) -> Current:
         return Current(
             metric=result.metric,
@@ -364,7 +374,7 @@ class BenchRun:
             instance_values_ms=result.instance_values_ms,
             num_threads=result.num_threads,
             workers=self.workers,
-            device_words=self.session.device.describe(self.runtime, result.num_threads),
+            device_words=self._device_words(result.num_threads),
             model_sha256=result.model_sha256,
         )
 
