@@ -78,7 +78,10 @@ def test_record_then_gate_passes_and_never_touches_the_baselines(
     # A generous threshold: this test is about the journey, not about the noise of the host.
     gated = project.runpytest("--edgetpu", "--edgetpu-threshold=60%")
     gated.assert_outcomes(passed=2)
-    gated.stdout.fnmatch_lines(["*test_latency*PASS*"])
+    # Compared with the entry just recorded; a neighbour that slows this shared host for a
+    # second can make it UNSTABLE (seen once at +56%), never NO_BASELINE or INCOMPARABLE.
+    row = next(line for line in gated.stdout.lines if line.lstrip().startswith("test_latency.py::"))
+    assert row.split()[-1] in ("PASS", "UNSTABLE", "IMPROVED"), row
     assert path.read_bytes() == before
 
 
