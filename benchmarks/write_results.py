@@ -103,6 +103,14 @@ def main() -> None:
             "quiet_invokes.json",
             "What an instance contributes to a p50 verdict, replayed on a quiet minute",
         ),
+        (
+            "contention_signals.json",
+            "Which host signal explains a neighbours' slowdown: neighbours on any core",
+        ),
+        (
+            "contention_signals_other_cores.json",
+            "Which host signal explains a neighbours' slowdown: neighbours on the other core",
+        ),
         ("mutants.json", "Mutation run over the Coral models"),
         ("mutants_sweep.json", "Every byte of split_concat.tflite set to 0x00 and 0xFF"),
     ):
