@@ -100,9 +100,21 @@ def test_accept_refuses_an_unstable_measurement_unless_told(
     assert "baselines written to" in capsys.readouterr().out
 
 
+def tighten(results: Path) -> None:
+    """Give the measured test twelve instance values within 1%: this test is about exit codes,
+    and a noisy minute on the shared host can leave a real measurement too wide to decide."""
+    document = json.loads(results.read_text())
+    for record in document["results"]:
+        for holder in (record, record["baseline_entry"]):
+            p50 = holder["summary_ms"]["p50"]
+            holder["instance_values_ms"] = [p50 * (1 + 0.001 * i) for i in range(12)]
+    results.write_text(json.dumps(document))
+
+
 def test_compare_exits_1_on_a_regression(
     measured: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    tighten(measured / "results.json")
     main(["accept", "results.json"])
     capsys.readouterr()
     slower = slow_down(measured / "results.json", 1.5)
