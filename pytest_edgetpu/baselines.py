@@ -25,9 +25,11 @@ from typing import Any, Final, TypeGuard
 from .errors import BaselineError
 from .jsonio import MAX_BYTES, check_header, loads_limited, read_regular, write_atomic
 from .limits import (
+    LATENCY_WORDS,
     MAX_NUM_THREADS,
     MAX_SAMPLE_COUNT,
     MAX_WORKERS,
+    THREADS_AND_WORKERS_WORDS,
     is_count,
     is_duration_ms,
     is_latency_ms,
@@ -208,7 +210,6 @@ def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
 
 
 _NUMBER = (int, float)
-_LATENCY_WORDS = "a latency from 1 ns to 1 h in milliseconds"
 
 
 def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
@@ -239,18 +240,18 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
             raise bad(f"has a {name!r} of the wrong type")
     values = raw["instance_values_ms"]
     if len(values) < 2 or not all(is_latency_ms(v) for v in values):
-        raise bad(f"needs at least two instance_values_ms, each {_LATENCY_WORDS}")
+        raise bad(f"needs at least two instance_values_ms, each {LATENCY_WORDS}")
     summary = raw["summary_ms"]
     if raw["metric"] not in summary:
         raise bad(f"has no summary_ms value for its metric {raw['metric']!r}")
     for name, value in summary.items():
         if not (is_count(value, 0, MAX_SAMPLE_COUNT) if name == "n" else is_latency_ms(value)):
-            words = "a whole number of samples" if name == "n" else _LATENCY_WORDS
+            words = "a whole number of samples" if name == "n" else LATENCY_WORDS
             raise bad(f"has a summary_ms {name!r} of {value!r}, which is not {words}")
     if not is_count(raw["num_threads"], 1, MAX_NUM_THREADS) or not is_count(
         raw["workers"], 1, MAX_WORKERS
     ):
-        raise bad(f"needs num_threads of 1..{MAX_NUM_THREADS} and workers of 1..{MAX_WORKERS}")
+        raise bad(f"needs {THREADS_AND_WORKERS_WORDS}")
     if not is_duration_ms(raw["load_ms"]) or not is_duration_ms(raw["first_inference_ms"]):
         raise bad("has a load_ms or first_inference_ms that is negative or over an hour")
     environment = raw.get("environment", {})

@@ -170,7 +170,7 @@ def _accept(args: argparse.Namespace) -> int:
     directory = Path(args.baseline_dir)
     store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
-    statuses: dict[tuple[str, str], str] = {}
+    statuses: dict[tuple[str, str], Status | None] = {}
     for record in document["results"]:
         raw = record.get("baseline_entry")
         if not record["timed"] or raw is None:
@@ -195,7 +195,7 @@ def _accept(args: argparse.Namespace) -> int:
         profile = Profile(dict(document["profiles"][record["profile"]]))
         entry = parse_entry(source, record["test_id"], raw)
         by_profile.setdefault(profile.key, (profile, {}))[1][record["test_id"]] = entry
-        statuses[profile.key, record["test_id"]] = str(verdict.get("status"))
+        statuses[profile.key, record["test_id"]] = judged
     if not by_profile:
         print(f"{source} holds no timed results: nothing to accept")
         return 0
@@ -204,8 +204,8 @@ def _accept(args: argparse.Namespace) -> int:
             old = store.lookup(test_id, profile).entry
             was = f"was {format_ms(old.value_ms)} ms" if old else "new"
             status = statuses.get((profile.key, test_id))
-            if status in ("REGRESSION", "UNSTABLE"):
-                was += f", accepted although {status}"
+            if status in (Status.REGRESSION, Status.UNSTABLE):
+                was += f", accepted although {status.value}"
             print(one_line(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})"))
         path = write_entries(directory, profile, entries)
         print(f"baselines written to {path}")

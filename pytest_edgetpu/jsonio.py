@@ -51,6 +51,9 @@ _MAX_INTEGER_DIGITS: Final = 20
 class NotRegularFileError(OSError):
     """The path names a FIFO, a device, a socket or a directory, not a regular file."""
 
+    def __init__(self, mode: int) -> None:
+        super().__init__(f"it is {_kind(mode)}, not a regular file")
+
 
 _KINDS: Final = (
     (stat.S_ISDIR, "a directory"),
@@ -84,13 +87,11 @@ def read_regular(
     except OSError as exc:
         if exc.errno != errno.ENXIO:  # what opening a socket says
             raise
-        raise NotRegularFileError(
-            f"it is {_kind(os.stat(path).st_mode)}, not a regular file"
-        ) from None
+        raise NotRegularFileError(os.stat(path).st_mode) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFileError(f"it is {_kind(info.st_mode)}, not a regular file")
+            raise NotRegularFileError(info.st_mode)
         chunks = []
         if head:
             first = os.read(fd, head)
@@ -116,13 +117,13 @@ def append_regular(path: Path, text: str) -> None:
     without blocking, when it is a FIFO or a device, and OSError when it cannot be written."""
     # Looked at first: opening a FIFO without a reader fails with a less helpful ENXIO.
     if path.exists() and not path.is_file():
-        raise NotRegularFileError(f"it is {_kind(path.stat().st_mode)}, not a regular file")
+        raise NotRegularFileError(path.stat().st_mode)
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags, 0o666)
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotRegularFileError(f"it is {_kind(info.st_mode)}, not a regular file")
+            raise NotRegularFileError(info.st_mode)
         data = memoryview(text.encode("utf-8", errors="backslashreplace"))
         while data:
             data = data[os.write(fd, data) :]

@@ -74,9 +74,9 @@ def _owner_words(uid: int) -> str:
         return f"uid {uid}"
 
 
-def _checked_directory(directory: Path) -> tuple[Path, bool]:
-    """``directory``, created when missing; whether it is shared (owned by root). Raises
-    DeviceError naming the directory when it cannot be trusted."""
+def _check_directory(directory: Path) -> bool:
+    """Whether ``directory`` (created when missing) is shared, i.e. owned by root; raises
+    DeviceError naming it when it cannot be trusted."""
     try:
         info = os.lstat(directory)
     except FileNotFoundError:
@@ -116,7 +116,7 @@ def _checked_directory(directory: Path) -> tuple[Path, bool]:
             f"chmod 700 (or 1777 if shared), or {_FIX}"
         )
     # Root's directory may hold other users' lock files: that is how users share a device.
-    return directory, info.st_uid == 0
+    return info.st_uid == 0
 
 
 def _open_lock_file(path: Path, shared: bool) -> tuple[int, bool]:
@@ -148,7 +148,8 @@ def _open_lock_file(path: Path, shared: bool) -> tuple[int, bool]:
 def acquire(device_id: str, directory: Path | None = None) -> Lease:
     """Take the lease on ``device_id``; raises DeviceBusyError naming who holds it, or
     DeviceError when the lease directory or file cannot be used safely."""
-    directory, shared = _checked_directory(directory or lease_dir())
+    directory = directory or lease_dir()
+    shared = _check_directory(directory)
     path = directory / (re.sub(r"[^a-z0-9]+", "-", device_id.lower()) + ".lock")
     try:
         fd, own = _open_lock_file(path, shared)

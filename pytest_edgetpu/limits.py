@@ -23,6 +23,7 @@ __all__ = [
     "MAX_WORKERS",
     "METRICS",
     "MIN_LATENCY_MS",
+    "THREADS_AND_WORKERS_WORDS",
     "is_count",
     "is_duration_ms",
     "is_latency_ms",
@@ -52,6 +53,11 @@ MAX_SAMPLE_COUNT: Final = 10**12
 #: every log ratio the statistics take is below 30 and every figure they derive is finite.
 MIN_LATENCY_MS: Final = 1e-6
 MAX_DURATION_MS: Final = 3_600_000.0
+#: The bounds above in words, for the errors of every reader that applies them.
+LATENCY_WORDS: Final = "a latency from 1 ns to 1 h in milliseconds"
+THREADS_AND_WORKERS_WORDS: Final = (
+    f"num_threads of 1..{MAX_NUM_THREADS} and workers of 1..{MAX_WORKERS}"
+)
 
 
 def _is_number(value: object) -> TypeGuard[int | float]:

@@ -21,7 +21,14 @@ from .bench import BenchResult
 from .compare import Current, Verdict
 from .errors import ResultsError
 from .jsonio import append_regular, check_header, read_limited, write_atomic
-from .limits import MAX_NUM_THREADS, MAX_WORKERS, is_count, is_latency_ms
+from .limits import (
+    LATENCY_WORDS,
+    MAX_NUM_THREADS,
+    MAX_WORKERS,
+    THREADS_AND_WORKERS_WORDS,
+    is_count,
+    is_latency_ms,
+)
 
 __all__ = [
     "QUANTILE_LEVELS",
@@ -221,8 +228,8 @@ def current_of(record: Record, source: Path) -> Current:
     values = record.get("instance_values_ms")
     if not isinstance(values, list) or len(values) < 2 or not all(map(is_latency_ms, values)):
         raise ResultsError(
-            f"{source}: {record['test_id']} has no usable instance_values_ms (two or more "
-            "latencies from 1 ns to 1 h in milliseconds)"
+            f"{source}: {record['test_id']} has no usable instance_values_ms (two or more, each "
+            f"{LATENCY_WORDS})"
         )
     summary = record.get("summary_ms")
     value = summary.get(record["metric"]) if isinstance(summary, dict) else None
@@ -233,10 +240,7 @@ def current_of(record: Record, source: Path) -> Current:
             f"{record['metric']!r}"
         )
     if not (is_count(num_threads, 1, MAX_NUM_THREADS) and is_count(workers, 1, MAX_WORKERS)):
-        raise ResultsError(
-            f"{source}: {record['test_id']} needs num_threads of 1..{MAX_NUM_THREADS} and "
-            f"workers of 1..{MAX_WORKERS}"
-        )
+        raise ResultsError(f"{source}: {record['test_id']} needs {THREADS_AND_WORKERS_WORDS}")
     model = record.get("model")
     sha256 = model.get("sha256") if isinstance(model, dict) else None
     if sha256 is not None and not isinstance(sha256, str):
