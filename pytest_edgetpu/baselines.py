@@ -20,10 +20,10 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Final, TypeGuard
+from typing import Final, TypeGuard
 
 from .errors import BaselineError
-from .jsonio import MAX_BYTES, check_header, loads_limited, read_regular, write_atomic
+from .jsonio import MAX_BYTES, JsonObject, check_header, loads_limited, read_regular, write_atomic
 from .limits import (
     LATENCY_WORDS,
     MAX_NUM_THREADS,
@@ -113,8 +113,8 @@ class BaselineEntry:
     def value_ms(self) -> float:
         return float(self.summary_ms[self.metric])
 
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
+    def to_json(self) -> JsonObject:
+        data: JsonObject = asdict(self)
         data["instance_values_ms"] = sorted(_round(v) for v in self.instance_values_ms)
         data["summary_ms"] = {
             k: int(v) if k == "n" else _round(v) for k, v in self.summary_ms.items()

@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,22 +25,20 @@ from .baselines import (
     BaselineFile,
     BaselineStore,
     Profile,
-    parse_entry,
     write_entries,
 )
 from .baselines import parse_text as parse_baseline_text
-from .compare import Policy, Status, compare, format_interval, format_ms, recordable
+from .compare import Policy, Status, compare, format_ms, recordable
 from .config import option_help, parse_threshold
 from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
 from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
 from .jsonio import MAX_BYTES
+from .report import summary_table
 from .results import current_of, load_results
 from .runtime import load_runtime
 
 __all__ = ["main"]
-
-_STATUSES = frozenset(s.value for s in Status)
 
 
 def _devices(_: argparse.Namespace) -> int:
@@ -125,43 +124,39 @@ def _compare(args: argparse.Namespace) -> int:
     document = load_results(source)
     store = BaselineStore(Path(args.baseline_dir), "--baseline-dir")
     policy = Policy(threshold=parse_threshold(args.threshold, "--threshold"))
-    rows, messages, regressed = [], [], 0
-    for record in document["results"]:
-        if not record["timed"]:
+    judged = []
+    for result in document.results:
+        if not result.timed:
             continue
-        profile = Profile(dict(document["profiles"][record["profile"]]))
-        verdict = compare(
-            store.lookup(record["test_id"], profile), current_of(record, source), policy
-        )
-        change = verdict.change
-        rows.append(
-            {
-                "test": record["test_id"],
-                "device": record["device"],
-                verdict.metric: format_ms(verdict.current_ms),
-                "baseline": format_ms(verdict.baseline_ms) if verdict.baseline_ms else "",
-                "change (95% CI)": (
-                    f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
-                    if change
-                    else ""
-                ),
-                "verdict": verdict.status.value,
-            }
-        )
-        if verdict.status is not Status.PASS:
-            messages.append(f"{record['test_id']}: {verdict.message}")
-        regressed += verdict.status is Status.REGRESSION
-    if not rows:
+        lookup = store.lookup(result.test_id, document.profiles[result.profile])
+        verdict = compare(lookup, current_of(result), policy)
+        compared = lookup.entry if verdict.baseline_ms is not None else None
+        judged.append(replace(result, verdict=verdict, compared_entry=compared, recorded=False))
+    if not judged:
         print(f"{source} holds no timed results")
         return 0
-    _print_table(rows)
-    for line in messages:
-        print(one_line(line))
+    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
+        print(summary_table(judged))
+    for result in judged:
+        if result.verdict is not None and result.verdict.status is not Status.PASS:
+            print(one_line(f"{result.test_id}: {result.verdict.message}"))
+    regressed = sum(1 for r in judged if r.verdict and r.verdict.status is Status.REGRESSION)
     print(
-        f"{regressed} regressed of {len(rows)} (one measurement each: a regression found here "
+        f"{regressed} regressed of {len(judged)} (one measurement each: a regression found here "
         "is not confirmed by a second one, as in a pytest run)"
     )
     return 1 if regressed else 0
+
+
+def _not_accepted_because(status: Status, args: argparse.Namespace) -> str | None:
+    """The fix for a measurement ``accept`` refuses, judged ``status``; None when it takes it."""
+    if not recordable(status, accept_unstable=args.accept_unstable):
+        # The same rule as --edgetpu-update-baselines's.
+        return "measure again, or accept it anyway with --accept-unstable"
+    if status is Status.REGRESSION and not args.accept_regression:
+        # A CI run's regression is what the gate exists to stop: taken only when said so.
+        return "fix it, or if it is intended, accept it anyway with --accept-regression"
+    return None
 
 
 def _accept(args: argparse.Namespace) -> int:
@@ -171,31 +166,23 @@ def _accept(args: argparse.Namespace) -> int:
     store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
     statuses: dict[tuple[str, str], Status | None] = {}
-    for record in document["results"]:
-        raw = record.get("baseline_entry")
-        if not record["timed"] or raw is None:
+    for result in document.results:
+        entry = result.baseline_entry
+        if not result.timed or entry is None:
             continue
-        verdict = record.get("verdict") or {}
-        judged = Status(verdict["status"]) if verdict.get("status") in _STATUSES else None
-        fix = None
-        if judged is not None and not recordable(judged, accept_unstable=args.accept_unstable):
-            # The same rule as --edgetpu-update-baselines's.
-            fix = "measure again, or accept it anyway with --accept-unstable"
-        elif judged is Status.REGRESSION and not args.accept_regression:
-            # A CI run's regression is what the gate exists to stop: taken only when said so.
-            fix = "fix it, or if it is intended, accept it anyway with --accept-regression"
-        if fix is not None:
+        judged = result.verdict.status if result.verdict is not None else None
+        fix = _not_accepted_because(judged, args) if judged is not None else None
+        if judged is not None and fix is not None:
             print(
                 one_line(
-                    f"{record['test_id']}: not accepted: its measurement was {verdict['status']}"
-                    f" against the baseline; {fix}"
+                    f"{result.test_id}: not accepted: its measurement was {judged.value} "
+                    f"against the baseline; {fix}"
                 )
             )
             continue
-        profile = Profile(dict(document["profiles"][record["profile"]]))
-        entry = parse_entry(source, record["test_id"], raw)
-        by_profile.setdefault(profile.key, (profile, {}))[1][record["test_id"]] = entry
-        statuses[profile.key, record["test_id"]] = judged
+        profile = document.profiles[result.profile]
+        by_profile.setdefault(profile.key, (profile, {}))[1][result.test_id] = entry
+        statuses[profile.key, result.test_id] = judged
     if not by_profile:
         print(f"{source} holds no timed results: nothing to accept")
         return 0

@@ -17,13 +17,15 @@ import pytest
 
 from .config import SessionSettings, TestSettings, test_settings
 from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
+from .keys import measurement_key
 
 if TYPE_CHECKING:
     from .bench import BenchResult, DeviceSession, LoadedModel
+    from .gate import Pending
     from .models import ModelInfo
     from .run import BenchRun
 
-__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "PendingBench", "TpuBench"]
+__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "TpuBench"]
 
 
 class LazyRun:
@@ -45,7 +47,7 @@ class LazyRun:
 
 
 RUN_KEY: Final = pytest.StashKey[LazyRun]()
-PENDING_KEY: Final = pytest.StashKey[list["PendingBench"]]()
+PENDING_KEY: Final = pytest.StashKey[list["Pending"]]()
 
 
 @dataclass(frozen=True)
@@ -58,16 +60,6 @@ class HeldDevice:
     runtime_version: str
     libedgetpu_version: str | None
     link: str | None  # "USB 3 (5000 Mbit/s)", "PCIe"; None for the CPU
-
-
-@dataclass(frozen=True)
-class PendingBench:
-    """A measurement waiting for its verdict at the end of the test."""
-
-    key: str
-    result: BenchResult
-    threshold: float
-    remeasure: Callable[[], BenchResult]
 
 
 def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
@@ -122,7 +114,7 @@ class TpuBench:
         self.edgetpu = edgetpu
         self.settings = settings
         self.node_id = node_id
-        self.pending: list[PendingBench] = []
+        self.pending: list[Pending] = []
 
     def __call__(
         self, target: str | Path | LoadedModel | Callable[[], object] | None = None
@@ -133,6 +125,7 @@ class TpuBench:
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
         from .bench import LoadedModel
+        from .gate import Pending
 
         def bench() -> BenchResult:
             __tracebackhide__ = True
@@ -160,8 +153,8 @@ class TpuBench:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
         except EdgeTpuError as error:
             report_model_error(error, self.edgetpu.strict)
-        key = self.node_id if not self.pending else f"{self.node_id}#{len(self.pending) + 1}"
-        self.pending.append(PendingBench(key, result, self.settings.threshold.value, bench))
+        key = measurement_key(self.node_id, len(self.pending) + 1)
+        self.pending.append(Pending(key, result, self.settings.threshold.value, bench))
         return result
 
 
@@ -170,7 +163,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
     """The device this process holds for the run."""
     run = pytestconfig.stash[RUN_KEY].get()
     try:
-        session = run.session
+        session = run.station.session
     except EdgeTpuError as error:
         raise pytest.fail.Exception(str(error), pytrace=False) from None
     device = session.device
@@ -189,7 +182,7 @@ def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeT
     """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
     run = request.config.stash[RUN_KEY].get()
     settings = _test_settings(request)
-    session = run.session.with_threads(settings.num_threads)
+    session = run.station.session.with_threads(settings.num_threads)
     return EdgeTpu(session, run.rootdir, run.settings.strict)
 
 

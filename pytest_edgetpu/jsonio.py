@@ -25,7 +25,7 @@ import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 from .errors import ConfigError
 from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
@@ -33,6 +33,7 @@ from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 __all__ = [
     "MAX_BYTES",
     "MAX_DEPTH",
+    "JsonObject",
     "NotRegularFileError",
     "append_regular",
     "check_header",
@@ -42,6 +43,9 @@ __all__ = [
     "read_regular",
     "write_atomic",
 ]
+
+#: A JSON object as it crosses a boundary (a file, an xdist payload): written, or not yet read.
+JsonObject: TypeAlias = dict[str, object]
 
 MAX_BYTES: Final = MAX_JSON_BYTES
 MAX_DEPTH: Final = MAX_JSON_DEPTH

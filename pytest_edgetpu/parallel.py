@@ -23,7 +23,7 @@ __all__ = ["DEVICE_INPUT", "PAYLOAD_ATTR", "ControllerHooks", "node_count"]
 
 #: The ``workerinput`` key that carries a worker's device id.
 DEVICE_INPUT = "edgetpu_device"
-#: The test report attribute that carries a worker's records to the controller.
+#: The test report attribute that carries a worker's results to the controller.
 PAYLOAD_ATTR = "edgetpu_payload"
 
 
@@ -86,4 +86,4 @@ class ControllerHooks:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         payload = getattr(report, PAYLOAD_ATTR, None)
         if payload is not None:
-            self.run.absorb(payload, f"the xdist worker that ran {report.nodeid}")
+            self.run.collector.absorb(payload, f"the xdist worker that ran {report.nodeid}")

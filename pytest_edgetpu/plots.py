@@ -4,11 +4,11 @@ baseline's, with the verdict in the title.
 Two panels, each scaled to what it shows. The top one shows what the gate compares: every
 interpreter instance's value of the gated metric, baseline above this run, as points over a box.
 The bottom one shows the pooled per-invoke distribution: this run's quantile sketch (the
-record's ``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99,
+result's ``quantiles_ms``) as a curve, the quantiles a baseline entry keeps (min, p50, p90, p99,
 max) as squares, and the p50 (dashed) and p99 (dotted) of both runs as vertical lines. This run
 is drawn in its verdict's colour, the baseline in grey.
 
-Renders records and the baseline entries they were compared with; decides nothing.
+Renders results and the baseline entries they were compared with; decides nothing.
 matplotlib is an optional dependency (the ``plot`` extra): it is imported only here, only when
 plots are written, and drawn with the Agg backend without pyplot's global state.
 """
@@ -24,11 +24,11 @@ from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
-from .baselines import BaselineEntry, BaselineFile
-from .compare import format_interval, format_ms
+from .baselines import BaselineEntry
+from .compare import Status, format_interval, format_ms
 from .errors import ConfigError, ResultsError
 from .jsonio import write_atomic
-from .results import QUANTILE_LEVELS, Record
+from .results import QUANTILE_LEVELS, Result
 from .stats import instance_figure
 
 if TYPE_CHECKING:
@@ -41,11 +41,11 @@ _INSTALL: Final = 'pip install "pytest-edgetpu[plot]"'
 
 _BASELINE_COLOR: Final = "#7f7f7f"
 _STATUS_COLORS: Final = {
-    "REGRESSION": "#d62728",
-    "IMPROVED": "#2ca02c",
-    "UNSTABLE": "#ff7f0e",
-    "INCOMPARABLE": "#ff7f0e",
-    "MODEL_CHANGED": "#ff7f0e",
+    Status.REGRESSION: "#d62728",
+    Status.IMPROVED: "#2ca02c",
+    Status.UNSTABLE: "#ff7f0e",
+    Status.INCOMPARABLE: "#ff7f0e",
+    Status.MODEL_CHANGED: "#ff7f0e",
 }
 _CURRENT_COLOR: Final = "#1f77b4"
 # The quantiles a baseline entry keeps, at their levels.
@@ -63,21 +63,17 @@ def check_matplotlib() -> None:
         )
 
 
-def write_plots(
-    records: Sequence[Record], baselines: Mapping[str, BaselineFile], directory: Path
-) -> list[Path]:
-    """Write one PNG per timed record into ``directory``; returns the files written.
-
-    ``baselines`` are the baseline files the records were judged against, by profile key."""
+def write_plots(results: Sequence[Result], directory: Path) -> list[Path]:
+    """Write one PNG per judged result into ``directory``; returns the files written."""
     check_matplotlib()
     directory.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     used: set[str] = set()
-    for record in records:
-        if not record["timed"] or record["verdict"] is None:
+    for result in results:
+        if not result.timed or result.verdict is None:
             continue
-        path = directory / f"{_file_stem(record['test_id'], used)}.png"
-        png = _plot(record, _compared_entry(record, baselines))
+        path = directory / f"{_file_stem(result.test_id, used)}.png"
+        png = _plot(result, result.compared_entry)
         try:
             # Atomic: a full disk leaves no empty PNG, and a planted symlink is replaced.
             write_atomic(path, png)
@@ -98,63 +94,56 @@ def _file_stem(test_id: str, used: set[str]) -> str:
     return unique
 
 
-def _compared_entry(record: Record, baselines: Mapping[str, BaselineFile]) -> BaselineEntry | None:
-    """The baseline entry the verdict compared with; None when there was none to compare."""
-    if record["verdict"]["baseline_ms"] is None:
-        return None
-    stored = baselines.get(record["profile"])
-    return stored.entries.get(record["test_id"]) if stored is not None else None
-
-
-def _plot(record: Record, baseline: BaselineEntry | None) -> bytes:
+def _plot(result: Result, baseline: BaselineEntry | None) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    color = _STATUS_COLORS.get(str(record["verdict"]["status"]), _CURRENT_COLOR)
+    assert result.verdict is not None, "only judged results are drawn"
+    color = _STATUS_COLORS.get(result.verdict.status, _CURRENT_COLOR)
     figure = Figure(figsize=(8.5, 6.0), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     top, bottom = figure.subplots(2, 1, height_ratios=(1.0, 1.5))
-    figure.suptitle(_title(record), x=0.01, ha="left", fontsize=10, color=color)
+    figure.suptitle(_title(result), x=0.01, ha="left", fontsize=10, color=color)
     series: list[_Series] = [
-        ("this run", record["instance_values_ms"], record["summary_ms"], color)
+        ("this run", result.instance_values_ms, result.summary.figures(), color)
     ]
     if baseline is not None:
         series.append(
             ("baseline", baseline.instance_values_ms, baseline.summary_ms, _BASELINE_COLOR)
         )
-    _instances(top, record["metric"], series)
-    _distribution(bottom, record.get("quantiles_ms"), series)
+    _instances(top, result.metric, series)
+    _distribution(bottom, result.quantiles_ms, series)
     png = io.BytesIO()
     figure.savefig(png, format="png")
     return png.getvalue()
 
 
-def _title(record: Record) -> str:
-    verdict = record["verdict"]
-    metric = record["metric"]
-    now = format_ms(record["summary_ms"][metric])
-    if verdict["change"] is None:
+def _title(result: Result) -> str:
+    verdict, metric = result.verdict, result.metric
+    assert verdict is not None, "only judged results are drawn"
+    now = format_ms(result.value_ms)
+    change = verdict.change
+    if change is None or verdict.baseline_ms is None:
         figures = f"{metric} {now} ms, not compared with a baseline"
     else:
         figures = (
-            f"{metric} {format_ms(verdict['baseline_ms'])} ms -> {now} ms: "
-            f"{verdict['change']:+.1%} "
-            f"(95% CI {format_interval(verdict['ci_low'], verdict['ci_high'])})"
+            f"{metric} {format_ms(verdict.baseline_ms)} ms -> {now} ms: {change.estimate:+.1%} "
+            f"(95% CI {format_interval(change.low, change.high)})"
         )
-        if verdict["confirmed"]:
+        if verdict.confirmed:
             figures += ", confirmed by a second measurement"
     judged = instance_figure(metric)
     if judged != metric:
         figures += f"; the change is judged on the {judged} of each instance (top)"
-    device = f"{record['device']}: {record['device_words']}"
-    if verdict["model_changed"]:
+    device = f"{result.device}: {result.device_words}"
+    if verdict.model_changed:
         device += "; the model changed since the baseline"
-    return f"{verdict['status']}  {record['test_id']}\n{figures}\n{device}"
+    return f"{verdict.status.value}  {result.test_id}\n{figures}\n{device}"
 
 
 def _instances(axes: Axes, metric: str, series: Sequence[_Series]) -> None:
     """Every instance's value of the gated metric, one row per run, points over a box."""
-    # Deterministic jitter: the same record always draws the same picture.
+    # Deterministic jitter: the same result always draws the same picture.
     jitter = np.random.default_rng(0)
     labels = []
     for row, (name, values, _, color) in enumerate(series):

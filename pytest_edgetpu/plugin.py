@@ -1,6 +1,8 @@
 """pytest hooks of pytest-edgetpu: options, marker, collection, verdicts, summary and files.
 
-Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives. Those
+Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives, the
+collection of ``.tflite`` files by :mod:`pytest_edgetpu.collect`, and what the run shows and
+writes by :mod:`pytest_edgetpu.outputs`. The engine modules
 (numpy, pandas, the TFLite runtime) are imported when a run benchmarks something, never at
 plugin start-up: every pytest run of a project that installs the plugin pays for this module.
 """
@@ -8,34 +10,27 @@ plugin start-up: every pytest run of a project that installs the plugin pays for
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import Generator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import fixtures
+from .collect import collect_tflite
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
 from .errors import ConfigError, EdgeTpuError, one_line
-from .fixtures import (
-    PENDING_KEY,
-    RUN_KEY,
-    LazyRun,
-    PendingBench,
-    report_model_error,
-)
+from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
+from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
 
 if TYPE_CHECKING:
     from .run import BenchRun
 
-_WRITTEN_KEY = pytest.StashKey[list[str]]()
-_FAILED_KEY = pytest.StashKey["FailedTests"]()
-_KEPT_KEY = pytest.StashKey[list[str]]()
+_OUTPUTS_KEY = pytest.StashKey[Outputs]()
+_FAILED_KEY = pytest.StashKey[FailedTests]()
 _PROGRESS_KEY = pytest.StashKey[list[str]]()
-_COLLECTION_KEY = pytest.StashKey["CollectionErrors"]()
-#: The call report attribute that carries a test's progress lines (to the controller, too).
-_PROGRESS_ATTR = "edgetpu_progress"
+_COLLECTION_KEY = pytest.StashKey[CollectionErrors]()
 
 
 def _dest(name: str) -> str:
@@ -124,8 +119,6 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(str(error)) from None
         config.pluginmanager.register(hooks, "edgetpu-controller")
     config.stash[RUN_KEY] = lazy
-    config.stash[_WRITTEN_KEY] = []
-    config.stash[_KEPT_KEY] = []
     if settings.enabled and worker_input is None:
         config.stash[_COLLECTION_KEY] = CollectionErrors()
         config.pluginmanager.register(config.stash[_COLLECTION_KEY], "edgetpu-collection")
@@ -200,64 +193,15 @@ def pytest_report_header(config: pytest.Config) -> str | None:
             else ""
         )
         return f"edgetpu: {mode} on {devices}, one xdist worker per device{primed}"
-    device = run.session.device.describe(run.runtime, 1)
-    baseline = run.display(run.store.path_for(run.profile))
+    device = run.station.words(1)
+    baseline = run.display(run.store.path_for(run.station.profile))
     return f"edgetpu: {mode} on {device}; baselines {baseline}"
-
-
-def _explicit_paths(config: pytest.Config) -> list[Path]:
-    """The paths named on the command line or, without any, in the ``testpaths`` ini key: the
-    only places ``.tflite`` files are collected from (a model file elsewhere in the project is
-    data for a test, not a benchmark of its own)."""
-    if config.args_source is pytest.Config.ArgsSource.ARGS:
-        base = config.invocation_params.dir
-    elif config.args_source is pytest.Config.ArgsSource.TESTPATHS:
-        base = config.rootpath
-    else:
-        return []
-    return [(base / arg.split("::")[0]).resolve() for arg in config.args]
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
     """With ``--edgetpu``, a ``.tflite`` file named on the command line or in ``testpaths``
     (or found in a directory named there) is one benchmark item."""
-    if file_path.suffix != ".tflite" or not parent.config.stash[RUN_KEY].settings.enabled:
-        return None
-    resolved = file_path.resolve()
-    if any(p == resolved or p in resolved.parents for p in _explicit_paths(parent.config)):
-        return TfliteFile.from_parent(parent, path=file_path)
-    return None
-
-
-class TfliteFile(pytest.File):
-    """A model file collected as one benchmark."""
-
-    def collect(self) -> Iterator[TfliteItem]:
-        yield TfliteItem.from_parent(self, name="latency")
-
-
-class TfliteItem(pytest.Item):
-    """Times the model file with the session's default settings and gates it."""
-
-    def runtest(self) -> None:
-        run = self.config.stash[RUN_KEY].get()
-        settings = test_settings(run.settings, (), {}, self.nodeid)
-        session = run.session.with_threads(settings.num_threads)
-
-        def bench() -> Any:
-            return session.bench_model(session.inspect(self.path), settings.measure)
-
-        try:
-            result = bench()
-        except EdgeTpuError as error:
-            # Loading can fail as well as inspecting (an unknown custom op): one line either way.
-            report_model_error(error, run.settings.strict)
-        self.stash[PENDING_KEY] = [
-            PendingBench(self.nodeid, result, settings.threshold.value, bench)
-        ]
-
-    def reportinfo(self) -> tuple[Path, int, str]:
-        return self.path, 0, f"tpu_bench {self.path.name}"
+    return collect_tflite(file_path, parent)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -295,16 +239,15 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     failures = []
     for pending in pending_benches:
         try:
-            verdict = run.judge(pending.key, pending.result, pending.threshold, pending.remeasure)
+            result = run.judge(pending)
         except EdgeTpuError as error:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
-        if verdict is None:
+        if result.verdict is None:
             continue
-        record = run.results[-1]  # judge() records the verdict it returns
-        item.user_properties.extend(junit_properties(record))
-        item.stash.setdefault(_PROGRESS_KEY, []).append(progress_line(record))
-        if verdict.fails(run.settings.strict) and not run.settings.update:
-            failures.append(verdict.message)
+        item.user_properties.extend(junit_properties(result))
+        item.stash.setdefault(_PROGRESS_KEY, []).append(progress_line(result))
+        if result.verdict.fails(run.settings.strict) and not run.settings.update:
+            failures.append(result.verdict.message)
     if failures:
         pytest.fail("\n".join(map(one_line, failures)), pytrace=False)
 
@@ -317,181 +260,28 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
     report = yield
     run = item.config.stash[RUN_KEY].made
     if report.when == "call" and _PROGRESS_KEY in item.stash:
-        setattr(report, _PROGRESS_ATTR, item.stash[_PROGRESS_KEY])
+        setattr(report, PROGRESS_ATTR, item.stash[_PROGRESS_KEY])
     if run is not None and run.role == "worker" and report.when in ("call", "teardown"):
-        payload = run.drain()
+        payload = run.collector.drain()
         if payload is not None:
             setattr(report, PAYLOAD_ATTR, payload)
     return report
 
 
-class ProgressLines:
-    """With ``-v``, each benchmark's figures on a line under its outcome; registered only
-    then, and not on xdist workers, whose output nobody sees."""
-
-    def __init__(self, config: pytest.Config) -> None:
-        self.config = config
-
-    @pytest.hookimpl(trylast=True)  # after the terminal reporter wrote the outcome
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        lines = getattr(report, _PROGRESS_ATTR, ())
-        if terminal is None or not lines:
-            return
-        terminal.ensure_newline()
-        terminal.write("\n".join(f"    {line}" for line in lines))
-        # Left open the way the reporter leaves its own lines, so that the next test's line
-        # starts below this one instead of after a blank line.
-        terminal.currentfspath = -2
-
-
-class CollectionErrors:
-    """Whether collection failed (here or, under xdist, on a worker), which pytest reports as
-    an interrupted run although no test ran and nothing was lost."""
-
-    def __init__(self) -> None:
-        self.failed = False
-
-    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
-        self.failed = self.failed or report.failed
-
-
-class FailedTests:
-    """With ``--edgetpu-prune-baselines``: the tests that failed (in any phase, on any
-    worker), whose entries pruning keeps: a broken test is not a deleted one."""
-
-    def __init__(self) -> None:
-        self.node_ids: set[str] = set()
-
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if report.failed:
-            self.node_ids.add(report.nodeid)
-
-
-def _prune(session: pytest.Session, run: BenchRun, written: list[Path]) -> list[str]:
-    """Remove, from the files this update wrote, the entries of tests that did not run."""
-    if session.shouldfail or session.shouldstop:
-        # -x or --maxfail: the tests after the stop did not run, and are not gone.
-        return ["not pruned: the run stopped early (-x or --maxfail)"]
-    measured = {r["test_id"] for r in run.results if r["timed"]}
-    failed = session.config.stash[_FAILED_KEY].node_ids
-
-    def keep(key: str) -> bool:
-        # "test_x#2" is the second tpu_bench call of test_x.
-        owner, _, call = key.rpartition("#")
-        return key in measured or key in failed or (call.isdigit() and owner in failed)
-
-    from .baselines import prune_entries
-
-    lines = []
-    pruned: set[str] = set()
-    for path in written:
-        removed = prune_entries(run.settings.baseline_dir / path.name, keep)
-        pruned.update(removed)
-        if removed:
-            lines.append(f"pruned from {path} (not measured in this run): {', '.join(removed)}")
-    kept = session.config.stash[_KEPT_KEY]
-    kept[:] = [test_id for test_id in kept if test_id not in pruned]
-    return lines
-
-
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Write baselines (update mode), the JSON results and the Markdown report.
-
-    Only a serial run or the xdist controller writes; workers hand their records over. An
-    interrupted run writes nothing: its files would mix this run's part with the last one's."""
+    """Write baselines (update mode), the JSON results, the Markdown report and the plots."""
     config = session.config
     run = config.stash[RUN_KEY].made
     if run is None or not run.settings.enabled or run.role == "worker":
         return
-    written = config.stash[_WRITTEN_KEY]
-    if exitstatus == pytest.ExitCode.INTERRUPTED:
-        if config.stash[_COLLECTION_KEY].failed:
-            return  # no test ran: pytest's "Interrupted: 1 error during collection" says why
-        # Under xdist, measurements still on the workers never reach this count.
-        timed = sum(1 for r in run.results if r["timed"])
-        discarded = f" ({timed} measurement(s) discarded)" if timed else ""
-        written.append(
-            f"interrupted: no baselines, results or report written{discarded}; run again to "
-            "record them"
-        )
-        return
-    if not run.results:
-        return
-    from .plots import write_plots
-    from .report import markdown_report
-    from .results import dump_json, results_document, write_text
-
-    try:
-        if run.settings.update:
-            config.stash[_KEPT_KEY] = run.kept_not_run()
-            paths, errors = run.write_baselines()
-            written += [f"baselines written to {path}" for path in paths]
-            written += [f"ERROR: {error}" for error in errors]
-            if errors:
-                session.exitstatus = pytest.ExitCode.TESTS_FAILED
-            if run.settings.prune:
-                written += _prune(session, run, paths)
-        environment = run.environment()
-        if run.settings.json_path is not None:
-            document = results_document(run.results, environment, run.known_profiles)
-            write_text(run.settings.json_path, dump_json(document))
-            written.append(f"results written to {run.display(run.settings.json_path)}")
-        markdown = markdown_report(run.results, environment, run.known_profiles)
-        if run.settings.report_path is not None:
-            write_text(run.settings.report_path, markdown)
-            written.append(f"report written to {run.display(run.settings.report_path)}")
-        step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        if step_summary:
-            write_text(Path(step_summary), markdown, append=True)
-        if run.settings.plot_dir is not None:
-            plots = write_plots(run.results, run.store.files, run.settings.plot_dir)
-            written.append(f"{len(plots)} plot(s) written to {run.display(run.settings.plot_dir)}")
-    except (EdgeTpuError, OSError) as error:
-        written.append(f"ERROR: {error}")
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if exitstatus == pytest.ExitCode.INTERRUPTED and config.stash[_COLLECTION_KEY].failed:
+        return  # no test ran: pytest's "Interrupted: 1 error during collection" says why
+    outputs = config.stash[_OUTPUTS_KEY] = Outputs(run)
+    outputs.write(session, exitstatus, config.stash.get(_FAILED_KEY, None))
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
-    """The table of every benchmark, its verdict, and the files written. An interrupted
-    update recorded nothing, so it shows the table and says so, without the update's lines."""
-    run = config.stash[RUN_KEY].made
-    if run is None:
-        return
-    timed = [r for r in run.results if r["timed"]]
-    written = config.stash[_WRITTEN_KEY]
-    if not timed and not written:
-        return
-    from .report import (
-        headline,
-        kept_line,
-        result_notes,
-        summary_table,
-        update_headline,
-        update_line,
-    )
-
-    terminalreporter.write_sep("-", "edgetpu latency")
-    if timed:
-        terminalreporter.write_line(summary_table(timed))
-    recorded_nothing = run.settings.update and exitstatus == pytest.ExitCode.INTERRUPTED
-    if timed and not recorded_nothing:
-        if run.settings.update:
-            terminalreporter.write_line(update_headline(timed))
-        else:
-            terminalreporter.write_line(headline(timed))
-        for record in timed:
-            verdict = record["verdict"]
-            shown = ""
-            if run.settings.update:
-                shown = update_line(record)
-                terminalreporter.write_line(one_line(shown))
-            elif verdict is not None and (verdict["reason"] or verdict["noise_note"]):
-                shown = verdict["message"]
-                terminalreporter.write_line(one_line(f"{record['test_id']}: {shown}"))
-            for note in result_notes(record, shown):
-                terminalreporter.write_line(one_line(f"{record['test_id']}: {note}"))
-        for test_id in config.stash[_KEPT_KEY]:
-            terminalreporter.write_line(kept_line(test_id))
-    for line in written:
-        terminalreporter.write_line(one_line(f"edgetpu: {line}"))
+    """The table of every benchmark, its verdict, and the files written."""
+    outputs = config.stash.get(_OUTPUTS_KEY, None)
+    if outputs is not None:
+        outputs.summary(terminalreporter, exitstatus)

@@ -1,18 +1,22 @@
 """Rendering: the terminal summary, progress lines, JUnit properties and the Markdown report.
 
-Renders what :mod:`pytest_edgetpu.run` decided (records of :mod:`pytest_edgetpu.results`);
-never decides anything itself.
+Renders what the gate decided (:class:`~pytest_edgetpu.results.Result`); never decides
+anything itself.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 
-from .compare import format_interval, format_ms
-from .results import Record
+from .baselines import Profile
+from .compare import Status, format_interval, format_ms
+from .errors import one_line
+from .keys import call_of
+from .results import Result
 
 __all__ = [
     "headline",
@@ -28,150 +32,142 @@ __all__ = [
 
 # Regressions first, so a reader sees what failed before what passed.
 _ORDER: Final = {
-    "REGRESSION": 0,
-    "UNSTABLE": 1,
-    "INCOMPARABLE": 2,
-    "MODEL_CHANGED": 3,
-    "NO_BASELINE": 4,
-    "IMPROVED": 5,
-    "PASS": 6,
+    Status.REGRESSION: 0,
+    Status.UNSTABLE: 1,
+    Status.INCOMPARABLE: 2,
+    Status.MODEL_CHANGED: 3,
+    Status.NO_BASELINE: 4,
+    Status.IMPROVED: 5,
+    Status.PASS: 6,
 }
 
 _ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
 
 
-def _status(record: Record) -> str:
-    if record["verdict"] is None:
-        return "untimed"
-    return "RECORDED" if record["recorded"] else str(record["verdict"]["status"])
-
-
-def _change(record: Record) -> str:
-    verdict = record["verdict"]
-    if verdict is None or verdict["change"] is None:
+def _change(result: Result) -> str:
+    change = result.verdict.change if result.verdict is not None else None
+    if change is None:
         return ""
-    return f"{verdict['change']:+.1%} ({format_interval(verdict['ci_low'], verdict['ci_high'])})"
+    return f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
 
 
-def _baseline(record: Record) -> str:
+def _baseline(result: Result) -> str:
     """The baseline's value of the gated metric, naming the metric unless it is p50."""
-    verdict = record["verdict"]
-    if verdict is None or verdict["baseline_ms"] is None:
+    verdict = result.verdict
+    if verdict is None or verdict.baseline_ms is None:
         return ""
-    metric = "" if record["metric"] == "p50" else f" ({record['metric']})"
-    return f"{format_ms(verdict['baseline_ms'])}{metric}"
+    metric = "" if result.metric == "p50" else f" ({result.metric})"
+    return f"{format_ms(verdict.baseline_ms)}{metric}"
 
 
-def _sort_key(record: Record) -> tuple[int, str]:
-    verdict = record["verdict"]
-    return (_ORDER.get(verdict["status"], 9) if verdict else 10, record["test_id"])
+def _sort_key(result: Result) -> tuple[int, str]:
+    verdict = result.verdict
+    return (_ORDER[verdict.status] if verdict else 10, result.test_id)
 
 
-def _frame(records: Sequence[Record]) -> pd.DataFrame:
+def _frame(results: Sequence[Result]) -> pd.DataFrame:
     rows = []
-    for r in sorted(records, key=_sort_key):
-        summary = r["summary_ms"]
+    for r in sorted(results, key=_sort_key):
         rows.append(
             {
-                "test": r["test_id"],
-                "device": r["device"],
-                "p50 ms": format_ms(summary["p50"]),
-                "p90 ms": format_ms(summary["p90"]),
-                "p99 ms": format_ms(summary["p99"]),
-                "n": summary["n"],
+                # Results files come from anyone: no escape sequence in an id reaches the
+                # terminal.
+                "test": one_line(r.test_id),
+                "device": one_line(r.device),
+                "p50 ms": format_ms(r.summary.p50_ms),
+                "p90 ms": format_ms(r.summary.p90_ms),
+                "p99 ms": format_ms(r.summary.p99_ms),
+                "n": r.summary.n,
                 "baseline": _baseline(r),
                 "change (95% CI)": _change(r),
-                "verdict": _status(r),
+                "verdict": r.status_words,
             }
         )
     return pd.DataFrame(rows)
 
 
-def summary_table(records: Sequence[Record]) -> str:
-    """A plain-text table of timed records for the terminal summary."""
-    return _frame([r for r in records if r["timed"]]).to_string(index=False)
+def summary_table(results: Sequence[Result]) -> str:
+    """A plain-text table of timed results, for the terminal summary and ``compare``."""
+    return _frame([r for r in results if r.timed]).to_string(index=False)
 
 
-def progress_line(record: Record) -> str:
+def progress_line(result: Result) -> str:
     """One judged test's figures and verdict, for the line under it in ``pytest -v``."""
-    summary, verdict = record["summary_ms"], record["verdict"]
+    summary, verdict = result.summary, result.verdict
+    assert verdict is not None, "only judged results have a progress line"
     text = (
-        f"p50 {format_ms(summary['p50'])} ms, p90 {format_ms(summary['p90'])} ms, "
-        f"p99 {format_ms(summary['p99'])} ms (n {summary['n']}): {verdict['status']}"
+        f"p50 {format_ms(summary.p50_ms)} ms, p90 {format_ms(summary.p90_ms)} ms, "
+        f"p99 {format_ms(summary.p99_ms)} ms (n {summary.n}): {verdict.status.value}"
     )
-    if verdict["change"] is not None:
-        text += (
-            f" {_change(record)} against {record['metric']} {format_ms(verdict['baseline_ms'])} ms"
-        )
-    if verdict["confirmed"]:
+    if verdict.change is not None and verdict.baseline_ms is not None:
+        text += f" {_change(result)} against {result.metric} {format_ms(verdict.baseline_ms)} ms"
+    if verdict.confirmed:
         text += ", confirmed"
-    if record["recorded"]:
+    if result.recorded:
         text += "; recorded"
     return text
 
 
-def junit_properties(record: Record) -> list[tuple[str, str]]:
+def junit_properties(result: Result) -> list[tuple[str, str]]:
     """A judged test's verdict and key figures as ``--junitxml`` properties.
 
     Times in milliseconds (four significant digits); the change and its confidence bounds as
     fractions (``+0.1234`` is 12.34% slower) of the gated metric, per instance."""
-    summary, verdict = record["summary_ms"], record["verdict"]
-    metric = record["metric"]
+    verdict, metric = result.verdict, result.metric
+    assert verdict is not None, "only judged results have JUnit properties"
     figures = ["p50", "p90", "p99"] + ([metric] if metric not in ("p50", "p90", "p99") else [])
     properties = [
-        ("verdict", str(verdict["status"])),
+        ("verdict", verdict.status.value),
         ("metric", metric),
-        ("device", record["device"]),
+        ("device", result.device),
     ]
-    properties += [(f"{name}_ms", f"{summary[name]:.4g}") for name in figures]
-    if verdict["baseline_ms"] is not None:
-        properties.append((f"baseline_{metric}_ms", f"{verdict['baseline_ms']:.4g}"))
-    if verdict["change"] is not None:
+    properties += [(f"{name}_ms", f"{result.summary.value(name):.4g}") for name in figures]
+    if verdict.baseline_ms is not None:
+        properties.append((f"baseline_{metric}_ms", f"{verdict.baseline_ms:.4g}"))
+    if verdict.change is not None:
         properties += [
-            ("change", f"{verdict['change']:+.4f}"),
-            ("change_ci_low", f"{verdict['ci_low']:+.4f}"),
-            ("change_ci_high", f"{verdict['ci_high']:+.4f}"),
+            ("change", f"{verdict.change.estimate:+.4f}"),
+            ("change_ci_low", f"{verdict.change.low:+.4f}"),
+            ("change_ci_high", f"{verdict.change.high:+.4f}"),
         ]
-    properties.append(("confirmed", "true" if verdict["confirmed"] else "false"))
-    # The second tpu_bench call of a test (its key "test_x#2") gets edgetpu_2_p50_ms, ...:
-    # property names stay unique within the test's testcase.
-    _, _, call = str(record["test_id"]).rpartition("#")
-    prefix = f"edgetpu_{call}_" if call.isdigit() else "edgetpu_"
+    properties.append(("confirmed", "true" if verdict.confirmed else "false"))
+    # A test's second tpu_bench call gets edgetpu_2_p50_ms, ...: property names stay unique
+    # within the test's testcase.
+    call = call_of(result.test_id)
+    prefix = f"edgetpu_{call}_" if call > 1 else "edgetpu_"
     return [(prefix + name, value) for name, value in properties]
 
 
-def update_line(record: Record) -> str:
+def update_line(result: Result) -> str:
     """What an update run did to one test's baseline, for the terminal."""
-    verdict = record["verdict"]
-    now = f"{record['metric']} {format_ms(record['summary_ms'][record['metric']])} ms"
-    if record.get("record_error"):
+    verdict = result.verdict
+    assert verdict is not None, "an update judges every timed result"
+    now = f"{result.metric} {format_ms(result.value_ms)} ms"
+    if result.record_error:
         return (
-            f"{record['test_id']}: not recorded: {now}; its baseline file could not be written "
+            f"{result.test_id}: not recorded: {now}; its baseline file could not be written "
             "(the ERROR line below says why)"
         )
-    if not record["recorded"]:
+    was = format_ms(verdict.baseline_ms) if verdict.baseline_ms is not None else "?"
+    if not result.recorded:
         return (
-            f"{record['test_id']}: not recorded: {now} is UNSTABLE against the baseline's "
-            f"{format_ms(verdict['baseline_ms'])} ms ({_change(record)}: too noisy to decide); "
-            f"the old entry is kept; measure again, or record it anyway with {_ACCEPT_UNSTABLE}"
+            f"{result.test_id}: not recorded: {now} is UNSTABLE against the baseline's "
+            f"{was} ms ({_change(result)}: too noisy to decide); the old entry is kept; "
+            f"measure again, or record it anyway with {_ACCEPT_UNSTABLE}"
         )
-    if verdict["change"] is None:
-        return f"{record['test_id']}: recorded {now} (new)"
-    status = verdict["status"]
+    if verdict.change is None:
+        return f"{result.test_id}: recorded {now} (new)"
     how = {
-        "PASS": "unchanged within the threshold",
-        "MODEL_CHANGED": "model changed, latency unchanged within the threshold",
-    }.get(str(status), str(status).lower())
-    return (
-        f"{record['test_id']}: recorded {now} (was {format_ms(verdict['baseline_ms'])} ms, "
-        f"{verdict['change']:+.1%}: {how})"
-    )
+        Status.PASS: "unchanged within the threshold",
+        Status.MODEL_CHANGED: "model changed, latency unchanged within the threshold",
+    }.get(verdict.status, verdict.status.value.lower())
+    return f"{result.test_id}: recorded {now} (was {was} ms, {verdict.change.estimate:+.1%}: {how})"
 
 
-def result_notes(record: Record, shown: str = "") -> list[str]:
-    """The record's notes (a partly mapped model, a throttled Edge TPU) that ``shown``, the
+def result_notes(result: Result, shown: str = "") -> list[str]:
+    """The result's notes (a partly mapped model, a throttled Edge TPU) that ``shown``, the
     text already printed for it, does not hold yet."""
-    return [note for note in record.get("notes", []) if note not in shown]
+    return [note for note in result.notes if note not in shown]
 
 
 def kept_line(test_id: str) -> str:
@@ -179,11 +175,11 @@ def kept_line(test_id: str) -> str:
     return f"{test_id}: kept (not run)"
 
 
-def update_headline(records: Sequence[Record]) -> str:
-    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE)`` over an update's records."""
-    recorded = sum(1 for r in records if r["recorded"])
-    failed = sum(1 for r in records if r.get("record_error"))
-    refused = len(records) - recorded - failed
+def update_headline(results: Sequence[Result]) -> str:
+    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE)`` over an update's results."""
+    recorded = sum(1 for r in results if r.recorded)
+    failed = sum(1 for r in results if r.record_error)
+    refused = len(results) - recorded - failed
     text = f"{recorded} baseline(s) recorded"
     if refused:
         text += f", {refused} not recorded (UNSTABLE; {_ACCEPT_UNSTABLE} records them)"
@@ -192,20 +188,20 @@ def update_headline(records: Sequence[Record]) -> str:
     return text
 
 
-def headline(records: Sequence[Record]) -> str:
-    """``1 regressed, 0 improved, 3 unchanged, 1 new`` over the gated records."""
-    counts: dict[str, int] = {}
-    for record in records:
-        if record["verdict"] is not None:
-            status = record["verdict"]["status"]
-            counts[status] = counts.get(status, 0) + 1
+def headline(results: Sequence[Result]) -> str:
+    """``1 regressed, 0 improved, 3 unchanged, 1 new`` over the gated results."""
+    counts = Counter(r.verdict.status for r in results if r.verdict is not None)
     parts = [
-        f"{counts.get('REGRESSION', 0)} regressed",
-        f"{counts.get('IMPROVED', 0)} improved",
-        f"{counts.get('PASS', 0) + counts.get('MODEL_CHANGED', 0)} unchanged",
-        f"{counts.get('NO_BASELINE', 0)} new",
+        f"{counts[Status.REGRESSION]} regressed",
+        f"{counts[Status.IMPROVED]} improved",
+        f"{counts[Status.PASS] + counts[Status.MODEL_CHANGED]} unchanged",
+        f"{counts[Status.NO_BASELINE]} new",
     ]
-    parts += [f"{counts[s]} {s.lower()}" for s in ("UNSTABLE", "INCOMPARABLE") if counts.get(s)]
+    parts += [
+        f"{counts[s]} {s.value.lower()}"
+        for s in (Status.UNSTABLE, Status.INCOMPARABLE)
+        if counts[s]
+    ]
     return ", ".join(parts)
 
 
@@ -221,58 +217,62 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[object]], right: int =
     return lines
 
 
-def _verdict_cell(record: Record) -> str:
-    status = str(record["verdict"]["status"])
-    text = f"**{status}**" if status == "REGRESSION" else status
-    return text + (", recorded" if record["recorded"] else "")
+def _verdict_cell(result: Result) -> str:
+    assert result.verdict is not None, "the report shows judged results"
+    status = result.verdict.status.value
+    text = f"**{status}**" if result.verdict.status is Status.REGRESSION else status
+    return text + (", recorded" if result.recorded else "")
 
 
-def _device_section(device: str, records: Sequence[Record]) -> list[str]:
-    words = "; ".join(sorted({str(r["device_words"]) for r in records}))
+def says_more(result: Result) -> bool:
+    """Whether the verdict's message says more than the table's row: shown below the table,
+    by the terminal summary and the report alike."""
+    verdict = result.verdict
+    return verdict is not None and bool(
+        verdict.status is not Status.PASS or verdict.reason or verdict.noise_note
+    )
+
+
+def _device_section(device: str, results: Sequence[Result]) -> list[str]:
+    words = "; ".join(sorted({r.device_words for r in results}))
     rows = [
         [
-            f"`{r['test_id']}`",
-            format_ms(r["summary_ms"]["p50"]),
-            format_ms(r["summary_ms"]["p90"]),
-            format_ms(r["summary_ms"]["p99"]),
+            f"`{r.test_id}`",
+            format_ms(r.summary.p50_ms),
+            format_ms(r.summary.p90_ms),
+            format_ms(r.summary.p99_ms),
             _baseline(r),
             _change(r),
             _verdict_cell(r),
         ]
-        for r in records
+        for r in results
     ]
     header = ["test", "p50 ms", "p90 ms", "p99 ms", "baseline ms", "change (95% CI)", "verdict"]
     lines = [f"### `{device}`: {words}", "", *_table(header, rows, right=4), ""]
-    # The records whose message says more than the row: the same rule as the terminal's.
-    notes = [
-        r
-        for r in records
-        if r["verdict"]["status"] != "PASS" or r["verdict"]["reason"] or r["verdict"]["noise_note"]
-    ]
-    lines += [f"- `{r['test_id']}`: {r['verdict']['message']}" for r in notes]
-    shown = {r["test_id"]: r["verdict"]["message"] for r in notes}
+    shown = {r.test_id: r.verdict.message for r in results if r.verdict and says_more(r)}
+    lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
     flags = [
-        f"- `{r['test_id']}`: {note}"
-        for r in records
-        for note in result_notes(r, shown.get(r["test_id"], ""))
+        f"- `{r.test_id}`: {note}"
+        for r in results
+        for note in result_notes(r, shown.get(r.test_id, ""))
     ]
     lines += flags
-    return lines + ([""] if notes or flags else [])
+    return lines + ([""] if shown or flags else [])
 
 
-def _fingerprints(records: Sequence[Record]) -> list[str]:
+def _fingerprints(results: Sequence[Result]) -> list[str]:
     rows = []
-    for r in sorted(records, key=lambda r: (r["test_id"], r["device"])):
-        model, verdict = r["model"] or {}, r["verdict"]
+    for r in sorted(results, key=lambda r: (r.test_id, r.device)):
+        verdict = r.verdict
         rows.append(
             [
-                f"`{r['test_id']}`",
-                r["device"],
-                f"`{model.get('path', r['target'])}`",
-                (model.get("sha256") or "")[:12],
-                (verdict.get("baseline_sha256") or "")[:12],
-                (verdict.get("baseline_recorded") or "")[:10],
-                f"`{verdict['baseline_file']}`",
+                f"`{r.test_id}`",
+                r.device,
+                f"`{r.model.path if r.model is not None else r.target}`",
+                ((r.model.sha256 if r.model is not None else None) or "")[:12],
+                ((verdict.baseline_sha256 if verdict else None) or "")[:12],
+                ((verdict.baseline_recorded if verdict else None) or "")[:10],
+                f"`{verdict.baseline_path if verdict else ''}`",
             ]
         )
     header = [
@@ -288,25 +288,26 @@ def _fingerprints(records: Sequence[Record]) -> list[str]:
 
 
 def markdown_report(
-    records: Sequence[Record], environment: Mapping[str, str], profiles: Mapping[str, Any]
+    results: Sequence[Result], environment: Mapping[str, str], profiles: Mapping[str, Profile]
 ) -> str:
     """A Markdown report for a CI job summary or a pull-request comment: the headline, a table
     per device (regressions first), and the environment and fingerprints, collapsed."""
-    gated = sorted((r for r in records if r["timed"]), key=_sort_key)
+    gated = sorted((r for r in results if r.timed), key=_sort_key)
     lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
-    by_device: dict[str, list[Record]] = {}
-    for record in gated:
-        by_device.setdefault(record["device"], []).append(record)
+    by_device: dict[str, list[Result]] = {}
+    for result in gated:
+        by_device.setdefault(result.device, []).append(result)
     # The device with the worst verdict first; sorted records make its first one its worst.
     for device in sorted(by_device, key=lambda d: (_sort_key(by_device[d][0])[0], d)):
         lines += _device_section(device, by_device[device])
     lines += ["<details><summary>Environment and fingerprints</summary>", "", "Environment:", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(environment.items())]
-    used = sorted({r["profile"] for r in gated})
+    used = sorted({r.profile for r in gated})
     if used:
         lines += ["", "Device profiles (a baseline is compared only within its profile):", ""]
         for key in used:
-            fields = ", ".join(f"{k} {v}" for k, v in sorted(profiles.get(key, {}).items()))
+            known = profiles[key].fields if key in profiles else {}
+            fields = ", ".join(f"{k} {v}" for k, v in sorted(known.items()))
             lines.append(f"- `{key}`: {fields}")
         lines += ["", "Fingerprints:", "", *_fingerprints(gated)]
     lines += ["", "</details>", ""]

@@ -1,8 +1,10 @@
-"""Result records: the JSON form of one measured test, the unit everything else exchanges.
+"""The result of one measured test: a frozen, typed object from the judge to every output.
 
-A record is what ``--edgetpu-json`` writes, what an xdist worker sends to the controller, what
-the reports render, and (through its ``baseline_entry``) what an update writes into
-``baselines/``. Records are plain JSON-ready dicts so they cross process boundaries as they are.
+The gate (:mod:`pytest_edgetpu.gate`) makes a :class:`Result`; the terminal table, the Markdown
+report, JUnit properties, plots and the CLI read its fields. It becomes JSON only at the
+boundaries: the ``--edgetpu-json`` file (:class:`ResultsFile`) and the payload an xdist worker
+sends to its controller, both through :meth:`Result.to_json` and :meth:`Result.from_json`, one
+schema, versioned like the baselines (:data:`RESULTS_SCHEMA_VERSION`).
 """
 
 from __future__ import annotations
@@ -10,149 +12,554 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import numpy as np
 
-from .baselines import BaselineEntry
-from .bench import BenchResult
-from .compare import Current, Verdict
-from .errors import ResultsError
-from .jsonio import append_regular, check_header, read_limited, write_atomic
+from .baselines import BaselineEntry, Profile, parse_entry
+from .bench import BenchResult, Thermal
+from .compare import Current, Status, Verdict
+from .errors import BaselineError, ResultsError
+from .jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
 from .limits import (
     LATENCY_WORDS,
     MAX_NUM_THREADS,
     MAX_WORKERS,
+    METRICS,
     THREADS_AND_WORKERS_WORDS,
     is_count,
     is_latency_ms,
 )
+from .stats import SUMMARY_FIGURES, Shift, Summary
 
 __all__ = [
     "QUANTILE_LEVELS",
     "RESULTS_FORMAT",
     "RESULTS_SCHEMA_VERSION",
+    "ModelFacts",
+    "ModelRef",
+    "Phases",
+    "Result",
+    "ResultsFile",
     "current_of",
     "load_results",
-    "result_record",
-    "results_document",
+    "write_text",
 ]
 
 RESULTS_FORMAT: Final = "pytest-edgetpu-results"
 #: Results schema history: 1: pytest-edgetpu 0.1.0, first release.
 RESULTS_SCHEMA_VERSION: Final = 1
 
-Record = dict[str, Any]
-
-#: The levels of a record's ``quantiles_ms``: 0%, 5%, ..., 100% of the pooled per-invoke
+#: The levels of a result's ``quantiles_ms``: 0%, 5%, ..., 100% of the pooled per-invoke
 #: samples, enough to draw the distribution (``--edgetpu-plot``) without keeping every sample.
 QUANTILE_LEVELS: Final = tuple(i / 20 for i in range(21))
 
+_FIX: Final = "give the file that --edgetpu-json wrote"
 
-def result_record(
-    test_id: str,
-    result: BenchResult,
-    verdict: Verdict | None,
-    profile_key: str,
-    entry: BaselineEntry | None,
-    recorded: bool,
-    device_words: str,
-    workers: int,
-) -> Record:
-    """The record of one measured test."""
-    summary = result.summary
-    record: Record = {
-        "test_id": test_id,
-        "target": result.target,
-        "device": result.device_id,
-        "device_words": device_words,
-        "workers": workers,
-        "profile": profile_key,
-        "metric": result.metric,
-        "num_threads": result.num_threads,
-        "timed": result.timed,
-        "recorded": recorded,
-        "summary_ms": {**summary.figures(), "n": summary.n},
-        "phases_ms": {
-            "load": result.load_ms,
-            "first_inference": result.first_inference_ms,
-            "warmup_mean": result.warmup_ms,
-            # Once per session, before the first test: never part of the phases above.
-            "delegate_load": result.delegate_load_ms,
-        },
-        "thermal": None,
-        "notes": list(result.notes),
-        "instance_values_ms": list(result.instance_values_ms),
-        "model": None,
-        "verdict": None,
-        "baseline_entry": entry.to_json() if entry is not None else None,
-    }
-    if result.measurement is not None:
-        record["stop_reason"] = result.measurement.stop_reason
-        record["elapsed_s"] = result.measurement.elapsed_s
-        pooled = [s for inst in result.measurement.instances for s in inst.samples_ns]
-        record["quantiles_ms"] = [float(q) / 1e6 for q in np.quantile(pooled, QUANTILE_LEVELS)]
+
+@dataclass(frozen=True)
+class Phases:
+    """How long each phase before the timed invokes took, in milliseconds."""
+
+    load_ms: float
+    first_inference_ms: float
+    warmup_mean_ms: float
+    #: Once per session, before the first test: never part of the phases above.
+    delegate_load_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One model a timed callable runs, by path and digest."""
+
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """The timed model (or a callable's models together): where, which, and how it maps."""
+
+    path: str  # the paths, comma-separated, for a callable of several models
+    sha256: str | None
+    #: One edgetpu-custom-op node per TPU subgraph: the compiler fuses the ops it maps.
+    tpu_subgraphs: int
+    cpu_ops: int
+    partially_mapped: bool
+    #: A callable's models, each by name and digest; None for a model timed on its own.
+    models: tuple[ModelRef, ...] | None = None
+
+
+@dataclass(frozen=True)
+class Result:
+    """One measured test: what was timed, the figures, the verdict, and what was recorded."""
+
+    test_id: str
+    target: str  # the model path, or the callable's name
+    device: str  # its id: "cpu:0", "usb:0"
+    device_words: str  # "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+    workers: int
+    profile: str  # the device profile's key
+    metric: str
+    num_threads: int
+    timed: bool
+    summary: Summary
+    phases: Phases
+    instance_values_ms: tuple[float, ...]
+    notes: tuple[str, ...] = ()
+    model: ModelFacts | None = None
+    thermal: Thermal | None = None
+    verdict: Verdict | None = None
+    #: The baseline entry the verdict compared with; None when nothing was compared.
+    compared_entry: BaselineEntry | None = None
+    #: What an update writes for this test (timed results only).
+    baseline_entry: BaselineEntry | None = None
+    recorded: bool = False
+    #: Why a recordable entry was not written after all (its baseline file could not be).
+    record_error: str | None = None
+    #: Of a timed measurement: why it stopped, how long it took, its pooled quantiles.
+    stop_reason: str | None = None
+    elapsed_s: float | None = None
+    quantiles_ms: tuple[float, ...] | None = None
+
+    @property
+    def value_ms(self) -> float:
+        """This run's figure of the gated metric."""
+        return self.summary.value(self.metric)
+
+    @property
+    def status_words(self) -> str:
+        """The verdict's status, ``RECORDED`` when an update recorded it, or ``untimed``."""
+        if self.verdict is None:
+            return "untimed"
+        return "RECORDED" if self.recorded else self.verdict.status.value
+
+    @classmethod
+    def measured(
+        cls,
+        test_id: str,
+        result: BenchResult,
+        *,
+        device_words: str,
+        workers: int,
+        profile: str,
+        verdict: Verdict | None = None,
+        compared_entry: BaselineEntry | None = None,
+        baseline_entry: BaselineEntry | None = None,
+        recorded: bool = False,
+    ) -> Result:
+        """The result of one ``tpu_bench`` measurement and what the gate made of it."""
+        measurement = result.measurement
+        quantiles = None
+        if measurement is not None:
+            pooled = [s for inst in measurement.instances for s in inst.samples_ns]
+            quantiles = tuple(float(q) / 1e6 for q in np.quantile(pooled, QUANTILE_LEVELS))
+        return cls(
+            test_id=test_id,
+            target=result.target,
+            device=result.device_id,
+            device_words=device_words,
+            workers=workers,
+            profile=profile,
+            metric=result.metric,
+            num_threads=result.num_threads,
+            timed=result.timed,
+            summary=result.summary,
+            phases=Phases(
+                load_ms=result.load_ms,
+                first_inference_ms=result.first_inference_ms,
+                warmup_mean_ms=result.warmup_ms,
+                delegate_load_ms=result.delegate_load_ms,
+            ),
+            instance_values_ms=result.instance_values_ms,
+            notes=result.notes,
+            model=_model_facts(result),
+            thermal=result.thermal,
+            verdict=verdict,
+            compared_entry=compared_entry,
+            baseline_entry=baseline_entry,
+            recorded=recorded,
+            stop_reason=measurement.stop_reason if measurement is not None else None,
+            elapsed_s=measurement.elapsed_s if measurement is not None else None,
+            quantiles_ms=quantiles,
+        )
+
+    def to_json(self) -> JsonObject:
+        """The result as a ``results`` item of the ``--edgetpu-json`` file."""
+        data: JsonObject = {
+            "test_id": self.test_id,
+            "target": self.target,
+            "device": self.device,
+            "device_words": self.device_words,
+            "workers": self.workers,
+            "profile": self.profile,
+            "metric": self.metric,
+            "num_threads": self.num_threads,
+            "timed": self.timed,
+            "recorded": self.recorded,
+            "summary_ms": {**self.summary.figures(), "n": self.summary.n},
+            "phases_ms": {
+                "load": self.phases.load_ms,
+                "first_inference": self.phases.first_inference_ms,
+                "warmup_mean": self.phases.warmup_mean_ms,
+                "delegate_load": self.phases.delegate_load_ms,
+            },
+            "notes": list(self.notes),
+            "instance_values_ms": list(self.instance_values_ms),
+            "model": _model_json(self.model),
+            "thermal": _thermal_json(self.thermal),
+            "verdict": _verdict_json(self.verdict) if self.verdict is not None else None,
+            "compared_entry": _entry_json(self.compared_entry),
+            "baseline_entry": _entry_json(self.baseline_entry),
+        }
+        optional = {
+            "record_error": self.record_error,
+            "stop_reason": self.stop_reason,
+            "elapsed_s": self.elapsed_s,
+            "quantiles_ms": list(self.quantiles_ms) if self.quantiles_ms is not None else None,
+        }
+        data.update({key: value for key, value in optional.items() if value is not None})
+        return data
+
+    @classmethod
+    def from_json(cls, raw: object, source: object, index: int) -> Result:
+        """Read what :meth:`to_json` wrote (``source`` and ``index`` name it in errors);
+        any problem is a ResultsError naming the field."""
+        fields = _Fields(raw, f"{source}: result {index}")
+        test_id = fields.text("test_id")
+        metric = fields.text("metric")
+        if metric not in METRICS:
+            raise fields.wrong("metric")
+        timed = fields.flag("timed")
+        num_threads, workers = fields.whole("num_threads"), fields.whole("workers")
+        device_words = fields.text("device_words")
+        summary = _summary(fields.object("summary_ms"))
+        values = fields.numbers("instance_values_ms")
+        if timed:
+            if len(values) < 2 or not all(map(is_latency_ms, values)):
+                raise ResultsError(
+                    f"{source}: {test_id} has no usable instance_values_ms (two or more, each "
+                    f"{LATENCY_WORDS})"
+                )
+            if not is_latency_ms(summary.value(metric)):
+                raise ResultsError(
+                    f"{source}: {test_id} has no usable summary_ms value for its metric {metric!r}"
+                )
+        if not (is_count(num_threads, 1, MAX_NUM_THREADS) and is_count(workers, 1, MAX_WORKERS)):
+            raise ResultsError(f"{source}: {test_id} needs {THREADS_AND_WORKERS_WORDS}")
+        phases = fields.object("phases_ms")
+        model = fields.optional_object("model")
+        thermal = fields.optional_object("thermal")
+        verdict = fields.optional_object("verdict")
+        quantiles = fields.optional_numbers("quantiles_ms")
+        return cls(
+            test_id=test_id,
+            target=fields.text("target"),
+            device=fields.text("device"),
+            device_words=device_words,
+            workers=workers,
+            profile=fields.text("profile"),
+            metric=metric,
+            num_threads=num_threads,
+            timed=timed,
+            summary=summary,
+            phases=Phases(
+                load_ms=phases.number("load"),
+                first_inference_ms=phases.number("first_inference"),
+                warmup_mean_ms=phases.number("warmup_mean"),
+                delegate_load_ms=phases.optional_number("delegate_load"),
+            ),
+            instance_values_ms=values,
+            notes=fields.texts("notes"),
+            model=_model_from(model) if model is not None else None,
+            thermal=_thermal_from(thermal) if thermal is not None else None,
+            verdict=(
+                _verdict_from(verdict, metric, summary.value(metric), device_words)
+                if verdict is not None
+                else None
+            ),
+            compared_entry=_entry_from(fields, "compared_entry", source, test_id),
+            baseline_entry=_entry_from(fields, "baseline_entry", source, test_id),
+            recorded=fields.flag("recorded"),
+            record_error=fields.optional_text("record_error"),
+            stop_reason=fields.optional_text("stop_reason"),
+            elapsed_s=fields.optional_number("elapsed_s"),
+            quantiles_ms=quantiles,
+        )
+
+
+def _model_facts(result: BenchResult) -> ModelFacts | None:
     models = result.models
-    if models:
-        record["model"] = {
-            "path": ", ".join(os.fspath(m.path) for m in models),
-            "sha256": result.model_sha256,
-            "edgetpu_ops": sum(m.edgetpu_ops for m in models),
-            "cpu_ops": sum(m.cpu_ops for m in models),
-            # One edgetpu-custom-op node per TPU subgraph: the same count, by its meaning.
-            "tpu_subgraphs": sum(m.edgetpu_ops for m in models),
-            "partially_mapped": any(m.partially_mapped for m in models),
-        }
-        if result.model is None:  # a callable's: each model it runs, by name and digest
-            record["model"]["models"] = [
-                {"path": os.fspath(m.path), "sha256": m.sha256} for m in models
-            ]
-    if result.thermal is not None:
-        record["thermal"] = {
-            "before_c": result.thermal.before_c,
-            "after_c": result.thermal.after_c,
-            "trip_point_c": result.thermal.trip_point_c,
-            "throttled": result.thermal.throttled,
-        }
-    if verdict is not None:
-        change = verdict.change
-        record["verdict"] = {
-            "status": verdict.status.value,
-            "message": verdict.message,
-            "reason": verdict.reason,
-            "noise_note": verdict.noise_note,
-            "baseline_ms": verdict.baseline_ms,
-            "change": change.estimate if change else None,
-            "ci_low": change.low if change else None,
-            "ci_high": change.high if change else None,
-            "confidence": change.confidence if change else None,
-            "confirmed": verdict.confirmed,
-            "model_changed": verdict.model_changed,
-            "baseline_file": os.fspath(verdict.baseline_path),
-            "baseline_recorded": verdict.baseline_recorded,
-            "baseline_sha256": verdict.baseline_sha256,
-        }
-    return record
+    if not models:
+        return None
+    return ModelFacts(
+        path=", ".join(os.fspath(m.path) for m in models),
+        sha256=result.model_sha256,
+        tpu_subgraphs=sum(m.edgetpu_ops for m in models),
+        cpu_ops=sum(m.cpu_ops for m in models),
+        partially_mapped=any(m.partially_mapped for m in models),
+        models=(
+            tuple(ModelRef(os.fspath(m.path), m.sha256) for m in models)
+            if result.model is None
+            else None
+        ),
+    )
 
 
-def results_document(
-    records: Sequence[Record], environment: Mapping[str, str], profiles: Mapping[str, Any]
-) -> dict[str, Any]:
-    """The ``--edgetpu-json`` document: every record, the environment and the profiles."""
+def _model_json(model: ModelFacts | None) -> JsonObject | None:
+    if model is None:
+        return None
+    data: JsonObject = {
+        "path": model.path,
+        "sha256": model.sha256,
+        "tpu_subgraphs": model.tpu_subgraphs,
+        "cpu_ops": model.cpu_ops,
+        "partially_mapped": model.partially_mapped,
+    }
+    if model.models is not None:
+        data["models"] = [{"path": m.path, "sha256": m.sha256} for m in model.models]
+    return data
+
+
+def _model_from(fields: _Fields) -> ModelFacts:
+    listed = fields.optional_list("models")
+    return ModelFacts(
+        path=fields.text("path"),
+        sha256=fields.optional_text("sha256"),
+        tpu_subgraphs=fields.whole("tpu_subgraphs"),
+        cpu_ops=fields.whole("cpu_ops"),
+        partially_mapped=fields.flag("partially_mapped"),
+        models=(
+            tuple(ModelRef(m.text("path"), m.text("sha256")) for m in listed)
+            if listed is not None
+            else None
+        ),
+    )
+
+
+def _thermal_json(thermal: Thermal | None) -> JsonObject | None:
+    if thermal is None:
+        return None
     return {
-        "format": RESULTS_FORMAT,
-        "schema_version": RESULTS_SCHEMA_VERSION,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "environment": dict(environment),
-        "profiles": dict(profiles),
-        "results": list(records),
+        "before_c": thermal.before_c,
+        "after_c": thermal.after_c,
+        "trip_point_c": thermal.trip_point_c,
+        "throttled": thermal.throttled,
     }
 
 
-def dump_json(document: Mapping[str, Any]) -> str:
-    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+def _thermal_from(fields: _Fields) -> Thermal:
+    # "throttled" follows from the readings; the file's copy is for its readers.
+    return Thermal(
+        before_c=fields.optional_number("before_c"),
+        after_c=fields.optional_number("after_c"),
+        trip_point_c=fields.number("trip_point_c"),
+    )
+
+
+def _verdict_json(verdict: Verdict) -> JsonObject:
+    change = verdict.change
+    return {
+        "status": verdict.status.value,
+        "message": verdict.message,
+        "reason": verdict.reason,
+        "noise_note": verdict.noise_note,
+        "baseline_ms": verdict.baseline_ms,
+        "change": change.estimate if change else None,
+        "ci_low": change.low if change else None,
+        "ci_high": change.high if change else None,
+        "confidence": change.confidence if change else None,
+        "confirmed": verdict.confirmed,
+        "model_changed": verdict.model_changed,
+        "baseline_file": os.fspath(verdict.baseline_path),
+        "baseline_recorded": verdict.baseline_recorded,
+        "baseline_sha256": verdict.baseline_sha256,
+    }
+
+
+def _verdict_from(fields: _Fields, metric: str, current_ms: float, device_words: str) -> Verdict:
+    # The message is not read back: it follows from the other fields, as when it was written.
+    status = fields.text("status")
+    if status not in Status.__members__:
+        raise fields.wrong("status")
+    estimate = fields.optional_number("change")
+    change = None
+    if estimate is not None:
+        change = Shift(
+            estimate=estimate,
+            low=fields.number("ci_low"),
+            high=fields.number("ci_high"),
+            confidence=fields.number("confidence"),
+        )
+    return Verdict(
+        status=Status(status),
+        metric=metric,
+        current_ms=current_ms,
+        device_words=device_words,
+        baseline_path=Path(fields.text("baseline_file")),
+        baseline_ms=fields.optional_number("baseline_ms"),
+        change=change,
+        model_changed=fields.flag("model_changed"),
+        confirmed=fields.flag("confirmed"),
+        baseline_recorded=fields.optional_text("baseline_recorded"),
+        baseline_sha256=fields.optional_text("baseline_sha256"),
+        reason=fields.text("reason"),
+        noise_note=fields.text("noise_note"),
+    )
+
+
+def _entry_json(entry: BaselineEntry | None) -> JsonObject | None:
+    return entry.to_json() if entry is not None else None
+
+
+def _entry_from(fields: _Fields, key: str, source: object, test_id: str) -> BaselineEntry | None:
+    raw = fields.raw(key)
+    if raw is None:
+        return None
+    try:
+        return parse_entry(f"{source}", test_id, raw)
+    except BaselineError as error:
+        raise ResultsError(str(error)) from None
+
+
+def _summary(fields: _Fields) -> Summary:
+    figures = {name: fields.number(name) for name in SUMMARY_FIGURES}
+    if not figures["n"].is_integer():
+        raise fields.wrong("n")
+    return Summary.from_figures(figures)
+
+
+class _Fields:
+    """One JSON object of a results file or payload, read field by field: a missing field or
+    one of the wrong type is a ResultsError naming it, never a KeyError or TypeError."""
+
+    def __init__(self, raw: object, where: str) -> None:
+        if not isinstance(raw, dict):
+            raise ResultsError(f"{where} is not an object; {_FIX}")
+        self._raw: Mapping[object, object] = raw
+        self._where = where
+
+    def wrong(self, key: str) -> ResultsError:
+        return ResultsError(f"{self._where} has a {key!r} of the wrong type; {_FIX}")
+
+    def raw(self, key: str) -> object:
+        return self._raw.get(key)
+
+    def _get(self, key: str) -> object:
+        if key not in self._raw:
+            raise ResultsError(f"{self._where} has no {key!r}; {_FIX}")
+        return self._raw[key]
+
+    def text(self, key: str) -> str:
+        value = self._get(key)
+        if not isinstance(value, str):
+            raise self.wrong(key)
+        return value
+
+    def optional_text(self, key: str) -> str | None:
+        value = self._raw.get(key)
+        if value is not None and not isinstance(value, str):
+            raise self.wrong(key)
+        return value
+
+    def flag(self, key: str) -> bool:
+        value = self._get(key)
+        if not isinstance(value, bool):
+            raise self.wrong(key)
+        return value
+
+    def whole(self, key: str) -> int:
+        value = self._get(key)
+        # bool is an int in Python; a "workers": true is as wrong as "workers": "2".
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.wrong(key)
+        return value
+
+    def number(self, key: str) -> float:
+        self._get(key)  # a missing field is named as missing, not as of the wrong type
+        value = self.optional_number(key)
+        if value is None:
+            raise self.wrong(key)
+        return value
+
+    def optional_number(self, key: str) -> float | None:
+        value = self._raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise self.wrong(key)
+        return float(value)
+
+    def numbers(self, key: str) -> tuple[float, ...]:
+        self._get(key)  # a missing field is named as missing, not as of the wrong type
+        value = self.optional_numbers(key)
+        if value is None:
+            raise self.wrong(key)
+        return value
+
+    def optional_numbers(self, key: str) -> tuple[float, ...] | None:
+        value = self._raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+        ):
+            raise self.wrong(key)
+        return tuple(float(v) for v in value)
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        value = self._get(key)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.wrong(key)
+        return tuple(value)
+
+    def object(self, key: str) -> _Fields:
+        self._get(key)  # a missing field is named as missing, not as of the wrong type
+        value = self.optional_object(key)
+        if value is None:
+            raise self.wrong(key)
+        return value
+
+    def optional_object(self, key: str) -> _Fields | None:
+        value = self._raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.wrong(key)
+        return _Fields(value, f"{self._where} {key}")
+
+    def optional_list(self, key: str) -> list[_Fields] | None:
+        value = self._raw.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, list):
+            raise self.wrong(key)
+        return [_Fields(item, f"{self._where} {key}") for item in value]
+
+
+@dataclass(frozen=True)
+class ResultsFile:
+    """The ``--edgetpu-json`` document: every result, the environment and the profiles."""
+
+    results: tuple[Result, ...]
+    environment: Mapping[str, str]
+    profiles: Mapping[str, Profile]
+
+    def to_json(self) -> JsonObject:
+        return {
+            "format": RESULTS_FORMAT,
+            "schema_version": RESULTS_SCHEMA_VERSION,
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "environment": dict(self.environment),
+            "profiles": {key: dict(profile.fields) for key, profile in self.profiles.items()},
+            "results": [result.to_json() for result in self.results],
+        }
+
+    def dumps(self) -> str:
+        return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"
 
 
 def write_text(path: Path, text: str, append: bool = False) -> None:
@@ -169,20 +576,32 @@ def write_text(path: Path, text: str, append: bool = False) -> None:
         raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
-#: What every record of a results file must hold, and of which type (a file edited by hand
-#: or by another tool is checked here, so nothing later fails on a wrong type).
-_RECORD_KEYS: Final[Mapping[str, type]] = {
-    "test_id": str,
-    "device": str,
-    "device_words": str,
-    "workers": int,
-    "profile": str,
-    "metric": str,
-    "timed": bool,
-}
+def read_profiles(raw: object, source: object) -> dict[str, Profile]:
+    """The ``profiles`` of a results file or payload: keys to fields, every one a string."""
+    if not isinstance(raw, dict) or not all(
+        isinstance(fields, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in fields.items())
+        for fields in raw.values()
+    ):
+        raise ResultsError(f"{source}: every profile must map names to strings")
+    return {key: Profile(dict(fields)) for key, fields in raw.items()}
 
 
-def load_results(path: Path) -> dict[str, Any]:
+def read_environment(raw: object, source: object) -> dict[str, str]:
+    if not isinstance(raw, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in raw.items()
+    ):
+        raise ResultsError(f'{source}: "environment" must map names to strings')
+    return dict(raw)
+
+
+def read_results(raw: object, source: object) -> tuple[Result, ...]:
+    if not isinstance(raw, list):
+        raise ResultsError(f'{source}: "results" must be a list')
+    return tuple(Result.from_json(item, source, index) for index, item in enumerate(raw))
+
+
+def load_results(path: Path) -> ResultsFile:
     """Read a ``--edgetpu-json`` file; any problem is a ResultsError naming it."""
     try:
         document = read_limited(path)
@@ -194,63 +613,30 @@ def load_results(path: Path) -> dict[str, Any]:
         kind=RESULTS_FORMAT,
         what="pytest-edgetpu results",
         newest=RESULTS_SCHEMA_VERSION,
-        foreign_fix="give the file that --edgetpu-json wrote",
+        foreign_fix=_FIX,
         error=ResultsError,
     )
-    records = document.get("results")
-    profiles = document.get("profiles")
-    if not isinstance(records, list) or not isinstance(profiles, dict):
-        raise ResultsError(f'{path}: "results" must be a list and "profiles" an object')
-    for key, fields in profiles.items():
-        if not isinstance(fields, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in fields.items()
-        ):
-            raise ResultsError(f"{path}: profile {key!r} must map names to strings")
-    for index, record in enumerate(records):
-        missing = [k for k in _RECORD_KEYS if not isinstance(record, dict) or k not in record]
-        if missing:
-            raise ResultsError(f"{path}: result {index} has no {missing[0]!r}")
-        for name, kind in _RECORD_KEYS.items():
-            value = record[name]
-            # bool is an int in Python; a "workers": true is as wrong as "workers": "2".
-            if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-                raise ResultsError(
-                    f"{path}: result {index} has a {name!r} of the wrong type; give the file "
-                    "that --edgetpu-json wrote"
-                )
-        if record["timed"] and record["profile"] not in profiles:
+    results = read_results(document.get("results"), path)
+    profiles = read_profiles(document.get("profiles"), path)
+    for index, result in enumerate(results):
+        if result.timed and result.profile not in profiles:
             raise ResultsError(f"{path}: result {index} names an unknown profile")
-    return document
+    return ResultsFile(
+        results=results,
+        environment=read_environment(document.get("environment", {}), path),
+        profiles=profiles,
+    )
 
 
-def current_of(record: Record, source: Path) -> Current:
-    """What a verdict needs, from a timed record of a results file."""
-    values = record.get("instance_values_ms")
-    if not isinstance(values, list) or len(values) < 2 or not all(map(is_latency_ms, values)):
-        raise ResultsError(
-            f"{source}: {record['test_id']} has no usable instance_values_ms (two or more, each "
-            f"{LATENCY_WORDS})"
-        )
-    summary = record.get("summary_ms")
-    value = summary.get(record["metric"]) if isinstance(summary, dict) else None
-    num_threads, workers = record.get("num_threads"), record["workers"]
-    if not is_latency_ms(value):
-        raise ResultsError(
-            f"{source}: {record['test_id']} has no usable summary_ms value for its metric "
-            f"{record['metric']!r}"
-        )
-    if not (is_count(num_threads, 1, MAX_NUM_THREADS) and is_count(workers, 1, MAX_WORKERS)):
-        raise ResultsError(f"{source}: {record['test_id']} needs {THREADS_AND_WORKERS_WORDS}")
-    model = record.get("model")
-    sha256 = model.get("sha256") if isinstance(model, dict) else None
-    if sha256 is not None and not isinstance(sha256, str):
-        raise ResultsError(f"{source}: {record['test_id']} has a malformed model sha256")
+def current_of(result: Result) -> Current:
+    """What a verdict needs, from a timed result (:meth:`Result.from_json` checked its
+    figures)."""
     return Current(
-        metric=record["metric"],
-        value_ms=float(value),
-        instance_values_ms=tuple(float(v) for v in values),
-        num_threads=num_threads,
-        workers=workers,
-        device_words=record["device_words"],
-        model_sha256=sha256,
+        metric=result.metric,
+        value_ms=result.value_ms,
+        instance_values_ms=result.instance_values_ms,
+        num_threads=result.num_threads,
+        workers=result.workers,
+        device_words=result.device_words,
+        model_sha256=result.model.sha256 if result.model is not None else None,
     )

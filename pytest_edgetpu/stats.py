@@ -19,7 +19,7 @@ metric's instance value is the instance's quiet invokes (:data:`QUIET_PERCENTILE
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -86,6 +86,25 @@ class Summary:
     def figures(self, names: Sequence[str] = SUMMARY_FIGURES) -> dict[str, float]:
         """Named figures (``n``, ``p50``, ``cv``, ...; latencies in ms) for a JSON file."""
         return {name: float(getattr(self, _ATTRIBUTE.get(name, f"{name}_ms"))) for name in names}
+
+    @classmethod
+    def from_figures(cls, figures: Mapping[str, float]) -> Summary:
+        """The summary whose :meth:`figures` are ``figures`` (every one of them)."""
+        f = figures
+        return cls(
+            n=int(f["n"]),
+            min_ms=f["min"],
+            p50_ms=f["p50"],
+            p90_ms=f["p90"],
+            p99_ms=f["p99"],
+            max_ms=f["max"],
+            mean_ms=f["mean"],
+            stdev_ms=f["stdev"],
+            mad_ms=f["mad"],
+            iqr_ms=f["iqr"],
+            cv=f["cv"],
+            throughput_per_s=f["throughput_per_s"],
+        )
 
 
 def summarize(samples_ns: Sequence[int]) -> Summary:

@@ -1,4 +1,4 @@
-"""Baseline entries, profiles and files for the tests, made in one place."""
+"""Baseline entries, profiles, files and results for the tests, made in one place."""
 
 from __future__ import annotations
 
@@ -7,9 +7,19 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.baselines import BaselineEntry, Profile, write_entries
+from pytest_edgetpu.compare import Status, Verdict
 from pytest_edgetpu.devices import Device
-from pytest_edgetpu.run import device_profile
+from pytest_edgetpu.results import ModelFacts, Phases, Result
 from pytest_edgetpu.runtime import load_runtime
+from pytest_edgetpu.station import device_profile
+from pytest_edgetpu.stats import Shift, Summary
+
+PROFILE = "cpu-x86_64-amd-epyc-litert"
+PROFILE_FIELDS = {"arch": "x86_64", "cpu_model": "AMD EPYC", "device": "cpu", "runtime": "litert"}
+USB_PROFILE = "edgetpu-usb-usb5000-x86_64-direct-litert"
+CPU_WORDS = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+USB_WORDS = "usb (Edge TPU, USB 3, libedgetpu 16.0)"
+BASELINE_FILE = f"baselines/{PROFILE}.json"
 
 
 def cpu_profile() -> Profile:
@@ -35,4 +45,84 @@ def record(project: pytest.Pytester, *test_ids: str, value_ms: float = 1.0) -> P
     """A baseline file for this host written directly (no measuring), one entry per id."""
     return write_entries(
         project.path / "baselines", cpu_profile(), {t: entry(value_ms) for t in test_ids}
+    )
+
+
+def summary(p50: float, n: int = 400) -> Summary:
+    """A pooled summary around ``p50``: p90 1.2x, p99 1.5x, max 3x of it."""
+    return Summary(
+        n=n,
+        min_ms=p50 * 0.9,
+        p50_ms=p50,
+        p90_ms=p50 * 1.2,
+        p99_ms=p50 * 1.5,
+        max_ms=p50 * 3,
+        mean_ms=p50 * 1.1,
+        stdev_ms=p50 * 0.2,
+        mad_ms=p50 * 0.05,
+        iqr_ms=p50 * 0.1,
+        cv=0.18,
+        throughput_per_s=1000 / (p50 * 1.1),
+    )
+
+
+def result(
+    test_id: str,
+    status: str,
+    p50: float,
+    *,
+    baseline: float | None = None,
+    change: tuple[float, float, float] | None = None,
+    device: str = "cpu:0",
+    confirmed: bool = False,
+    recorded: bool = False,
+    metric: str = "p50",
+    timed: bool = True,
+) -> Result:
+    """A judged result as the gate makes it, with fixed figures around ``p50``."""
+    words = CPU_WORDS if device.startswith("cpu") else USB_WORDS
+    figures = summary(p50)
+    name = test_id.split("::")[-1]
+    verdict = Verdict(
+        status=Status(status),
+        metric=metric,
+        current_ms=figures.value(metric),
+        device_words=words,
+        baseline_path=Path(BASELINE_FILE),
+        baseline_ms=baseline,
+        change=Shift(*change, confidence=0.95) if change is not None else None,
+        confirmed=confirmed,
+        baseline_recorded="2026-11-20T09:15:00+00:00" if baseline else None,
+        baseline_sha256="cb273c23ee76" + "0" * 52 if baseline else None,
+        reason=(
+            f"no baseline in {BASELINE_FILE}; record one with --edgetpu-update-baselines"
+            if status == "NO_BASELINE"
+            else ""
+        ),
+    )
+    return Result(
+        test_id=test_id,
+        target=f"models/{name}.tflite",
+        device=device,
+        device_words=words,
+        workers=1,
+        profile=PROFILE if device.startswith("cpu") else USB_PROFILE,
+        metric=metric,
+        num_threads=1,
+        timed=timed,
+        summary=figures,
+        phases=Phases(load_ms=5.0, first_inference_ms=30.0, warmup_mean_ms=1.2),
+        instance_values_ms=tuple(p50 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04)),
+        model=ModelFacts(
+            path=f"models/{name}.tflite",
+            sha256="3cc6d2ca460a" + "0" * 52,
+            tpu_subgraphs=0,
+            cpu_ops=3,
+            partially_mapped=False,
+        ),
+        verdict=verdict if timed else None,
+        compared_entry=entry(baseline) if baseline is not None and timed else None,
+        baseline_entry=entry(p50) if timed else None,
+        recorded=recorded,
+        quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)) if timed else None,
     )

@@ -29,12 +29,14 @@ from pytest_edgetpu.errors import (
     NeedsEdgeTpuError,
     RuntimeUnavailableError,
 )
+from pytest_edgetpu.gate import Pending
 from pytest_edgetpu.measure import MeasureSettings
 from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report import markdown_report, result_notes
-from pytest_edgetpu.results import result_record
-from pytest_edgetpu.run import BenchRun, device_profile
+from pytest_edgetpu.results import Result
+from pytest_edgetpu.run import BenchRun
 from pytest_edgetpu.runtime import Runtime, load_runtime, make_interpreter
+from pytest_edgetpu.station import device_profile
 from pytest_edgetpu.stats import summarize
 
 LIBRARY = "libedgetpu.so.1"
@@ -348,24 +350,24 @@ def test_real_edgetpu_models_are_fully_mapped(coral_models: Path) -> None:
     assert len(models) == 4
     for path in models:
         info = inspect_model(path)
-        record = result_record("t", bench_result(info), None, "p", None, False, "words", 1)
-        assert record["model"] | {"path": "", "sha256": ""} == {
-            "path": "",
-            "sha256": "",
-            "edgetpu_ops": 1,
-            "cpu_ops": 0,
-            "tpu_subgraphs": 1,
-            "partially_mapped": False,
-        }, path.name
-        assert record["notes"] == []
-        assert record["phases_ms"]["delegate_load"] == 2500.0
+        result = Result.measured(
+            "t", bench_result(info), device_words="words", workers=1, profile="p"
+        )
+        assert result.model is not None
+        model = (result.model.tpu_subgraphs, result.model.cpu_ops, result.model.partially_mapped)
+        assert model == (1, 0, False), path.name
+        assert result.notes == ()
+        assert result.phases.delegate_load_ms == 2500.0
 
 
 def test_real_cpu_twin_has_no_tpu_subgraph(coral_models: Path) -> None:
     info = inspect_model(coral_models / "mobilenet_v1_0.25_128_quant.tflite")
-    record = result_record("t", bench_result(info, "cpu:0"), None, "p", None, False, "w", 1)
-    assert (record["model"]["tpu_subgraphs"], record["model"]["cpu_ops"]) == (0, 31)
-    assert record["model"]["partially_mapped"] is False
+    result = Result.measured(
+        "t", bench_result(info, "cpu:0"), device_words="w", workers=1, profile="p"
+    )
+    assert result.model is not None
+    assert (result.model.tpu_subgraphs, result.model.cpu_ops) == (0, 31)
+    assert result.model.partially_mapped is False
 
 
 # The split of deeplabv3_mnv2_dm05_pascal_quant_edgetpu (edgetpu.md §2.5), which is not
@@ -401,17 +403,15 @@ PARTIAL_NOTE = (
 def test_partly_mapped_model_is_flagged(tmp_path: Path) -> None:
     assert mapping_note(PARTIAL) == PARTIAL_NOTE
     run = edgetpu_run(tmp_path, USB3)
-    verdict = run.judge("t.py::test_seg", bench_result(PARTIAL), 0.05, remeasure_never)
-    assert verdict is not None and verdict.status is Status.NO_BASELINE
-    (record,) = run.results
-    assert record["model"]["partially_mapped"] is True
-    assert record["model"]["tpu_subgraphs"] == 1
-    assert record["notes"] == [PARTIAL_NOTE]
-    assert result_notes(record) == [PARTIAL_NOTE]
-    report = markdown_report(run.results, {}, run.known_profiles)
+    judged = judge(run, "t.py::test_seg", bench_result(PARTIAL))
+    assert judged.verdict is not None and judged.verdict.status is Status.NO_BASELINE
+    assert run.collector.results == [judged]
+    assert judged.model is not None and judged.model.partially_mapped is True
+    assert (judged.model.tpu_subgraphs, judged.model.cpu_ops) == (1, 8)
+    assert judged.notes == (PARTIAL_NOTE,)
+    assert result_notes(judged) == [PARTIAL_NOTE]
+    report = markdown_report(run.collector.results, {}, run.collector.profiles)
     assert f"- `t.py::test_seg`: {PARTIAL_NOTE}" in report
-    environment = record["baseline_entry"]["environment"]
-    assert (environment["model_tpu_subgraphs"], environment["model_cpu_ops"]) == ("1", "8")
 
 
 # --- the device profile and the environment ------------------------------------------------
@@ -423,6 +423,11 @@ def discovery_of(*devices: EdgeTpu, build: str | None = "direct") -> Discovery:
 
 def remeasure_never() -> BenchResult:
     raise AssertionError("a verdict without a regression measures once")
+
+
+def judge(run: BenchRun, test_id: str, result: BenchResult) -> Result:
+    """``run``'s judgement of a measurement that needs no confirmation (5% threshold)."""
+    return run.judge(Pending(test_id, result, 0.05, remeasure_never))
 
 
 def edgetpu_run(
@@ -485,13 +490,11 @@ def test_cpu_profile_keys() -> None:
 
 def test_usb2_run_is_never_compared_with_a_usb3_baseline(tmp_path: Path) -> None:
     usb3 = edgetpu_run(tmp_path, USB3, update_baselines=True)
-    usb3.judge("t.py::test_a", bench_result(None), 0.05, remeasure_never)
-    usb3.write_baselines()
+    judge(usb3, "t.py::test_a", bench_result(None))
+    usb3.collector.write_baselines()
     usb3.close()
 
-    verdict = edgetpu_run(tmp_path, USB2).judge(
-        "t.py::test_a", bench_result(None), 0.05, remeasure_never
-    )
+    verdict = judge(edgetpu_run(tmp_path, USB2), "t.py::test_a", bench_result(None)).verdict
     assert verdict is not None and verdict.status is Status.INCOMPARABLE
     assert verdict.reason.startswith(
         "baselines exist only for other device profiles: edgetpu-usb-usb5000-"
@@ -506,8 +509,8 @@ def test_environment_and_profile_of_an_edgetpu_run(tmp_path: Path) -> None:
     run = edgetpu_run(tmp_path, USB3, load_delegate, performance="max")
     run.start()  # opens the delegate once, before any test
     assert load_delegate.calls == [(LIBRARY, {"device": "usb:0", "Performance": "Max"})]
-    assert run.profile.fields["performance"] == "Max"
-    environment = run.environment()
+    assert run.station.profile.fields["performance"] == "Max"
+    environment = run.station.environment
     assert {k: environment[k] for k in environment if "edgetpu" in k} == {
         "edgetpu_path": "/sys/bus/usb/devices/2-1",
         "edgetpu_link": "USB 3 (5000 Mbit/s)",
@@ -616,18 +619,19 @@ def test_throttling_is_recorded_and_noted_in_the_verdict(tmp_path: Path) -> None
     assert result.thermal == Thermal(80.0, 91.0, 85.0)
     assert result.thermal.throttled
     run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)
-    verdict = run.judge("t.py::test_hot", result, 0.05, remeasure_never)
+    judged = judge(run, "t.py::test_hot", result)
+    verdict = judged.verdict
     assert verdict is not None and verdict.reason.endswith(f"; {THROTTLED_NOTE}")
-    (record,) = run.results
-    assert record["thermal"] == {
+    assert judged.thermal == Thermal(80.0, 91.0, 85.0)
+    assert judged.to_json()["thermal"] == {
         "before_c": 80.0,
         "after_c": 91.0,
         "trip_point_c": 85.0,
         "throttled": True,
     }
-    assert record["notes"] == [THROTTLED_NOTE]
+    assert judged.notes == (THROTTLED_NOTE,)
     # Shown once: the verdict line already holds it.
-    assert result_notes(record, record["verdict"]["message"]) == []
+    assert result_notes(judged, verdict.message) == []
 
 
 def test_the_cards_own_trip_point_counts(tmp_path: Path) -> None:
@@ -734,6 +738,6 @@ def test_a_stick_that_stays_in_dfu_mode_stops_the_run(tmp_path: Path) -> None:
 
 def test_profile_key_reads_as_a_file_name(tmp_path: Path) -> None:
     run = edgetpu_run(tmp_path, USB3, performance="High")
-    key = run.profile.key
+    key = run.station.profile.key
     assert key.startswith("edgetpu-usb-usb5000-") and key.endswith("-direct-litert-high")
     run.close()

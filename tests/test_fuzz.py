@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from factories import result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -227,17 +228,10 @@ def test_options_and_ini_values_give_settings_or_a_config_error_naming_them(
 # results files and the command that reads them
 
 VALID_RECORD: dict[str, Any] = {
-    "test_id": "tests/test_a.py::test_a",
-    "device": "cpu:0",
-    "device_words": "cpu (x86_64, LiteRT 2.3.0, 1 thread)",
-    "workers": 1,
+    **result(
+        "tests/test_a.py::test_a", "PASS", 1.1, baseline=1.1, change=(0.0, -0.01, 0.01)
+    ).to_json(),
     "profile": PROFILE.key,
-    "metric": "p50",
-    "timed": True,
-    "num_threads": 1,
-    "instance_values_ms": [1.0, 1.1, 1.2],
-    "summary_ms": {"n": 30, "p50": 1.1},
-    "model": {"sha256": "ab" * 32, "path": "models/m.tflite"},
     "baseline_entry": VALID_BASELINE["entries"]["tests/test_a.py::test_a"],
 }
 VALID_RESULTS: dict[str, Any] = {

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import entry, record
+from factories import entry, record, result
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -477,31 +477,27 @@ def test_an_update_next_to_a_corrupt_number_stops_before_measuring_and_loses_not
 def test_compare_and_accept_refuse_out_of_range_results(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    results = tmp_path / "r.json"
-    record_ = {
-        "test_id": "t",
-        "device": "cpu:0",
-        "device_words": "cpu",
-        "workers": 1,
-        "profile": "cpu",
-        "metric": "p50",
-        "timed": True,
-        "num_threads": 1,
-        "summary_ms": {"p50": 1.0},
-        "instance_values_ms": [1e300, 1.0],
+    base = result("t", "PASS", 1.0).to_json()
+    bad_values = {**base, "instance_values_ms": [1e300, 1.0]}
+    bad_entry = {
+        **base,
         "baseline_entry": {**entry(1.0).to_json(), "instance_values_ms": [1e-320, 1.0]},
     }
-    document = {
-        "format": "pytest-edgetpu-results",
-        "schema_version": 1,
-        "profiles": {"cpu": {"device": "cpu"}},
-        "results": [record_],
-    }
-    results.write_text(json.dumps(document))
-    assert main(["compare", str(results), "--baseline-dir", str(tmp_path / "b")]) == 2
-    assert "t has no usable instance_values_ms" in capsys.readouterr().err
-    assert main(["accept", str(results), "--baseline-dir", str(tmp_path / "b")]) == 2
-    assert "entry 't' needs at least two instance_values_ms" in capsys.readouterr().err
+    for record_, words in (
+        (bad_values, "t has no usable instance_values_ms"),
+        (bad_entry, "entry 't' needs at least two instance_values_ms"),
+    ):
+        document = {
+            "format": "pytest-edgetpu-results",
+            "schema_version": 1,
+            "profiles": {record_["profile"]: {"device": "cpu"}},
+            "results": [record_],
+        }
+        results = tmp_path / "r.json"
+        results.write_text(json.dumps(document))
+        for command in ("compare", "accept"):
+            assert main([command, str(results), "--baseline-dir", str(tmp_path / "b")]) == 2
+            assert words in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
 
 

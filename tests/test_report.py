@@ -11,13 +11,23 @@ import json
 import re
 import sys
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
+from factories import (
+    BASELINE_FILE,
+    CPU_WORDS,
+    PROFILE,
+    PROFILE_FIELDS,
+    USB_PROFILE,
+    USB_WORDS,
+    result,
+)
 
-from pytest_edgetpu.baselines import BaselineEntry, BaselineFile, Profile
+from pytest_edgetpu.baselines import BaselineEntry, Profile
 from pytest_edgetpu.cli import main
+from pytest_edgetpu.compare import Status
 from pytest_edgetpu.config import OPTIONS
 from pytest_edgetpu.errors import ConfigError
 from pytest_edgetpu.example_models import write_conv_model
@@ -31,77 +41,7 @@ from pytest_edgetpu.report import (
     update_line,
 )
 
-PROFILE = "cpu-x86_64-amd-epyc-litert"
-PROFILE_FIELDS = {"arch": "x86_64", "cpu_model": "AMD EPYC", "device": "cpu", "runtime": "litert"}
-USB_PROFILE = "edgetpu-usb-usb5000-x86_64-direct-litert"
-CPU_WORDS = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
-USB_WORDS = "usb (Edge TPU, USB 3, libedgetpu 16.0)"
-BASELINE_FILE = f"baselines/{PROFILE}.json"
-
-
-def record(
-    test_id: str,
-    status: str,
-    p50: float,
-    *,
-    baseline: float | None = None,
-    change: tuple[float, float, float] | None = None,
-    device: str = "cpu:0",
-    confirmed: bool = False,
-    recorded: bool = False,
-    metric: str = "p50",
-) -> dict[str, Any]:
-    """A result record as ``results.result_record`` writes it (the keys the reports read)."""
-    words = CPU_WORDS if device.startswith("cpu") else USB_WORDS
-    estimate, low, high = change if change is not None else (None, None, None)
-    message = f"{status} {metric} ... on {words}"
-    return {
-        "test_id": test_id,
-        "target": f"models/{test_id.split('::')[-1]}.tflite",
-        "device": device,
-        "device_words": words,
-        "workers": 1,
-        "profile": PROFILE if device.startswith("cpu") else USB_PROFILE,
-        "metric": metric,
-        "num_threads": 1,
-        "timed": True,
-        "recorded": recorded,
-        "summary_ms": {
-            "n": 400,
-            "min": p50 * 0.9,
-            "p50": p50,
-            "p90": p50 * 1.2,
-            "p99": p50 * 1.5,
-            "max": p50 * 3,
-            "mean": p50 * 1.1,
-        },
-        "instance_values_ms": [p50 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04)],
-        "quantiles_ms": [p50 * (0.9 + 0.6 * i / 20) for i in range(21)],
-        "notes": [],
-        "model": {
-            "path": f"models/{test_id.split('::')[-1]}.tflite",
-            "sha256": "3cc6d2ca460a" + "0" * 52,
-        },
-        "verdict": {
-            "status": status,
-            "message": message,
-            "reason": "",
-            "noise_note": "",
-            "baseline_ms": baseline,
-            "change": estimate,
-            "ci_low": low,
-            "ci_high": high,
-            "confidence": 0.95 if change else None,
-            "confirmed": confirmed,
-            "model_changed": False,
-            "baseline_file": BASELINE_FILE,
-            "baseline_recorded": "2026-11-20T09:15:00+00:00" if baseline else None,
-            "baseline_sha256": "cb273c23ee76" + "0" * 52 if baseline else None,
-        },
-    }
-
-
-REGRESSION = record(
+REGRESSION = result(
     "test_a.py::test_big",
     "REGRESSION",
     1.84,
@@ -109,9 +49,9 @@ REGRESSION = record(
     change=(2.846, 2.56, 3.127),
     confirmed=True,
 )
-PASSED = record("test_a.py::test_small", "PASS", 0.5, baseline=0.498, change=(0.004, -0.01, 0.02))
-NEW = record("test_a.py::test_new", "NO_BASELINE", 12.34)
-ON_USB = record(
+PASSED = result("test_a.py::test_small", "PASS", 0.5, baseline=0.498, change=(0.004, -0.01, 0.02))
+NEW = result("test_a.py::test_new", "NO_BASELINE", 12.34)
+ON_USB = result(
     "test_a.py::test_small",
     "IMPROVED",
     0.0412,
@@ -124,8 +64,8 @@ ON_USB = record(
 def test_markdown_report_exact_content() -> None:
     environment = {"python": "3.11.7", "runtime_version": "2.3.0", "workers": "1"}
     profiles = {
-        PROFILE: PROFILE_FIELDS,
-        USB_PROFILE: {"device": "edgetpu-usb", "link": "usb5000", "runtime": "litert"},
+        PROFILE: Profile(PROFILE_FIELDS),
+        USB_PROFILE: Profile({"device": "edgetpu-usb", "link": "usb5000", "runtime": "litert"}),
     }
     text = markdown_report([PASSED, NEW, ON_USB, REGRESSION], environment, profiles)
     h = "| test | p50 ms | p90 ms | p99 ms | baseline ms | change (95% CI) | verdict |"
@@ -146,8 +86,11 @@ def test_markdown_report_exact_content() -> None:
             "| `test_a.py::test_small` | 0.500 | 0.600 | 0.750 | 0.498 | +0.4% (-1.0..+2.0%)"
             " | PASS |",
             "",
-            f"- `test_a.py::test_big`: REGRESSION p50 ... on {CPU_WORDS}",
-            f"- `test_a.py::test_new`: NO_BASELINE p50 ... on {CPU_WORDS}",
+            "- `test_a.py::test_big`: REGRESSION p50 0.504 ms -> 1.84 ms (+284.6%, 95% CI "
+            f"+256.0..+312.7%) on {CPU_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 "
+            "from model sha256 cb27…",
+            f"- `test_a.py::test_new`: NO_BASELINE p50 12.3 ms on {CPU_WORDS}: no baseline in "
+            f"{BASELINE_FILE}; record one with --edgetpu-update-baselines",
             "",
             f"### `usb:0`: {USB_WORDS}",
             "",
@@ -156,7 +99,9 @@ def test_markdown_report_exact_content() -> None:
             "| `test_a.py::test_small` | 0.0412 | 0.0494 | 0.0618 | 0.0500"
             " | -17.6% (-20.0..-15.0%) | IMPROVED |",
             "",
-            f"- `test_a.py::test_small`: IMPROVED p50 ... on {USB_WORDS}",
+            "- `test_a.py::test_small`: IMPROVED p50 0.0500 ms -> 0.0412 ms (-17.6%, 95% CI "
+            f"-20.0..-15.0%) on {USB_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 from "
+            "model sha256 cb27…",
             "",
             "<details><summary>Environment and fingerprints</summary>",
             "",
@@ -192,7 +137,7 @@ def test_markdown_report_exact_content() -> None:
 
 
 def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> None:
-    tail = record(
+    tail = result(
         "test_a.py::test_x[a|b]",
         "PASS",
         1.0,
@@ -201,7 +146,7 @@ def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> No
         metric="p99",
         recorded=True,
     )
-    text = markdown_report([tail], {}, {PROFILE: PROFILE_FIELDS})
+    text = markdown_report([tail], {}, {PROFILE: Profile(PROFILE_FIELDS)})
     assert (
         "| `test_a.py::test_x[a\\|b]` | 1.00 | 1.20 | 1.50 | 2.00 (p99) | +0.0% (-10.0..+10.0%)"
         " | PASS, recorded |" in text
@@ -254,7 +199,7 @@ def test_junit_properties_without_baseline_and_of_another_metric() -> None:
         ("edgetpu_p99_ms", "18.51"),
         ("edgetpu_confirmed", "false"),
     ]
-    mean = record("t.py::t", "PASS", 1.0, baseline=1.0, change=(0.0, -0.01, 0.01), metric="mean")
+    mean = result("t.py::t", "PASS", 1.0, baseline=1.0, change=(0.0, -0.01, 0.01), metric="mean")
     names = [name for name, _ in junit_properties(mean)]
     assert names[3:8] == [
         "edgetpu_p50_ms",
@@ -270,7 +215,7 @@ def test_progress_lines() -> None:
         "p50 1.84 ms, p90 2.21 ms, p99 2.76 ms (n 400): REGRESSION +284.6% (+256.0..+312.7%)"
         " against p50 0.504 ms, confirmed"
     )
-    new = dict(NEW, recorded=True)
+    new = replace(NEW, recorded=True)
     assert (
         progress_line(new) == "p50 12.3 ms, p90 14.8 ms, p99 18.5 ms (n 400): NO_BASELINE; recorded"
     )
@@ -278,32 +223,33 @@ def test_progress_lines() -> None:
 
 def test_update_lines() -> None:
     assert (
-        update_line(dict(NEW, recorded=True)) == "test_a.py::test_new: recorded p50 12.3 ms (new)"
+        update_line(replace(NEW, recorded=True))
+        == "test_a.py::test_new: recorded p50 12.3 ms (new)"
     )
-    assert update_line(dict(PASSED, recorded=True)) == (
+    assert update_line(replace(PASSED, recorded=True)) == (
         "test_a.py::test_small: recorded p50 0.500 ms (was 0.498 ms, +0.4%: unchanged within the"
         " threshold)"
     )
     assert update_line(
-        dict(PASSED, recorded=True, verdict={**PASSED["verdict"], "status": "MODEL_CHANGED"})
+        replace(PASSED, recorded=True, verdict=replace(PASSED.verdict, status=Status.MODEL_CHANGED))
     ) == (
         "test_a.py::test_small: recorded p50 0.500 ms (was 0.498 ms, +0.4%: model changed, "
         "latency unchanged within the threshold)"
     )
-    unstable = record("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
+    unstable = result("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
     assert update_line(unstable) == (
         "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline's 0.500 ms"
         " (+20.0% (-5.0..+50.0%): too noisy to decide); the old entry is kept; measure again,"
         " or record it anyway with --edgetpu-accept-unstable"
     )
-    assert update_line(dict(unstable, recorded=True)) == (
+    assert update_line(replace(unstable, recorded=True)) == (
         "t.py::t: recorded p50 0.600 ms (was 0.500 ms, +20.0%: unstable)"
     )
     assert kept_line("t.py::gone") == "t.py::gone: kept (not run)"
-    assert update_headline([dict(NEW, recorded=True), unstable]) == (
+    assert update_headline([replace(NEW, recorded=True), unstable]) == (
         "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records them)"
     )
-    assert update_headline([dict(NEW, recorded=True)]) == "1 baseline(s) recorded"
+    assert update_headline([replace(NEW, recorded=True)]) == "1 baseline(s) recorded"
 
 
 def assert_png(path: Path) -> tuple[int, ...]:
@@ -328,17 +274,11 @@ def baseline_entry(values: list[float]) -> BaselineEntry:
     )
 
 
-def test_write_plots_draws_one_png_per_timed_record(tmp_path: Path) -> None:
-    untimed = dict(NEW, test_id="test_a.py::test_smoke", timed=False, verdict=None)
-    clash = dict(NEW, test_id="test_a.py/test_new")  # the same file name as test_a.py::test_new
-    baselines = {
-        PROFILE: BaselineFile(
-            tmp_path / "b.json",
-            Profile(PROFILE_FIELDS),
-            {REGRESSION["test_id"]: baseline_entry([0.48, 0.5, 0.51, 0.52, 0.55])},
-        )
-    }
-    paths = write_plots([REGRESSION, NEW, untimed, clash], baselines, tmp_path / "plots")
+def test_write_plots_draws_one_png_per_timed_result(tmp_path: Path) -> None:
+    untimed = replace(NEW, test_id="test_a.py::test_smoke", timed=False, verdict=None)
+    clash = replace(NEW, test_id="test_a.py/test_new")  # the same file name as test_a.py::test_new
+    regression = replace(REGRESSION, compared_entry=baseline_entry([0.48, 0.5, 0.51, 0.52, 0.55]))
+    paths = write_plots([regression, NEW, untimed, clash], tmp_path / "plots")
     assert [p.name for p in paths] == [
         "test_a.py_test_big.png",
         "test_a.py_test_new.png",

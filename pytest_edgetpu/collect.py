@@ -1,0 +1,62 @@
+"""Zero-code benchmarks: a ``.tflite`` file collected as one test item (``pytest --edgetpu
+models/``), timed and gated as ``tpu_bench(path)`` would time and gate it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .config import test_settings
+from .fixtures import PENDING_KEY, RUN_KEY, EdgeTpu, TpuBench
+
+__all__ = ["TfliteFile", "TfliteItem", "collect_tflite"]
+
+
+def _explicit_paths(config: pytest.Config) -> list[Path]:
+    """The paths named on the command line or, without any, in the ``testpaths`` ini key: the
+    only places ``.tflite`` files are collected from (a model file elsewhere in the project is
+    data for a test, not a benchmark of its own)."""
+    if config.args_source is pytest.Config.ArgsSource.ARGS:
+        base = config.invocation_params.dir
+    elif config.args_source is pytest.Config.ArgsSource.TESTPATHS:
+        base = config.rootpath
+    else:
+        return []
+    return [(base / arg.split("::")[0]).resolve() for arg in config.args]
+
+
+def collect_tflite(file_path: Path, parent: pytest.Collector) -> TfliteFile | None:
+    """A benchmark for ``file_path`` when it is a ``.tflite`` file named on the command line
+    or in ``testpaths``, or found in a directory named there; None otherwise."""
+    if file_path.suffix != ".tflite" or not parent.config.stash[RUN_KEY].settings.enabled:
+        return None
+    resolved = file_path.resolve()
+    if any(p == resolved or p in resolved.parents for p in _explicit_paths(parent.config)):
+        return TfliteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class TfliteFile(pytest.File):
+    """A model file collected as one benchmark."""
+
+    def collect(self) -> Iterator[TfliteItem]:
+        yield TfliteItem.from_parent(self, name="latency")
+
+
+class TfliteItem(pytest.Item):
+    """Times the model file with the session's default settings and gates it."""
+
+    def runtest(self) -> None:
+        run = self.config.stash[RUN_KEY].get()
+        settings = test_settings(run.settings, (), {}, self.nodeid)
+        session = run.station.session.with_threads(settings.num_threads)
+        bench = TpuBench(
+            run, EdgeTpu(session, run.rootdir, run.settings.strict), settings, self.nodeid
+        )
+        bench(self.path)
+        self.stash[PENDING_KEY] = bench.pending
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"tpu_bench {self.path.name}"

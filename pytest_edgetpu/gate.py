@@ -1,0 +1,134 @@
+"""The gate: a measurement in, a :class:`~pytest_edgetpu.results.Result` out.
+
+It looks the test's baseline up, compares, re-measures once to confirm a suspected regression,
+applies the update rule (what an update run may record), and says which baseline entry it
+compared with. It decides; it writes nothing (see :mod:`pytest_edgetpu.collector`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from .baselines import BaselineEntry, BaselineStore, Lookup, Profile
+from .bench import BenchResult
+from .compare import Current, Policy, Status, compare, confirm, recordable
+from .results import Result
+from .station import Station
+from .stats import BASELINE_FIGURES
+
+__all__ = ["Gate", "Pending"]
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A measurement waiting for its verdict at the end of its test."""
+
+    key: str  # the test id; ``test_x#2`` for a test's second measurement
+    result: BenchResult
+    threshold: float
+    remeasure: Callable[[], BenchResult]
+
+
+def _only_workers_differ(one: Profile, other: Profile) -> bool:
+    def without(profile: Profile) -> dict[str, str]:
+        return {k: v for k, v in profile.fields.items() if k != "workers"}
+
+    return one != other and without(one) == without(other)
+
+
+class Gate:
+    """Judges this process's measurements against the stored baselines."""
+
+    def __init__(
+        self,
+        station: Station,
+        store: BaselineStore,
+        *,
+        strict: bool,
+        update: bool,
+        accept_unstable: bool,
+        display: Callable[[Path], Path],
+    ) -> None:
+        self.station = station
+        self.store = store
+        self.strict = strict
+        self.update = update
+        self.accept_unstable = accept_unstable
+        self.display = display
+
+    def judge(self, pending: Pending) -> Result:
+        """The verdict of ``pending``'s measurement (none when it was not timed)."""
+        result = pending.result
+        profile = self.station.profile
+        words, workers = self.station.words(result.num_threads), self.station.workers
+        if not result.timed:
+            return Result.measured(
+                pending.key, result, device_words=words, workers=workers, profile=profile.key
+            )
+        policy = Policy(threshold=pending.threshold, strict=self.strict)
+        lookup = self._lookup(pending.key, profile)
+        verdict = compare(lookup, self._current(result), policy)
+        if verdict.status is Status.REGRESSION and not self.update:
+            result = pending.remeasure()
+            verdict = confirm(verdict, compare(lookup, self._current(result), policy))
+        if result.thermal is not None and result.thermal.note:
+            reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
+            verdict = replace(verdict, reason=reason)
+        recorded = self.update and recordable(verdict.status, accept_unstable=self.accept_unstable)
+        return Result.measured(
+            pending.key,
+            result,
+            device_words=words,
+            workers=workers,
+            profile=profile.key,
+            verdict=verdict,
+            compared_entry=lookup.entry if verdict.baseline_ms is not None else None,
+            baseline_entry=self._entry(result),
+            recorded=recorded,
+        )
+
+    def _lookup(self, test_id: str, profile: Profile) -> Lookup:
+        found = self.store.lookup(test_id, profile)
+        # Name what differs, e.g. "link 'usb5000' vs 'usb480'": the usual surprise is a stick
+        # that came up on USB 2.
+        others = []
+        for key in found.other_profiles:
+            other = self.store.files.get(key)
+            if other is not None and _only_workers_differ(other.profile, profile):
+                recorded = other.profile.fields.get("workers", "1").split("-")[0]
+                how = f"-n {recorded}" if recorded != "1" else "a serial run (no -n)"
+                others.append(f"{key} (recorded with {how})")
+                continue
+            differences = other.profile.differences(profile) if other else []
+            others.append(f"{key} ({', '.join(differences)})" if differences else key)
+        return Lookup(self.display(found.path), found.entry, tuple(others))
+
+    def _current(self, result: BenchResult) -> Current:
+        return Current(
+            metric=result.metric,
+            value_ms=result.value_ms,
+            instance_values_ms=result.instance_values_ms,
+            num_threads=result.num_threads,
+            workers=self.station.workers,
+            device_words=self.station.words(result.num_threads),
+            model_sha256=result.model_sha256,
+        )
+
+    def _entry(self, result: BenchResult) -> BaselineEntry:
+        return BaselineEntry(
+            metric=result.metric,
+            instance_values_ms=result.instance_values_ms,
+            summary_ms=result.summary.figures(BASELINE_FIGURES),
+            load_ms=result.load_ms,
+            first_inference_ms=result.first_inference_ms,
+            num_threads=result.num_threads,
+            workers=self.station.workers,
+            recorded=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            model_sha256=result.model_sha256,
+            model_path=", ".join(os.fspath(self.display(m.path)) for m in result.models) or None,
+            environment=self.station.environment,
+        )
