@@ -44,7 +44,9 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Sourced(Generic[T]):
-    """A resolved value and the words naming where it came from."""
+    """A resolved value and the words naming where it came from, ready to start an error:
+    ``--edgetpu-threshold``, ``ini edgetpu_threshold in tox.ini``, ``--edgetpu-threshold
+    (default)``, ``tpu_bench(threshold=...) on test_x``."""
 
     value: T
     source: str
@@ -320,16 +322,8 @@ def _resolve(
     if raw_ini not in (None, ""):
         where = f"ini {option.ini} in {ini_where}"
         return Sourced(option.parse(raw_ini, where), where)
-    if option.default is None:
-        return Sourced(None, "default")
-    return Sourced(option.parse(option.default, f"default of {option.flag}"), "default")
-
-
-def _source_words(
-    name: str, cli: Mapping[str, object], ini: Mapping[str, object], ini_where: str
-) -> str:
-    source = _resolve(name, cli, ini, ini_where).source
-    return f"{_BY_NAME[name].flag} (default)" if source == "default" else source
+    where = f"{option.flag if option.cli else 'ini ' + option.ini} (default)"
+    return Sourced(None if option.default is None else option.parse(option.default, where), where)
 
 
 @dataclass(frozen=True)
@@ -338,7 +332,6 @@ class SessionSettings:
 
     enabled: bool
     devices: tuple[DeviceRequest, ...]
-    device_source: str
     baseline_dir: Path
     update: bool
     json_path: Path | None
@@ -349,8 +342,9 @@ class SessionSettings:
     test_defaults: Mapping[str, Sourced[Any]]  # threshold, metric, warmup, ...
     performance: str | None = None  # libedgetpu's "Performance" delegate option; None: unset
     prune: bool = False
-    #: Where each path setting came from (``baseline_dir``, ``json``, ...), for its errors.
-    path_sources: Mapping[str, str] = field(default_factory=dict)
+    #: Where each setting came from, by option name (``device``, ``baseline_dir``, ...): the
+    #: words its errors start with (:class:`Sourced`).
+    sources: Mapping[str, str] = field(default_factory=dict)
 
 
 def session_settings(
@@ -359,8 +353,10 @@ def session_settings(
     """Resolve the run's settings from parsed CLI values and raw ini values, keyed by the
     option name without prefix (``""`` for ``--edgetpu`` itself)."""
 
+    resolved = {option.name: _resolve(option.name, cli, ini, ini_where) for option in OPTIONS}
+
     def value(name: str) -> Any:
-        return _resolve(name, cli, ini, ini_where).value
+        return resolved[name].value
 
     def path(name: str) -> Path | None:
         raw = value(name)
@@ -370,14 +366,13 @@ def session_settings(
             return rootdir / Path(raw).expanduser()
         except RuntimeError:  # "~name" of a user this system does not know
             raise ConfigError(
-                f"{_source_words(name, cli, ini, ini_where)}: cannot expand {raw!r}: there is "
+                f"{resolved[name].source}: cannot expand {raw!r}: there is "
                 "no home directory for that user; write the path out"
             ) from None
 
-    device = _resolve("device", cli, ini, ini_where)
+    device = resolved["device"]
     update = bool(value("update_baselines"))
-    prune = _resolve("prune_baselines", cli, ini, ini_where)
-    accept_unstable = _resolve("accept_unstable", cli, ini, ini_where)
+    prune, accept_unstable = resolved["prune_baselines"], resolved["accept_unstable"]
     for setting, what in (
         (prune, "pruning removes entries"),
         (accept_unstable, "accepting unstable measurements applies"),
@@ -388,15 +383,13 @@ def session_settings(
                 f"{setting.source}: {what} only while baselines are written, and only "
                 "--edgetpu-update-baselines writes them; add it, or drop the setting"
             )
-    path_names = ("baseline_dir", "json", "report", "plot")
     test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
     baseline_dir = path("baseline_dir") or rootdir / "baselines"
     outputs = {name: path(name) for name in ("json", "report")}
-    _check_output_paths(baseline_dir, outputs, lambda n: _source_words(n, cli, ini, ini_where))
+    _check_output_paths(baseline_dir, outputs, lambda name: resolved[name].source)
     return SessionSettings(
         enabled=bool(value("")) or update,
         devices=parse_device_spec(device.value, device.source),
-        device_source=device.source,
         baseline_dir=baseline_dir,
         update=update,
         json_path=outputs["json"],
@@ -406,8 +399,8 @@ def session_settings(
         accept_unstable=bool(accept_unstable.value),
         performance=value("performance"),
         prune=bool(prune.value),
-        path_sources={name: _source_words(name, cli, ini, ini_where) for name in path_names},
-        test_defaults={name: _resolve(name, cli, ini, ini_where) for name in test_level},
+        sources={name: setting.source for name, setting in resolved.items()},
+        test_defaults={name: resolved[name] for name in test_level},
     )
 
 

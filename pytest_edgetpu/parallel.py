@@ -42,7 +42,7 @@ class ControllerHooks:
         if workers > len(devices):
             raise DeviceError(
                 f"{workers} xdist workers but {len(devices)} device(s) selected by "
-                f"{run.settings.device_source} ({', '.join(d.id for d in devices)}): each "
+                f"{run.settings.sources['device']} ({', '.join(d.id for d in devices)}): each "
                 f"worker needs a device of its own; use -n {len(devices)} or -n auto"
             )
         # Checked here, before any worker starts, so that a device another session holds is

@@ -146,7 +146,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     from .discovery import discover
 
     try:
-        return len(resolve_devices(settings.devices, discover(), settings.device_source))
+        return len(resolve_devices(settings.devices, discover(), settings.sources["device"]))
     except EdgeTpuError as error:
         raise pytest.UsageError(str(error)) from None
 
@@ -170,7 +170,7 @@ def _check_outputs(settings: SessionSettings) -> None:
     # Refused now rather than after minutes of measuring, when the results would be lost.
     from .jsonio import check_writable
 
-    sources = settings.path_sources
+    sources = settings.sources
     if settings.update:
         check_writable(settings.baseline_dir, sources["baseline_dir"], directory=True)
     if settings.plot_dir is not None:

@@ -105,7 +105,9 @@ class BenchRun:
     @functools.cached_property
     def devices(self) -> tuple[Device, ...]:
         """Every device the spec selects (found without opening any)."""
-        return resolve_devices(self.settings.devices, self.discovery, self.settings.device_source)
+        return resolve_devices(
+            self.settings.devices, self.discovery, self.settings.sources["device"]
+        )
 
     def free_devices(self) -> tuple[Device, ...]:
         """The selected devices no other session holds now (the controller's check before
@@ -128,7 +130,7 @@ class BenchRun:
 
     @functools.cached_property
     def store(self) -> BaselineStore:
-        return BaselineStore(self.settings.baseline_dir, self.settings.path_sources["baseline_dir"])
+        return BaselineStore(self.settings.baseline_dir, self.settings.sources["baseline_dir"])
 
     @functools.cached_property
     def gate(self) -> Gate:

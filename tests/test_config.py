@@ -259,19 +259,19 @@ def test_session_defaults() -> None:
     session = resolve()
     assert session.enabled is False
     assert session.devices == (DeviceRequest("auto", None, "auto"),)
-    assert session.device_source == "default"
+    assert session.sources["device"] == "--edgetpu-device (default)"
     assert session.baseline_dir == ROOT / "baselines"
     assert session.update is False
     assert session.json_path is None
     assert session.report_path is None
     assert session.strict is False
     assert dict(session.test_defaults) == {
-        "threshold": Sourced(0.05, "default"),
-        "metric": Sourced("p50", "default"),
-        "warmup": Sourced(3, "default"),
-        "min_runs": Sourced(100, "default"),
-        "max_time": Sourced(1.5, "default"),
-        "num_threads": Sourced(1, "default"),
+        "threshold": Sourced(0.05, "--edgetpu-threshold (default)"),
+        "metric": Sourced("p50", "ini edgetpu_metric (default)"),
+        "warmup": Sourced(3, "ini edgetpu_warmup (default)"),
+        "min_runs": Sourced(100, "ini edgetpu_min_runs (default)"),
+        "max_time": Sourced(1.5, "ini edgetpu_max_time (default)"),
+        "num_threads": Sourced(1, "ini edgetpu_num_threads (default)"),
     }
 
 
@@ -281,8 +281,8 @@ def test_session_defaults() -> None:
         ({"threshold": "10%"}, {"threshold": "20%"}, 0.10, "--edgetpu-threshold"),
         ({}, {"threshold": "20%"}, 0.20, f"ini edgetpu_threshold in {INI}"),
         ({"threshold": None}, {"threshold": "20"}, 0.20, f"ini edgetpu_threshold in {INI}"),
-        ({}, {"threshold": ""}, 0.05, "default"),
-        ({}, {}, 0.05, "default"),
+        ({}, {"threshold": ""}, 0.05, "--edgetpu-threshold (default)"),
+        ({}, {}, 0.05, "--edgetpu-threshold (default)"),
     ],
     ids=["cli-over-ini", "ini", "cli-unset", "ini-empty", "default"],
 )
@@ -299,7 +299,7 @@ def test_session_threshold_precedence(
     [
         ({"device": "usb:0"}, {"device": "pci"}, ("usb:0",), "--edgetpu-device"),
         ({}, {"device": "pci, cpu"}, ("pci", "cpu"), f"ini edgetpu_device in {INI}"),
-        ({}, {}, ("auto",), "default"),
+        ({}, {}, ("auto",), "--edgetpu-device (default)"),
     ],
     ids=["cli", "ini", "default"],
 )
@@ -308,7 +308,7 @@ def test_session_device_precedence(
 ) -> None:
     session = resolve(cli, ini)
     assert tuple(d.text for d in session.devices) == devices
-    assert session.device_source == source
+    assert session.sources["device"] == source
 
 
 @pytest.mark.parametrize(
@@ -364,7 +364,7 @@ def test_session_ini_only_options_ignore_the_cli() -> None:
     # metric, warmup, ... have no command-line option: a value keyed by them is not a CLI value.
     session = resolve({"metric": "p99", "warmup": 7}, {"metric": "p90"})
     assert session.test_defaults["metric"] == Sourced("p90", f"ini edgetpu_metric in {INI}")
-    assert session.test_defaults["warmup"] == Sourced(3, "default")
+    assert session.test_defaults["warmup"] == Sourced(3, "ini edgetpu_warmup (default)")
 
 
 @pytest.mark.parametrize(
@@ -482,7 +482,7 @@ def marker(
         ),
         ({}, {"threshold": "10%"}, {"threshold": "20%"}, 0.10, "--edgetpu-threshold"),
         ({}, {}, {"threshold": "20%"}, 0.20, f"ini edgetpu_threshold in {INI}"),
-        ({}, {}, {}, 0.05, "default"),
+        ({}, {}, {}, 0.05, "--edgetpu-threshold (default)"),
         ({"threshold": None}, {"threshold": "10%"}, {}, 0.10, "--edgetpu-threshold"),
     ],
     ids=["marker", "cli", "ini", "default", "marker-none"],
