@@ -199,7 +199,7 @@ def check_header(
     newest: int,
     foreign_fix: str,
     error: type[Exception],
-) -> dict[str, Any]:
+) -> JsonObject:
     """``document`` as a ``what`` file (format ``kind``) this code reads; raises ``error`` that
     says why not (foreign, malformed or a newer version) with the fix. ``source`` names it."""
     if not isinstance(document, dict) or document.get("format") != kind:

@@ -81,3 +81,56 @@ def test_the_plugin_imports_no_numpy_runtime_or_baselines_at_start_up() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+#: The modules that run under pytest; every other module is engine, usable without it.
+PYTEST_SIDE = {"plugin", "fixtures", "collect", "outputs", "parallel"}
+
+
+def test_the_engine_never_imports_pytest() -> None:
+    for path in PACKAGE.glob("*.py"):
+        if path.stem in PYTEST_SIDE:
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Import)
+            for alias in node.names
+        } | {
+            (node.module or "").split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.level == 0
+        }
+        assert not imported & {"pytest", "_pytest", "xdist"}, path.name
+
+
+def test_plugin_py_holds_hooks_only() -> None:
+    tree = ast.parse((PACKAGE / "plugin.py").read_text(encoding="utf-8"))
+    assert not [node.name for node in tree.body if isinstance(node, ast.ClassDef)]
+    functions = [node.name for node in tree.body if isinstance(node, ast.FunctionDef)]
+    public = [name for name in functions if not name.startswith("_")]
+    assert public and all(name.startswith("pytest_") for name in public), public
+
+
+#: Where a loose dict may still appear in a signature: LiteRT's own tensor details (the
+#: interpreter's API, handed to users as it is).
+TENSOR_DETAILS = {"runtime", "bench", "inputs"}
+
+
+def test_no_loose_dict_crosses_a_module_boundary() -> None:
+    """No public function or method takes or returns ``dict[str, Any]`` (or a Mapping of Any):
+    what modules exchange is typed."""
+    loose = []
+    for path in PACKAGE.glob("*.py"):
+        if path.stem in TENSOR_DETAILS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
+                continue
+            annotations = [a.annotation for a in node.args.args + node.args.kwonlyargs]
+            for annotation in [*annotations, node.returns]:
+                text = ast.unparse(annotation) if annotation is not None else ""
+                if "str, Any]" in text:
+                    loose.append(f"{path.stem}.{node.name}: {text}")
+    assert loose == []
