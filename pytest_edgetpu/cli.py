@@ -37,6 +37,7 @@ from .jsonio import MAX_BYTES
 from .report import summary_table
 from .results import current_of, load_results
 from .runtime import load_runtime
+from .stats import compared_value, fastest, shift
 
 __all__ = ["main"]
 
@@ -259,6 +260,10 @@ def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     return files
 
 
+def _compared_ms(entry: BaselineEntry | None) -> str:
+    return format_ms(compared_value(entry.instance_values_ms)) if entry is not None else ""
+
+
 def _diff(args: argparse.Namespace) -> int:
     directory = Path(args.baseline_dir)
     if not directory.is_dir():
@@ -273,8 +278,12 @@ def _diff(args: argparse.Namespace) -> int:
             old, new = old_entries.get(test_id), new_entries.get(test_id)
             if old == new:
                 continue
-            if old is not None and new is not None:
-                change = f"{new.value_ms / old.value_ms - 1:+.1%}"
+            if old is not None and new is not None and old.metric == new.metric:
+                # The gate's rule, so that diff and the gate say the same change.
+                estimate = shift(fastest(old.instance_values_ms), fastest(new.instance_values_ms))
+                change = f"{estimate.estimate:+.1%}"
+            elif old is not None and new is not None:
+                change = f"metric {old.metric} -> {new.metric}"
             else:
                 change = "added" if old is None else "removed"
             rows.append(
@@ -282,9 +291,11 @@ def _diff(args: argparse.Namespace) -> int:
                     "test": test_id,
                     "profile": key,
                     "metric": next(e.metric for e in (new, old) if e is not None),
-                    "old ms": format_ms(old.value_ms) if old else "",
-                    "new ms": format_ms(new.value_ms) if new else "",
+                    "compared old ms": _compared_ms(old),
+                    "compared new ms": _compared_ms(new),
                     "change": change,
+                    "pooled old ms": format_ms(old.value_ms) if old else "",
+                    "pooled new ms": format_ms(new.value_ms) if new else "",
                     "model": "changed"
                     if old and new and old.model_sha256 != new.model_sha256
                     else "",

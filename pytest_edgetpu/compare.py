@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
-from .stats import Shift, fastest, shift
+from .stats import Shift, compared_value, fastest, instance_figure, shift
 
 __all__ = [
     "COUNTS_FROM",
@@ -27,6 +27,7 @@ __all__ = [
     "Status",
     "Verdict",
     "compare",
+    "compared_words",
     "confirm",
     "decide",
     "format_interval",
@@ -91,6 +92,10 @@ class Verdict:
     baseline_path: Path
     baseline_ms: float | None = None
     change: Shift | None = None
+    #: The figures the change is estimated between (:func:`~pytest_edgetpu.stats.compared_value`
+    #: of each side's instance values); ``baseline_ms`` and ``current_ms`` are pooled figures.
+    compared_baseline_ms: float | None = None
+    compared_current_ms: float | None = None
     model_changed: bool = False
     confirmed: bool = False
     baseline_recorded: str | None = None
@@ -104,25 +109,46 @@ class Verdict:
 
     @property
     def message(self) -> str:
-        """One line: what changed, how sure, on which device, against which baseline."""
+        """One line: what changed, how sure, on which device, against which baseline. The
+        figures before the change are the ones it was estimated between; the pooled ones follow,
+        labelled."""
         head = f"{self.status.value} {self.metric}"
         if self.baseline_ms is None or self.change is None:
             text = f"{head} {format_ms(self.current_ms)} ms on {self.device_words}: {self.reason}"
         else:
             c = self.change
             text = (
-                f"{head} {format_ms(self.baseline_ms)} ms -> {format_ms(self.current_ms)} ms "
+                f"{head} {self.compared_figures} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
                 f"on {self.device_words}; baseline {self.baseline_path}"
                 f" recorded {(self.baseline_recorded or '?')[:10]}"
             )
             if self.baseline_sha256:
                 text += f" from model sha256 {self.baseline_sha256[:4]}…"
+            text += (
+                f"; compared: {compared_words(self.metric)} (pooled {self.metric} "
+                f"{format_ms(self.baseline_ms)} ms -> {format_ms(self.current_ms)} ms)"
+            )
             if self.reason:
                 text += f"; {self.reason}"
         if self.noise_note:
             text += f"; {self.noise_note}"
         return text
+
+    @property
+    def compared_figures(self) -> str:
+        """``1.31 ms -> 1.52 ms``: the compared figures, baseline first ("" when none)."""
+        if self.compared_baseline_ms is None or self.compared_current_ms is None:
+            return ""
+        return (
+            f"{format_ms(self.compared_baseline_ms)} ms -> {format_ms(self.compared_current_ms)} ms"
+        )
+
+
+def compared_words(metric: str) -> str:
+    """What a verdict on ``metric`` compares, in words: ``the p5 of each side's fastest
+    instances``."""
+    return f"the {instance_figure(metric)} of each side's fastest instances"
 
 
 def format_ms(value: float) -> str:
@@ -199,6 +225,8 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
         status=status,
         baseline_ms=entry.value_ms,
         change=change,
+        compared_baseline_ms=compared_value(entry.instance_values_ms),
+        compared_current_ms=compared_value(current.instance_values_ms),
         model_changed=model_changed,
         baseline_recorded=entry.recorded,
         baseline_sha256=entry.model_sha256,

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 
 from .baselines import BaselineEntry
-from .compare import Status, format_interval, format_ms
+from .compare import Status, compared_words, format_interval, format_ms
 from .errors import ConfigError, ResultsError
 from .jsonio import write_atomic
 from .results import QUANTILE_LEVELS, Result
@@ -127,14 +127,15 @@ def _title(result: Result) -> str:
         figures = f"{metric} {now} ms, not compared with a baseline"
     else:
         figures = (
-            f"{metric} {format_ms(verdict.baseline_ms)} ms -> {now} ms: {change.estimate:+.1%} "
+            f"{metric} {verdict.compared_figures}: {change.estimate:+.1%} "
             f"(95% CI {format_interval(change.low, change.high)})"
         )
         if verdict.confirmed:
             figures += ", confirmed by a second measurement"
-    judged = instance_figure(metric)
-    if judged != metric:
-        figures += f"; the change is judged on the {judged} of each instance (top)"
+        figures += (
+            f"\ncompared: {compared_words(metric)} (top); pooled {metric} "
+            f"{format_ms(verdict.baseline_ms)} ms -> {now} ms (bottom)"
+        )
     device = f"{result.device}: {result.device_words}"
     if verdict.model_changed:
         device += "; the model changed since the baseline"

@@ -7,7 +7,7 @@ anything itself.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Final
 
 import pandas as pd
@@ -42,6 +42,8 @@ _ORDER: Final = {
 }
 
 _ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
+#: The column of the figures a change is estimated between (compare.compared_words).
+_COMPARED_HEADER: Final = "compared ms (baseline -> now)"
 
 
 def _change(result: Result) -> str:
@@ -51,13 +53,14 @@ def _change(result: Result) -> str:
     return f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
 
 
-def _baseline(result: Result) -> str:
-    """The baseline's value of the gated metric, naming the metric unless it is p50."""
+def _compared(result: Result) -> str:
+    """The figures the change was estimated between, ``0.480 -> 0.538`` (ms), naming the
+    metric unless it is p50."""
     verdict = result.verdict
-    if verdict is None or verdict.baseline_ms is None:
+    if verdict is None or verdict.compared_figures == "":
         return ""
     metric = "" if result.metric == "p50" else f" ({result.metric})"
-    return f"{format_ms(verdict.baseline_ms)}{metric}"
+    return verdict.compared_figures.replace(" ms", "") + metric
 
 
 def _sort_key(result: Result) -> tuple[int, str]:
@@ -74,12 +77,12 @@ def _frame(results: Sequence[Result]) -> pd.DataFrame:
                 # terminal.
                 "test": one_line(r.test_id),
                 "device": one_line(r.device),
-                "p50 ms": format_ms(r.summary.p50_ms),
-                "p90 ms": format_ms(r.summary.p90_ms),
-                "p99 ms": format_ms(r.summary.p99_ms),
-                "n": r.summary.n,
-                "baseline": _baseline(r),
+                _COMPARED_HEADER: _compared(r),
                 "change (95% CI)": _change(r),
+                "pooled p50 ms": format_ms(r.summary.p50_ms),
+                "pooled p90 ms": format_ms(r.summary.p90_ms),
+                "pooled p99 ms": format_ms(r.summary.p99_ms),
+                "n": r.summary.n,
                 "verdict": r.status_words,
             }
         )
@@ -99,8 +102,8 @@ def progress_line(result: Result) -> str:
         f"p50 {format_ms(summary.p50_ms)} ms, p90 {format_ms(summary.p90_ms)} ms, "
         f"p99 {format_ms(summary.p99_ms)} ms (n {summary.n}): {verdict.status.value}"
     )
-    if verdict.change is not None and verdict.baseline_ms is not None:
-        text += f" {_change(result)} against {result.metric} {format_ms(verdict.baseline_ms)} ms"
+    if verdict.change is not None and verdict.compared_figures:
+        text += f" {_change(result)}, compared {verdict.compared_figures}"
     if verdict.confirmed:
         text += ", confirmed"
     if result.recorded:
@@ -124,6 +127,11 @@ def junit_properties(result: Result) -> list[tuple[str, str]]:
     properties += [(f"{name}_ms", f"{result.summary.value(name):.4g}") for name in figures]
     if verdict.baseline_ms is not None:
         properties.append((f"baseline_{metric}_ms", f"{verdict.baseline_ms:.4g}"))
+    if verdict.compared_baseline_ms is not None and verdict.compared_current_ms is not None:
+        properties += [
+            ("compared_baseline_ms", f"{verdict.compared_baseline_ms:.4g}"),
+            ("compared_ms", f"{verdict.compared_current_ms:.4g}"),
+        ]
     if verdict.change is not None:
         properties += [
             ("change", f"{verdict.change.estimate:+.4f}"),
@@ -148,20 +156,23 @@ def update_line(result: Result) -> str:
             f"{result.test_id}: not recorded: {now}; its baseline file could not be written "
             "(the ERROR line below says why)"
         )
-    was = format_ms(verdict.baseline_ms) if verdict.baseline_ms is not None else "?"
+    compared = f"compared {verdict.compared_figures}"
     if not result.recorded:
         return (
-            f"{result.test_id}: not recorded: {now} is UNSTABLE against the baseline's "
-            f"{was} ms ({_change(result)}: too noisy to decide); the old entry is kept; "
+            f"{result.test_id}: not recorded: {now} is UNSTABLE against the baseline "
+            f"({compared}, {_change(result)}: too noisy to decide); the old entry is kept; "
             f"measure again, or record it anyway with {_ACCEPT_UNSTABLE}"
         )
-    if verdict.change is None:
+    if verdict.change is None or verdict.baseline_ms is None:
         return f"{result.test_id}: recorded {now} (new)"
     how = {
         Status.PASS: "unchanged within the threshold",
         Status.MODEL_CHANGED: "model changed, latency unchanged within the threshold",
     }.get(verdict.status, verdict.status.value.lower())
-    return f"{result.test_id}: recorded {now} (was {was} ms, {verdict.change.estimate:+.1%}: {how})"
+    return (
+        f"{result.test_id}: recorded {now} ({compared}, {verdict.change.estimate:+.1%}: {how}; "
+        f"pooled {result.metric} was {format_ms(verdict.baseline_ms)} ms)"
+    )
 
 
 def result_notes(result: Result, shown: str = "") -> list[str]:
@@ -209,9 +220,11 @@ def _cell(value: object) -> str:
     return str(value).replace("|", "\\|")
 
 
-def _table(header: Sequence[str], rows: Sequence[Sequence[object]], right: int = 0) -> list[str]:
-    """A Markdown table; the ``right`` columns after the first are numbers, right-aligned."""
-    aligns = [":---"] + ["---:"] * right + [":---"] * (len(header) - 1 - right)
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], numbers: Collection[int] = ()
+) -> list[str]:
+    """A Markdown table; the columns at the indices ``numbers`` are right-aligned."""
+    aligns = ["---:" if index in numbers else ":---" for index in range(len(header))]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
     lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return lines
@@ -224,9 +237,9 @@ def _verdict_cell(result: Result) -> str:
     return text + (", recorded" if result.recorded else "")
 
 
-def says_more(result: Result) -> bool:
-    """Whether the verdict's message says more than the table's row: shown below the table,
-    by the terminal summary and the report alike."""
+def _says_more(result: Result) -> bool:
+    """Whether the verdict's message says more than the report's row: then it is shown below
+    the table."""
     verdict = result.verdict
     return verdict is not None and bool(
         verdict.status is not Status.PASS or verdict.reason or verdict.noise_note
@@ -238,18 +251,26 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
     rows = [
         [
             f"`{r.test_id}`",
+            _compared(r),
+            _change(r),
             format_ms(r.summary.p50_ms),
             format_ms(r.summary.p90_ms),
             format_ms(r.summary.p99_ms),
-            _baseline(r),
-            _change(r),
             _verdict_cell(r),
         ]
         for r in results
     ]
-    header = ["test", "p50 ms", "p90 ms", "p99 ms", "baseline ms", "change (95% CI)", "verdict"]
-    lines = [f"### `{device}`: {words}", "", *_table(header, rows, right=4), ""]
-    shown = {r.test_id: r.verdict.message for r in results if r.verdict and says_more(r)}
+    header = [
+        "test",
+        _COMPARED_HEADER,
+        "change (95% CI)",
+        "pooled p50 ms",
+        "pooled p90 ms",
+        "pooled p99 ms",
+        "verdict",
+    ]
+    lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5}), ""]
+    shown = {r.test_id: r.verdict.message for r in results if r.verdict and _says_more(r)}
     lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
     flags = [
         f"- `{r.test_id}`: {note}"

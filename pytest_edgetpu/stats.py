@@ -34,6 +34,7 @@ __all__ = [
     "QUIET_PERCENTILE",
     "Shift",
     "Summary",
+    "compared_value",
     "fastest",
     "instance_figure",
     "instance_value",
@@ -155,6 +156,12 @@ def fastest(values: Sequence[float], share: float = FASTEST_SHARE) -> list[float
     them when there are fewer)."""
     count = max(math.ceil(len(values) * share), _FEWEST_COMPARED)
     return sorted(values)[:count]
+
+
+def compared_value(values: Sequence[float]) -> float:
+    """The figure of one side that a verdict compares, in the unit of ``values``: the median of
+    its :func:`fastest` instance values (the shift is estimated between these sets)."""
+    return float(np.median(fastest(values)))
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,10 @@ def result(
     words = CPU_WORDS if device.startswith("cpu") else USB_WORDS
     figures = summary(p50)
     name = test_id.split("::")[-1]
+    values = tuple(p50 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04))
+    compared = entry(baseline) if baseline is not None else None
+    # The compared figures, consistent with the change: the baseline's, and it moved by it.
+    moved = baseline * (1 + change[0]) if baseline is not None and change is not None else None
     verdict = Verdict(
         status=Status(status),
         metric=metric,
@@ -91,6 +95,8 @@ def result(
         baseline_path=Path(BASELINE_FILE),
         baseline_ms=baseline,
         change=Shift(*change, confidence=0.95) if change is not None else None,
+        compared_baseline_ms=baseline if moved is not None else None,
+        compared_current_ms=moved,
         confirmed=confirmed,
         baseline_recorded="2026-11-20T09:15:00+00:00" if baseline else None,
         baseline_sha256="cb273c23ee76" + "0" * 52 if baseline else None,
@@ -112,7 +118,7 @@ def result(
         timed=timed,
         summary=figures,
         phases=Phases(load_ms=5.0, first_inference_ms=30.0, warmup_mean_ms=1.2),
-        instance_values_ms=tuple(p50 * f for f in (0.97, 0.99, 1.0, 1.01, 1.04)),
+        instance_values_ms=values,
         model=ModelFacts(
             path=f"models/{name}.tflite",
             sha256="3cc6d2ca460a" + "0" * 52,
@@ -121,7 +127,7 @@ def result(
             partially_mapped=False,
         ),
         verdict=verdict if timed else None,
-        compared_entry=entry(baseline) if baseline is not None and timed else None,
+        compared_entry=compared if timed else None,
         baseline_entry=entry(p50) if timed else None,
         recorded=recorded,
         quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)) if timed else None,

@@ -17,7 +17,8 @@ OLD_SHA = "cb27" + "a1" * 30
 NEW_SHA = "ffee" + "b2" * 30
 RECORDED = "2026-11-20T09:15:00Z"
 # Ten tight per-instance values around 1 ms (spread ±0.5%).
-TIGHT = tuple(1.0 + 0.001 * i for i in range(-5, 5))
+#: Ten instance values within 1%, whose compared figure (the median of the fastest four) is 1.
+TIGHT = tuple(0.9985 + 0.001 * i for i in range(10))
 POLICY = Policy(threshold=0.05)
 
 
@@ -198,6 +199,21 @@ def test_regression_message_parts() -> None:
     assert re.search(r" \(\+20\.0%, 95% CI \+\d+\.\d\.\.\+\d+\.\d%\) on ", message), message
     assert message.endswith(
         f"on {DEVICE}; baseline baselines/cpu-x.json recorded 2026-11-20 from model sha256 cb27…"
+        "; compared: the p5 of each side's fastest instances (pooled p50 1.00 ms -> 1.20 ms)"
+    )
+
+
+def test_the_message_shows_the_compared_figures_and_labels_the_pooled_ones() -> None:
+    # Pooled p50s of 3.17 and 7.51 ms (a busy spell in this run's pooled invokes) around
+    # instances whose quiet figures moved 12%: the figures shown are the compared ones.
+    entry = make_entry(scaled(TIGHT, 3.0), value_ms=3.17)
+    current = make_current(scaled(TIGHT, 3.36), value_ms=7.51)
+    verdict = compare(found(entry), current, POLICY)
+    assert (verdict.compared_baseline_ms, verdict.compared_current_ms) == pytest.approx((3.0, 3.36))
+    assert verdict.message.startswith("REGRESSION p50 3.00 ms -> 3.36 ms (+12.0%, 95% CI ")
+    assert (
+        "; compared: the p5 of each side's fastest instances (pooled p50 3.17 ms -> 7.51 ms)"
+        in (verdict.message)
     )
 
 
@@ -222,7 +238,7 @@ def test_message_without_recorded_date_or_sha() -> None:
     current = make_current(scaled(TIGHT, 1.2), value_ms=1.2, sha=None)
     verdict = compare(found(entry), current, POLICY)
     assert verdict.status is Status.REGRESSION
-    assert verdict.message.endswith(f"on {DEVICE}; baseline baselines/cpu-x.json recorded ?")
+    assert f"on {DEVICE}; baseline baselines/cpu-x.json recorded ?; compared: " in verdict.message
 
 
 def test_improved() -> None:
@@ -286,7 +302,8 @@ def test_model_changed_without_slowdown() -> None:
     assert verdict.model_changed
     assert verdict.reason == "model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
     assert verdict.message.endswith(
-        "from model sha256 cb27…; model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
+        "from model sha256 cb27…; compared: the p5 of each side's fastest instances (pooled p50 "
+        "1.00 ms -> 1.00 ms); model changed since the baseline (cb27a1a1 -> ffeeb2b2)"
     )
     assert not verdict.fails(strict=True)
 

@@ -97,6 +97,7 @@ def test_a_slower_model_fails_its_test_with_the_numbers(project: pytest.Pytester
             "*_ test_latency _*",
             "REGRESSION p50 * ms -> * ms (+*%, 95% CI +*..+*%) on cpu (*, LiteRT *, 1 thread);"
             " baseline baselines/cpu-*.json recorded 20*-*-* from model sha256 *…;"
+            " compared: the p5 of each side's fastest instances (pooled p50 * ms -> * ms);"
             " model changed since the baseline (* -> *); first measurement +*%, confirmed*",
         ]
     )
