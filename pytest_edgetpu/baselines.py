@@ -108,6 +108,9 @@ class BaselineEntry:
     model_sha256: str | None = None
     model_path: str | None = None
     environment: Mapping[str, str] = field(default_factory=dict)
+    #: How contended the host was while recording (:mod:`pytest_edgetpu.contention`): the
+    #: share of the timed loops the benchmark thread waited for a CPU; None: not measured.
+    run_queue_wait: float | None = None
 
     @property
     def value_ms(self) -> float:
@@ -122,6 +125,10 @@ class BaselineEntry:
         data["load_ms"] = _round(self.load_ms)
         data["first_inference_ms"] = _round(self.first_inference_ms)
         data["environment"] = dict(self.environment)
+        if self.run_queue_wait is None:
+            del data["run_queue_wait"]  # entries of earlier versions read and write the same
+        else:
+            data["run_queue_wait"] = round(self.run_queue_wait, 4)
         return data
 
 
@@ -260,6 +267,11 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     optional = {k: raw.get(k) for k in ("model_sha256", "model_path")}
     if not all(v is None or isinstance(v, str) for v in optional.values()):
         raise bad("has a malformed model_sha256 or model_path")
+    wait = raw.get("run_queue_wait")
+    if wait is not None and (
+        isinstance(wait, bool) or not isinstance(wait, _NUMBER) or not 0 <= wait <= 1
+    ):
+        raise bad("has a run_queue_wait that is not a share from 0 to 1")
     return BaselineEntry(
         metric=raw["metric"],
         instance_values_ms=tuple(float(v) for v in values),
@@ -272,6 +284,7 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
         model_sha256=optional["model_sha256"],
         model_path=optional["model_path"],
         environment=dict(environment),
+        run_queue_wait=float(wait) if wait is not None else None,
     )
 
 

@@ -222,6 +222,12 @@ class BenchResult:
         return self.summary.throughput_per_s
 
     @property
+    def wait_share(self) -> float | None:
+        """How contended the host was: the share of its timed loops the benchmark thread
+        waited for a CPU (:mod:`pytest_edgetpu.contention`); None when untimed or unknown."""
+        return self.measurement.wait_share if self.measurement is not None else None
+
+    @property
     def value_ms(self) -> float:
         """The gating metric's figure."""
         return self.summary.value(self.metric)

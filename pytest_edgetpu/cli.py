@@ -336,7 +336,7 @@ def _parser() -> argparse.ArgumentParser:
     accept.add_argument(
         "--accept-unstable",
         action="store_true",
-        help="Also accept measurements whose verdict was UNSTABLE",
+        help="Also accept measurements whose verdict was UNSTABLE or BUSY",
     )
     accept.add_argument(
         "--accept-regression",

@@ -5,8 +5,11 @@ when the Hodges-Lehmann shift of its fastest per-instance values (the instances 
 the machine was quiet, :func:`~pytest_edgetpu.stats.fastest`) against the baseline's counts
 against the threshold (:data:`COUNTS_FROM`) AND the shift's confidence interval excludes no
 change, and a second, independent measurement confirms it (:func:`confirm`). A shift that counts
-but is not significant is ``UNSTABLE``: the measurement cannot tell. Every verdict says when the
-threshold is finer than what the measured noise lets this comparison resolve.
+but is not significant is ``UNSTABLE``: the measurement cannot tell. A slowdown that the host's
+contention explains (the benchmark thread waited for a CPU, :mod:`pytest_edgetpu.contention`) is
+``BUSY``: it passes, naming the evidence, unless it lies clearly beyond what the waiting
+explains. Every verdict says when the threshold is finer than what the measured noise lets this
+comparison resolve.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ class Status(str, enum.Enum):
     MODEL_CHANGED = "MODEL_CHANGED"
     INCOMPARABLE = "INCOMPARABLE"
     UNSTABLE = "UNSTABLE"
+    BUSY = "BUSY"
 
 
 #: The share of the threshold from which a measured change counts. A slowdown of exactly the
@@ -56,7 +60,12 @@ class Status(str, enum.Enum):
 COUNTS_FROM = 0.8
 
 #: Outcomes that fail the test only with ``--edgetpu-strict``.
-STRICT_FAILURES = frozenset({Status.NO_BASELINE, Status.INCOMPARABLE, Status.UNSTABLE})
+STRICT_FAILURES = frozenset({Status.NO_BASELINE, Status.INCOMPARABLE, Status.UNSTABLE, Status.BUSY})
+
+#: How much more of its time the benchmark thread must have waited for a CPU than while the
+#: baseline was recorded before contention can explain a slowdown: a few points come and go
+#: on a quiet host.
+BUSY_EXTRA_WAIT = 0.05
 
 
 @dataclass(frozen=True)
@@ -79,6 +88,8 @@ class Current:
     workers: int
     device_words: str  # e.g. "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
     model_sha256: str | None = None
+    #: The share of its timed loops the benchmark thread waited for a CPU (None: unknown).
+    wait_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,10 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
         entry.model_sha256 and current.model_sha256 and entry.model_sha256 != current.model_sha256
     )
     status, reason = decide(change, policy.threshold)
+    if status in (Status.REGRESSION, Status.UNSTABLE):
+        busy = _contention_explains(change, policy.threshold, entry, current)
+        if busy:
+            status, reason = Status.BUSY, busy
     if status is Status.PASS and model_changed:
         status = Status.MODEL_CHANGED
     if model_changed:
@@ -232,6 +247,29 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
         baseline_sha256=entry.model_sha256,
         reason=reason,
         noise_note=_noise_note(change, policy.threshold),
+    )
+
+
+def _contention_explains(
+    change: Shift, threshold: float, entry: BaselineEntry, current: Current
+) -> str:
+    """Why the host's contention explains a slowdown ("" when it does not).
+
+    A thread that waited for a CPU a share ``w`` of its time ran ``1 / (1 - w)`` times slower
+    than it would have on a quiet core; against a baseline recorded at ``w0``, waiting explains
+    a slowdown of up to ``(1 - w0) / (1 - w)``. A slowdown whose interval lies wholly beyond
+    that, by more than the threshold, is not explained: it stays a regression. An entry that
+    recorded no wait share counts as recorded on a quiet host."""
+    now, then = current.wait_share, entry.run_queue_wait or 0.0
+    if now is None or now - then < BUSY_EXTRA_WAIT:
+        return ""
+    explained = (1.0 - then) / (1.0 - now) if now < 1.0 else math.inf
+    if 1.0 + change.low > explained * (1.0 + threshold):
+        return ""
+    return (
+        f"the host was busy: the benchmark thread waited for a CPU {now:.0%} of its timed "
+        f"loops (the baseline's {then:.0%}), which explains a slowdown of up to "
+        f"{explained - 1:+.0%}; run again on a quiet host"
     )
 
 
@@ -259,10 +297,10 @@ def _workers_words(workers: int) -> str:
 
 def recordable(status: Status, *, accept_unstable: bool) -> bool:
     """Whether a measurement judged ``status`` may replace its baseline entry: an UNSTABLE one
-    cannot tell whether the old entry is still right, and replacing it would bake noise into
-    the baseline, unless the user says so (an update run's --edgetpu-accept-unstable,
-    ``accept --accept-unstable``)."""
-    return status is not Status.UNSTABLE or accept_unstable
+    cannot tell whether the old entry is still right, and a BUSY one was slowed by the host;
+    replacing the entry would bake noise into the baseline, unless the user says so (an update
+    run's --edgetpu-accept-unstable, ``accept --accept-unstable``)."""
+    return status not in (Status.UNSTABLE, Status.BUSY) or accept_unstable
 
 
 def decide(change: Shift, threshold: float) -> tuple[Status, str]:

@@ -188,7 +188,7 @@ OPTIONS: Final = (
     Option(
         "accept_unstable",
         "With --edgetpu-update-baselines, also record measurements that are UNSTABLE against "
-        "the old baseline (by default their old entry is kept)",
+        "the old baseline or BUSY (taken on a contended host); by default the old entry is kept",
         None,
         False,
         _parse_bool,

@@ -16,6 +16,7 @@ from pathlib import Path
 from .baselines import BaselineEntry, BaselineStore, Lookup, Profile
 from .bench import BenchResult
 from .compare import Current, Policy, Status, compare, confirm, recordable
+from .contention import CONTENDED_SHARE
 from .results import Result
 from .station import Station
 from .stats import BASELINE_FIGURES
@@ -78,6 +79,22 @@ class Gate:
         if result.thermal is not None and result.thermal.note:
             reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
             verdict = replace(verdict, reason=reason)
+        wait = result.wait_share
+        if self.update and wait is not None and wait >= CONTENDED_SHARE:
+            # A baseline serves every later run: one taken on a busy host is not kept.
+            verdict = replace(
+                verdict,
+                status=Status.BUSY,
+                reason="; ".join(
+                    r
+                    for r in (
+                        f"the host was busy while recording: the benchmark thread waited for a "
+                        f"CPU {wait:.0%} of its timed loops; record again on a quiet host",
+                        verdict.reason if verdict.status is not Status.BUSY else "",
+                    )
+                    if r
+                ),
+            )
         recorded = self.update and recordable(verdict.status, accept_unstable=self.accept_unstable)
         return Result.measured(
             pending.key,
@@ -116,6 +133,7 @@ class Gate:
             workers=self.station.workers,
             device_words=self.station.words(result.num_threads),
             model_sha256=result.model_sha256,
+            wait_share=result.wait_share,
         )
 
     def _entry(self, result: BenchResult) -> BaselineEntry:
@@ -131,4 +149,5 @@ class Gate:
             model_sha256=result.model_sha256,
             model_path=", ".join(os.fspath(self.display(m.path)) for m in result.models) or None,
             environment=self.station.environment,
+            run_queue_wait=result.wait_share,
         )

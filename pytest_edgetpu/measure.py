@@ -29,6 +29,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from .contention import CpuTimesReader, read_cpu_times, wait_share
+
 if TYPE_CHECKING:
     from .stats import Summary
 
@@ -76,6 +78,8 @@ class InstanceSamples:
     first_ns: int
     warmup_ns: tuple[int, ...]
     samples_ns: tuple[int, ...]
+    #: The share of the timed loop the thread waited for a CPU (None: unknown).
+    wait_share: float | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,13 @@ class Measurement:
         from .stats import instance_value
 
         return tuple(instance_value(inst.samples_ns, self.metric) for inst in self.instances)
+
+    @property
+    def wait_share(self) -> float | None:
+        """The median instance's run-queue wait share (None when any is unknown)."""
+        shares = [inst.wait_share for inst in self.instances]
+        known = [share for share in shares if share is not None]
+        return float(statistics.median(known)) if known and len(known) == len(shares) else None
 
     @property
     def load_ms(self) -> float:
@@ -165,10 +176,14 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
 
 
 def measure(
-    start_instance: StartInstance, settings: MeasureSettings, clock: Clock = time.perf_counter_ns
+    start_instance: StartInstance,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    cpu_times: CpuTimesReader = read_cpu_times,
 ) -> Measurement:
     """Measure fresh instances from ``start_instance`` until a stop rule holds; ``clock``
-    times the samples and the stop rules alike."""
+    times the samples and the stop rules alike, ``cpu_times`` (read outside the timed loops)
+    says how much of each loop the thread waited for a CPU."""
     __tracebackhide__ = True
     began = clock()
     instances: list[InstanceSamples] = []
@@ -181,8 +196,10 @@ def measure(
         warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
         if runs == 0:
             runs = _runs_per_instance(settings, min(warmup, default=first_ns))
+        before = cpu_times()
         samples = _timed_loop(fn, runs, clock)
-        instances.append(InstanceSamples(load_ns, first_ns, warmup, samples))
+        share = wait_share(before, cpu_times())
+        instances.append(InstanceSamples(load_ns, first_ns, warmup, samples, share))
         elapsed_s = (clock() - began) / 1e9
         reason = _stop_reason(instances, settings, elapsed_s)
         if reason:

@@ -44,6 +44,7 @@ _STATUS_COLORS: Final = {
     Status.REGRESSION: "#d62728",
     Status.IMPROVED: "#2ca02c",
     Status.UNSTABLE: "#ff7f0e",
+    Status.BUSY: "#ff7f0e",
     Status.INCOMPARABLE: "#ff7f0e",
     Status.MODEL_CHANGED: "#ff7f0e",
 }

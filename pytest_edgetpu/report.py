@@ -34,11 +34,12 @@ __all__ = [
 _ORDER: Final = {
     Status.REGRESSION: 0,
     Status.UNSTABLE: 1,
-    Status.INCOMPARABLE: 2,
-    Status.MODEL_CHANGED: 3,
-    Status.NO_BASELINE: 4,
-    Status.IMPROVED: 5,
-    Status.PASS: 6,
+    Status.BUSY: 2,
+    Status.INCOMPARABLE: 3,
+    Status.MODEL_CHANGED: 4,
+    Status.NO_BASELINE: 5,
+    Status.IMPROVED: 6,
+    Status.PASS: 7,
 }
 
 _ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
@@ -63,6 +64,11 @@ def _compared(result: Result) -> str:
     return verdict.compared_figures.replace(" ms", "") + metric
 
 
+def _wait(result: Result) -> str:
+    """The share of its timed loops the benchmark thread waited for a CPU: ``3%``."""
+    return f"{result.run_queue_wait:.0%}" if result.run_queue_wait is not None else ""
+
+
 def _sort_key(result: Result) -> tuple[int, str]:
     verdict = result.verdict
     return (_ORDER[verdict.status] if verdict else 10, result.test_id)
@@ -83,6 +89,7 @@ def _frame(results: Sequence[Result]) -> pd.DataFrame:
                 "pooled p90 ms": format_ms(r.summary.p90_ms),
                 "pooled p99 ms": format_ms(r.summary.p99_ms),
                 "n": r.summary.n,
+                "CPU wait": _wait(r),
                 "verdict": r.status_words,
             }
         )
@@ -157,6 +164,11 @@ def update_line(result: Result) -> str:
             "(the ERROR line below says why)"
         )
     compared = f"compared {verdict.compared_figures}"
+    if not result.recorded and verdict.status is Status.BUSY:
+        return (
+            f"{result.test_id}: not recorded: {now} is BUSY: {verdict.reason}; the old entry, if "
+            f"any, is kept; or record it anyway with {_ACCEPT_UNSTABLE}"
+        )
     if not result.recorded:
         return (
             f"{result.test_id}: not recorded: {now} is UNSTABLE against the baseline "
@@ -187,13 +199,14 @@ def kept_line(test_id: str) -> str:
 
 
 def update_headline(results: Sequence[Result]) -> str:
-    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE)`` over an update's results."""
+    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY)`` over an update's
+    results."""
     recorded = sum(1 for r in results if r.recorded)
     failed = sum(1 for r in results if r.record_error)
     refused = len(results) - recorded - failed
     text = f"{recorded} baseline(s) recorded"
     if refused:
-        text += f", {refused} not recorded (UNSTABLE; {_ACCEPT_UNSTABLE} records them)"
+        text += f", {refused} not recorded (UNSTABLE or BUSY; {_ACCEPT_UNSTABLE} records them)"
     if failed:
         text += f", {failed} not recorded (the baseline file could not be written)"
     return text
@@ -210,7 +223,7 @@ def headline(results: Sequence[Result]) -> str:
     ]
     parts += [
         f"{counts[s]} {s.value.lower()}"
-        for s in (Status.UNSTABLE, Status.INCOMPARABLE)
+        for s in (Status.UNSTABLE, Status.BUSY, Status.INCOMPARABLE)
         if counts[s]
     ]
     return ", ".join(parts)
@@ -256,6 +269,7 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
             format_ms(r.summary.p50_ms),
             format_ms(r.summary.p90_ms),
             format_ms(r.summary.p99_ms),
+            _wait(r),
             _verdict_cell(r),
         ]
         for r in results
@@ -267,9 +281,10 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
         "pooled p50 ms",
         "pooled p90 ms",
         "pooled p99 ms",
+        "CPU wait",
         "verdict",
     ]
-    lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5}), ""]
+    lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5, 6}), ""]
     shown = {r.test_id: r.verdict.message for r in results if r.verdict and _says_more(r)}
     lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
     flags = [

@@ -124,6 +124,9 @@ class Result:
     stop_reason: str | None = None
     elapsed_s: float | None = None
     quantiles_ms: tuple[float, ...] | None = None
+    #: How contended the host was: the share of the timed loops the benchmark thread waited
+    #: for a CPU (:mod:`pytest_edgetpu.contention`); None when unknown.
+    run_queue_wait: float | None = None
 
     @property
     def value_ms(self) -> float:
@@ -185,6 +188,7 @@ class Result:
             stop_reason=measurement.stop_reason if measurement is not None else None,
             elapsed_s=measurement.elapsed_s if measurement is not None else None,
             quantiles_ms=quantiles,
+            run_queue_wait=result.wait_share,
         )
 
     def to_json(self) -> JsonObject:
@@ -220,6 +224,7 @@ class Result:
             "stop_reason": self.stop_reason,
             "elapsed_s": self.elapsed_s,
             "quantiles_ms": list(self.quantiles_ms) if self.quantiles_ms is not None else None,
+            "run_queue_wait": self.run_queue_wait,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -288,6 +293,7 @@ class Result:
             stop_reason=fields.optional_text("stop_reason"),
             elapsed_s=fields.optional_number("elapsed_s"),
             quantiles_ms=quantiles,
+            run_queue_wait=fields.optional_number("run_queue_wait"),
         )
 
 

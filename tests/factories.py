@@ -78,6 +78,7 @@ def result(
     recorded: bool = False,
     metric: str = "p50",
     timed: bool = True,
+    run_queue_wait: float | None = 0.02,
 ) -> Result:
     """A judged result as the gate makes it, with fixed figures around ``p50``."""
     words = CPU_WORDS if device.startswith("cpu") else USB_WORDS
@@ -131,4 +132,5 @@ def result(
         baseline_entry=entry(p50) if timed else None,
         recorded=recorded,
         quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)) if timed else None,
+        run_queue_wait=run_queue_wait,
     )

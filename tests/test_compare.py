@@ -9,14 +9,22 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.baselines import BaselineEntry, Lookup
-from pytest_edgetpu.compare import COUNTS_FROM, Current, Policy, Status, Verdict, compare, confirm
+from pytest_edgetpu.compare import (
+    COUNTS_FROM,
+    Current,
+    Policy,
+    Status,
+    Verdict,
+    compare,
+    confirm,
+    recordable,
+)
 
 PATH = Path("baselines/cpu-x.json")
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
 OLD_SHA = "cb27" + "a1" * 30
 NEW_SHA = "ffee" + "b2" * 30
 RECORDED = "2026-11-20T09:15:00Z"
-# Ten tight per-instance values around 1 ms (spread ±0.5%).
 #: Ten instance values within 1%, whose compared figure (the median of the fastest four) is 1.
 TIGHT = tuple(0.9985 + 0.001 * i for i in range(10))
 POLICY = Policy(threshold=0.05)
@@ -371,7 +379,53 @@ def test_fails_covers_every_status() -> None:
         "MODEL_CHANGED",
         "INCOMPARABLE",
         "UNSTABLE",
+        "BUSY",
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# contention: BUSY
+
+
+def test_a_slowdown_the_hosts_waiting_explains_is_busy() -> None:
+    # Recorded by benchmarks/contention_signals.py (mobilenet_v2_1.0_224_quant, four neighbours
+    # on the two cores): the instances ran 5.016x their quiet figure while the benchmark thread
+    # waited for a CPU 80.08% of its timed loops, which explains 1 / (1 - 0.8008) = 5.02x.
+    entry = replace(make_entry(scaled(TIGHT, 14.14), value_ms=14.14), run_queue_wait=0.0)
+    current = replace(make_current(scaled(TIGHT, 14.14 * 5.016), value_ms=70.9), wait_share=0.8008)
+    verdict = compare(found(entry), current, POLICY)
+    assert verdict.status is Status.BUSY
+    assert not verdict.fails(strict=False) and verdict.fails(strict=True)
+    assert verdict.reason == (
+        "the host was busy: the benchmark thread waited for a CPU 80% of its timed loops (the "
+        "baseline's 0%), which explains a slowdown of up to +402%; run again on a quiet host"
+    )
+
+
+def test_a_slowdown_clearly_beyond_what_the_waiting_explains_stays_a_regression() -> None:
+    # Waiting a third of the time explains 1.5x; a model swap that made it 3x slower is not
+    # the host's doing.
+    entry = make_entry()
+    current = replace(make_current(scaled(TIGHT, 3.0), value_ms=3.0), wait_share=1 / 3)
+    assert compare(found(entry), current, POLICY).status is Status.REGRESSION
+
+
+def test_waiting_no_more_than_while_recording_explains_nothing() -> None:
+    entry = replace(make_entry(), run_queue_wait=0.30)
+    current = replace(make_current(scaled(TIGHT, 1.2), value_ms=1.2), wait_share=0.33)
+    assert compare(found(entry), current, POLICY).status is Status.REGRESSION
+    unknown = replace(make_current(scaled(TIGHT, 1.2), value_ms=1.2), wait_share=None)
+    assert compare(found(entry), unknown, POLICY).status is Status.REGRESSION
+
+
+def test_contention_never_turns_a_pass_into_busy() -> None:
+    current = replace(make_current(), wait_share=0.9)
+    assert compare(found(make_entry()), current, POLICY).status is Status.PASS
+
+
+def test_a_busy_measurement_is_recorded_only_when_told() -> None:
+    assert not recordable(Status.BUSY, accept_unstable=False)
+    assert recordable(Status.BUSY, accept_unstable=True)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from pytest_edgetpu.errors import (
     RuntimeUnavailableError,
 )
 from pytest_edgetpu.gate import Pending
-from pytest_edgetpu.measure import MeasureSettings
+from pytest_edgetpu.measure import InstanceSamples, Measurement, MeasureSettings
 from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report import markdown_report, result_notes
 from pytest_edgetpu.results import Result
@@ -412,6 +413,37 @@ def test_partly_mapped_model_is_flagged(tmp_path: Path) -> None:
     assert result_notes(judged) == [PARTIAL_NOTE]
     report = markdown_report(run.collector.results, {}, run.collector.profiles)
     assert f"- `t.py::test_seg`: {PARTIAL_NOTE}" in report
+
+
+def contended(result: BenchResult, share: float) -> BenchResult:
+    """``result`` as measured by instances whose thread waited ``share`` of their loops."""
+    instances = tuple(
+        InstanceSamples(5_000_000, 30_000_000, (), (int(v * 1e6),) * 10, share)
+        for v in result.instance_values_ms
+    )
+    measurement = Measurement(instances, "p50", 1.0, "max_time 1 s reached")
+    return replace(result, measurement=measurement)
+
+
+def test_an_update_does_not_record_a_contended_measurement(tmp_path: Path) -> None:
+    run = edgetpu_run(tmp_path, USB3, update_baselines=True)
+    busy = judge(run, "t.py::test_a", contended(bench_result(None), 0.4))
+    assert busy.verdict is not None and busy.verdict.status is Status.BUSY
+    assert not busy.recorded and busy.run_queue_wait == 0.4
+    assert busy.verdict.reason == (
+        "the host was busy while recording: the benchmark thread waited for a CPU 40% of its "
+        "timed loops; record again on a quiet host; no baseline in "
+        "baselines/edgetpu-usb-usb5000-x86_64-direct-litert.json; record one with "
+        "--edgetpu-update-baselines"
+    )
+    quiet = judge(run, "t.py::test_b", contended(bench_result(None), 0.01))
+    assert quiet.recorded
+    assert quiet.baseline_entry is not None and quiet.baseline_entry.run_queue_wait == 0.01
+    assert run.collector.write_baselines()[1] == []
+    run.close()
+    accepting = edgetpu_run(tmp_path, USB3, update_baselines=True, accept_unstable=True)
+    assert judge(accepting, "t.py::test_a", contended(bench_result(None), 0.4)).recorded
+    accepting.close()
 
 
 # --- the device profile and the environment ------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from pytest_edgetpu.contention import SCHEDSTAT, read_cpu_times, wait_share
 from pytest_edgetpu.measure import MeasureSettings, measure
 
 
@@ -120,3 +122,51 @@ def test_the_instance_cap_on_a_fake_clock() -> None:
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=5)
     measurement = measure(start_instance, settings, FakeClock())
     assert measurement.stop_reason == "5 instances measured" and len(calls) == 5
+
+
+def test_each_timed_loop_says_how_long_the_thread_waited_for_a_cpu() -> None:
+    """The run-queue wait is read around each timed loop only (never inside it): a fake
+    schedstat that gains 3 ms running and 1 ms waiting per loop gives a share of 25% each."""
+    start_instance, _ = counting_instances()
+    reads = iter(range(10**6))
+
+    def cpu_times() -> tuple[int, int]:
+        # Reads 0, 1 around the first loop, 2, 3 around the second: a loop's worth between.
+        loop = (next(reads) + 1) // 2
+        return loop * 3_000_000, loop * 1_000_000
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=3)
+    measurement = measure(start_instance, settings, FakeClock(), cpu_times)
+    assert [inst.wait_share for inst in measurement.instances] == [0.25] * 3
+    assert measurement.wait_share == 0.25
+
+
+def test_without_schedstat_the_wait_is_unknown() -> None:
+    start_instance, _ = counting_instances()
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=3)
+    measurement = measure(start_instance, settings, FakeClock(), lambda: None)
+    assert measurement.wait_share is None
+
+
+def test_the_threads_own_schedstat_is_read_on_linux() -> None:
+    if not Path(SCHEDSTAT).exists():
+        pytest.skip(f"{SCHEDSTAT} is absent: the kernel keeps no scheduler statistics here")
+    before = read_cpu_times()
+    sum(i * i for i in range(200_000))  # run for a while
+    share = wait_share(before, read_cpu_times())
+    assert share is not None and 0.0 <= share <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "share"),
+    [
+        ((0, 0), (750, 250), 0.25),
+        ((100, 100), (100, 100), None),  # no time passed
+        ((100, 100), (50, 100), None),  # a counter went back: not this thread's readings
+        (None, (1, 1), None),
+    ],
+)
+def test_wait_share(
+    before: tuple[int, int] | None, after: tuple[int, int] | None, share: float | None
+) -> None:
+    assert wait_share(before, after) == share

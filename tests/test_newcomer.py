@@ -55,6 +55,7 @@ def test_a_model_swapped_inside_a_callable_is_model_changed(project: pytest.Pyte
     result.stdout.fnmatch_lines(["*model changed since the baseline (*"])
     (record,) = json.loads((project.path / "r.json").read_text())["results"]
     assert record["verdict"]["model_changed"] is True
+    assert 0.0 <= record["run_queue_wait"] <= 1.0
     assert [m["path"] for m in record["model"]["models"]] == [str(models / "current.tflite")]
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_edgetpu.contention import CONTENDED_SHARE
 from pytest_edgetpu.example_models import write_conv_model
 
 
@@ -74,6 +75,7 @@ def test_record_then_gate_passes_and_never_touches_the_baselines(
     entry = document["entries"]["test_latency.py::test_latency"]
     assert len(entry["instance_values_ms"]) >= 3
     assert entry["model_path"] == "models/tiny_conv.tflite"
+    assert 0.0 <= entry["run_queue_wait"] < CONTENDED_SHARE  # measured, and recorded: not busy
     before = path.read_bytes()
     # A generous threshold: this test is about the journey, not about the noise of the host.
     gated = project.runpytest("--edgetpu", "--edgetpu-threshold=60%")

@@ -70,9 +70,9 @@ def test_markdown_report_exact_content() -> None:
     text = markdown_report([PASSED, NEW, ON_USB, REGRESSION], environment, profiles)
     h = (
         "| test | compared ms (baseline -> now) | change (95% CI) | pooled p50 ms | pooled p90 ms "
-        "| pooled p99 ms | verdict |"
+        "| pooled p99 ms | CPU wait | verdict |"
     )
-    rule = "|:---|:---|:---|---:|---:|---:|:---|"
+    rule = "|:---|:---|:---|---:|---:|---:|---:|:---|"
     assert text == "\n".join(
         [
             "## pytest-edgetpu latency gate",
@@ -84,10 +84,10 @@ def test_markdown_report_exact_content() -> None:
             h,
             rule,
             "| `test_a.py::test_big` | 0.504 -> 1.94 | +284.6% (+256.0..+312.7%) | 1.84 | 2.21 "
-            "| 2.76 | **REGRESSION** |",
-            "| `test_a.py::test_new` |  |  | 12.3 | 14.8 | 18.5 | NO_BASELINE |",
+            "| 2.76 | 2% | **REGRESSION** |",
+            "| `test_a.py::test_new` |  |  | 12.3 | 14.8 | 18.5 | 2% | NO_BASELINE |",
             "| `test_a.py::test_small` | 0.498 -> 0.500 | +0.4% (-1.0..+2.0%) | 0.500 | 0.600 "
-            "| 0.750 | PASS |",
+            "| 0.750 | 2% | PASS |",
             "",
             "- `test_a.py::test_big`: REGRESSION p50 0.504 ms -> 1.94 ms (+284.6%, 95% CI "
             f"+256.0..+312.7%) on {CPU_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 "
@@ -101,7 +101,7 @@ def test_markdown_report_exact_content() -> None:
             h,
             rule,
             "| `test_a.py::test_small` | 0.0500 -> 0.0412 | -17.6% (-20.0..-15.0%) | 0.0412 "
-            "| 0.0494 | 0.0618 | IMPROVED |",
+            "| 0.0494 | 0.0618 | 2% | IMPROVED |",
             "",
             "- `test_a.py::test_small`: IMPROVED p50 0.0500 ms -> 0.0412 ms (-17.6%, 95% CI "
             f"-20.0..-15.0%) on {USB_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 from "
@@ -154,7 +154,7 @@ def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> No
     text = markdown_report([tail], {}, {PROFILE: Profile(PROFILE_FIELDS)})
     assert (
         "| `test_a.py::test_x[a\\|b]` | 2.00 -> 2.00 (p99) | +0.0% (-10.0..+10.0%) | 1.00 | "
-        "1.20 | 1.50 | PASS, recorded |" in text
+        "1.20 | 1.50 | 2% | PASS, recorded |" in text
     )
 
 
@@ -255,7 +255,8 @@ def test_update_lines() -> None:
     )
     assert kept_line("t.py::gone") == "t.py::gone: kept (not run)"
     assert update_headline([replace(NEW, recorded=True), unstable]) == (
-        "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records them)"
+        "1 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY; --edgetpu-accept-unstable"
+        " records them)"
     )
     assert update_headline([replace(NEW, recorded=True)]) == "1 baseline(s) recorded"
 
@@ -368,11 +369,11 @@ def test_a_model_swap_reaches_every_report(
             "### `cpu:0`: cpu (*, LiteRT *, 1 thread)",
             "",
             "| test | compared ms (baseline -> now) | change (95% CI) | pooled p50 ms | pooled p90"
-            " ms | pooled p99 ms | verdict |",
-            "|:---|:---|:---|---:|---:|---:|:---|",
-            "| `test_swap.py::test_swapped` | * -> * | +*% (+*..+*%) | * | * | * |"
+            " ms | pooled p99 ms | CPU wait | verdict |",
+            "|:---|:---|:---|---:|---:|---:|---:|:---|",
+            "| `test_swap.py::test_swapped` | * -> * | +*% (+*..+*%) | * | * | * | *% |"
             " **REGRESSION** |",
-            "| `test_swap.py::test_same` | * -> * | *% (*..*%) | * | * | * | PASS |",
+            "| `test_swap.py::test_same` | * -> * | *% (*..*%) | * | * | * | *% | PASS |",
             "",
             "- `test_swap.py::test_swapped`: REGRESSION p50 * ms -> * ms *; model changed since"
             " the baseline (* -> *); first measurement +*%, confirmed",
@@ -447,8 +448,8 @@ def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Py
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "1 baseline(s) recorded, 1 not recorded (UNSTABLE; --edgetpu-accept-unstable records"
-            " them)",
+            "1 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY; --edgetpu-accept-unstable"
+            " records them)",
             "test_up.py::test_conv: not recorded: p50 * ms is UNSTABLE against the baseline"
             " (compared * ms -> * ms, +*% (-*..+*%): too noisy to decide); the old entry is kept;"
             " measure again, or record it anyway with --edgetpu-accept-unstable",

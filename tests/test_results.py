@@ -1,0 +1,75 @@
+"""The typed result and its one JSON schema: what a worker sends and a results file holds."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+from factories import entry, result
+
+from pytest_edgetpu.baselines import parse_entry
+from pytest_edgetpu.errors import BaselineError, ResultsError
+from pytest_edgetpu.results import ModelFacts, ModelRef, Result
+
+JUDGED = result(
+    "t.py::test_a", "REGRESSION", 1.84, baseline=0.504, change=(2.846, 2.56, 3.127), confirmed=True
+)
+
+
+@pytest.mark.parametrize(
+    "original",
+    [
+        JUDGED,
+        result("t.py::test_new", "NO_BASELINE", 12.3, recorded=True, run_queue_wait=None),
+        result("t.py::test_smoke", "PASS", 0.5, timed=False),
+        replace(
+            JUDGED,
+            model=ModelFacts(
+                "a.tflite, b.tflite", "ab" * 32, 1, 8, True, (ModelRef("a.tflite", "cd" * 32),)
+            ),
+            record_error="cannot write baselines/x.json: No space left on device",
+            stop_reason="max_time 1.5 s reached",
+            elapsed_s=1.6,
+        ),
+    ],
+    ids=["regression", "new", "untimed", "callable"],
+)
+def test_a_result_reads_back_as_it_was_written(original: Result) -> None:
+    text = json.dumps(original.to_json())  # what crosses the file or the xdist boundary
+    again = Result.from_json(json.loads(text), "r.json", 0)
+    assert again.to_json() == original.to_json()
+    assert again.verdict == original.verdict  # the message follows from the fields read
+    if original.verdict is not None and again.verdict is not None:
+        assert again.verdict.message == original.verdict.message
+
+
+@pytest.mark.parametrize(
+    ("damage", "words"),
+    [
+        ({"timed": "yes"}, "r.json: result 3 has a 'timed' of the wrong type"),
+        ({"metric": "p42"}, "r.json: result 3 has a 'metric' of the wrong type"),
+        ({"summary_ms": {"p50": 1.0}}, "r.json: result 3 summary_ms has no 'n'"),
+        ({"verdict": {"status": "WORSE"}}, "r.json: result 3 verdict has a 'status' of the wrong"),
+        ({"instance_values_ms": [1.0]}, "t.py::test_a has no usable instance_values_ms"),
+        ({"baseline_entry": {"metric": "p50"}}, "entry 't.py::test_a' has no 'instance_values"),
+    ],
+)
+def test_a_damaged_result_is_one_line_naming_the_field(
+    damage: dict[str, object], words: str
+) -> None:
+    with pytest.raises(ResultsError) as caught:
+        Result.from_json({**JUDGED.to_json(), **damage}, "r.json", 3)
+    assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_a_baseline_entry_keeps_its_run_queue_wait() -> None:
+    contended = replace(entry(1.0), run_queue_wait=0.123456)
+    written = contended.to_json()
+    assert written["run_queue_wait"] == 0.1235
+    assert parse_entry("b.json", "t", written).run_queue_wait == 0.1235
+    # An entry that measured none writes none: files of earlier versions read and write alike.
+    assert "run_queue_wait" not in entry(1.0).to_json()
+    for bad in (1.5, -0.1, True, "0.1"):
+        with pytest.raises(BaselineError, match="run_queue_wait that is not a share from 0 to 1"):
+            parse_entry("b.json", "t", {**written, "run_queue_wait": bad})
