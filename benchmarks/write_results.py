@@ -111,6 +111,10 @@ def main() -> None:
             "contention_signals_other_cores.json",
             "Which host signal explains a neighbours' slowdown: neighbours on the other core",
         ),
+        (
+            "busy_verdicts.json",
+            "Contention-aware verdicts: unchanged code and a model swap gated under neighbours",
+        ),
         ("mutants.json", "Mutation run over the Coral models"),
         ("mutants_sweep.json", "Every byte of split_concat.tflite set to 0x00 and 0xFF"),
     ):
