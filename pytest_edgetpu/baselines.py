@@ -33,6 +33,7 @@ from .limits import (
     is_count,
     is_duration_ms,
     is_latency_ms,
+    is_number,
 )
 
 __all__ = [
@@ -268,9 +269,7 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     if not all(v is None or isinstance(v, str) for v in optional.values()):
         raise bad("has a malformed model_sha256 or model_path")
     wait = raw.get("run_queue_wait")
-    if wait is not None and (
-        isinstance(wait, bool) or not isinstance(wait, _NUMBER) or not 0 <= wait <= 1
-    ):
+    if wait is not None and not (is_number(wait) and 0 <= wait <= 1):
         raise bad("has a run_queue_wait that is not a share from 0 to 1")
     return BaselineEntry(
         metric=raw["metric"],

@@ -27,6 +27,7 @@ __all__ = [
     "is_count",
     "is_duration_ms",
     "is_latency_ms",
+    "is_number",
 ]
 
 #: The metrics a test can be gated on; each is computed per instance, then compared.
@@ -60,18 +61,19 @@ THREADS_AND_WORKERS_WORDS: Final = (
 )
 
 
-def _is_number(value: object) -> TypeGuard[int | float]:
+def is_number(value: object) -> TypeGuard[int | float]:
+    """A JSON number: an int or a float, never a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def is_latency_ms(value: object) -> TypeGuard[int | float]:
     """A per-invoke or per-instance latency a statistic can use (NaN and inf are not)."""
-    return _is_number(value) and MIN_LATENCY_MS <= value <= MAX_DURATION_MS
+    return is_number(value) and MIN_LATENCY_MS <= value <= MAX_DURATION_MS
 
 
 def is_duration_ms(value: object) -> TypeGuard[int | float]:
     """A phase's duration (load, first inference): zero allowed, finite, at most an hour."""
-    return _is_number(value) and 0 <= value <= MAX_DURATION_MS
+    return is_number(value) and 0 <= value <= MAX_DURATION_MS
 
 
 def is_count(value: object, low: int, high: int) -> TypeGuard[int]:

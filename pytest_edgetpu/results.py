@@ -12,10 +12,10 @@ from __future__ import annotations
 import datetime
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 
@@ -32,6 +32,7 @@ from .limits import (
     THREADS_AND_WORKERS_WORDS,
     is_count,
     is_latency_ms,
+    is_number,
 )
 from .stats import SUMMARY_FIGURES, Shift, Summary
 
@@ -58,6 +59,7 @@ RESULTS_SCHEMA_VERSION: Final = 1
 QUANTILE_LEVELS: Final = tuple(i / 20 for i in range(21))
 
 _FIX: Final = "give the file that --edgetpu-json wrote"
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -463,6 +465,13 @@ class _Fields:
             raise ResultsError(f"{self._where} has no {key!r}; {_FIX}")
         return self._raw[key]
 
+    def _required(self, key: str, read: Callable[[str], _T | None]) -> _T:
+        self._get(key)  # a missing field is named as missing, not as of the wrong type
+        value = read(key)
+        if value is None:
+            raise self.wrong(key)
+        return value
+
     def text(self, key: str) -> str:
         value = self._get(key)
         if not isinstance(value, str):
@@ -489,34 +498,24 @@ class _Fields:
         return value
 
     def number(self, key: str) -> float:
-        self._get(key)  # a missing field is named as missing, not as of the wrong type
-        value = self.optional_number(key)
-        if value is None:
-            raise self.wrong(key)
-        return value
+        return self._required(key, self.optional_number)
 
     def optional_number(self, key: str) -> float | None:
         value = self._raw.get(key)
         if value is None:
             return None
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
+        if not is_number(value):
             raise self.wrong(key)
         return float(value)
 
     def numbers(self, key: str) -> tuple[float, ...]:
-        self._get(key)  # a missing field is named as missing, not as of the wrong type
-        value = self.optional_numbers(key)
-        if value is None:
-            raise self.wrong(key)
-        return value
+        return self._required(key, self.optional_numbers)
 
     def optional_numbers(self, key: str) -> tuple[float, ...] | None:
         value = self._raw.get(key)
         if value is None:
             return None
-        if not isinstance(value, list) or not all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, list) or not all(map(is_number, value)):
             raise self.wrong(key)
         return tuple(float(v) for v in value)
 
@@ -527,11 +526,7 @@ class _Fields:
         return tuple(value)
 
     def object(self, key: str) -> _Fields:
-        self._get(key)  # a missing field is named as missing, not as of the wrong type
-        value = self.optional_object(key)
-        if value is None:
-            raise self.wrong(key)
-        return value
+        return self._required(key, self.optional_object)
 
     def optional_object(self, key: str) -> _Fields | None:
         value = self._raw.get(key)
