@@ -26,7 +26,13 @@ from .inputs import fill_inputs, random_inputs_for
 from .measure import Measurement, MeasureSettings, measure, time_once
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .probe import ModelProbe
-from .runtime import Interpreter, Runtime, consume_first_cpu_log, make_interpreter
+from .runtime import (
+    Interpreter,
+    Runtime,
+    TensorDetails,
+    consume_first_cpu_log,
+    make_interpreter,
+)
 from .stats import Summary, summarize
 
 __all__ = [
@@ -58,11 +64,11 @@ class LoadedModel:
         return self.info.path
 
     @property
-    def input_details(self) -> list[dict[str, Any]]:
+    def input_details(self) -> list[TensorDetails]:
         return self.interpreter.get_input_details()
 
     @property
-    def output_details(self) -> list[dict[str, Any]]:
+    def output_details(self) -> list[TensorDetails]:
         return self.interpreter.get_output_details()
 
     def random_inputs(self, seed: int = 0) -> list[np.ndarray]:

@@ -7,16 +7,15 @@ a test does.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
-from .runtime import Interpreter
+from .runtime import Interpreter, TensorDetails
 
 __all__ = ["fill_inputs", "random_inputs_for"]
 
 
-def random_inputs_for(details: Sequence[dict[str, Any]], seed: int = 0) -> list[np.ndarray]:
+def random_inputs_for(details: Sequence[TensorDetails], seed: int = 0) -> list[np.ndarray]:
     """Deterministic inputs for input ``details`` (same seed, dtype and shape: same bytes)."""
     rng = np.random.default_rng(seed)
     arrays = []
@@ -35,7 +34,7 @@ def random_inputs_for(details: Sequence[dict[str, Any]], seed: int = 0) -> list[
 
 
 def fill_inputs(
-    interpreter: Interpreter, details: Sequence[dict[str, Any]], inputs: Sequence[np.ndarray]
+    interpreter: Interpreter, details: Sequence[TensorDetails], inputs: Sequence[np.ndarray]
 ) -> None:
     """Copy ``inputs`` into the interpreter's input tensors described by ``details``."""
     for detail, value in zip(details, inputs, strict=True):

@@ -16,13 +16,27 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 from .errors import ModelError, NeedsEdgeTpuError, RuntimeUnavailableError
 
-__all__ = ["Interpreter", "Runtime", "load_runtime", "make_interpreter"]
+__all__ = ["Interpreter", "Runtime", "TensorDetails", "load_runtime", "make_interpreter"]
 
 _INSTALL_HINT = "pip install ai-edge-litert"
+
+
+class TensorDetails(TypedDict):
+    """What the runtime says of one input or output tensor: the keys pytest-edgetpu reads
+    (the runtime's dicts hold more, quantization among them, and reach users as they are)."""
+
+    name: str
+    index: int
+    shape: npt.NDArray[np.int32]
+    dtype: type[np.generic]
 
 
 class Interpreter(Protocol):
@@ -30,8 +44,8 @@ class Interpreter(Protocol):
 
     def allocate_tensors(self) -> None: ...
     def invoke(self) -> None: ...
-    def get_input_details(self) -> list[dict[str, Any]]: ...
-    def get_output_details(self) -> list[dict[str, Any]]: ...
+    def get_input_details(self) -> list[TensorDetails]: ...
+    def get_output_details(self) -> list[TensorDetails]: ...
     def set_tensor(self, tensor_index: int, value: Any) -> None: ...
     def get_tensor(self, tensor_index: int) -> Any: ...
 
