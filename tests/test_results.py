@@ -10,7 +10,7 @@ from factories import entry, result
 
 from pytest_edgetpu.baselines import parse_entry
 from pytest_edgetpu.errors import BaselineError, ResultsError
-from pytest_edgetpu.results import ModelFacts, ModelRef, Result
+from pytest_edgetpu.results import ModelFacts, ModelRef, Result, current_of
 
 JUDGED = result(
     "t.py::test_a", "REGRESSION", 1.84, baseline=0.504, change=(2.846, 2.56, 3.127), confirmed=True
@@ -61,6 +61,12 @@ def test_a_damaged_result_is_one_line_naming_the_field(
     with pytest.raises(ResultsError) as caught:
         Result.from_json({**JUDGED.to_json(), **damage}, "r.json", 3)
     assert words in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_compare_judges_a_results_file_with_its_run_queue_wait() -> None:
+    # `pytest-edgetpu compare` gives a results file's wait to the verdict, as a pytest run does.
+    current = current_of(replace(JUDGED, run_queue_wait=0.4))
+    assert (current.value_ms, current.wait_share) == (1.84, 0.4)
 
 
 def test_a_baseline_entry_keeps_its_run_queue_wait() -> None:
