@@ -85,14 +85,9 @@ class Gate:
             verdict = replace(
                 verdict,
                 status=Status.BUSY,
-                reason="; ".join(
-                    r
-                    for r in (
-                        f"the host was busy while recording: the benchmark thread waited for a "
-                        f"CPU {wait:.0%} of its timed loops; record again on a quiet host",
-                        verdict.reason if verdict.status is not Status.BUSY else "",
-                    )
-                    if r
+                reason=(
+                    f"the host was busy while recording: the benchmark thread waited for a CPU "
+                    f"{wait:.0%} of its timed loops; record again on a quiet host"
                 ),
             )
         recorded = self.update and recordable(verdict.status, accept_unstable=self.accept_unstable)

@@ -33,7 +33,7 @@ from pytest_edgetpu.errors import (
 from pytest_edgetpu.gate import Pending
 from pytest_edgetpu.measure import InstanceSamples, Measurement, MeasureSettings
 from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
-from pytest_edgetpu.report import markdown_report, result_notes
+from pytest_edgetpu.report import markdown_report, result_notes, update_line
 from pytest_edgetpu.results import Result
 from pytest_edgetpu.run import BenchRun
 from pytest_edgetpu.runtime import Runtime, load_runtime, make_interpreter
@@ -432,9 +432,12 @@ def test_an_update_does_not_record_a_contended_measurement(tmp_path: Path) -> No
     assert not busy.recorded and busy.run_queue_wait == 0.4
     assert busy.verdict.reason == (
         "the host was busy while recording: the benchmark thread waited for a CPU 40% of its "
-        "timed loops; record again on a quiet host; no baseline in "
-        "baselines/edgetpu-usb-usb5000-x86_64-direct-litert.json; record one with "
-        "--edgetpu-update-baselines"
+        "timed loops; record again on a quiet host"
+    )
+    assert update_line(busy) == (
+        "t.py::test_a: not recorded: p50 1.03 ms is BUSY: the host was busy while recording: the "
+        "benchmark thread waited for a CPU 40% of its timed loops; record again on a quiet host; "
+        "the old entry, if any, is kept; or record it anyway with --edgetpu-accept-unstable"
     )
     quiet = judge(run, "t.py::test_b", contended(bench_result(None), 0.01))
     assert quiet.recorded
