@@ -74,6 +74,14 @@ def main() -> None:
         ),
         (
             "gate_accuracy.py",
+            "gate_accuracy_spot.json",
+            "A 4-round spot check on a noisy afternoon (2026-12-01, after the BUSY rule)",
+            "No pytest-edgetpu verdict in it is BUSY (the benchmark thread never waited for a "
+            "CPU): what moved the figures is the host's slow modes, which baselines recorded "
+            "minutes earlier do not share (rounds 2 and 3: unchanged code at +28% and -13%).\n\n",
+        ),
+        (
+            "gate_accuracy.py",
             "gate_accuracy_n2.json",
             "Gate accuracy with pytest-edgetpu under -n 2 (pytest-benchmark serial)",
             "",
