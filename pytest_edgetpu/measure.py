@@ -141,21 +141,27 @@ def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> 
     return clock() - start
 
 
-def _timed_loop(fn: Callable[[], object], runs: int, clock: Clock) -> tuple[int, ...]:
+def _timed_loop(
+    fn: Callable[[], object], runs: int, clock: Clock, cpu_times: CpuTimesReader
+) -> tuple[tuple[int, ...], float | None]:
+    """``runs`` timed calls of ``fn``, and the share of the loop the thread waited for a CPU
+    (read just before the first call and after the last: the collection before is not in it)."""
     __tracebackhide__ = True
     samples = [0] * runs
     gc_was_enabled = gc.isenabled()
     gc.collect()
     gc.disable()
     try:
+        before = cpu_times()
         for i in range(runs):
             start = clock()
             fn()
             samples[i] = clock() - start
+        after = cpu_times()
     finally:
         if gc_was_enabled:
             gc.enable()
-    return tuple(samples)
+    return tuple(samples), wait_share(before, after)
 
 
 def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
@@ -196,9 +202,7 @@ def measure(
         warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
         if runs == 0:
             runs = _runs_per_instance(settings, min(warmup, default=first_ns))
-        before = cpu_times()
-        samples = _timed_loop(fn, runs, clock)
-        share = wait_share(before, cpu_times())
+        samples, share = _timed_loop(fn, runs, clock, cpu_times)
         instances.append(InstanceSamples(load_ns, first_ns, warmup, samples, share))
         elapsed_s = (clock() - began) / 1e9
         reason = _stop_reason(instances, settings, elapsed_s)

@@ -295,7 +295,7 @@ class Result:
             stop_reason=fields.optional_text("stop_reason"),
             elapsed_s=fields.optional_number("elapsed_s"),
             quantiles_ms=quantiles,
-            run_queue_wait=fields.optional_number("run_queue_wait"),
+            run_queue_wait=_share(fields, "run_queue_wait"),
         )
 
 
@@ -437,6 +437,14 @@ def _entry_from(fields: _Fields, key: str, source: object, test_id: str) -> Base
         raise ResultsError(str(error)) from None
 
 
+def _share(fields: _Fields, key: str) -> float | None:
+    """A share from 0 to 1 (a verdict divides by one minus it), or None when absent."""
+    share = fields.optional_number(key)
+    if share is not None and not 0.0 <= share <= 1.0:
+        raise fields.invalid(key, "a share from 0 to 1")
+    return share
+
+
 def _summary(fields: _Fields) -> Summary:
     figures = {name: fields.number(name) for name in SUMMARY_FIGURES}
     if not figures["n"].is_integer():
@@ -456,6 +464,9 @@ class _Fields:
 
     def wrong(self, key: str) -> ResultsError:
         return ResultsError(f"{self._where} has a {key!r} of the wrong type; {_FIX}")
+
+    def invalid(self, key: str, words: str) -> ResultsError:
+        return ResultsError(f"{self._where} has a {key!r} that is not {words}; {_FIX}")
 
     def raw(self, key: str) -> object:
         return self._raw.get(key)

@@ -53,6 +53,10 @@ def test_a_result_reads_back_as_it_was_written(original: Result) -> None:
         ({"verdict": {"status": "WORSE"}}, "r.json: result 3 verdict has a 'status' of the wrong"),
         ({"instance_values_ms": [1.0]}, "t.py::test_a has no usable instance_values_ms"),
         ({"baseline_entry": {"metric": "p50"}}, "entry 't.py::test_a' has no 'instance_values"),
+        (
+            {"run_queue_wait": 1.5},
+            "result 3 has a 'run_queue_wait' that is not a share from 0 to 1",
+        ),
     ],
 )
 def test_a_damaged_result_is_one_line_naming_the_field(
