@@ -19,11 +19,21 @@ from typing import Any
 
 import numpy as np
 
+from .compare import Against
 from .devices import Device, open_edgetpu_delegate
 from .discovery import read_apex_temperature, read_apex_trip_point
 from .errors import ModelError, NeedsEdgeTpuError
 from .inputs import fill_inputs, random_inputs_for
-from .measure import Measurement, MeasureSettings, measure, time_once
+from .measure import (
+    InstanceRunner,
+    Measurement,
+    MeasureSettings,
+    StartInstance,
+    instance_runner,
+    measure,
+    measure_pairs,
+    time_once,
+)
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .probe import ModelProbe
 from .runtime import (
@@ -36,6 +46,7 @@ from .runtime import (
 from .stats import Summary, summarize
 
 __all__ = [
+    "Base",
     "BenchResult",
     "DeviceSession",
     "LoadedModel",
@@ -176,6 +187,8 @@ class BenchResult:
     thermal: Thermal | None = None
     callable_models: tuple[ModelInfo, ...] = ()
     """The models a timed callable runs (those loaded with ``edgetpu.load`` before it)."""
+    against: Against | None = None
+    """Relative mode: the same benchmark at the revision, measured in pairs with this one."""
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
@@ -247,6 +260,17 @@ class BenchResult:
             self.thermal.note if self.thermal is not None else None,
         )
         return tuple(note for note in notes if note)
+
+
+@dataclass(frozen=True)
+class Base:
+    """The same benchmark at a git revision, to measure in interleaved pairs with this one
+    (relative mode): ``runner`` makes the instance runner of its side for given settings."""
+
+    revision: str  # "origin/main (a1b2c3d)"
+    where: str  # "origin/main:models/a.tflite"
+    runner: Callable[[MeasureSettings], InstanceRunner]
+    model_sha256: str | None = None
 
 
 class DeviceSession:
@@ -335,9 +359,7 @@ class DeviceSession:
         """Load a model onto this device."""
         return LoadedModel(self, self.inspect(path))
 
-    def bench_model(self, info: ModelInfo, settings: MeasureSettings | None) -> BenchResult:
-        """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run."""
-
+    def _model_instances(self, info: ModelInfo) -> StartInstance:
         def start_instance() -> Callable[[], object]:
             # Every instance is a fresh interpreter that pays its own first inference (on an
             # Edge TPU: the parameter upload) and warm-up before its samples are taken. When
@@ -347,8 +369,21 @@ class DeviceSession:
             model.set_inputs()
             return model.interpreter.invoke
 
+        return start_instance
+
+    def model_base(self, info: ModelInfo, revision: str, where: str) -> Base:
+        """``info``'s model, the file as it is at ``revision``, as the base side of a
+        relative measurement on this device (in this process: one delegate serves both)."""
+        instances = self._model_instances(info)
+        return Base(revision, where, lambda s: instance_runner(instances, s), info.sha256)
+
+    def bench_model(
+        self, info: ModelInfo, settings: MeasureSettings | None, base: Base | None = None
+    ) -> BenchResult:
+        """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run;
+        with a ``base``, in pairs interleaved with it."""
         try:
-            return self._bench(str(info.path), start_instance, settings, info)
+            return self._bench(str(info.path), self._model_instances(info), settings, info, base)
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first
             # inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"): that is the file's
@@ -365,6 +400,7 @@ class DeviceSession:
         fn: Callable[[], object],
         models: Sequence[LoadedModel],
         settings: MeasureSettings | None,
+        base: Base | None = None,
     ) -> BenchResult:
         """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
         __tracebackhide__ = True  # the callable's exception shows the user's frames only
@@ -378,15 +414,16 @@ class DeviceSession:
             return fn
 
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
-        result = self._bench(name, start_instance, settings, None)
+        result = self._bench(name, start_instance, settings, None, base)
         return replace(result, callable_models=tuple(model.info for model in models))
 
     def _bench(
         self,
         target: str,
-        start_instance: Callable[[], Callable[[], object]],
+        start_instance: StartInstance,
         settings: MeasureSettings | None,
         info: ModelInfo | None,
+        base: Base | None,
     ) -> BenchResult:
         __tracebackhide__ = True
         apex_dir = self.device.edgetpu.apex_dir if self.device.edgetpu else None
@@ -394,7 +431,7 @@ class DeviceSession:
         result = (
             self._smoke(target, start_instance, info)
             if settings is None
-            else self._timed(target, start_instance, settings, info)
+            else self._timed(target, start_instance, settings, info, base)
         )
         thermal = (
             Thermal(before_c, read_apex_temperature(apex_dir), read_apex_trip_point(apex_dir))
@@ -406,12 +443,27 @@ class DeviceSession:
     def _timed(
         self,
         target: str,
-        start_instance: Callable[[], Callable[[], object]],
+        start_instance: StartInstance,
         settings: MeasureSettings,
         info: ModelInfo | None,
+        base: Base | None,
     ) -> BenchResult:
         __tracebackhide__ = True
-        result = measure(start_instance, settings)
+        against = None
+        if base is None:
+            result = measure(start_instance, settings)
+        else:
+            paired = measure_pairs(
+                instance_runner(start_instance, settings), base.runner(settings), settings
+            )
+            result = paired.head
+            against = Against(
+                base.revision,
+                base.where,
+                summary=paired.base.summary,
+                instance_values_ms=paired.base.instance_values,
+                model_sha256=base.model_sha256,
+            )
         return BenchResult(
             target=target,
             device_id=self.device.id,
@@ -425,12 +477,13 @@ class DeviceSession:
             instance_values_ms=result.instance_values,
             model=info,
             measurement=result,
+            against=against,
         )
 
     def _smoke(
         self,
         target: str,
-        start_instance: Callable[[], Callable[[], object]],
+        start_instance: StartInstance,
         info: ModelInfo | None,
     ) -> BenchResult:
         __tracebackhide__ = True

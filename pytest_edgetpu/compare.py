@@ -21,15 +21,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
-from .stats import Shift, compared_value, fastest, instance_figure, shift
+from .stats import Shift, Summary, compared_value, fastest, instance_figure, shift
 
 __all__ = [
     "COUNTS_FROM",
+    "Against",
     "Current",
     "Policy",
     "Status",
     "Verdict",
     "compare",
+    "compare_against",
     "compared_words",
     "confirm",
     "decide",
@@ -113,6 +115,10 @@ class Verdict:
     baseline_sha256: str | None = None
     reason: str = ""
     noise_note: str = ""
+    #: Relative mode: the revision compared with (``origin/main (a1b2c3d)``) and how many
+    #: interleaved pairs of instances were measured.
+    against: str = ""
+    pairs: int = 0
 
     def fails(self, strict: bool) -> bool:
         """Whether this verdict fails its test."""
@@ -128,17 +134,23 @@ class Verdict:
             text = f"{head} {format_ms(self.current_ms)} ms on {self.device_words}: {self.reason}"
         else:
             c = self.change
+            if self.against:
+                compared_with = (
+                    f" against {self.against}, measured now, {self.pairs} interleaved pairs"
+                )
+            else:
+                compared_with = (
+                    f"; baseline {self.baseline_path} recorded "
+                    f"{(self.baseline_recorded or '?')[:10]}"
+                )
+                if self.baseline_sha256:
+                    compared_with += f" from model sha256 {self.baseline_sha256[:4]}…"
             text = (
                 f"{head} {self.compared_figures} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
-                f"on {self.device_words}; baseline {self.baseline_path}"
-                f" recorded {(self.baseline_recorded or '?')[:10]}"
-            )
-            if self.baseline_sha256:
-                text += f" from model sha256 {self.baseline_sha256[:4]}…"
-            text += (
-                f"; compared: {compared_words(self.metric)} (pooled {self.metric} "
-                f"{format_ms(self.baseline_ms)} ms -> {format_ms(self.current_ms)} ms)"
+                f"on {self.device_words}{compared_with}; compared: {compared_words(self.metric)} "
+                f"(pooled {self.metric} {format_ms(self.baseline_ms)} ms -> "
+                f"{format_ms(self.current_ms)} ms)"
             )
             if self.reason:
                 text += f"; {self.reason}"
@@ -247,6 +259,76 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
         baseline_sha256=entry.model_sha256,
         reason=reason,
         noise_note=_noise_note(change, policy.threshold),
+    )
+
+
+@dataclass(frozen=True)
+class Against:
+    """Relative mode's baseline: the same benchmark at a git revision, measured in this run in
+    pairs interleaved with ``current`` (``instance_values_ms[i]`` beside the current's ``i``-th),
+    or why nothing could be measured there (``missing``)."""
+
+    revision: str  # "origin/main (a1b2c3d)"
+    where: str  # "origin/main:models/a.tflite", or the test at the revision
+    missing: str = ""
+    summary: Summary | None = None
+    instance_values_ms: tuple[float, ...] = ()
+    model_sha256: str | None = None
+
+    @property
+    def pairs(self) -> int:
+        return len(self.instance_values_ms)
+
+
+def compare_against(against: Against, current: Current, policy: Policy) -> Verdict:
+    """Judge ``current`` against the same benchmark at a revision, measured beside it.
+
+    The rule is :func:`compare`'s: the shift of each side's fastest instances, the threshold,
+    the confidence. Pair by pair ratios would cancel the host's drift twice over, but each
+    interpreter instance also draws its own latency mode (noise.md), which pairing does not
+    cancel: on an unchanged model the paired interval came out four times wider
+    (``benchmarks/relative_gate.py``). Interleaving alone gives both sides the same moments of
+    the host, busy or quiet, so there is no BUSY here either."""
+    base = Verdict(
+        status=Status.NO_BASELINE,
+        metric=current.metric,
+        current_ms=current.value_ms,
+        device_words=current.device_words,
+        baseline_path=Path(against.where),
+        against=against.revision,
+    )
+    if against.summary is None or against.pairs != len(current.instance_values_ms):
+        return replace(base, reason=against.missing or f"nothing measured at {against.revision}")
+    change = shift(
+        fastest(against.instance_values_ms),
+        fastest(current.instance_values_ms),
+        policy.confidence,
+    )
+    status, reason = decide(change, policy.threshold)
+    if status is Status.IMPROVED:
+        reason = f"faster than at {against.revision}"
+    model_changed = bool(
+        against.model_sha256
+        and current.model_sha256
+        and against.model_sha256 != current.model_sha256
+    )
+    if status is Status.PASS and model_changed:
+        status = Status.MODEL_CHANGED
+    if model_changed:
+        old, new = against.model_sha256 or "", current.model_sha256 or ""
+        reason = _join(reason, f"model changed since {against.revision}: {old[:8]} -> {new[:8]}")
+    return replace(
+        base,
+        status=status,
+        baseline_ms=against.summary.value(current.metric),
+        change=change,
+        compared_baseline_ms=compared_value(against.instance_values_ms),
+        compared_current_ms=compared_value(current.instance_values_ms),
+        model_changed=model_changed,
+        baseline_sha256=against.model_sha256,
+        reason=reason,
+        noise_note=_noise_note(change, policy.threshold),
+        pairs=against.pairs,
     )
 
 

@@ -141,6 +141,16 @@ def _parse_text(raw: object, where: str) -> str:
     return str(raw).strip()
 
 
+def _parse_revision(raw: object, where: str) -> str:
+    text = _parse_text(raw, where)
+    if text.startswith("-") or not text.isprintable() or len(text) > 256:
+        raise ConfigError(
+            f"{where}: {text!r} is not a git revision; give one like origin/main, HEAD~1, a tag "
+            "or a commit hash"
+        )
+    return text
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting that has a command-line option (unless ``cli`` is False) and an ini key."""
@@ -208,6 +218,15 @@ OPTIONS: Final = (
         "PCT",
         "5%",
         parse_threshold,
+    ),
+    Option(
+        "against",
+        "Relative mode: gate every benchmark against the same benchmark at git revision REV "
+        "(a branch, tag or commit; HEAD with uncommitted changes: the last commit), measured "
+        "now on the same device in interleaved pairs; needs no stored baseline",
+        "REV",
+        None,
+        _parse_revision,
     ),
     Option("json", "Write machine-readable results of the run to PATH", "PATH", None, _parse_text),
     Option("report", "Write a Markdown report of the run to PATH", "PATH", None, _parse_text),
@@ -342,6 +361,8 @@ class SessionSettings:
     test_defaults: Mapping[str, Sourced[Any]]  # threshold, metric, warmup, ...
     performance: str | None = None  # libedgetpu's "Performance" delegate option; None: unset
     prune: bool = False
+    #: Relative mode's git revision (``--edgetpu-against``); None: gate against stored baselines.
+    against: str | None = None
     #: Where each setting came from, by option name (``device``, ``baseline_dir``, ...): the
     #: words its errors start with (:class:`Sourced`).
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -383,12 +404,18 @@ def session_settings(
                 f"{setting.source}: {what} only while baselines are written, and only "
                 "--edgetpu-update-baselines writes them; add it, or drop the setting"
             )
+    against = resolved["against"]
+    if against.value is not None and update:
+        raise ConfigError(
+            f"{against.source}: relative mode gates against a revision measured now and writes "
+            "no baselines, so it cannot go with --edgetpu-update-baselines; drop one of them"
+        )
     test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
     baseline_dir = path("baseline_dir") or rootdir / "baselines"
     outputs = {name: path(name) for name in ("json", "report")}
     _check_output_paths(baseline_dir, outputs, lambda name: resolved[name].source)
     return SessionSettings(
-        enabled=bool(value("")) or update,
+        enabled=bool(value("")) or update or against.value is not None,
         devices=parse_device_spec(device.value, device.source),
         baseline_dir=baseline_dir,
         update=update,
@@ -399,6 +426,7 @@ def session_settings(
         accept_unstable=bool(accept_unstable.value),
         performance=value("performance"),
         prune=bool(prune.value),
+        against=against.value,
         sources={name: setting.source for name, setting in resolved.items()},
         test_defaults={name: resolved[name] for name in test_level},
     )

@@ -11,7 +11,8 @@ plugin can show it as one line instead of a traceback::
     ├── DeviceError          unknown device spec, device not found or failed to open
     │   └── DeviceBusyError     another session holds the device's lease
     ├── BaselineError        corrupt, foreign, future-version or unwritable baseline file
-    └── ResultsError         a results file (--edgetpu-json) that cannot be used
+    ├── ResultsError         a results file (--edgetpu-json) that cannot be used
+    └── RevisionError        a git revision (--edgetpu-against, diff) that cannot be used
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "ModelError",
     "NeedsEdgeTpuError",
     "ResultsError",
+    "RevisionError",
     "RuntimeUnavailableError",
     "one_line",
 ]
@@ -77,3 +79,7 @@ class BaselineError(EdgeTpuError):
 
 class ResultsError(EdgeTpuError):
     """A results file given to the command is missing, corrupt or foreign."""
+
+
+class RevisionError(EdgeTpuError):
+    """A git revision names no commit, or git or the repository cannot serve it."""

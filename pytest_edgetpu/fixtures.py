@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
 
@@ -125,7 +125,16 @@ class TpuBench:
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
         from .bench import LoadedModel
+        from .compare import Against
         from .gate import Pending
+
+        relative = self.run.relative if measure_settings is not None else None
+
+        def bench_model(info: ModelInfo) -> BenchResult:
+            base = relative.model(session, info) if relative is not None else None
+            if isinstance(base, Against):
+                return replace(session.bench_model(info, measure_settings), against=base)
+            return session.bench_model(info, measure_settings, base)
 
         def bench() -> BenchResult:
             __tracebackhide__ = True
@@ -137,9 +146,9 @@ class TpuBench:
                         "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
                         "model or a callable"
                     )
-                return session.bench_model(self.edgetpu.inspect(path), measure_settings)
+                return bench_model(self.edgetpu.inspect(path))
             if isinstance(target, LoadedModel):
-                return session.bench_model(target.info, measure_settings)
+                return bench_model(target.info)
             if callable(target):
                 return session.bench_callable(target, self.edgetpu.models, measure_settings)
             raise ConfigError(

@@ -15,7 +15,17 @@ from pathlib import Path
 
 from .baselines import BaselineEntry, BaselineStore, Lookup, Profile
 from .bench import BenchResult
-from .compare import Current, Policy, Status, compare, confirm, recordable
+from .compare import (
+    Against,
+    Current,
+    Policy,
+    Status,
+    Verdict,
+    compare,
+    compare_against,
+    confirm,
+    recordable,
+)
 from .contention import CONTENDED_SHARE
 from .results import Result
 from .station import Station
@@ -71,11 +81,18 @@ class Gate:
                 pending.key, result, device_words=words, workers=workers, profile=profile.key
             )
         policy = Policy(threshold=pending.threshold, strict=self.strict)
-        lookup = self._lookup(pending.key, profile)
-        verdict = compare(lookup, self._current(result), policy)
+        lookup = self._lookup(pending.key, profile) if result.against is None else None
+
+        def verdict_of(measured: BenchResult) -> Verdict:
+            if lookup is None:
+                against = measured.against or Against("?", pending.key, missing="not measured")
+                return compare_against(against, self._current(measured), policy)
+            return compare(lookup, self._current(measured), policy)
+
+        verdict = verdict_of(result)
         if verdict.status is Status.REGRESSION and not self.update:
             result = pending.remeasure()
-            verdict = confirm(verdict, compare(lookup, self._current(result), policy))
+            verdict = confirm(verdict, verdict_of(result))
         if result.thermal is not None and result.thermal.note:
             reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
             verdict = replace(verdict, reason=reason)
@@ -98,7 +115,7 @@ class Gate:
             workers=workers,
             profile=profile.key,
             verdict=verdict,
-            compared_entry=lookup.entry if verdict.baseline_ms is not None else None,
+            compared_entry=lookup.entry if lookup and verdict.baseline_ms is not None else None,
             baseline_entry=self._entry(result),
             recorded=recorded,
         )

@@ -35,12 +35,17 @@ if TYPE_CHECKING:
     from .stats import Summary
 
 __all__ = [
+    "PAIRED_SPAN",
     "Clock",
+    "InstanceRunner",
     "InstanceSamples",
     "MeasureSettings",
     "Measurement",
+    "PairedMeasurement",
     "StartInstance",
+    "instance_runner",
     "measure",
+    "measure_pairs",
     "time_once",
 ]
 
@@ -55,6 +60,8 @@ _MAX_RUNS_PER_INSTANCE = 200
 _INSTANCE_STEADY_S = 0.05
 _FEWEST_INSTANCES = 3
 _SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
+#: Interleaved pairs get this many times ``max_time``, both sides together.
+PAIRED_SPAN = 2.0
 
 
 @dataclass(frozen=True)
@@ -132,6 +139,9 @@ class Measurement:
 #: A monotonic clock in nanoseconds; tests give :func:`measure` a fake one.
 Clock = Callable[[], int]
 
+#: Measures one fresh instance: ``runs`` timed calls (None: as many as its warm-up suggests).
+InstanceRunner = Callable[[int | None], InstanceSamples]
+
 
 def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> int:
     """Nanoseconds one call of ``fn`` takes."""
@@ -181,6 +191,29 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
     return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
 
 
+def instance_runner(
+    start_instance: StartInstance,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    cpu_times: CpuTimesReader = read_cpu_times,
+) -> InstanceRunner:
+    """Times one fresh instance from ``start_instance`` through its four phases per call."""
+
+    def run(runs: int | None) -> InstanceSamples:
+        __tracebackhide__ = True
+        load_start = clock()
+        fn = start_instance()
+        load_ns = clock() - load_start
+        first_ns = time_once(fn, clock)
+        warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
+        if runs is None:
+            runs = _runs_per_instance(settings, min(warmup, default=first_ns))
+        samples, share = _timed_loop(fn, runs, clock, cpu_times)
+        return InstanceSamples(load_ns, first_ns, warmup, samples, share)
+
+    return run
+
+
 def measure(
     start_instance: StartInstance,
     settings: MeasureSettings,
@@ -191,23 +224,97 @@ def measure(
     times the samples and the stop rules alike, ``cpu_times`` (read outside the timed loops)
     says how much of each loop the thread waited for a CPU."""
     __tracebackhide__ = True
+    run = instance_runner(start_instance, settings, clock, cpu_times)
     began = clock()
     instances: list[InstanceSamples] = []
-    runs = 0
+    runs: int | None = None
     while True:
-        load_start = clock()
-        fn = start_instance()
-        load_ns = clock() - load_start
-        first_ns = time_once(fn, clock)
-        warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
-        if runs == 0:
-            runs = _runs_per_instance(settings, min(warmup, default=first_ns))
-        samples, share = _timed_loop(fn, runs, clock, cpu_times)
-        instances.append(InstanceSamples(load_ns, first_ns, warmup, samples, share))
+        instances.append(run(runs))
+        runs = len(instances[0].samples_ns)
         elapsed_s = (clock() - began) / 1e9
         reason = _stop_reason(instances, settings, elapsed_s)
         if reason:
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
+
+
+@dataclass(frozen=True)
+class PairedMeasurement:
+    """Two sides measured in interleaved pairs of instances: pair ``i`` ran the head's
+    instance first when ``i`` is even and the base's first when it is odd (AB, BA, AB, ...), so
+    neither side has the better slot on average, and a change of the host's speed slows both
+    sides of a pair alike."""
+
+    head: Measurement
+    base: Measurement
+    elapsed_s: float
+    stop_reason: str
+
+    @property
+    def pairs(self) -> int:
+        return len(self.head.instances)
+
+
+def measure_pairs(
+    head: InstanceRunner,
+    base: InstanceRunner,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+) -> PairedMeasurement:
+    """Measure head and base instances in turn until a stop rule of the pairs holds.
+
+    Both sides take as many timed calls per instance as the head's first instance chose, and
+    together they get :data:`PAIRED_SPAN` times ``max_time``: each side as much as a measurement
+    against a stored baseline takes."""
+    __tracebackhide__ = True
+    began = clock()
+    heads: list[InstanceSamples] = []
+    bases: list[InstanceSamples] = []
+    runs: int | None = None
+    while True:
+        if len(heads) % 2 == 0:
+            heads.append(head(runs))
+            runs = len(heads[0].samples_ns)
+            bases.append(base(runs))
+        else:
+            bases.append(base(runs))
+            heads.append(head(runs))
+        elapsed_s = (clock() - began) / 1e9
+        reason = _pairs_stop_reason(heads, bases, settings, elapsed_s)
+        if reason:
+            return PairedMeasurement(
+                Measurement(tuple(heads), settings.metric, elapsed_s, reason),
+                Measurement(tuple(bases), settings.metric, elapsed_s, reason),
+                elapsed_s,
+                reason,
+            )
+
+
+def _pairs_stop_reason(
+    heads: Sequence[InstanceSamples],
+    bases: Sequence[InstanceSamples],
+    settings: MeasureSettings,
+    elapsed_s: float,
+) -> str | None:
+    count, budget_s = len(heads), settings.max_time_s * PAIRED_SPAN
+    if count >= settings.max_instances:
+        return f"{count} pairs measured"
+    if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
+        return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
+    if count < settings.min_instances or elapsed_s < budget_s * _SHORTEST_SPAN:
+        return None
+    from .stats import fastest, instance_value
+
+    if all(
+        _median_ci_half_width(
+            fastest([instance_value(inst.samples_ns, settings.metric) for inst in side])
+        )
+        <= settings.precision
+        for side in (heads, bases)
+    ):
+        return (
+            f"{settings.metric} of each side's fastest instances within ±{settings.precision:.0%}"
+        )
+    return None
 
 
 def _stop_reason(

@@ -185,6 +185,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         return None
     run = config.stash[RUN_KEY].get()
     mode = "recording baselines" if run.settings.update else "gating"
+    if run.relative is not None:
+        mode = f"gating against {run.relative.words}, measured now in interleaved pairs,"
     if run.role == "controller":
         devices = ", ".join(d.id for d in run.devices)
         primed = (
@@ -194,6 +196,8 @@ def pytest_report_header(config: pytest.Config) -> str | None:
         )
         return f"edgetpu: {mode} on {devices}, one xdist worker per device{primed}"
     device = run.station.words(1)
+    if run.relative is not None:
+        return f"edgetpu: {mode} on {device}"
     baseline = run.display(run.store.path_for(run.station.profile))
     return f"edgetpu: {mode} on {device}; baselines {baseline}"
 

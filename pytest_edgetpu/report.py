@@ -146,6 +146,13 @@ def junit_properties(result: Result) -> list[tuple[str, str]]:
             ("change_ci_high", f"{verdict.change.high:+.4f}"),
         ]
     properties.append(("confirmed", "true" if verdict.confirmed else "false"))
+    against = result.against
+    if against is not None:
+        properties += [("against", against.revision), ("against_pairs", str(against.pairs))]
+        if against.summary is not None:
+            properties += [
+                (f"against_{name}_ms", f"{against.summary.value(name):.4g}") for name in figures
+            ]
     # A test's second tpu_bench call gets edgetpu_2_p50_ms, ...: property names stay unique
     # within the test's testcase.
     call = call_of(result.test_id)
@@ -330,6 +337,14 @@ def markdown_report(
     per device (regressions first), and the environment and fingerprints, collapsed."""
     gated = sorted((r for r in results if r.timed), key=_sort_key)
     lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
+    revisions = sorted({r.against.revision for r in gated if r.against is not None})
+    if revisions:
+        lines += [
+            f"Relative mode: against {', '.join(f'`{rev}`' for rev in revisions)}, measured in "
+            "this run on the same device, in interleaved pairs; nothing compared with stored "
+            "baselines.",
+            "",
+        ]
     by_device: dict[str, list[Result]] = {}
     for result in gated:
         by_device.setdefault(result.device, []).append(result)

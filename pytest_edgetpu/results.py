@@ -21,7 +21,7 @@ import numpy as np
 
 from .baselines import BaselineEntry, Profile, parse_entry
 from .bench import BenchResult, Thermal
-from .compare import Current, Status, Verdict
+from .compare import Against, Current, Status, Verdict
 from .errors import BaselineError, ResultsError
 from .jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
 from .limits import (
@@ -129,6 +129,8 @@ class Result:
     #: How contended the host was: the share of the timed loops the benchmark thread waited
     #: for a CPU (:mod:`pytest_edgetpu.contention`); None when unknown.
     run_queue_wait: float | None = None
+    #: Relative mode: the same benchmark at the revision, measured in pairs with this one.
+    against: Against | None = None
 
     @property
     def value_ms(self) -> float:
@@ -191,6 +193,7 @@ class Result:
             elapsed_s=measurement.elapsed_s if measurement is not None else None,
             quantiles_ms=quantiles,
             run_queue_wait=result.wait_share,
+            against=result.against,
         )
 
     def to_json(self) -> JsonObject:
@@ -227,6 +230,7 @@ class Result:
             "elapsed_s": self.elapsed_s,
             "quantiles_ms": list(self.quantiles_ms) if self.quantiles_ms is not None else None,
             "run_queue_wait": self.run_queue_wait,
+            "against": _against_json(self.against) if self.against is not None else None,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -262,6 +266,11 @@ class Result:
         thermal = fields.optional_object("thermal")
         verdict = fields.optional_object("verdict")
         quantiles = fields.optional_numbers("quantiles_ms")
+        against = fields.optional_object("against")
+        if against is not None and not all(
+            map(is_latency_ms, against.numbers("instance_values_ms"))
+        ):
+            raise against.invalid("instance_values_ms", LATENCY_WORDS)
         return cls(
             test_id=test_id,
             target=fields.text("target"),
@@ -296,6 +305,7 @@ class Result:
             elapsed_s=fields.optional_number("elapsed_s"),
             quantiles_ms=quantiles,
             run_queue_wait=_share(fields, "run_queue_wait"),
+            against=_against_from(against) if against is not None else None,
         )
 
 
@@ -348,6 +358,30 @@ def _model_from(fields: _Fields) -> ModelFacts:
     )
 
 
+def _against_json(against: Against) -> JsonObject:
+    summary = against.summary
+    return {
+        "revision": against.revision,
+        "where": against.where,
+        "missing": against.missing,
+        "summary_ms": {**summary.figures(), "n": summary.n} if summary is not None else None,
+        "instance_values_ms": list(against.instance_values_ms),
+        "model_sha256": against.model_sha256,
+    }
+
+
+def _against_from(fields: _Fields) -> Against:
+    summary = fields.optional_object("summary_ms")
+    return Against(
+        revision=fields.text("revision"),
+        where=fields.text("where"),
+        missing=fields.text("missing"),
+        summary=_summary(summary) if summary is not None else None,
+        instance_values_ms=fields.numbers("instance_values_ms"),
+        model_sha256=fields.optional_text("model_sha256"),
+    )
+
+
 def _thermal_json(thermal: Thermal | None) -> JsonObject | None:
     if thermal is None:
         return None
@@ -387,6 +421,8 @@ def _verdict_json(verdict: Verdict) -> JsonObject:
         "baseline_file": os.fspath(verdict.baseline_path),
         "baseline_recorded": verdict.baseline_recorded,
         "baseline_sha256": verdict.baseline_sha256,
+        "against": verdict.against,
+        "pairs": verdict.pairs,
     }
 
 
@@ -420,6 +456,8 @@ def _verdict_from(fields: _Fields, metric: str, current_ms: float, device_words:
         baseline_sha256=fields.optional_text("baseline_sha256"),
         reason=fields.text("reason"),
         noise_note=fields.text("noise_note"),
+        against=fields.optional_text("against") or "",
+        pairs=fields.optional_whole("pairs") or 0,
     )
 
 
@@ -507,6 +545,9 @@ class _Fields:
         if not isinstance(value, int) or isinstance(value, bool):
             raise self.wrong(key)
         return value
+
+    def optional_whole(self, key: str) -> int | None:
+        return self.whole(key) if self._raw.get(key) is not None else None
 
     def number(self, key: str) -> float:
         return self._required(key, self.optional_number)

@@ -29,6 +29,7 @@ from .discovery import Discovery, discover
 from .errors import DeviceError
 from .gate import Gate, Pending
 from .leases import is_free
+from .relative import Relative
 from .results import Result
 from .runtime import Runtime, load_runtime
 from .station import Station
@@ -129,6 +130,16 @@ class BenchRun:
         )
 
     @functools.cached_property
+    def relative(self) -> Relative | None:
+        """Relative mode's revision (``--edgetpu-against``), None when gating against stored
+        baselines."""
+        if self.settings.against is None:
+            return None
+        return Relative.resolve(
+            self.settings.against, self.rootdir, self.settings.sources["against"]
+        )
+
+    @functools.cached_property
     def store(self) -> BaselineStore:
         return BaselineStore(self.settings.baseline_dir, self.settings.sources["baseline_dir"])
 
@@ -149,6 +160,7 @@ class BenchRun:
         if not self.settings.enabled:
             return
         _ = self.store
+        _ = self.relative
         if self.role == "controller":
             _ = self.devices
         else:
@@ -164,6 +176,8 @@ class BenchRun:
         """Stop the device session's helper and give the device's lease back."""
         if "station" in self.__dict__:
             self.station.close()
+        if self.__dict__.get("relative") is not None:
+            self.__dict__["relative"].close()
 
     def display(self, path: Path) -> Path:
         """``path`` relative to the rootdir when it lies below it."""

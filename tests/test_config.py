@@ -444,6 +444,7 @@ def test_option_flags_and_ini_names() -> None:
         ("--edgetpu-accept-unstable", "edgetpu_accept_unstable", True),
         ("--edgetpu-prune-baselines", "edgetpu_prune_baselines", True),
         ("--edgetpu-threshold", "edgetpu_threshold", True),
+        ("--edgetpu-against", "edgetpu_against", True),
         ("--edgetpu-json", "edgetpu_json", True),
         ("--edgetpu-report", "edgetpu_report", True),
         ("--edgetpu-plot", "edgetpu_plot", True),
