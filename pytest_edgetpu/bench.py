@@ -359,7 +359,9 @@ class DeviceSession:
         """Load a model onto this device."""
         return LoadedModel(self, self.inspect(path))
 
-    def _model_instances(self, info: ModelInfo) -> StartInstance:
+    def model_instances(self, info: ModelInfo) -> StartInstance:
+        """Makes fresh instances of ``info``'s model on this device, inputs set."""
+
         def start_instance() -> Callable[[], object]:
             # Every instance is a fresh interpreter that pays its own first inference (on an
             # Edge TPU: the parameter upload) and warm-up before its samples are taken. When
@@ -374,7 +376,7 @@ class DeviceSession:
     def model_base(self, info: ModelInfo, revision: str, where: str) -> Base:
         """``info``'s model, the file as it is at ``revision``, as the base side of a
         relative measurement on this device (in this process: one delegate serves both)."""
-        instances = self._model_instances(info)
+        instances = self.model_instances(info)
         return Base(revision, where, lambda s: instance_runner(instances, s), info.sha256)
 
     def bench_model(
@@ -383,7 +385,7 @@ class DeviceSession:
         """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run;
         with a ``base``, in pairs interleaved with it."""
         try:
-            return self._bench(str(info.path), self._model_instances(info), settings, info, base)
+            return self._bench(str(info.path), self.model_instances(info), settings, info, base)
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first
             # inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"): that is the file's
@@ -404,6 +406,15 @@ class DeviceSession:
     ) -> BenchResult:
         """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
         __tracebackhide__ = True  # the callable's exception shows the user's frames only
+        name = getattr(fn, "__qualname__", None) or type(fn).__name__
+        result = self._bench(name, self.callable_instances(fn, models), settings, None, base)
+        return replace(result, callable_models=tuple(model.info for model in models))
+
+    @staticmethod
+    def callable_instances(
+        fn: Callable[[], object], models: Sequence[LoadedModel]
+    ) -> StartInstance:
+        """Makes fresh instances of a callable: its ``models`` reloaded, then ``fn``."""
 
         # A callable that runs two models on one TPU makes it switch on every call, and unless
         # the models were compiled together each switch re-uploads parameters: that cost is
@@ -413,9 +424,7 @@ class DeviceSession:
                 model.reload()
             return fn
 
-        name = getattr(fn, "__qualname__", None) or type(fn).__name__
-        result = self._bench(name, start_instance, settings, None, base)
-        return replace(result, callable_models=tuple(model.info for model in models))
+        return start_instance
 
     def _bench(
         self,

@@ -20,7 +20,7 @@ from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
 from .keys import measurement_key
 
 if TYPE_CHECKING:
-    from .bench import BenchResult, DeviceSession, LoadedModel
+    from .bench import Base, BenchResult, DeviceSession, LoadedModel
     from .gate import Pending
     from .models import ModelInfo
     from .run import BenchRun
@@ -121,40 +121,41 @@ class TpuBench:
     ) -> BenchResult:
         # An exception in the user's callable shows their frames, not this plugin's.
         __tracebackhide__ = True
-        measure_settings = self.settings.measure if self.run.settings.enabled else None
+        measuring = self.run.settings.enabled and self.run.serving is None
+        measure_settings = self.settings.measure if measuring else None
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
-        from .bench import LoadedModel
         from .compare import Against
+        from .errors import RevisionError
         from .gate import Pending
 
+        call = len(self.pending) + 1
         relative = self.run.relative if measure_settings is not None else None
 
-        def bench_model(info: ModelInfo) -> BenchResult:
-            base = relative.model(session, info) if relative is not None else None
+        def measured(
+            measure: Callable[[Base | None], BenchResult], base: Base | Against | None
+        ) -> BenchResult:
+            __tracebackhide__ = True
             if isinstance(base, Against):
-                return replace(session.bench_model(info, measure_settings), against=base)
-            return session.bench_model(info, measure_settings, base)
+                return replace(measure(None), against=base)
+            try:
+                return measure(base)
+            except RevisionError as error:  # the helper at the revision stopped mid-way
+                assert base is not None
+                missing = f"not compared: {error}"
+                return replace(measure(None), against=Against(base.revision, base.where, missing))
 
         def bench() -> BenchResult:
             __tracebackhide__ = True
-            if target is None or isinstance(target, (str, Path)):
-                path = target if target is not None else self.settings.model
-                if path is None:
-                    raise ConfigError(
-                        f"{self.node_id}: tpu_bench() has no model to time; give the marker "
-                        "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
-                        "model or a callable"
-                    )
-                return bench_model(self.edgetpu.inspect(path))
-            if isinstance(target, LoadedModel):
-                return bench_model(target.info)
-            if callable(target):
-                return session.bench_callable(target, self.edgetpu.models, measure_settings)
-            raise ConfigError(
-                f"{self.node_id}: tpu_bench() takes a model path, a loaded model or a "
-                f"callable, not {type(target).__name__}"
-            )
+            model = self._model_of(target)
+            if model is not None:
+                base = relative.model(session, model, self.node_id, call) if relative else None
+                return measured(lambda b: session.bench_model(model, measure_settings, b), base)
+            assert callable(target)
+            fn = target
+            models = self.edgetpu.models
+            base = relative.test_call(session, self.node_id, call) if relative else None
+            return measured(lambda b: session.bench_callable(fn, models, measure_settings, b), base)
 
         try:
             result = bench()
@@ -162,9 +163,43 @@ class TpuBench:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
         except EdgeTpuError as error:
             report_model_error(error, self.edgetpu.strict)
-        key = measurement_key(self.node_id, len(self.pending) + 1)
+        serving = self.run.serving
+        if serving is not None:
+            model = self._model_of(target)
+            start = (
+                session.model_instances(model)
+                if model is not None
+                else session.callable_instances(target, self.edgetpu.models)  # type: ignore[arg-type]
+            )
+            serving.register(result.target, result.model_sha256, start)
+        key = measurement_key(self.node_id, call)
         self.pending.append(Pending(key, result, self.settings.threshold.value, bench))
         return result
+
+    def _model_of(
+        self, target: str | Path | LoadedModel | Callable[[], object] | None
+    ) -> ModelInfo | None:
+        """The model ``target`` names (None: it is a callable); a ConfigError for a target
+        that is neither."""
+        from .bench import LoadedModel
+
+        if target is None or isinstance(target, (str, Path)):
+            path = target if target is not None else self.settings.model
+            if path is None:
+                raise ConfigError(
+                    f"{self.node_id}: tpu_bench() has no model to time; give the marker "
+                    "one (@pytest.mark.tpu_bench(model=...)) or pass a path, a loaded "
+                    "model or a callable"
+                )
+            return self.edgetpu.inspect(path)
+        if isinstance(target, LoadedModel):
+            return target.info
+        if callable(target):
+            return None
+        raise ConfigError(
+            f"{self.node_id}: tpu_bench() takes a model path, a loaded model or a "
+            f"callable, not {type(target).__name__}"
+        )
 
 
 @pytest.fixture(scope="session")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,15 @@ class Revision:
             ) from None
         return cls(name, commit.decode("ascii").strip(), toplevel)
 
+    def tracks(self, path: Path) -> bool:
+        """Whether ``path`` is a file git tracks in the working tree's index (committed or
+        added): a versioned input, rather than something the tests make."""
+        relative = self.relative(path)
+        if relative is None:
+            return False
+        listing = git("--literal-pathspecs", "ls-files", "-z", "--", relative, cwd=self.toplevel)
+        return os.fsencode(relative) in listing.split(b"\0")
+
     def relative(self, path: Path) -> str | None:
         """``path`` as git names it in this repository (``models/a.tflite``); None when it
         lies outside the repository."""
@@ -113,6 +123,7 @@ class RevisionFiles:
         self.revision = revision
         self.max_bytes = max_bytes
         self._directory: Path | None = None
+        self._checkout: Path | None = None
         self._written: dict[str, Path | None] = {}
 
     def file(self, path: Path) -> Path | None:
@@ -134,16 +145,47 @@ class RevisionFiles:
                 f"{self.revision.name}:{relative}: {size} bytes is more than a model may hold "
                 f"(at most {self.max_bytes})"
             )
-        if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="pytest-edgetpu-against-"))
         # One folder per file keeps its own name (a ``_edgetpu`` suffix means something).
-        folder = self._directory / str(len(self._written))
+        folder = self.scratch() / str(len(self._written))
         folder.mkdir()
         target = folder / Path(relative).name
         target.write_bytes(self.revision.read(object_id))
         return target
 
+    def checkout(self) -> Path:
+        """A checkout of the whole revision (its tracked files, as ``git archive`` gives
+        them), made once; unpacked with tarfile's ``data`` filter, so an entry can neither
+        leave the directory nor be a device or a link out of it."""
+        if self._checkout is None:
+            target = self.scratch() / "checkout"
+            target.mkdir()
+            archive = subprocess.Popen(
+                ["git", "archive", "--format=tar", self.revision.commit],
+                cwd=self.revision.toplevel,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert archive.stdout is not None
+            try:
+                with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+                    tar.extractall(target, filter="data")
+            except (tarfile.TarError, OSError) as error:
+                raise RevisionError(
+                    f"{self.revision.words}: its files could not be checked out ({error})"
+                ) from None
+            finally:
+                archive.stdout.close()
+                archive.wait()
+            self._checkout = target
+        return self._checkout
+
+    def scratch(self) -> Path:
+        """This process's private directory for the revision's files (made on first use)."""
+        if self._directory is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="pytest-edgetpu-against-"))
+        return self._directory
+
     def close(self) -> None:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
-            self._directory = None
+            self._directory = self._checkout = None

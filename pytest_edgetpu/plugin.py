@@ -9,6 +9,7 @@ plugin start-up: every pytest run of a project that installs the plugin pays for
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -17,12 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import fixtures
+from .atrev import Serving
 from .collect import collect_tflite
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
 from .errors import ConfigError, EdgeTpuError, one_line
 from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
 from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
+from .serve import ServeHooks
 
 if TYPE_CHECKING:
     from .run import BenchRun
@@ -93,10 +96,18 @@ def pytest_configure(config: pytest.Config) -> None:
         except ConfigError as error:
             raise pytest.UsageError(str(error)) from None
     worker_input = getattr(config, "workerinput", None)
+    serving = Serving.from_environment(os.environ)
+    if serving is not None:
+        # A relative-mode helper collects the .tflite file it may serve, and smoke-runs its
+        # test's benchmarks (TpuBench) instead of measuring them.
+        settings = dataclasses.replace(settings, enabled=True)
+        config.pluginmanager.register(ServeHooks(serving), "edgetpu-serve")
 
     def make_run() -> BenchRun:
         from .run import BenchRun
 
+        if serving is not None:
+            return BenchRun(settings, config.rootpath, role="base", serving=serving)
         if worker_input is not None:
             return BenchRun(
                 settings,
@@ -109,7 +120,9 @@ def pytest_configure(config: pytest.Config) -> None:
             return BenchRun(settings, config.rootpath, role="controller", workers=workers)
         return BenchRun(settings, config.rootpath)
 
-    controller = worker_input is None and _is_controller(config) and settings.enabled
+    controller = (
+        worker_input is None and serving is None and _is_controller(config) and settings.enabled
+    )
     workers = node_count(config) if controller else 1
     lazy = LazyRun(settings, make_run)
     if controller:

@@ -5,6 +5,8 @@ The engine behind the plugin's hooks, free of pytest. A process plays one role:
 * ``serial``: measures on the first device it can lease, writes files at the end;
 * ``worker`` (pytest-xdist): measures on the device the controller assigned, leases it, pins
   itself to its cores, and hands its results and queued baseline entries to the controller;
+* ``base``: a relative-mode helper (:mod:`pytest_edgetpu.atrev`): runs one test at a git
+  revision on the device its parent holds (no lease of its own) and measures on command;
 * ``controller``: measures nothing; it hands devices out, gathers the workers' results, and
   alone writes baselines and reports. It opens a device only to load the firmware of a USB
   stick still in DFU mode, before any worker starts (see :meth:`BenchRun.discovery`).
@@ -21,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
+from .atrev import Serving
 from .baselines import BaselineStore
 from .collector import Collector
 from .config import SessionSettings
@@ -36,7 +39,7 @@ from .station import Station
 
 __all__ = ["BenchRun", "Role"]
 
-Role = Literal["serial", "controller", "worker"]
+Role = Literal["serial", "controller", "worker", "base"]
 
 
 class BenchRun:
@@ -52,6 +55,7 @@ class BenchRun:
         assigned_device: str | None = None,
         discover_devices: Callable[[], Discovery] = discover,
         runtime: Runtime | None = None,
+        serving: Serving | None = None,
     ) -> None:
         self.settings = settings
         self.rootdir = rootdir
@@ -62,6 +66,8 @@ class BenchRun:
         self._runtime = runtime
         #: USB sticks the controller took out of DFU mode before starting workers (paths).
         self.primed: list[str] = []
+        #: In a relative-mode helper (role ``base``): the channel to the process it serves.
+        self.serving = serving
         self.collector = Collector(settings.baseline_dir, self.display)
 
     @functools.cached_property
@@ -120,6 +126,8 @@ class BenchRun:
         """The device this process measures on, leased for the whole session."""
         if self.role == "controller":
             raise DeviceError("the xdist controller measures nothing; its workers do")
+        if self.role == "base":
+            return Station.borrowed(self.devices[0], self.runtime, self.discovery)
         return Station.lease(
             self.devices,
             self.runtime,

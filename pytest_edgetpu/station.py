@@ -78,7 +78,7 @@ class Station:
     def __init__(
         self,
         device: Device,
-        lease: Lease,
+        lease: Lease | None,
         runtime: Runtime,
         discovery: Discovery,
         *,
@@ -144,6 +144,12 @@ class Station:
                 pin=False,
             )
         raise DeviceError("every selected device is in use: " + "; ".join(busy))
+
+    @classmethod
+    def borrowed(cls, device: Device, runtime: Runtime, discovery: Discovery) -> Station:
+        """The device the parent process holds, for a relative-mode helper: no lease (the
+        parent's covers it) and the parent's cores (inherited)."""
+        return cls(device, None, runtime, discovery, performance=None, workers=1, pin=False)
 
     @property
     def device(self) -> Device:

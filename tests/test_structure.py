@@ -84,7 +84,7 @@ def test_the_plugin_imports_no_numpy_runtime_or_baselines_at_start_up() -> None:
 
 
 #: The modules that run under pytest; every other module is engine, usable without it.
-PYTEST_SIDE = {"plugin", "fixtures", "collect", "outputs", "parallel"}
+PYTEST_SIDE = {"plugin", "fixtures", "collect", "outputs", "parallel", "serve"}
 
 
 def test_the_engine_never_imports_pytest() -> None:
