@@ -1,7 +1,7 @@
 """A test's own code at a git revision, measured on command by a helper pytest process.
 
 Relative mode measures a callable (or a model the test makes itself) at the revision by running
-the test there: a helper ``python -P -m pytest`` in a checkout of the revision runs that one
+the test there: a helper pytest process in a checkout of the revision runs that one
 test on this process's CPU core (it inherits the pinning and works under this process's lease;
 an Edge TPU is never handed to it, see :mod:`pytest_edgetpu.relative`), records the instances
 of each ``tpu_bench`` call instead of measuring them, and, once the test body has
@@ -9,7 +9,7 @@ passed, measures one instance of call ``k`` each time this process asks. So both
 alternate instance by instance although they live in two processes, and only one of them runs
 at any moment.
 
-``-P`` keeps the checkout's directory off ``sys.path``: the helper runs this process's
+The checkout's directory stays off ``sys.path``: the helper runs this process's
 pytest-edgetpu (the protocol is this version's), while the test module and what it imports
 from the checkout (pytest's rootdir-based imports) come from the revision. Installed packages
 are what this environment has installed.
@@ -52,6 +52,10 @@ START_TIMEOUT_S: Final = 300.0
 #: How long one instance may take at the revision.
 INSTANCE_TIMEOUT_S: Final = 120.0
 _MAX_LINE: Final = 16 * 1024 * 1024
+#: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
+#: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
+#: Python 3.11 only).
+_HELPER_MAIN: Final = "import sys; del sys.path[0]; import pytest; sys.exit(pytest.console_main())"
 
 
 def _send(stream: IO[str], message: JsonObject) -> None:
@@ -120,7 +124,7 @@ class RevisionTest:
             ),
         }
         command = [
-            sys.executable, "-P", "-m", "pytest", os.fspath(collect),
+            sys.executable, "-c", _HELPER_MAIN, os.fspath(collect),
             "--rootdir", os.fspath(self.checkout),
             "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-o", "addopts=",
             "-o", "edgetpu_against=", "-q", "--edgetpu-device=cpu",

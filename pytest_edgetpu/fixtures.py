@@ -149,13 +149,23 @@ class TpuBench:
             __tracebackhide__ = True
             model = self._model_of(target)
             if model is not None:
-                base = relative.model(session, model, self.node_id, call) if relative else None
-                return measured(lambda b: session.bench_model(model, measure_settings, b), base)
+                info = model
+
+                def bench_model(base: Base | None) -> BenchResult:
+                    __tracebackhide__ = True
+                    return session.bench_model(info, measure_settings, base)
+
+                base = relative.model(session, info, self.node_id, call) if relative else None
+                return measured(bench_model, base)
             assert callable(target)
-            fn = target
-            models = self.edgetpu.models
+            fn, models = target, self.edgetpu.models
+
+            def bench_callable(base: Base | None) -> BenchResult:
+                __tracebackhide__ = True
+                return session.bench_callable(fn, models, measure_settings, base)
+
             base = relative.test_call(session, self.node_id, call) if relative else None
-            return measured(lambda b: session.bench_callable(fn, models, measure_settings, b), base)
+            return measured(bench_callable, base)
 
         try:
             result = bench()

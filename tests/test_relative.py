@@ -1,0 +1,502 @@
+"""Relative mode (``--edgetpu-against=REV``): interleaved pairs, git revisions, the helper at a
+revision, and whole runs with pytester on real models in real git repositories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from test_edgetpu import USB3, FakeLoadDelegate, discovery_of, settings
+from test_measure import FakeClock
+
+from pytest_edgetpu.bench import DeviceSession
+from pytest_edgetpu.compare import Against, Current, Policy, Status, compare_against
+from pytest_edgetpu.errors import RevisionError
+from pytest_edgetpu.example_models import write_example_models
+from pytest_edgetpu.gitrev import Revision, RevisionFiles
+from pytest_edgetpu.measure import InstanceSamples, MeasureSettings, measure_pairs
+from pytest_edgetpu.models import inspect_model
+from pytest_edgetpu.relative import Relative
+from pytest_edgetpu.run import BenchRun
+from pytest_edgetpu.runtime import Runtime, load_runtime
+from pytest_edgetpu.stats import summarize
+
+# --- interleaved pairs ----------------------------------------------------------------------
+
+
+def recording_runner(
+    side: str, order: list[str], sample_ns: int
+) -> Callable[[int | None], InstanceSamples]:
+    """A test double of one side's instance runner: records when it ran, yields ``runs``
+    samples of ``sample_ns`` (5 when asked to choose)."""
+
+    def run(runs: int | None) -> InstanceSamples:
+        order.append(side)
+        return InstanceSamples(1, 1, (), (sample_ns,) * (runs or 5))
+
+    return run
+
+
+def test_pairs_alternate_ab_ba_and_share_the_heads_sample_count() -> None:
+    order: list[str] = []
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=4)
+    paired = measure_pairs(
+        recording_runner("head", order, 2_000), recording_runner("base", order, 1_000), settings
+    )
+    assert order == ["head", "base", "base", "head", "head", "base", "base", "head"]
+    assert paired.pairs == 4 and paired.stop_reason == "4 pairs measured"
+    assert {len(i.samples_ns) for i in paired.base.instances} == {5}
+    assert paired.head.instance_values == (0.002,) * 4
+    assert paired.base.instance_values == (0.001,) * 4
+
+
+def test_pairs_stop_once_both_sides_are_tight_after_two_thirds_of_their_budget() -> None:
+    order: list[str] = []
+    clock = FakeClock(step_ns=1_000_000)
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.03, max_instances=10**6)
+    paired = measure_pairs(
+        recording_runner("head", order, 2_000),
+        recording_runner("base", order, 1_000),
+        settings,
+        clock,
+    )
+    # Both sides get twice max_time together; the early stop waits for two thirds of that.
+    assert paired.stop_reason == "p50 of each side's fastest instances within ±1%"
+    assert paired.elapsed_s >= 0.04 and paired.pairs >= settings.min_instances
+
+
+# --- the verdict against a revision ---------------------------------------------------------
+
+
+def current(values: tuple[float, ...], sha: str | None = "b" * 64) -> Current:
+    return Current("p50", values[0], values, 1, 1, "cpu (x86_64, LiteRT 2.3.0, 1 thread)", sha)
+
+
+def measured_at(values: tuple[float, ...], sha: str | None = "b" * 64) -> Against:
+    samples = [int(v * 1e6) for v in values]
+    return Against(
+        "origin/main (a1b2c3d)",
+        "origin/main:models/a.tflite",
+        summary=summarize(samples),
+        instance_values_ms=values,
+        model_sha256=sha,
+    )
+
+
+BASE = tuple(1.0 + 0.001 * i for i in range(12))
+
+
+def test_a_slowdown_measured_beside_the_revision_is_a_regression_that_names_it() -> None:
+    verdict = compare_against(
+        measured_at(BASE), current(tuple(v * 1.2 for v in BASE)), Policy(0.05)
+    )
+    assert verdict.status is Status.REGRESSION
+    assert verdict.change is not None and verdict.change.estimate == pytest.approx(0.2, abs=0.01)
+    assert verdict.message.startswith("REGRESSION p50 1.00 ms -> 1.20 ms (+20.0%, 95% CI "), (
+        verdict.message
+    )
+    assert (
+        "on cpu (x86_64, LiteRT 2.3.0, 1 thread) against origin/main (a1b2c3d), measured now, "
+        "12 interleaved pairs; compared: the p5 of each side's fastest instances"
+    ) in verdict.message
+    assert str(verdict.baseline_path) == "origin/main:models/a.tflite"
+
+
+def test_an_unchanged_benchmark_passes_and_a_swapped_model_is_flagged() -> None:
+    assert compare_against(measured_at(BASE), current(BASE), Policy(0.05)).status is Status.PASS
+    swapped = compare_against(measured_at(BASE, "a" * 64), current(BASE), Policy(0.05))
+    assert swapped.status is Status.MODEL_CHANGED
+    assert swapped.reason == "model changed since origin/main (a1b2c3d): aaaaaaaa -> bbbbbbbb"
+
+
+def test_nothing_measured_at_the_revision_is_no_baseline_with_the_reason() -> None:
+    missing = Against("HEAD (a1b2c3d)", "HEAD:t.py::test_x", missing="new since HEAD (a1b2c3d)")
+    verdict = compare_against(missing, current(BASE), Policy(0.05))
+    assert verdict.status is Status.NO_BASELINE and not verdict.fails(strict=False)
+    assert verdict.fails(strict=True)
+    assert verdict.message == (
+        "NO_BASELINE p50 1.00 ms on cpu (x86_64, LiteRT 2.3.0, 1 thread): new since HEAD (a1b2c3d)"
+    )
+
+
+def test_a_busy_host_is_no_excuse_in_relative_mode() -> None:
+    """Both sides waited alike; the stored-baseline BUSY rule does not apply."""
+    slow = current(tuple(v * 1.2 for v in BASE))
+    busy = Current(**{**slow.__dict__, "wait_share": 0.5})
+    assert compare_against(measured_at(BASE), busy, Policy(0.05)).status is Status.REGRESSION
+
+
+# --- git revisions --------------------------------------------------------------------------
+
+
+def git(repo: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def commit_all(repo: Path, message: str = "a commit") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    write_example_models(root / "models")
+    commit_all(root, "models")
+    return root
+
+
+def test_a_revision_resolves_to_its_commit_and_says_so_in_words(repo: Path) -> None:
+    revision = Revision.resolve("HEAD", repo / "models", "--edgetpu-against")
+    assert revision.commit == git(repo, "rev-parse", "HEAD").strip()
+    assert revision.words == f"HEAD ({revision.commit[:7]})"
+    assert revision.toplevel.resolve() == repo.resolve()
+
+
+@pytest.mark.parametrize(
+    ("name", "words"),
+    [
+        ("nosuch", "'nosuch' names no commit in "),
+        ("--output=x", "'--output=x' is not a git revision; give one like origin/main"),
+        ("a\nb", "'a\\nb' is not a git revision"),
+    ],
+    ids=["unknown", "option-like", "control-character"],
+)
+def test_a_bad_revision_is_one_line_naming_the_option(repo: Path, name: str, words: str) -> None:
+    with pytest.raises(RevisionError) as info:
+        Revision.resolve(name, repo, "--edgetpu-against")
+    assert str(info.value).startswith(f"--edgetpu-against: {words}")
+
+
+def test_a_shallow_clone_says_to_fetch_the_history(repo: Path, tmp_path: Path) -> None:
+    (repo / "second.txt").write_text("2\n")
+    commit_all(repo, "second")
+    shallow = tmp_path / "shallow"
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", repo.as_uri(), str(shallow)],
+        check=True,
+        capture_output=True,
+    )
+    with pytest.raises(RevisionError, match=r"shallow; fetch the history \(actions/checkout: "):
+        Revision.resolve("HEAD~1", shallow, "--edgetpu-against")
+
+
+def test_outside_a_repository_is_one_line(tmp_path: Path) -> None:
+    outside = tmp_path / "plain"
+    outside.mkdir()
+    with pytest.raises(RevisionError, match="is not inside a git repository"):
+        Revision.resolve("HEAD", outside, "ini edgetpu_against in pytest.ini")
+
+
+def test_files_at_a_revision(repo: Path) -> None:
+    conv = repo / "models" / "tiny_conv.tflite"
+    committed = conv.read_bytes()
+    conv.write_bytes(b"changed since")
+    (repo / "models" / "link.tflite").symlink_to("tiny_conv.tflite")
+    (repo / "new.tflite").write_bytes(b"new")
+    commit_all(repo, "a symlink, a new file")
+    files = RevisionFiles(Revision.resolve("HEAD~1", repo, "--edgetpu-against"), 10**8)
+    try:
+        written = files.file(conv)
+        assert written is not None and written.read_bytes() == committed
+        assert written.name == "tiny_conv.tflite"
+        assert written.parent.parent.stat().st_mode & 0o777 == 0o700
+        assert files.file(repo / "new.tflite") is None  # new since the revision
+        link = repo / "models" / "link.tflite"
+        link.unlink()
+        link.write_bytes(committed)  # a regular file now, a symlink at the revision
+        at_head = RevisionFiles(Revision.resolve("HEAD", repo, "--edgetpu-against"), 10**8)
+        assert at_head.file(link) is None  # a symlink at the revision is no model
+        assert files.file(repo.parent / "elsewhere.tflite") is None  # outside the repository
+        tiny = RevisionFiles(files.revision, 1000)
+        with pytest.raises(RevisionError, match="bytes is more than a model may hold"):
+            tiny.file(conv)
+        checkout = files.checkout()
+        assert (checkout / "models" / "tiny_conv.tflite").read_bytes() == committed
+        assert not (checkout / "new.tflite").exists()
+    finally:
+        files.close()
+    assert not written.exists()
+
+
+# --- an Edge TPU: one process, one delegate --------------------------------------------------
+
+
+class DelegateIgnoringInterpreter:
+    """Test double for an interpreter built with the Edge TPU delegate: real LiteRT runs the
+    model on the CPU, and the delegates it was given are recorded, not used (this machine has
+    no Edge TPU)."""
+
+    delegates_seen: ClassVar[list[object]] = []
+
+    def __new__(cls, **kwargs: object) -> object:  # type: ignore[misc]
+        cls.delegates_seen.extend(kwargs.pop("experimental_delegates") or [])  # type: ignore[call-overload]
+        interpreter_class = load_runtime().interpreter_class
+        return interpreter_class(**kwargs)
+
+
+def test_on_an_edge_tpu_both_sides_share_the_one_delegate_and_no_helper_starts(
+    repo: Path,
+) -> None:
+    opened: list[str] = []
+    load_delegate = FakeLoadDelegate(on_open=opened.append)
+    runtime = Runtime("litert", "2.3.0", DelegateIgnoringInterpreter, load_delegate)
+    run = BenchRun(
+        settings(repo, device="usb:0"),
+        repo,
+        discover_devices=lambda: discovery_of(USB3),
+        runtime=runtime,
+    )
+    relative = Relative.resolve("HEAD", repo, "--edgetpu-against")
+    session: DeviceSession = run.station.session
+    try:
+        info = inspect_model(repo / "models" / "tiny_conv.tflite")
+        base = relative.model(session, info, "t.py::test_model", 1)
+        assert not isinstance(base, Against)
+        quick = MeasureSettings(warmup=1, min_runs=1, max_time_s=0.05, min_instances=2)
+        result = session.bench_model(info, quick, base)
+        assert result.against is not None and result.against.pairs >= 2
+        assert opened == ["usb:0"]  # one open, in this process, for both sides
+        assert DelegateIgnoringInterpreter.delegates_seen
+        callable_base = relative.test_call(session, "t.py::test_callable", 1)
+        assert isinstance(callable_base, Against)
+        assert "an Edge TPU is open in one process at a time (usb:0 is this one's)" in (
+            callable_base.missing
+        )
+    finally:
+        relative.close()
+        run.close()
+
+
+# --- whole runs -----------------------------------------------------------------------------
+
+RELATIVE_INI = """
+[pytest]
+edgetpu_max_time = 0.2
+edgetpu_min_runs = 20
+filterwarnings = ignore::pytest.PytestAssertRewriteWarning
+"""
+
+TESTS_AT_BASE = """
+import pytest
+
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+@pytest.mark.tpu_bench(model="models/model.tflite")
+def test_model(tpu_bench):
+    tpu_bench()
+
+
+def test_callable_unchanged(tpu_bench):
+    tpu_bench(lambda: work(3000))
+
+
+def test_callable_slower(tpu_bench):
+    tpu_bench(lambda: work(3000))
+
+
+def test_fails_at_base(tpu_bench):
+    assert False, "broken at the base"
+"""
+
+TESTS_AT_HEAD = """
+import pytest
+
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+
+@pytest.mark.tpu_bench(model="models/model.tflite")
+def test_model(tpu_bench):
+    tpu_bench()
+
+
+def test_callable_unchanged(tpu_bench):
+    tpu_bench(lambda: work(3000))
+
+
+def test_callable_slower(tpu_bench):
+    tpu_bench(lambda: work(9000))
+
+
+def test_fails_at_base(tpu_bench):
+    tpu_bench(lambda: work(3000))
+
+
+def test_new(tpu_bench):
+    tpu_bench(lambda: work(3000))
+"""
+
+
+@pytest.fixture
+def changed(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A project in git: the base commit benchmarks the small dense model, and the working
+    tree swaps in the slower conv model and changes the tests (TESTS_AT_HEAD)."""
+    pytester.makeini(RELATIVE_INI)
+    write_example_models(pytester.path / "generated")
+    models = pytester.path / "models"
+    models.mkdir()
+    (models / "model.tflite").write_bytes(
+        (pytester.path / "generated" / "tiny_dense.tflite").read_bytes()
+    )
+    pytester.makepyfile(test_suite=TESTS_AT_BASE)
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "base")
+    (models / "model.tflite").write_bytes(
+        (pytester.path / "generated" / "tiny_conv.tflite").read_bytes()
+    )
+    pytester.makepyfile(test_suite=TESTS_AT_HEAD)
+    return pytester
+
+
+def statuses(path: Path) -> dict[str, dict[str, object]]:
+    results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    return {r["test_id"].split("::")[1]: r for r in results}
+
+
+@pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
+def test_every_kind_of_benchmark_is_gated_against_the_revision(
+    changed: pytest.Pytester, workers: list[str]
+) -> None:
+    out = changed.path / "results.json"
+    result = changed.runpytest(
+        "--edgetpu-against=HEAD",
+        f"--edgetpu-json={out}",
+        "--junitxml=junit.xml",
+        "--edgetpu-report=report.md",
+        "-p",
+        "no:randomly",
+        *workers,
+    )
+    head = git(changed.path, "rev-parse", "--short=7", "HEAD").strip()
+    records = statuses(out)
+    verdicts = {name: r["verdict"]["status"] for name, r in records.items()}
+    assert verdicts["test_model"] == "REGRESSION", result.stdout.str()
+    assert verdicts["test_callable_slower"] == "REGRESSION", result.stdout.str()
+    assert verdicts["test_callable_unchanged"] in ("PASS", "UNSTABLE", "IMPROVED")
+    assert verdicts["test_fails_at_base"] == "NO_BASELINE"
+    assert verdicts["test_new"] == "NO_BASELINE"
+    result.assert_outcomes(failed=2, passed=3)
+    model = records["test_model"]
+    assert model["against"]["revision"] == f"HEAD ({head})"
+    assert model["against"]["where"] == "HEAD:models/model.tflite"
+    assert len(model["against"]["instance_values_ms"]) == len(model["instance_values_ms"])
+    assert model["verdict"]["model_changed"] is True
+    unchanged = records["test_callable_unchanged"]
+    assert unchanged["against"]["where"] == "HEAD:test_suite.py::test_callable_unchanged"
+    assert unchanged["verdict"]["pairs"] == len(unchanged["instance_values_ms"]) >= 3
+    assert records["test_fails_at_base"]["verdict"]["reason"] == (
+        f"the test fails at HEAD ({head}) (AssertionError: broken at the base)"
+    )
+    assert records["test_new"]["verdict"]["reason"] == (
+        f"new since HEAD ({head}): no test test_suite.py::test_new there"
+    )
+    result.stdout.re_match_lines(
+        [
+            rf"test_suite.py::test_model: REGRESSION p50 \S+ ms -> \S+ ms \(\+\d+\.\d%, 95% CI "
+            rf".*\) on cpu \(.*\) against HEAD \({head}\), measured now, \d+ interleaved pairs; "
+        ]
+    )
+    junit = (changed.path / "junit.xml").read_text(encoding="utf-8")
+    assert f'name="edgetpu_against" value="HEAD ({head})"' in junit
+    assert 'name="edgetpu_against_p50_ms"' in junit
+    report = (changed.path / "report.md").read_text(encoding="utf-8")
+    assert f"Relative mode: against `HEAD ({head})`, measured in this run" in report
+
+
+def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(
+    pytester: pytest.Pytester,
+) -> None:
+    """The example suite's way: a conftest generates the models, which git does not track;
+    the helper at the revision makes them as the revision's conftest does."""
+    pytester.makeini(RELATIVE_INI)
+    pytester.makeconftest(
+        """
+        from pathlib import Path
+        from pytest_edgetpu.example_models import write_example_models
+
+        def pytest_configure(config):
+            write_example_models(Path(__file__).parent / "made")
+        """
+    )
+    pytester.makepyfile(
+        test_made="""
+        import pytest
+
+        @pytest.mark.tpu_bench(model="made/tiny_conv.tflite")
+        def test_made(tpu_bench):
+            tpu_bench()
+        """
+    )
+    (pytester.path / ".gitignore").write_text("made/\n")
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path)
+    out = pytester.path / "results.json"
+    result = pytester.runpytest("--edgetpu-against=HEAD", f"--edgetpu-json={out}")
+    record = statuses(out)["test_made"]
+    assert record["against"]["where"] == "HEAD:test_made.py::test_made", result.stdout.str()
+    assert record["verdict"]["status"] in ("PASS", "UNSTABLE", "IMPROVED")
+    assert record["verdict"]["change"] is not None
+    result.assert_outcomes(passed=1)
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (
+            ["--edgetpu-against=nosuch"],
+            "ERROR: --edgetpu-against: 'nosuch' names no commit in ",
+        ),
+        (
+            ["--edgetpu-against=HEAD", "--edgetpu-update-baselines"],
+            "ERROR: --edgetpu-against: relative mode gates against a revision measured now and "
+            "writes no baselines, so it cannot go with --edgetpu-update-baselines; drop one of "
+            "them",
+        ),
+    ],
+    ids=["unknown-revision", "with-update"],
+)
+def test_usage_errors(changed: pytest.Pytester, args: list[str], words: str) -> None:
+    result = changed.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines[0].startswith(words), result.stderr.str()
+    assert "Traceback" not in result.stderr.str() + result.stdout.str()
+
+
+def test_no_repository_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makepyfile(test_x="def test_x(): pass")
+    result = project.runpytest("--edgetpu-against=origin/main")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert " is not inside a git repository; relative mode measures " in result.stderr.str()
+
+
+def test_the_ini_key_turns_relative_mode_on(changed: pytest.Pytester) -> None:
+    changed.makeini(RELATIVE_INI + "edgetpu_against = HEAD\n")
+    result = changed.runpytest("-k", "test_new")
+    result.stdout.fnmatch_lines(
+        ["edgetpu: gating against HEAD (*), measured now in interleaved pairs, on cpu*"]
+    )
+    result.assert_outcomes(passed=1)
