@@ -86,13 +86,21 @@ def main() -> None:
             "Gate accuracy with pytest-edgetpu under -n 2 (pytest-benchmark serial)",
             "",
         ),
+        (
+            "relative_gate.py",
+            "relative_gate.json",
+            "Relative mode against pytest-benchmark in one job, quiet and beside memory-streaming "
+            "neighbours (11 real models: 3 Coral, 8 MediaPipe)",
+            "",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
-            report = ["--report", str(path)] if script == "gate_accuracy.py" else [str(path)]
+            reporting = script in ("gate_accuracy.py", "relative_gate.py")
+            report = ["--report", str(path)] if reporting else [str(path)]
             command = (
                 command_of(path)
-                if script == "gate_accuracy.py"
+                if reporting
                 else f"python benchmarks/{script} benchmarks/results/{name}"
             )
             parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))

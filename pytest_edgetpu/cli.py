@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -28,11 +27,12 @@ from .baselines import (
     write_entries,
 )
 from .baselines import parse_text as parse_baseline_text
-from .compare import Policy, Status, compare, format_ms, recordable
+from .compare import Policy, Status, compare, compare_against, format_ms, recordable
 from .config import option_help, parse_threshold
 from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
-from .errors import BaselineError, EdgeTpuError, ResultsError, one_line
+from .errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
+from .gitrev import Revision, git
 from .jsonio import MAX_BYTES
 from .report import summary_table
 from .results import current_of, load_results
@@ -129,9 +129,13 @@ def _compare(args: argparse.Namespace) -> int:
     for result in document.results:
         if not result.timed:
             continue
-        lookup = store.lookup(result.test_id, document.profiles[result.profile])
-        verdict = compare(lookup, current_of(result), policy)
-        compared = lookup.entry if verdict.baseline_ms is not None else None
+        if result.against is not None:
+            # A relative run's result is judged against the side measured beside it.
+            verdict, compared = compare_against(result.against, current_of(result), policy), None
+        else:
+            lookup = store.lookup(result.test_id, document.profiles[result.profile])
+            verdict = compare(lookup, current_of(result), policy)
+            compared = lookup.entry if verdict.baseline_ms is not None else None
         judged.append(replace(result, verdict=verdict, compared_entry=compared, recorded=False))
     if not judged:
         print(f"{source} holds no timed results")
@@ -200,63 +204,33 @@ def _accept(args: argparse.Namespace) -> int:
     return 0
 
 
-def _git(*args: str, cwd: Path) -> str:
-    # An argument list, never a shell; callers keep user text out of option positions.
-    try:
-        done = subprocess.run(
-            ["git", *args],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
-            check=True,
-        )
-    except FileNotFoundError as exc:
-        raise BaselineError("git is not installed; diff needs it") from exc
-    except subprocess.CalledProcessError as exc:
-        raise BaselineError(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from exc
-    return done.stdout
-
-
-def _commit_of(rev: str, directory: Path) -> str:
-    """The commit ``rev`` names; text that git would read as an option is refused."""
-    if rev.startswith("-") or not rev.strip():
-        raise BaselineError(
-            f"diff: {rev!r} is not a git revision; give one like HEAD~1, origin/main or a tag"
-        )
-    try:
-        return _git("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", cwd=directory).strip()
-    except BaselineError:
-        raise BaselineError(
-            f"diff: {rev!r} names no commit in the repository of {directory}; give one like "
-            "HEAD~1, origin/main or a tag"
-        ) from None
-
-
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     try:
-        top = Path(_git("rev-parse", "--show-toplevel", cwd=directory).strip())
-    except BaselineError:
+        git("rev-parse", "--show-toplevel", cwd=directory)
+    except RevisionError:
         raise BaselineError(
             f"diff: the baseline directory {directory} is not inside a git repository; give "
             "--baseline-dir of a checkout"
         ) from None
-    commit = _commit_of(rev, directory)
-    relative = directory.resolve().relative_to(top.resolve()).as_posix()
+    revision = Revision.resolve(rev, directory, "diff")
+    relative = revision.relative(directory)
     files = {}
-    listing = _git("ls-tree", "-z", "--name-only", commit, "--", f"{relative}/", cwd=top)
-    for name in filter(None, listing.split("\0")):
-        if name.endswith(".json"):
-            # Sized before it is read: a commit can hold a blob of any size.
-            size = int(_git("cat-file", "-s", f"{commit}:{name}", cwd=top))
-            if size > MAX_BYTES:
-                raise BaselineError(
-                    f"{rev}:{name}: {size} bytes is too large for a baseline file (at most "
-                    f"{MAX_BYTES})"
-                )
-            text = _git("show", f"{commit}:{name}", cwd=top)
-            files[Path(name).stem] = parse_baseline_text(text, Path(f"{rev}:{name}"))
+    listing = git(
+        "ls-tree", "-z", "--name-only", revision.commit, "--", f"{relative}/",
+        cwd=revision.toplevel,
+    )  # fmt: skip
+    for name in filter(None, os.fsdecode(listing).split("\0")):
+        found = revision.blob(name) if name.endswith(".json") else None
+        if found is None:
+            continue
+        object_id, size = found
+        # Sized before it is read: a commit can hold a blob of any size.
+        if size > MAX_BYTES:
+            raise BaselineError(
+                f"{rev}:{name}: {size} bytes is too large for a baseline file (at most {MAX_BYTES})"
+            )
+        text = revision.read(object_id).decode("utf-8", "replace")
+        files[Path(name).stem] = parse_baseline_text(text, Path(f"{rev}:{name}"))
     return files
 
 

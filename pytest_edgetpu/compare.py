@@ -351,7 +351,7 @@ def _contention_explains(
     return (
         f"the host was busy: the benchmark thread waited for a CPU {now:.0%} of its timed "
         f"loops (the baseline's {then:.0%}), which explains a slowdown of up to "
-        f"{explained - 1:+.0%}; run again on a quiet host"
+        f"{explained - 1:+.0%}; run again on a quiet host, or gate with --edgetpu-against"
     )
 
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from .baselines import BaselineEntry, BaselineStore, Lookup, Profile
 from .bench import BenchResult
 from .compare import (
-    Against,
     Current,
     Policy,
     Status,
@@ -84,10 +83,10 @@ class Gate:
         lookup = self._lookup(pending.key, profile) if result.against is None else None
 
         def verdict_of(measured: BenchResult) -> Verdict:
-            if lookup is None:
-                against = measured.against or Against("?", pending.key, missing="not measured")
-                return compare_against(against, self._current(measured), policy)
-            return compare(lookup, self._current(measured), policy)
+            if lookup is not None:
+                return compare(lookup, self._current(measured), policy)
+            assert measured.against is not None, "a relative measurement is remeasured alike"
+            return compare_against(measured.against, self._current(measured), policy)
 
         verdict = verdict_of(result)
         if verdict.status is Status.REGRESSION and not self.update:

@@ -167,8 +167,8 @@ class BenchRun:
         Edge TPU delegate now, so its load time stays out of every measurement."""
         if not self.settings.enabled:
             return
-        _ = self.store
-        _ = self.relative
+        if self.relative is None:  # relative mode reads no stored baseline
+            _ = self.store
         if self.role == "controller":
             _ = self.devices
         else:

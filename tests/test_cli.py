@@ -198,8 +198,8 @@ def test_diff_shows_what_changed_since_a_revision(
     assert "added" in capsys.readouterr().out
     assert main(["diff", "no-such-rev"]) == 2
     assert capsys.readouterr().err == (
-        "pytest-edgetpu: error: diff: 'no-such-rev' names no commit in the repository of "
-        "baselines; give one like HEAD~1, origin/main or a tag\n"
+        f"pytest-edgetpu: error: diff: 'no-such-rev' names no commit in {measured.resolve()}; "
+        "fetch it first (e.g. git fetch origin) or give a branch, tag or commit hash that exists\n"
     )
     # Text that git would read as an option never reaches it (git show --output=FILE writes).
     assert main(["diff", "--", "--output=pwned"]) == 2

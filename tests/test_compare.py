@@ -398,7 +398,8 @@ def test_a_slowdown_the_hosts_waiting_explains_is_busy() -> None:
     assert not verdict.fails(strict=False) and verdict.fails(strict=True)
     assert verdict.reason == (
         "the host was busy: the benchmark thread waited for a CPU 80% of its timed loops (the "
-        "baseline's 0%), which explains a slowdown of up to +402%; run again on a quiet host"
+        "baseline's 0%), which explains a slowdown of up to +402%; run again on a quiet host, or "
+        "gate with --edgetpu-against"
     )
 
 

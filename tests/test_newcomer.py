@@ -124,8 +124,8 @@ def test_devices_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
 def test_diff_given_an_option_as_revision_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "--output=x", "--baseline-dir", "."]) == 2
     assert capsys.readouterr().err == (
-        "pytest-edgetpu: error: diff: '--output=x' is not a git revision; give one like HEAD~1,"
-        " origin/main or a tag\n"
+        "pytest-edgetpu: error: diff: '--output=x' is not a git revision; give one like "
+        "origin/main, HEAD~1, a tag or a commit hash\n"
     )
 
 

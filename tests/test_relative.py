@@ -14,6 +14,7 @@ from test_edgetpu import USB3, FakeLoadDelegate, discovery_of, settings
 from test_measure import FakeClock
 
 from pytest_edgetpu.bench import DeviceSession
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.compare import Against, Current, Policy, Status, compare_against
 from pytest_edgetpu.errors import RevisionError
 from pytest_edgetpu.example_models import write_example_models
@@ -379,7 +380,7 @@ def statuses(path: Path) -> dict[str, dict[str, object]]:
 
 @pytest.mark.parametrize("workers", [[], ["-n", "2"]], ids=["serial", "xdist"])
 def test_every_kind_of_benchmark_is_gated_against_the_revision(
-    changed: pytest.Pytester, workers: list[str]
+    changed: pytest.Pytester, workers: list[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = changed.path / "results.json"
     result = changed.runpytest(
@@ -425,6 +426,12 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     assert 'name="edgetpu_against_p50_ms"' in junit
     report = (changed.path / "report.md").read_text(encoding="utf-8")
     assert f"Relative mode: against `HEAD ({head})`, measured in this run" in report
+    # Without pytest, a relative run's results are judged against the side measured beside them.
+    capsys.readouterr()
+    assert main(["compare", str(out)]) == 1
+    compared = capsys.readouterr().out
+    assert "test_suite.py::test_model: REGRESSION p50 " in compared
+    assert f"against HEAD ({head}), measured now, " in compared
 
 
 def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(

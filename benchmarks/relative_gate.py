@@ -1,0 +1,416 @@
+"""Relative mode (``--edgetpu-against``) against pytest-benchmark measuring base and head in the
+same job, on a quiet host and beside memory-streaming neighbours (issue 13).
+
+Models: the three Coral models of ``gate_accuracy.py`` and eight ms-scale real models that a
+PyPI package ships: MediaPipe 0.10.14's ``mediapipe/modules/*.tflite`` (``pip download``-ed
+into a cache folder, never committed). Each test times ``invoke()`` followed by injected work.
+
+The injected slowdowns are fixed before any load starts: for each model, the loop count worth
++5%, +10% and +100% (a doubling, as a model swap would be) of its quiet invoke is calibrated
+once on the quiet host (``gate_accuracy.make_burn``), and those loop counts are then used in
+every condition. Under memory contention a model slows far more than the injected Python work
+does, so the table also says what each injected slowdown realized there (pytest-edgetpu's
+measured change).
+
+A round, in each condition (quiet; 2 or 4 neighbour processes copying a 64 MiB buffer in a
+loop, ``busy_verdicts.NEIGHBOURS["mem"]``), for each change of its list (A/A, and the
+slowdowns worth measuring there), in a shuffled order:
+
+- pytest-edgetpu: the scratch repository's commit has no injected work; the working tree gets
+  the change; ``pytest --edgetpu-against=HEAD`` gates it (the test's own code at HEAD runs in a
+  helper, instances interleaved);
+- pytest-benchmark, the way its users gate a pull request in one job: run the suite at the base
+  (``--benchmark-save``), then at the head with ``--benchmark-compare`` and
+  ``--benchmark-compare-fail=median:5%``.
+
+On the quiet host each round also times a stored-baseline gate of the same suite (``pytest
+--edgetpu`` against baselines recorded at the round's start), for the cost of relative mode.
+
+    .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 \\
+        --out benchmarks/results/relative_gate.json
+    .venv-bench/bin/python benchmarks/relative_gate.py \\
+        --report benchmarks/results/relative_gate.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+from busy_verdicts import NEIGHBOURS
+from gate_accuracy import BURN, pytest_run, wilson
+from saved import stamped
+
+ROOT = Path(__file__).resolve().parent.parent
+CORAL = ROOT.parent / "shared" / "models" / "coral"
+CORAL_MODELS = {
+    "lstm": "keras_lstm_mnist_ptq.tflite",
+    "mnv1_025": "mobilenet_v1_0.25_128_quant.tflite",
+    "mnv2": "mobilenet_v2_1.0_224_quant.tflite",
+}
+MEDIAPIPE = "mediapipe==0.10.14"
+MEDIAPIPE_MODELS = (
+    "hand_recrop",
+    "iris_landmark",
+    "face_detection_short_range",
+    "face_landmark",
+    "selfie_segmentation_landscape",
+    "face_detection_full_range_sparse",
+    "selfie_segmentation",
+    "hand_landmark_lite",
+)
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-edgetpu-bench"
+SLOWDOWNS = (0.05, 0.10, 1.0)
+#: The changes gated in each condition: A/A everywhere, and what the issue asks there.
+CELLS = {"quiet": (0.0, 0.05, 0.10), "mem2": (0.0, 0.10), "mem4": (0.0, 1.0)}
+
+CALIBRATE = """
+import json, sys
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+from burn import make_burn
+
+loops = {}
+for name, path in json.loads(sys.argv[1]).items():
+    interpreter = Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    for d in interpreter.get_input_details():
+        rng = np.random.default_rng(0)
+        interpreter.set_tensor(d["index"], rng.integers(0, 255, d["shape"]).astype(d["dtype"]))
+    loops[name] = {str(f): make_burn(interpreter.invoke, f)[1] for f in json.loads(sys.argv[2])}
+print(json.dumps(loops))
+"""
+
+OURS = """
+import pytest
+
+MODELS = {models!r}
+LOOPS = {loops!r}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model(name, edgetpu, tpu_bench):
+    model = edgetpu.load(MODELS[name])
+    model.set_inputs()
+    loops = LOOPS.get(name, 0)
+
+    def infer():
+        model.interpreter.invoke()
+        x = 0
+        for i in range(loops):
+            x += i
+
+    tpu_bench(infer)
+"""
+
+THEIRS = """
+import pytest
+import numpy as np
+from ai_edge_litert.interpreter import Interpreter
+
+MODELS = {models!r}
+LOOPS = {loops!r}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model(name, benchmark):
+    interpreter = Interpreter(model_path=MODELS[name], num_threads=1)
+    interpreter.allocate_tensors()
+    for d in interpreter.get_input_details():
+        rng = np.random.default_rng(0)
+        interpreter.set_tensor(d["index"], rng.integers(0, 255, d["shape"]).astype(d["dtype"]))
+    loops = LOOPS.get(name, 0)
+
+    def infer():
+        interpreter.invoke()
+        x = 0
+        for i in range(loops):
+            x += i
+
+    benchmark(infer)
+"""
+
+
+def fetch_mediapipe_models() -> dict[str, str]:
+    """MediaPipe's published models, from its wheel on PyPI, cached between runs."""
+    folder = CACHE / MEDIAPIPE.replace("==", "-")
+    if not all((folder / f"{name}.tflite").is_file() for name in MEDIAPIPE_MODELS):
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "-q",
+                "-d",
+                str(folder),
+                MEDIAPIPE,
+            ],
+            check=True,
+        )
+        (wheel,) = folder.glob("mediapipe-*.whl")
+        with zipfile.ZipFile(wheel) as archive:
+            for info in archive.infolist():
+                name = Path(info.filename).stem
+                if info.filename.endswith(".tflite") and name in MEDIAPIPE_MODELS:
+                    (folder / f"{name}.tflite").write_bytes(archive.read(info))
+        wheel.unlink()
+    return {name: str(folder / f"{name}.tflite") for name in MEDIAPIPE_MODELS}
+
+
+def calibrate(directory: Path, models: dict[str, str]) -> dict[str, dict[str, int]]:
+    done = subprocess.run(
+        [sys.executable, "-c", CALIBRATE, json.dumps(models), json.dumps(SLOWDOWNS)],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def git(cwd: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench", *args],
+        cwd=cwd,
+        check=True,
+        capture_output=True,
+    )
+
+
+def write_suites(directory: Path, models: dict[str, str]) -> tuple[Path, Path]:
+    mine, other = directory / "ours", directory / "theirs"
+    for folder in (mine, other):
+        folder.mkdir()
+        (folder / "burn.py").write_text(BURN)
+    (mine / "pytest.ini").write_text("[pytest]\n")
+    (mine / "test_ours.py").write_text(OURS.format(models=models, loops={}))
+    (mine / ".gitignore").write_text("baselines/\nresults.json\n")
+    git(mine, "init", "-q")
+    git(mine, "add", "-A")
+    git(mine, "commit", "-q", "-m", "base: no injected work")
+    (other / "pytest.ini").write_text("[pytest]\n")
+    return mine, other
+
+
+def loops_for(calibrated: dict[str, dict[str, int]], slowdown: float) -> dict[str, int]:
+    return {name: by[str(slowdown)] for name, by in calibrated.items()} if slowdown else {}
+
+
+def ours_run(
+    mine: Path, models: dict[str, str], loops: dict[str, int], mode: str
+) -> dict[str, Any]:
+    """One pytest-edgetpu gate: ``relative`` against HEAD, ``stored`` or ``record``."""
+    (mine / "test_ours.py").write_text(OURS.format(models=models, loops=loops))
+    out = mine / "results.json"
+    out.unlink(missing_ok=True)
+    args = {
+        "relative": ["--edgetpu-against=HEAD"],
+        "stored": ["--edgetpu"],
+        "record": ["--edgetpu-update-baselines"],
+    }[mode]
+    code, wall, tail = pytest_run(mine, ["-p", "no:benchmark", *args, f"--edgetpu-json={out}"], 0.0)
+    results = json.loads(out.read_text())["results"] if out.exists() else []
+    tests = {}
+    for r in results:
+        against = r.get("against") or {}
+        tests[r["test_id"].split("[")[-1].rstrip("]")] = {
+            "status": r["verdict"]["status"],
+            "change": r["verdict"]["change"],
+            "reason": r["verdict"]["reason"],
+            "instances": r["instance_values_ms"],
+            "base_instances": against.get("instance_values_ms"),
+            "wait": r.get("run_queue_wait"),
+        }
+    return {"tool": "pytest-edgetpu", "mode": mode, "exit": code, "wall_s": wall,
+            "tests": tests, "tail": tail if not tests else ""}  # fmt: skip
+
+
+def theirs_job(other: Path, models: dict[str, str], loops: dict[str, int]) -> dict[str, Any]:
+    """pytest-benchmark as a pull request's job: the base, then the head compared with it."""
+    storage = other / "storage"
+    subprocess.run(["rm", "-rf", str(storage)], check=True)
+    common = ["-p", "no:edgetpu", "-p", "no:xdist", f"--benchmark-storage=file://{storage}"]
+    sides = {}
+    wall = 0.0
+    for side, side_loops, extra in (
+        ("base", {}, ["--benchmark-save=base"]),
+        ("head", loops, ["--benchmark-compare=0001", "--benchmark-compare-fail=median:5%"]),
+    ):
+        (other / "test_theirs.py").write_text(THEIRS.format(models=models, loops=side_loops))
+        out = other / f"{side}.json"
+        out.unlink(missing_ok=True)
+        _, seconds, _ = pytest_run(other, [*common, *extra, f"--benchmark-json={out}"], 0.0)
+        wall += seconds
+        sides[side] = (
+            {b["param"]: b["stats"]["median"] for b in json.loads(out.read_text())["benchmarks"]}
+            if out.exists()
+            else {}
+        )
+    tests = {
+        name: {"base_median": base, "head_median": sides["head"][name]}
+        for name, base in sides["base"].items()
+        if name in sides["head"]
+    }
+    return {"tool": "pytest-benchmark", "mode": "same-job", "wall_s": wall, "tests": tests}
+
+
+def start_neighbours(condition: str) -> list[subprocess.Popen[bytes]]:
+    count = int(condition[3:]) if condition.startswith("mem") else 0
+    return [subprocess.Popen([sys.executable, "-c", NEIGHBOURS["mem"]]) for _ in range(count)]
+
+
+def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
+    if not (CORAL / CORAL_MODELS["lstm"]).is_file():
+        sys.exit(f"the Coral models are needed at {CORAL}")
+    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
+    models |= fetch_mediapipe_models()
+    rng = random.Random(args.seed)
+    runs: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        mine, other = write_suites(Path(tmp), models)
+        calibrated = calibrate(mine, models)
+        print(f"calibrated loops: {calibrated}", file=sys.stderr, flush=True)
+        for round_no in range(args.rounds):
+            record = ours_run(mine, models, {}, "record")
+            stored = ours_run(mine, models, {}, "stored")
+            for run in (record, stored):
+                run |= {"round": round_no, "condition": "quiet", "slowdown": 0.0}
+            runs += [record, stored]
+            conditions = list(CELLS)
+            rng.shuffle(conditions)
+            for condition in conditions:
+                neighbours = start_neighbours(condition)
+                try:
+                    time.sleep(1.0 if neighbours else 0.0)
+                    cells = list(CELLS[condition])
+                    rng.shuffle(cells)
+                    for slowdown in cells:
+                        loops = loops_for(calibrated, slowdown)
+                        pair = [
+                            functools.partial(ours_run, mine, models, loops, "relative"),
+                            functools.partial(theirs_job, other, models, loops),
+                        ]
+                        rng.shuffle(pair)
+                        for make in pair:
+                            run = make()
+                            run |= {"round": round_no, "condition": condition, "slowdown": slowdown}
+                            runs.append(run)
+                        git(mine, "checkout", "--", "test_ours.py")
+                finally:
+                    for process in neighbours:
+                        process.kill()
+                        process.wait()
+            print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    return stamped(
+        {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "models": sorted(models),
+            "loops": calibrated,
+            "runs": runs,
+        }
+    )
+
+
+def report(data: dict[str, Any]) -> str:
+    runs = data["runs"]
+    relative = [r for r in runs if r["tool"] == "pytest-edgetpu" and r["mode"] == "relative"]
+    theirs = [r for r in runs if r["tool"] == "pytest-benchmark"]
+    lines = [
+        f"Run {data['date']} on {data['machine']}, Python {data['python']}; {len(data['models'])} "
+        f"models; command: `{data['command']}`",
+        "",
+        "| condition | change | pytest-edgetpu --edgetpu-against flagged | pytest-benchmark "
+        "same job, median:5% flagged | realized (pytest-edgetpu's measured change, median) |",
+        "|---|---|---|---|---|",
+    ]
+    for condition, cells in CELLS.items():
+        for slowdown in cells:
+            ours_hits = ours_n = 0
+            changes = []
+            for r in relative:
+                if r["condition"] == condition and r["slowdown"] == slowdown:
+                    for test in r["tests"].values():
+                        ours_n += 1
+                        ours_hits += test["status"] == "REGRESSION"
+                        if test["change"] is not None:
+                            changes.append(test["change"])
+            their_hits = their_n = 0
+            for r in theirs:
+                if r["condition"] == condition and r["slowdown"] == slowdown:
+                    for test in r["tests"].values():
+                        their_n += 1
+                        their_hits += test["head_median"] > test["base_median"] * 1.05
+            change = "A/A" if slowdown == 0 else f"+{slowdown:.0%}"
+            realized = f"{statistics.median(changes):+.1%}" if changes else "n/a"
+            lines.append(
+                f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | "
+                f"{wilson(their_hits, their_n)} | {realized} |"
+            )
+
+    def wall(mode: str, condition: str = "quiet") -> float:
+        walls = [
+            r["wall_s"]
+            for r in runs
+            if r["tool"] == "pytest-edgetpu"
+            and r["mode"] == mode
+            and r["condition"] == condition
+            and r["slowdown"] == 0.0
+        ]
+        return statistics.median(walls) if walls else float("nan")
+
+    stored, rel = wall("stored"), wall("relative")
+    job = statistics.median(
+        r["wall_s"] for r in theirs if r["condition"] == "quiet" and r["slowdown"] == 0.0
+    )
+    tests = len(data["models"])
+    lines += [
+        "",
+        f"Time per gate run, quiet host, A/A, median over rounds ({tests} tests): stored "
+        f"baselines {stored:.1f} s, relative mode {rel:.1f} s ({rel / stored:.2f}x), "
+        f"pytest-benchmark's two runs {job:.1f} s.",
+    ]
+    alarms = [
+        f"{name} {test['change']:+.1%} ({r['condition']})"
+        for r in relative
+        if r["slowdown"] == 0.0
+        for name, test in r["tests"].items()
+        if test["status"] == "REGRESSION"
+    ]
+    lines += ["", "pytest-edgetpu false alarms: " + (", ".join(alarms) or "none")]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the tables of a saved results file")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
+    data = run_rounds(args)
+    if args.out:
+        args.out.write_text(json.dumps(data) + "\n")
+    print(report(data))
+
+
+if __name__ == "__main__":
+    main()
