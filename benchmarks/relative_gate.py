@@ -50,16 +50,10 @@ from pathlib import Path
 from typing import Any
 
 from busy_verdicts import NEIGHBOURS
-from gate_accuracy import BURN, pytest_run, wilson
+from gate_accuracy import BURN, CORAL, pytest_run, wilson
+from gate_accuracy import MODELS as CORAL_MODELS
 from saved import stamped
 
-ROOT = Path(__file__).resolve().parent.parent
-CORAL = ROOT.parent / "shared" / "models" / "coral"
-CORAL_MODELS = {
-    "lstm": "keras_lstm_mnist_ptq.tflite",
-    "mnv1_025": "mobilenet_v1_0.25_128_quant.tflite",
-    "mnv2": "mobilenet_v2_1.0_224_quant.tflite",
-}
 MEDIAPIPE = "mediapipe==0.10.14"
 MEDIAPIPE_MODELS = (
     "hand_recrop",

@@ -291,7 +291,7 @@ edgetpu_min_runs = 20
 filterwarnings = ignore::pytest.PytestAssertRewriteWarning
 """
 
-TESTS_AT_BASE = """
+SUITE_AT_BOTH = """
 import pytest
 
 
@@ -309,7 +309,11 @@ def test_model(tpu_bench):
 
 def test_callable_unchanged(tpu_bench):
     tpu_bench(lambda: work(3000))
+"""
 
+TESTS_AT_BASE = (
+    SUITE_AT_BOTH
+    + """
 
 def test_callable_slower(tpu_bench):
     tpu_bench(lambda: work(3000))
@@ -318,26 +322,11 @@ def test_callable_slower(tpu_bench):
 def test_fails_at_base(tpu_bench):
     assert False, "broken at the base"
 """
+)
 
-TESTS_AT_HEAD = """
-import pytest
-
-
-def work(n):
-    total = 0
-    for i in range(n):
-        total += i * i
-    return total
-
-
-@pytest.mark.tpu_bench(model="models/model.tflite")
-def test_model(tpu_bench):
-    tpu_bench()
-
-
-def test_callable_unchanged(tpu_bench):
-    tpu_bench(lambda: work(3000))
-
+TESTS_AT_HEAD = (
+    SUITE_AT_BOTH
+    + """
 
 def test_callable_slower(tpu_bench):
     tpu_bench(lambda: work(9000))
@@ -350,6 +339,7 @@ def test_fails_at_base(tpu_bench):
 def test_new(tpu_bench):
     tpu_bench(lambda: work(3000))
 """
+)
 
 
 @pytest.fixture
