@@ -345,7 +345,8 @@ def test_new(tpu_bench):
 @pytest.fixture
 def changed(pytester: pytest.Pytester) -> pytest.Pytester:
     """A project in git: the base commit benchmarks the small dense model, and the working
-    tree swaps in the slower conv model and changes the tests (TESTS_AT_HEAD)."""
+    tree swaps in the slower conv model, changes the tests (TESTS_AT_HEAD) and adds a test file
+    (test_fresh.py)."""
     pytester.makeini(RELATIVE_INI)
     write_example_models(pytester.path / "generated")
     models = pytester.path / "models"
@@ -360,6 +361,7 @@ def changed(pytester: pytest.Pytester) -> pytest.Pytester:
         (pytester.path / "generated" / "tiny_conv.tflite").read_bytes()
     )
     pytester.makepyfile(test_suite=TESTS_AT_HEAD)
+    pytester.makepyfile(test_fresh="def test_fresh(tpu_bench):\n    tpu_bench(lambda: None)\n")
     return pytester
 
 
@@ -390,7 +392,8 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     assert verdicts["test_callable_unchanged"] in ("PASS", "UNSTABLE", "IMPROVED")
     assert verdicts["test_fails_at_base"] == "NO_BASELINE"
     assert verdicts["test_new"] == "NO_BASELINE"
-    result.assert_outcomes(failed=2, passed=3)
+    assert verdicts["test_fresh"] == "NO_BASELINE"
+    result.assert_outcomes(failed=2, passed=4)
     model = records["test_model"]
     assert model["against"]["revision"] == f"HEAD ({head})"
     assert model["against"]["where"] == "HEAD:models/model.tflite"
@@ -404,6 +407,9 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     )
     assert records["test_new"]["verdict"]["reason"] == (
         f"new since HEAD ({head}): no test test_suite.py::test_new there"
+    )
+    assert records["test_fresh"]["verdict"]["reason"] == (
+        f"new since HEAD ({head}): no test_fresh.py there"
     )
     result.stdout.re_match_lines(
         [
