@@ -157,6 +157,11 @@ class RevisionFiles:
         them), made once; unpacked with tarfile's ``data`` filter, so an entry can neither
         leave the directory nor be a device or a link out of it."""
         if self._checkout is None:
+            if not hasattr(tarfile, "data_filter"):
+                raise RevisionError(
+                    f"{self.revision.words}: checking out a revision safely needs tarfile's data "
+                    "filter, which this Python lacks; use Python 3.10.12 or newer"
+                )
             target = self.scratch() / "checkout"
             target.mkdir()
             archive = subprocess.Popen(
