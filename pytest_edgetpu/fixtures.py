@@ -147,9 +147,8 @@ class TpuBench:
 
         def bench() -> BenchResult:
             __tracebackhide__ = True
-            model = self._model_of(target)
-            if model is not None:
-                info = model
+            if not callable(timed):
+                info = timed
 
                 def bench_model(base: Base | None) -> BenchResult:
                     __tracebackhide__ = True
@@ -157,8 +156,8 @@ class TpuBench:
 
                 base = relative.model(session, info, self.node_id, call) if relative else None
                 return measured(bench_model, base)
-            assert callable(target)
-            fn, models = target, self.edgetpu.models
+
+            fn = timed
 
             def bench_callable(base: Base | None) -> BenchResult:
                 __tracebackhide__ = True
@@ -167,7 +166,9 @@ class TpuBench:
             base = relative.test_call(session, self.node_id, call) if relative else None
             return measured(bench_callable, base)
 
+        models = self.edgetpu.models
         try:
+            timed = self._what_to_time(target)
             result = bench()
         except ConfigError as error:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
@@ -175,22 +176,21 @@ class TpuBench:
             report_model_error(error, self.edgetpu.strict)
         serving = self.run.serving
         if serving is not None:
-            model = self._model_of(target)
             start = (
-                session.model_instances(model)
-                if model is not None
-                else session.callable_instances(target, self.edgetpu.models)  # type: ignore[arg-type]
+                session.callable_instances(timed, models)
+                if callable(timed)
+                else session.model_instances(timed)
             )
             serving.register(result.target, result.model_sha256, start)
         key = measurement_key(self.node_id, call)
         self.pending.append(Pending(key, result, self.settings.threshold.value, bench))
         return result
 
-    def _model_of(
+    def _what_to_time(
         self, target: str | Path | LoadedModel | Callable[[], object] | None
-    ) -> ModelInfo | None:
-        """The model ``target`` names (None: it is a callable); a ConfigError for a target
-        that is neither."""
+    ) -> ModelInfo | Callable[[], object]:
+        """The model ``target`` names, or the callable it is; a ConfigError for a target that
+        is neither."""
         from .bench import LoadedModel
 
         if target is None or isinstance(target, (str, Path)):
@@ -205,7 +205,7 @@ class TpuBench:
         if isinstance(target, LoadedModel):
             return target.info
         if callable(target):
-            return None
+            return target
         raise ConfigError(
             f"{self.node_id}: tpu_bench() takes a model path, a loaded model or a "
             f"callable, not {type(target).__name__}"

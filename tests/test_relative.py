@@ -208,6 +208,7 @@ def test_files_at_a_revision(repo: Path) -> None:
     conv.write_bytes(b"changed since")
     (repo / "models" / "link.tflite").symlink_to("tiny_conv.tflite")
     (repo / "new.tflite").write_bytes(b"new")
+    (repo / "models" / "[t]*.tflite").write_bytes(b"a name git could read as a pattern")
     commit_all(repo, "a symlink, a new file")
     files = RevisionFiles(Revision.resolve("HEAD~1", repo, "--edgetpu-against"), 10**8)
     try:
@@ -221,6 +222,8 @@ def test_files_at_a_revision(repo: Path) -> None:
         link.write_bytes(committed)  # a regular file now, a symlink at the revision
         at_head = RevisionFiles(Revision.resolve("HEAD", repo, "--edgetpu-against"), 10**8)
         assert at_head.file(link) is None  # a symlink at the revision is no model
+        pattern = at_head.file(repo / "models" / "[t]*.tflite")
+        assert pattern is not None and pattern.read_bytes().startswith(b"a name git")
         assert files.file(repo.parent / "elsewhere.tflite") is None  # outside the repository
         tiny = RevisionFiles(files.revision, 1000)
         with pytest.raises(RevisionError, match="bytes is more than a model may hold"):
