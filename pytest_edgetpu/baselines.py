@@ -62,7 +62,19 @@ _SIGNIFICANT_DIGITS: Final = 4
 _KEY_ORDER: Final = {
     name: i
     for i, name in enumerate(
-        ("device", "link", "arch", "cpu_model", "libedgetpu", "runtime", "performance", "workers")
+        (
+            "device",
+            "delegate",
+            "delegate_sha256",
+            "link",
+            "arch",
+            "cpu_model",
+            "libedgetpu",
+            "runtime",
+            "performance",
+            "delegate_options",
+            "workers",
+        )
     )
 }
 

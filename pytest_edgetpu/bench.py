@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from .compare import Against
-from .devices import Device, open_edgetpu_delegate
+from .delegation import Delegation, delegation_of, edgetpu_delegation
+from .devices import Device, open_edgetpu_delegate, open_external_delegate
 from .discovery import read_apex_temperature, read_apex_trip_point
 from .errors import ModelError, NeedsEdgeTpuError
 from .inputs import fill_inputs, random_inputs_for
@@ -189,6 +190,9 @@ class BenchResult:
     """The models a timed callable runs (those loaded with ``edgetpu.load`` before it)."""
     against: Against | None = None
     """Relative mode: the same benchmark at the revision, measured in pairs with this one."""
+    delegations: tuple[Delegation | None, ...] = ()
+    """For each of :attr:`models`, which of its operators the device's delegate ran (None
+    where the runtime does not say)."""
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
@@ -274,11 +278,13 @@ class Base:
 
 
 class DeviceSession:
-    """One device held for the run, with the runtime and (on an Edge TPU) its delegate.
+    """One device held for the run, with the runtime and (on an Edge TPU, or with an external
+    delegate) its delegate.
 
     ``delegate_options`` are libedgetpu's (e.g. ``{"Performance": "Max"}``), checked before
     the device is opened. On the CPU, every model is tried in a :class:`ModelProbe` helper
-    process before the session loads it (``probe`` replaces the default helper).
+    process before the session loads it (``probe`` replaces the default helper); never on a
+    device that may be open in one process only.
     """
 
     def __init__(
@@ -294,16 +300,27 @@ class DeviceSession:
         self.num_threads = num_threads
         self.delegate_options = dict(delegate_options or {})
         self.delegate_load_ms: float | None = None
-        if probe is None and not device.is_edgetpu:
+        if probe is None and not device.exclusive:
             probe = ModelProbe(runtime.label)
         self.probe = probe
+        #: Why this device cannot measure here (a LiteRT accelerator this host lacks); its
+        #: benchmarks are skipped with it. Known once the session is open.
+        self.unavailable: str | None = None
+        self._delegations: dict[tuple[str, int], Delegation | None] = {}
+
+    @property
+    def _shares_delegate(self) -> bool:
+        return self.device.is_edgetpu or self.device.delegate is not None
 
     @functools.cached_property
     def _delegates(self) -> tuple[Any, ...]:
-        if not self.device.is_edgetpu:
+        if not self._shares_delegate:
             return ()
         start = time.perf_counter_ns()
-        delegate = open_edgetpu_delegate(self.runtime, self.device, self.delegate_options)
+        if self.device.delegate is not None:
+            delegate = open_external_delegate(self.runtime, self.device)
+        else:
+            delegate = open_edgetpu_delegate(self.runtime, self.device, self.delegate_options)
         self.delegate_load_ms = (time.perf_counter_ns() - start) / 1e6
         return (delegate,)
 
@@ -313,8 +330,12 @@ class DeviceSession:
         the CPU, start the probe helper, so its imports overlap the collection."""
         if self.probe is not None:
             self.probe.start()
-        if not self.device.is_edgetpu:
+        if self.device.kind == "cpu":
             consume_first_cpu_log(self.runtime)
+        if self.device.accelerator is not None:
+            from .compiled import accelerator_missing
+
+            self.unavailable = accelerator_missing(self.device.accelerator)
         _ = self._delegates
 
     def close(self) -> None:
@@ -329,7 +350,9 @@ class DeviceSession:
         other = DeviceSession(
             self.device, self.runtime, num_threads, self.delegate_options, self.probe
         )
-        if not self.device.is_edgetpu:
+        other.unavailable = self.unavailable
+        other._delegations = self._delegations
+        if not self._shares_delegate:
             return other
         other.__dict__["_delegates"] = self._delegates
         other.delegate_load_ms = self.delegate_load_ms
@@ -351,9 +374,42 @@ class DeviceSession:
         return info
 
     def new_interpreter(self, path: Path) -> Interpreter:
+        if self.device.accelerator is not None:
+            from .compiled import CompiledInterpreter
+
+            return CompiledInterpreter(path, self.device.accelerator, self.num_threads)
         return make_interpreter(
-            self.runtime, path, num_threads=self.num_threads, delegates=self._delegates
+            self.runtime,
+            path,
+            num_threads=self.num_threads,
+            delegates=self._delegates,
+            # An external delegate's partitions are then the only ones, so they can be told
+            # apart; what it leaves runs on the built-in kernels, as benchmark_model runs it.
+            default_delegates=self.device.xnnpack and self.device.delegate is None,
         )
+
+    def delegation(self, info: ModelInfo) -> Delegation | None:
+        """Which of ``info``'s operators this device's delegate runs and which the CPU runs
+        (once per model and thread count); None where the runtime does not say."""
+        key = (info.sha256, self.num_threads)
+        if key not in self._delegations:
+            self._delegations[key] = self._delegation(info)
+        return self._delegations[key]
+
+    def _delegation(self, info: ModelInfo) -> Delegation | None:
+        if self.device.is_edgetpu:
+            return edgetpu_delegation(info.operators, EDGETPU_CUSTOM_OP)
+        interpreter = self.new_interpreter(info.path)
+        if self.device.accelerator is not None:
+            from .compiled import CompiledInterpreter
+
+            assert isinstance(interpreter, CompiledInterpreter)
+            return interpreter.delegation(len(info.operators))
+        if self.device.delegate is not None:
+            name = self.device.delegate.name
+        else:
+            name = "XNNPACK" if self.device.xnnpack else "a delegate (cpu-builtin runs none)"
+        return delegation_of(interpreter, name)
 
     def load(self, path: str | Path) -> LoadedModel:
         """Load a model onto this device."""
@@ -385,7 +441,8 @@ class DeviceSession:
         """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run;
         with a ``base``, in pairs interleaved with it."""
         try:
-            return self._bench(str(info.path), self.model_instances(info), settings, info, base)
+            result = self._bench(str(info.path), self.model_instances(info), settings, info, base)
+            return replace(result, delegations=(self.delegation(info),))
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first
             # inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"): that is the file's
@@ -408,7 +465,11 @@ class DeviceSession:
         __tracebackhide__ = True  # the callable's exception shows the user's frames only
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
         result = self._bench(name, self.callable_instances(fn, models), settings, None, base)
-        return replace(result, callable_models=tuple(model.info for model in models))
+        return replace(
+            result,
+            callable_models=tuple(model.info for model in models),
+            delegations=tuple(self.delegation(model.info) for model in models),
+        )
 
     @staticmethod
     def callable_instances(

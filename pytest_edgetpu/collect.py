@@ -51,10 +51,7 @@ class TfliteItem(pytest.Item):
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY].get()
         settings = test_settings(run.settings, (), {}, self.nodeid)
-        session = run.station.session.with_threads(settings.num_threads)
-        bench = TpuBench(
-            run, EdgeTpu(session, run.rootdir, run.settings.strict), settings, self.nodeid
-        )
+        bench = TpuBench(run, EdgeTpu.for_test(run, settings), settings, self.nodeid)
         bench(self.path)
         self.stash[PENDING_KEY] = bench.pending
 

@@ -21,7 +21,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
-from .devices import PERFORMANCE_LEVELS, DeviceRequest, parse_device_spec, parse_performance
+from .devices import (
+    PERFORMANCE_LEVELS,
+    DeviceRequest,
+    parse_delegate_options,
+    parse_device_spec,
+    parse_performance,
+)
 from .errors import ConfigError
 from .limits import MAX_MAX_TIME_S, MAX_MIN_RUNS, MAX_NUM_THREADS, MAX_WARMUP, METRICS
 from .measure import MeasureSettings
@@ -175,11 +181,31 @@ OPTIONS: Final = (
     Option("", "Run latency benchmarks and gate them against baselines", None, False, _parse_bool),
     Option(
         "device",
-        "Devices to run on: auto (every Edge TPU found, else the CPU), cpu, usb, pci, usb:N, "
-        "pci:N, cpu:N, :N, or a comma list (default: auto)",
+        "Devices to run on: auto (every Edge TPU found, else the CPU), cpu (XNNPACK on, "
+        "LiteRT's default), cpu-builtin (XNNPACK off), usb, pci, litert-cpu, litert-gpu, "
+        "litert-npu (LiteRT CompiledModel accelerators), the :N forms (usb:N, pci:N, cpu:N, "
+        "cpu-builtin:N, litert-cpu:N, :N), delegate:PATH (a TFLite external delegate "
+        "library), or a comma list (default: auto)",
         "SPEC",
         "auto",
         _parse_text,
+    ),
+    Option(
+        "delegate_options",
+        "Options of the delegate:PATH library, as benchmark_model's "
+        "--external_delegate_options: key:value;key:value; part of the baseline's device "
+        "profile",
+        "OPTS",
+        None,
+        parse_delegate_options,
+    ),
+    Option(
+        "fully_delegated",
+        "Fail a benchmark whose model is not fully delegated (ops left on the CPU), naming "
+        "those ops; marker argument fully_delegated=True asks it of one test",
+        None,
+        False,
+        _parse_bool,
     ),
     Option(
         "baseline_dir",
@@ -313,6 +339,7 @@ MARKER_ARGS: Final[Mapping[str, Callable[[object, str], Any]]] = {
     "min_runs": _parse_min_runs,
     "max_time": _parse_seconds,
     "num_threads": _parse_num_threads,
+    "fully_delegated": _parse_bool,
 }
 
 #: How the marker's signature shows each argument's default (None: the session's setting).
@@ -360,6 +387,8 @@ class SessionSettings:
     accept_unstable: bool
     test_defaults: Mapping[str, Sourced[Any]]  # threshold, metric, warmup, ...
     performance: str | None = None  # libedgetpu's "Performance" delegate option; None: unset
+    #: The ``delegate:PATH`` library's options (``--edgetpu-delegate-options``), in order.
+    delegate_options: tuple[tuple[str, str], ...] = ()
     prune: bool = False
     #: Relative mode's git revision (``--edgetpu-against``); None: gate against stored baselines.
     against: str | None = None
@@ -410,13 +439,29 @@ def session_settings(
             f"{against.source}: relative mode gates against a revision measured now and writes "
             "no baselines, so it cannot go with --edgetpu-update-baselines; drop one of them"
         )
-    test_level = ("threshold", "metric", "warmup", "min_runs", "max_time", "num_threads")
+    devices = parse_device_spec(device.value, device.source)
+    delegate_options = resolved["delegate_options"]
+    if delegate_options.value and not any(r.kind == "delegate" for r in devices):
+        raise ConfigError(
+            f"{delegate_options.source}: delegate options are given to a delegate:PATH "
+            f"library, and {device.source} names none ({device.value!r}); add "
+            "--edgetpu-device=delegate:PATH, or drop the options"
+        )
+    test_level = (
+        "threshold",
+        "metric",
+        "warmup",
+        "min_runs",
+        "max_time",
+        "num_threads",
+        "fully_delegated",
+    )
     baseline_dir = path("baseline_dir") or rootdir / "baselines"
     outputs = {name: path(name) for name in ("json", "report")}
     _check_output_paths(baseline_dir, outputs, lambda name: resolved[name].source)
     return SessionSettings(
         enabled=bool(value("")) or update or against.value is not None,
-        devices=parse_device_spec(device.value, device.source),
+        devices=devices,
         baseline_dir=baseline_dir,
         update=update,
         json_path=outputs["json"],
@@ -425,6 +470,7 @@ def session_settings(
         plot_dir=path("plot"),
         accept_unstable=bool(accept_unstable.value),
         performance=value("performance"),
+        delegate_options=delegate_options.value or (),
         prune=bool(prune.value),
         against=against.value,
         sources={name: setting.source for name, setting in resolved.items()},
@@ -470,6 +516,8 @@ class TestSettings:
     threshold: Sourced[float]
     num_threads: int
     measure: MeasureSettings
+    #: Fail when the model is not fully delegated, naming where that was asked.
+    fully_delegated: Sourced[bool] = Sourced(False, "--edgetpu-fully-delegated (default)")
 
 
 def test_settings(
@@ -504,6 +552,7 @@ def test_settings(
         model=model.value if model else None,
         threshold=resolved["threshold"],
         num_threads=resolved["num_threads"].value,
+        fully_delegated=resolved["fully_delegated"],
         measure=MeasureSettings(
             metric=resolved["metric"].value,
             warmup=resolved["warmup"].value,

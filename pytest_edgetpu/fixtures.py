@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Final, NoReturn
 
 import pytest
 
-from .config import SessionSettings, TestSettings, test_settings
+from .config import SessionSettings, Sourced, TestSettings, test_settings
 from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
 from .keys import measurement_key
 
@@ -54,12 +54,15 @@ PENDING_KEY: Final = pytest.StashKey[list["Pending"]]()
 class HeldDevice:
     """The device this process holds for the run (the ``edgetpu_device`` fixture)."""
 
-    kind: str  # "cpu", "usb" or "pci"
-    id: str  # "cpu:0", "usb:0", ...
+    kind: str  # "cpu", "usb", "pci", "delegate" or "litert"
+    id: str  # "cpu:0", "cpu-builtin:0", "usb:0", "delegate:libfoo.so", "litert-gpu", ...
     runtime: str  # "LiteRT 2.3.0"
     runtime_version: str
     libedgetpu_version: str | None
     link: str | None  # "USB 3 (5000 Mbit/s)", "PCIe"; None for the CPU
+    delegate_path: str | None = None  # an external delegate's library
+    delegate_sha256: str | None = None
+    delegate_version: str | None = None  # where its file name carries one
 
 
 def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
@@ -75,13 +78,35 @@ def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
 
 
 class EdgeTpu:
-    """Loads models onto the held device: ``edgetpu.load(path) -> LoadedModel``."""
+    """Loads models onto the held device: ``edgetpu.load(path) -> LoadedModel``.
 
-    def __init__(self, session: DeviceSession, rootdir: Path, strict: bool) -> None:
+    With ``fully_delegated`` set, a model whose operators are not all run by the device's
+    delegate fails its test, with those operators named, before anything is measured.
+    """
+
+    def __init__(
+        self,
+        session: DeviceSession,
+        rootdir: Path,
+        strict: bool,
+        fully_delegated: Sourced[bool] | None = None,
+    ) -> None:
         self.session = session
         self.rootdir = rootdir
         self.strict = strict
+        self.fully_delegated = fully_delegated
         self.models: list[LoadedModel] = []
+
+    @classmethod
+    def for_test(cls, run: BenchRun, settings: TestSettings) -> EdgeTpu:
+        """The loader of one test, on the session's device with the test's thread count; the
+        test is skipped when that device cannot run on this host."""
+        session = run.station.session.with_threads(settings.num_threads)
+        if session.unavailable is not None:
+            raise pytest.skip.Exception(
+                f"{session.device.id}: {session.unavailable}", _use_item_location=True
+            )
+        return cls(session, run.rootdir, run.settings.strict, settings.fully_delegated)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative model paths are resolved from the rootdir; ``~`` and ``~user`` expand
@@ -90,18 +115,40 @@ class EdgeTpu:
 
     def inspect(self, path: str | Path) -> ModelInfo:
         try:
-            return self.session.inspect(self.resolve(path))
+            info = self.session.inspect(self.resolve(path))
+            self._check_delegation(info)
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
+        return info
 
     def load(self, path: str | Path) -> LoadedModel:
         """Load ``path`` (relative to the rootdir) onto the device."""
         try:
             model = self.session.load(self.resolve(path))
+            self._check_delegation(model.info)
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
         self.models.append(model)
         return model
+
+    def _check_delegation(self, info: ModelInfo) -> None:
+        required = self.fully_delegated
+        if required is None or not required.value:
+            return
+        delegation = self.session.delegation(info)
+        device = self.session.device.id
+        if delegation is None:
+            why = "the runtime does not list the interpreter's operators, so it cannot be told"
+        elif delegation.fully_delegated:
+            return
+        else:
+            why = delegation.words()
+        raise pytest.fail.Exception(
+            f"{info.path} is not fully delegated on {device}: {why} (required by "
+            f"{required.source}); move those ops to ones the delegate supports, or drop the "
+            "requirement",
+            pytrace=False,
+        )
 
 
 class TpuBench:
@@ -221,6 +268,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
     except EdgeTpuError as error:
         raise pytest.fail.Exception(str(error), pytrace=False) from None
     device = session.device
+    delegate = device.delegate
     return HeldDevice(
         kind=device.kind,
         id=device.id,
@@ -228,6 +276,9 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
         runtime_version=run.runtime.version,
         libedgetpu_version=run.discovery.libedgetpu_version if device.is_edgetpu else None,
         link=device.edgetpu.link if device.edgetpu else None,
+        delegate_path=str(delegate.path) if delegate else None,
+        delegate_sha256=delegate.sha256 if delegate else None,
+        delegate_version=delegate.version if delegate else None,
     )
 
 
@@ -235,9 +286,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
 def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeTpu:
     """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
     run = request.config.stash[RUN_KEY].get()
-    settings = _test_settings(request)
-    session = run.station.session.with_threads(settings.num_threads)
-    return EdgeTpu(session, run.rootdir, run.settings.strict)
+    return EdgeTpu.for_test(run, _test_settings(request))
 
 
 @pytest.fixture

@@ -159,6 +159,13 @@ class Gate:
             recorded=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             model_sha256=result.model_sha256,
             model_path=", ".join(os.fspath(self.display(m.path)) for m in result.models) or None,
-            environment=self.station.environment,
+            environment={**self.station.environment, **_delegation_words(result)},
             run_queue_wait=result.wait_share,
         )
+
+
+def _delegation_words(result: BenchResult) -> dict[str, str]:
+    """How the timed models ran on the delegate, for the baseline entry: a model whose
+    delegate took fewer of its operators than when it was recorded is slower for that reason."""
+    words = [d.words() for d in result.delegations if d is not None]
+    return {"delegation": "; ".join(words)} if words else {}

@@ -159,7 +159,14 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     from .discovery import discover
 
     try:
-        return len(resolve_devices(settings.devices, discover(), settings.sources["device"]))
+        devices = resolve_devices(
+            settings.devices,
+            discover(),
+            settings.sources["device"],
+            root=config.rootpath,
+            delegate_options=settings.delegate_options,
+        )
+        return len(devices)
     except EdgeTpuError as error:
         raise pytest.UsageError(str(error)) from None
 

@@ -22,6 +22,7 @@ import numpy as np
 from .baselines import BaselineEntry, Profile, parse_entry
 from .bench import BenchResult, Thermal
 from .compare import Against, Current, Status, Verdict
+from .delegation import Delegation
 from .errors import BaselineError, ResultsError
 from .jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
 from .limits import (
@@ -131,6 +132,8 @@ class Result:
     run_queue_wait: float | None = None
     #: Relative mode: the same benchmark at the revision, measured in pairs with this one.
     against: Against | None = None
+    #: For each timed model the runtime could tell it of: which operators its delegate ran.
+    delegations: tuple[Delegation, ...] = ()
 
     @property
     def value_ms(self) -> float:
@@ -194,6 +197,7 @@ class Result:
             quantiles_ms=quantiles,
             run_queue_wait=result.wait_share,
             against=result.against,
+            delegations=tuple(d for d in result.delegations if d is not None),
         )
 
     def to_json(self) -> JsonObject:
@@ -231,6 +235,7 @@ class Result:
             "quantiles_ms": list(self.quantiles_ms) if self.quantiles_ms is not None else None,
             "run_queue_wait": self.run_queue_wait,
             "against": _against_json(self.against) if self.against is not None else None,
+            "delegation": [d.as_json() for d in self.delegations] or None,
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -306,7 +311,19 @@ class Result:
             quantiles_ms=quantiles,
             run_queue_wait=_share(fields, "run_queue_wait"),
             against=_against_from(against) if against is not None else None,
+            delegations=tuple(map(_delegation_from, fields.optional_list("delegation") or ())),
         )
+
+
+def _delegation_from(fields: _Fields) -> Delegation:
+    itemized = fields.raw("cpu_ops") is not None
+    return Delegation(
+        delegate=fields.text("delegate"),
+        ops=fields.whole("ops"),
+        cpu_ops=fields.texts("cpu_ops") if itemized else (),
+        itemized=itemized,
+        fully=fields.flag("fully_delegated"),
+    )
 
 
 def _model_facts(result: BenchResult) -> ModelFacts | None:

@@ -113,13 +113,17 @@ class BenchRun:
     def devices(self) -> tuple[Device, ...]:
         """Every device the spec selects (found without opening any)."""
         return resolve_devices(
-            self.settings.devices, self.discovery, self.settings.sources["device"]
+            self.settings.devices,
+            self.discovery,
+            self.settings.sources["device"],
+            root=self.rootdir,
+            delegate_options=self.settings.delegate_options,
         )
 
     def free_devices(self) -> tuple[Device, ...]:
         """The selected devices no other session holds now (the controller's check before
         it starts workers; a worker still leases its device for itself)."""
-        return tuple(device for device in self.devices if is_free(device.id))
+        return tuple(device for device in self.devices if is_free(device.lease_id))
 
     @functools.cached_property
     def station(self) -> Station:

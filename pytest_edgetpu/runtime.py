@@ -58,6 +58,9 @@ class Runtime:
     version: str
     interpreter_class: Callable[..., Interpreter]
     load_delegate: Callable[..., Any]
+    #: ``OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES``: the built-in kernels with no
+    #: default delegate (XNNPACK off); None where the runtime has no such choice.
+    builtin_resolver: Any = None
 
     @property
     def label(self) -> str:
@@ -86,7 +89,9 @@ def load_runtime() -> Runtime:
             version = importlib.metadata.version(distribution)
         except importlib.metadata.PackageNotFoundError:
             version = "unknown"
-        return Runtime(family, version, module.Interpreter, module.load_delegate)
+        resolvers = getattr(module, "OpResolverType", None)
+        builtin = getattr(resolvers, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", None)
+        return Runtime(family, version, module.Interpreter, module.load_delegate, builtin)
     raise RuntimeUnavailableError(
         "no TFLite runtime is installed (" + "; ".join(failures) + f"); fix: {_INSTALL_HINT}"
     )
@@ -133,18 +138,30 @@ def make_interpreter(
     *,
     num_threads: int,
     delegates: Sequence[Any] = (),
+    default_delegates: bool = True,
 ) -> Interpreter:
     """Create an interpreter for ``model_path`` and allocate its tensors.
 
     Every failure of the runtime becomes one error that names the model file and the fix.
     With delegates, the Edge TPU prepares its subgraphs while the interpreter is built, so
-    libedgetpu's failures can come from the constructor as well as from allocation.
+    libedgetpu's failures can come from the constructor as well as from allocation. Without
+    ``default_delegates`` the runtime applies none of its own (XNNPACK): only the built-in
+    kernels and ``delegates`` run the model.
     """
+    resolver = {}
+    if not default_delegates:
+        if runtime.builtin_resolver is None:
+            raise RuntimeUnavailableError(
+                f"{runtime.label} cannot turn its default delegate off (it has no "
+                f"OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES); fix: {_INSTALL_HINT}"
+            )
+        resolver = {"experimental_op_resolver_type": runtime.builtin_resolver}
     try:
         interpreter = runtime.interpreter_class(
             model_path=str(model_path),
             num_threads=num_threads,
             experimental_delegates=list(delegates) or None,
+            **resolver,
         )
     except (AttributeError, SystemError) as exc:
         if "_ARRAY_API" in str(exc) or "NumPy" in str(exc) or runtime.family != "litert":

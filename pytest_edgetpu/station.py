@@ -45,19 +45,25 @@ def device_profile(
     USB 3 differ 4-12x), the libedgetpu build (direct or throttled clock) and, when set, the
     performance level; never the path or index, which move between boots. With parallel
     workers, their number (they slow each other down): a team's serial baselines and its
-    ``-n 2`` CI baselines live side by side, in files of their own.
+    ``-n 2`` CI baselines live side by side, in files of their own. For an external delegate:
+    the library's name and digest (a rebuilt library is another device) and its options, beside
+    the host CPU that runs what it leaves; for the CPU without XNNPACK and LiteRT's
+    CompiledModel accelerators, their own device names.
     """
     parallel = {"workers": f"{workers}-workers"} if workers > 1 else {}
     if device.edgetpu is None:
-        return Profile(
-            {
-                "device": "cpu",
-                "arch": platform.machine(),
-                "cpu_model": cpu_model(),
-                "runtime": runtime.family,
-                **parallel,
-            }
-        )
+        fields = {
+            "device": _device_word(device),
+            "arch": platform.machine(),
+            "cpu_model": cpu_model(),
+            "runtime": runtime.family,
+        }
+        if device.delegate is not None:
+            fields["delegate"] = device.delegate.name
+            fields["delegate_sha256"] = device.delegate.sha256[:12]
+            if device.delegate.options:
+                fields["delegate_options"] = device.delegate.options_text
+        return Profile({**fields, **parallel})
     tpu = device.edgetpu
     link = f"usb{tpu.usb_speed_mbps}" if tpu.usb_speed_mbps else tpu.kind
     fields = {
@@ -70,6 +76,14 @@ def device_profile(
     if performance is not None:
         fields["performance"] = performance
     return Profile({**fields, **parallel})
+
+
+def _device_word(device: Device) -> str:
+    if device.kind == "litert":
+        return f"litert-{device.accelerator}"
+    if device.kind == "delegate":
+        return "delegate"
+    return "cpu" if device.xnnpack else "cpu-builtin"
 
 
 class Station:
@@ -120,7 +134,7 @@ class Station:
                 )
             return cls(
                 device,
-                acquire(device.id),
+                acquire(device.lease_id),
                 runtime,
                 discovery,
                 performance=performance,
@@ -130,7 +144,7 @@ class Station:
         busy = []
         for device in devices:
             try:
-                lease = acquire(device.id)
+                lease = acquire(device.lease_id)
             except DeviceBusyError as error:
                 busy.append(str(error))
                 continue
@@ -180,6 +194,14 @@ class Station:
         governor = cpu_governor()
         if governor:
             env["cpu_governor"] = governor
+        delegate = self.device.delegate
+        if delegate is not None:
+            env["delegate_path"] = str(delegate.path)
+            env["delegate_sha256"] = delegate.sha256
+            if delegate.version:
+                env["delegate_version"] = delegate.version
+            if self.session.delegate_load_ms is not None:
+                env["delegate_load_ms"] = f"{self.session.delegate_load_ms:.4g}"
         tpu = self.device.edgetpu
         if tpu is not None:
             env["edgetpu_path"] = tpu.path

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -134,3 +137,22 @@ def result(
         quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)) if timed else None,
         run_queue_wait=run_queue_wait,
     )
+
+
+def build_shared_object(
+    source: Path, name: str, tmp_path_factory: pytest.TempPathFactory, what: str
+) -> Path:
+    """``source`` (one C file of a test double) compiled as the shared object ``name``;
+    skips, naming ``what``, where there is no Linux or no C compiler."""
+    if sys.platform != "linux":
+        pytest.skip(f"{what} is built as a Linux shared object")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip(f"no C compiler (cc or gcc) to build {what}")
+    library = tmp_path_factory.mktemp(source.stem) / name
+    subprocess.run(
+        [compiler, "-shared", "-fPIC", "-o", str(library), str(source)],
+        check=True,
+        capture_output=True,
+    )
+    return library

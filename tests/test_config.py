@@ -154,6 +154,13 @@ def test_parse_threshold_returns_a_fraction_or_raises_config_error(raw: object) 
         ("usb:10", [("usb", 10, "usb:10")]),
         ("usb:0, pci:1", [("usb", 0, "usb:0"), ("pci", 1, "pci:1")]),
         ("  cpu ,usb:0,:1 ", [("cpu", None, "cpu"), ("usb", 0, "usb:0"), ("any", 1, ":1")]),
+        ("cpu-builtin", [("cpu-builtin", None, "cpu-builtin")]),
+        ("cpu-builtin:1", [("cpu-builtin", 1, "cpu-builtin:1")]),
+        ("litert-cpu:0", [("litert-cpu", 0, "litert-cpu:0")]),
+        (
+            "litert-gpu,litert-npu",
+            [("litert-gpu", None, "litert-gpu"), ("litert-npu", None, "litert-npu")],
+        ),
     ],
     ids=[
         "auto",
@@ -167,6 +174,10 @@ def test_parse_threshold_returns_a_fraction_or_raises_config_error(raw: object) 
         "two-digits",
         "comma-list",
         "padded-list",
+        "cpu-builtin",
+        "cpu-builtin:1",
+        "litert-cpu:0",
+        "litert-accelerators",
     ],
 )
 def test_parse_device_spec(text: str, expected: list[tuple[str, int | None, str]]) -> None:
@@ -175,7 +186,10 @@ def test_parse_device_spec(text: str, expected: list[tuple[str, int | None, str]
     )
 
 
-EXPECTED_FORMS = "expected auto, cpu, usb, pci, usb:N, pci:N, cpu:N, :N or a comma list of them"
+EXPECTED_FORMS = (
+    "expected auto, cpu, cpu-builtin, usb, pci, litert-cpu, litert-gpu, litert-npu (each but "
+    "the last two also with :N), :N, delegate:PATH, or a comma list of them"
+)
 
 
 @pytest.mark.parametrize(
@@ -183,15 +197,18 @@ EXPECTED_FORMS = "expected auto, cpu, usb, pci, usb:N, pci:N, cpu:N, :N or a com
     [
         ("USB:0", "USB:0", " (device strings are lower-case: 'usb:0')"),
         ("Cpu", "Cpu", " (device strings are lower-case: 'cpu')"),
-        ("usb:", "usb:", ""),
+        ("usb:", "usb:", " (did you mean 'usb'?)"),
         ("usb:-1", "usb:-1", ""),
         ("0", "0", ""),
         ("/dev/apex_0", "/dev/apex_0", ""),
-        ("gpu", "gpu", ""),
+        ("gpu", "gpu", " (did you mean 'litert-gpu'?)"),
+        ("cpu-bultin", "cpu-bultin", " (did you mean 'cpu-builtin'?)"),
+        ("xnnpack", "xnnpack", " (did you mean 'cpu'?)"),
+        ("litert-gpu:0", "litert-gpu:0", " (did you mean 'litert-gpu'?)"),
         ("", "", ""),
         ("usb:0,", "", ""),
         ("usb:0,,pci", "", ""),
-        ("auto:0", "auto:0", ""),
+        ("auto:0", "auto:0", " (did you mean 'auto'?)"),
         ("usb 0", "usb 0", ""),
         ("usb:0:1", "usb:0:1", ""),
     ],
@@ -203,6 +220,9 @@ EXPECTED_FORMS = "expected auto, cpu, usb, pci, usb:N, pci:N, cpu:N, :N or a com
         "bare-number",
         "dev-path",
         "gpu",
+        "typo",
+        "xnnpack",
+        "gpu-index",
         "empty",
         "trailing-comma",
         "empty-item",
@@ -272,6 +292,7 @@ def test_session_defaults() -> None:
         "min_runs": Sourced(100, "ini edgetpu_min_runs (default)"),
         "max_time": Sourced(1.5, "ini edgetpu_max_time (default)"),
         "num_threads": Sourced(1, "ini edgetpu_num_threads (default)"),
+        "fully_delegated": Sourced(False, "--edgetpu-fully-delegated (default)"),
     }
 
 
@@ -405,7 +426,8 @@ def test_session_bad_ini_device() -> None:
     with pytest.raises(ConfigError) as info:
         resolve({}, {"device": "gpu"})
     assert str(info.value) == (
-        f"ini edgetpu_device in {INI}: unknown device 'gpu' in 'gpu'; {EXPECTED_FORMS}"
+        f"ini edgetpu_device in {INI}: unknown device 'gpu' in 'gpu' (did you mean "
+        f"'litert-gpu'?); {EXPECTED_FORMS}"
     )
 
 
@@ -439,6 +461,8 @@ def test_option_flags_and_ini_names() -> None:
     assert [(o.flag, o.ini, o.cli) for o in OPTIONS] == [
         ("--edgetpu", "edgetpu", True),
         ("--edgetpu-device", "edgetpu_device", True),
+        ("--edgetpu-delegate-options", "edgetpu_delegate_options", True),
+        ("--edgetpu-fully-delegated", "edgetpu_fully_delegated", True),
         ("--edgetpu-baseline-dir", "edgetpu_baseline_dir", True),
         ("--edgetpu-update-baselines", "edgetpu_update_baselines", True),
         ("--edgetpu-accept-unstable", "edgetpu_accept_unstable", True),
@@ -553,13 +577,17 @@ def test_marker_args_match_the_documented_signature() -> None:
         "min_runs",
         "max_time",
         "num_threads",
+        "fully_delegated",
     ]
     for name in MARKER_ARGS:
         assert f"{name}=" in config.MARKER_DOC
 
 
 WHERE = f"tpu_bench(...) on {TEST}"
-ARGUMENTS = "(arguments: model, threshold, metric, warmup, min_runs, max_time, num_threads)"
+ARGUMENTS = (
+    "(arguments: model, threshold, metric, warmup, min_runs, max_time, num_threads, "
+    "fully_delegated)"
+)
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import build_shared_object
 
 from pytest_edgetpu.discovery import (
     LIBEDGETPU_NAME,
@@ -273,18 +274,9 @@ def test_libedgetpu_build_of_a_missing_file(tmp_path: Path) -> None:
 @pytest.fixture(scope="session")
 def fake_libedgetpu(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The test double tests/fake_libedgetpu/fake_libedgetpu.c, built as libedgetpu.so.1."""
-    if sys.platform != "linux":
-        pytest.skip("the fake libedgetpu is built as a Linux shared object")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("no C compiler (cc or gcc) to build the fake libedgetpu")
-    library = tmp_path_factory.mktemp("fake_libedgetpu") / "libedgetpu.so.1"
-    subprocess.run(
-        [compiler, "-shared", "-fPIC", "-o", str(library), str(FAKE_LIBEDGETPU_SOURCE)],
-        check=True,
-        capture_output=True,
+    return build_shared_object(
+        FAKE_LIBEDGETPU_SOURCE, "libedgetpu.so.1", tmp_path_factory, "the fake libedgetpu"
     )
-    return library
 
 
 def lists_outstanding(library: Path) -> int:

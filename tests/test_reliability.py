@@ -293,7 +293,8 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             ["--edgetpu"],
             "edgetpu_device = usb:zero",
             "ERROR: ini edgetpu_device in */tox.ini: unknown device 'usb:zero' in 'usb:zero';"
-            " expected auto, cpu, usb, pci, usb:N, pci:N, cpu:N, :N or a comma list of them",
+            " expected auto, cpu, cpu-builtin, usb, pci, litert-cpu, litert-gpu, litert-npu"
+            " (each but the last two also with :N), :N, delegate:PATH, or a comma list of them",
         ),
         (
             ["--edgetpu"],

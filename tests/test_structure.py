@@ -66,9 +66,10 @@ def test_the_public_api_is_pinned() -> None:
 
 
 def test_the_marker_doc_is_product_mds_signature() -> None:
+    # product.md's arguments, in its order; an argument added later (fully_delegated) follows.
     assert MARKER_DOC.startswith(
         "tpu_bench(model=None, *, threshold=None, metric='p50', warmup=None, min_runs=None, "
-        "max_time=None, num_threads=None): "
+        "max_time=None, num_threads=None, fully_delegated=None): "
     )
 
 

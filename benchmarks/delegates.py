@@ -1,0 +1,126 @@
+"""Latency with XNNPACK on and off, and how much of each model XNNPACK takes (issue 18).
+
+Models: the three Coral CPU models and eight real models a PyPI package ships (MediaPipe
+0.10.14's ``mediapipe/modules/*.tflite``, fetched into a cache folder by ``relative_gate.py``'s
+helper, never committed), each a zero-code ``.tflite`` item in a scratch folder.
+
+A round gates the folder twice with pytest-edgetpu, ``--edgetpu-device=cpu`` (LiteRT's default
+path, XNNPACK on) and ``--edgetpu-device=cpu-builtin`` (built-in kernels alone), in an order that
+alternates between rounds (on-off, off-on, ...), each run writing ``--edgetpu-json``. Per model
+and round, the ratio of the two p50s; the table gives the median ratio over rounds with its
+range, the p50s of the last round, and the ops XNNPACK left to the CPU (from the results'
+``delegation``). Only ratios within one round are compared, so the host's slow modes, which last
+minutes, cancel.
+
+    .venv/bin/python benchmarks/delegates.py --rounds 5 --out benchmarks/results/delegates.json
+    .venv/bin/python benchmarks/delegates.py --report benchmarks/results/delegates.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from gate_accuracy import CORAL
+from gate_accuracy import MODELS as CORAL_MODELS
+from relative_gate import fetch_mediapipe_models
+from saved import save
+
+DEVICES = ("cpu", "cpu-builtin")
+INI = "[pytest]\nedgetpu_max_time = 1.0\n"
+
+
+def gate(folder: Path, device: str) -> dict[str, dict[str, Any]]:
+    """One pytest-edgetpu run over the folder on ``device``: each model's p50 and delegation."""
+    out = folder / f"{device}.json"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--edgetpu",
+            f"--edgetpu-device={device}",
+            f"--edgetpu-json={out}",
+            "models",
+        ],
+        cwd=folder,
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
+    found = {}
+    for result in json.loads(out.read_text())["results"]:
+        name = Path(result["target"]).stem
+        (delegation,) = result["delegation"]
+        found[name] = {"p50_ms": result["summary_ms"]["p50"], "delegation": delegation}
+    return found
+
+
+def measure(rounds: int) -> dict[str, Any]:
+    models = {Path(name).stem: str(CORAL / name) for name in CORAL_MODELS.values()}
+    models |= fetch_mediapipe_models()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "models").mkdir()
+        for name, path in models.items():
+            shutil.copyfile(path, folder / "models" / f"{name}.tflite")
+        (folder / "pytest.ini").write_text(INI)
+        runs = []
+        for index in range(rounds):
+            order = DEVICES if index % 2 == 0 else DEVICES[::-1]
+            runs.append({device: gate(folder, device) for device in order})
+            print(f"round {index + 1}/{rounds} done", file=sys.stderr)
+    return {"models": sorted(models), "rounds": runs}
+
+
+def report(data: dict[str, Any]) -> str:
+    rows = [
+        "| model | p50 XNNPACK on (ms) | p50 off (ms) | off / on, median (range) | ops XNNPACK "
+        "left to the CPU |",
+        "|---|---|---|---|---|",
+    ]
+    rounds = data["rounds"]
+    for name in data["models"]:
+        ratios = [r["cpu-builtin"][name]["p50_ms"] / r["cpu"][name]["p50_ms"] for r in rounds]
+        last = rounds[-1]
+        delegation = last["cpu"][name]["delegation"]
+        left = delegation["cpu_ops"]
+        counts = {op: left.count(op) for op in sorted(set(left))}
+        words = ", ".join(f"{n} {op}" for op, n in counts.items()) or "none"
+        rows.append(
+            f"| {name} | {last['cpu'][name]['p50_ms']:.3g} | "
+            f"{last['cpu-builtin'][name]['p50_ms']:.3g} | {statistics.median(ratios):.2f}x "
+            f"({min(ratios):.2f}..{max(ratios):.2f}) | {len(left)} of {delegation['ops']}: "
+            f"{words} |"
+        )
+    return (
+        f"{len(rounds)} rounds, {data['date']}; one thread, pytest-edgetpu's own measurement "
+        "(max_time 1.0 s per model and device), zero-code items.\n\n" + "\n".join(rows)
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the table of a saved results file")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
+    save(measure(args.rounds), args.out)
+
+
+if __name__ == "__main__":
+    main()
