@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -39,9 +40,10 @@ INI = "[pytest]\nedgetpu_max_time = 1.0\n"
 
 
 def gate(folder: Path, device: str) -> dict[str, dict[str, Any]]:
-    """One pytest-edgetpu run over the folder on ``device``: each model's p50 and delegation."""
+    """One pytest-edgetpu run over the folder on ``device``: each model's p50 and delegation,
+    or, for a model that fails there, the plugin's one line that says why."""
     out = folder / f"{device}.json"
-    subprocess.run(
+    done = subprocess.run(
         [
             sys.executable,
             "-m",
@@ -55,15 +57,19 @@ def gate(folder: Path, device: str) -> dict[str, dict[str, Any]]:
             "models",
         ],
         cwd=folder,
-        check=True,
         capture_output=True,
+        text=True,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    found = {}
+    found: dict[str, dict[str, Any]] = {}
     for result in json.loads(out.read_text())["results"]:
         name = Path(result["target"]).stem
         (delegation,) = result["delegation"]
         found[name] = {"p50_ms": result["summary_ms"]["p50"], "delegation": delegation}
+    for line in done.stdout.splitlines():
+        failed = re.match(r"\S*/models/([\w.-]+)\.tflite (.*)", line)
+        if failed and failed.group(1) not in found:
+            found[failed.group(1)] = {"failed": failed.group(2)}
     return found
 
 
@@ -92,17 +98,23 @@ def report(data: dict[str, Any]) -> str:
     ]
     rounds = data["rounds"]
     for name in data["models"]:
-        ratios = [r["cpu-builtin"][name]["p50_ms"] / r["cpu"][name]["p50_ms"] for r in rounds]
         last = rounds[-1]
         delegation = last["cpu"][name]["delegation"]
         left = delegation["cpu_ops"]
         counts = {op: left.count(op) for op in sorted(set(left))}
         words = ", ".join(f"{n} {op}" for op, n in counts.items()) or "none"
+        off = last["cpu-builtin"][name]
+        if "failed" in off:
+            rows.append(
+                f"| {name} | {last['cpu'][name]['p50_ms']:.3g} | does not run: {off['failed']} "
+                f"| - | {len(left)} of {delegation['ops']}: {words} |"
+            )
+            continue
+        ratios = [r["cpu-builtin"][name]["p50_ms"] / r["cpu"][name]["p50_ms"] for r in rounds]
         rows.append(
-            f"| {name} | {last['cpu'][name]['p50_ms']:.3g} | "
-            f"{last['cpu-builtin'][name]['p50_ms']:.3g} | {statistics.median(ratios):.2f}x "
-            f"({min(ratios):.2f}..{max(ratios):.2f}) | {len(left)} of {delegation['ops']}: "
-            f"{words} |"
+            f"| {name} | {last['cpu'][name]['p50_ms']:.3g} | {off['p50_ms']:.3g} | "
+            f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}..{max(ratios):.2f}) | "
+            f"{len(left)} of {delegation['ops']}: {words} |"
         )
     return (
         f"{len(rounds)} rounds, {data['date']}; one thread, pytest-edgetpu's own measurement "

@@ -93,10 +93,16 @@ def main() -> None:
             "neighbours (11 real models: 3 Coral, 8 MediaPipe)",
             "",
         ),
+        (
+            "delegates.py",
+            "delegates.json",
+            "Latency with XNNPACK on (--edgetpu-device=cpu) and off (cpu-builtin), 11 real models",
+            "",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
-            reporting = script in ("gate_accuracy.py", "relative_gate.py")
+            reporting = script in ("gate_accuracy.py", "relative_gate.py", "delegates.py")
             report = ["--report", str(path)] if reporting else [str(path)]
             command = (
                 command_of(path)
