@@ -18,7 +18,6 @@ minutes, cancel.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import re
@@ -33,7 +32,7 @@ from typing import Any
 from gate_accuracy import CORAL
 from gate_accuracy import MODELS as CORAL_MODELS
 from relative_gate import fetch_mediapipe_models
-from saved import save
+from saved import measure_or_report
 
 DEVICES = ("cpu", "cpu-builtin")
 INI = "[pytest]\nedgetpu_max_time = 1.0\n"
@@ -123,15 +122,7 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--report", type=Path, help="print the table of a saved results file")
-    args = parser.parse_args()
-    if args.report:
-        print(report(json.loads(args.report.read_text())))
-        return
-    save(measure(args.rounds), args.out)
+    measure_or_report(__doc__, "rounds", 5, measure, report)
 
 
 if __name__ == "__main__":

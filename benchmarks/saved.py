@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,3 +27,23 @@ def save(fields: dict[str, Any], out: Path | None) -> None:
     print(text)
     if out is not None:
         out.write_text(text + "\n", encoding="utf-8")
+
+
+def measure_or_report(
+    doc: str,
+    count: str,
+    default: int,
+    measure: Callable[[int], dict[str, Any]],
+    report: Callable[[dict[str, Any]], str],
+) -> None:
+    """The command line of a script that measures ``--COUNT`` repetitions into ``--out``, or
+    prints the table of a saved file with ``--report``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument(f"--{count}", type=int, default=default)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the table of a saved results file")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
+    save(measure(getattr(args, count)), args.out)

@@ -99,10 +99,21 @@ def main() -> None:
             "Latency with XNNPACK on (--edgetpu-device=cpu) and off (cpu-builtin), 11 real models",
             "",
         ),
+        (
+            "memory.py",
+            "memory.json",
+            "Memory per phase: how stable each figure measures, 11 real models",
+            "",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
-            reporting = script in ("gate_accuracy.py", "relative_gate.py", "delegates.py")
+            reporting = script in (
+                "gate_accuracy.py",
+                "relative_gate.py",
+                "delegates.py",
+                "memory.py",
+            )
             report = ["--report", str(path)] if reporting else [str(path)]
             command = (
                 command_of(path)

@@ -26,6 +26,7 @@ from .errors import BaselineError
 from .jsonio import MAX_BYTES, JsonObject, check_header, loads_limited, read_regular, write_atomic
 from .limits import (
     LATENCY_WORDS,
+    MAX_MEMORY_KIB,
     MAX_NUM_THREADS,
     MAX_SAMPLE_COUNT,
     MAX_WORKERS,
@@ -35,6 +36,7 @@ from .limits import (
     is_latency_ms,
     is_number,
 )
+from .memory import MEMORY_PHASES
 
 __all__ = [
     "FORMAT",
@@ -124,6 +126,8 @@ class BaselineEntry:
     #: How contended the host was while recording (:mod:`pytest_edgetpu.contention`): the
     #: share of the timed loops the benchmark thread waited for a CPU; None: not measured.
     run_queue_wait: float | None = None
+    #: The model's memory per phase in KiB (:mod:`pytest_edgetpu.memory`); None: not measured.
+    memory_kib: Mapping[str, float] | None = None
 
     @property
     def value_ms(self) -> float:
@@ -142,6 +146,10 @@ class BaselineEntry:
             del data["run_queue_wait"]  # entries of earlier versions read and write the same
         else:
             data["run_queue_wait"] = round(self.run_queue_wait, 4)
+        if self.memory_kib is None:
+            del data["memory_kib"]
+        else:
+            data["memory_kib"] = {phase: round(kib) for phase, kib in self.memory_kib.items()}
         return data
 
 
@@ -283,6 +291,16 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     wait = raw.get("run_queue_wait")
     if wait is not None and not (is_number(wait) and 0 <= wait <= 1):
         raise bad("has a run_queue_wait that is not a share from 0 to 1")
+    memory = raw.get("memory_kib")
+    if memory is not None and not (
+        isinstance(memory, dict)
+        and set(memory) <= set(MEMORY_PHASES)
+        and all(is_number(v) and abs(v) <= MAX_MEMORY_KIB for v in memory.values())
+    ):
+        raise bad(
+            f"has a memory_kib that is not {', '.join(MEMORY_PHASES)} in KiB (each a number "
+            f"of at most {MAX_MEMORY_KIB:.0e})"
+        )
     return BaselineEntry(
         metric=raw["metric"],
         instance_values_ms=tuple(float(v) for v in values),
@@ -296,6 +314,7 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
         model_path=optional["model_path"],
         environment=dict(environment),
         run_queue_wait=float(wait) if wait is not None else None,
+        memory_kib={k: float(v) for k, v in memory.items()} if memory is not None else None,
     )
 
 

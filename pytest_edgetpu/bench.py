@@ -35,6 +35,7 @@ from .measure import (
     measure_pairs,
     time_once,
 )
+from .memory import MemoryUse
 from .models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .probe import ModelProbe
 from .runtime import (
@@ -193,6 +194,8 @@ class BenchResult:
     delegations: tuple[Delegation | None, ...] = ()
     """For each of :attr:`models`, which of its operators the device's delegate ran (None
     where the runtime does not say)."""
+    memory: MemoryUse | None = None
+    """A model's memory per phase (not a callable's), measured in fresh processes."""
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
@@ -307,6 +310,7 @@ class DeviceSession:
         #: benchmarks are skipped with it. Known once the session is open.
         self.unavailable: str | None = None
         self._delegations: dict[tuple[str, int], Delegation | None] = {}
+        self._memory: dict[tuple[str, int], MemoryUse | None] = {}
 
     @property
     def _shares_delegate(self) -> bool:
@@ -352,6 +356,7 @@ class DeviceSession:
         )
         other.unavailable = self.unavailable
         other._delegations = self._delegations
+        other._memory = self._memory
         if not self._shares_delegate:
             return other
         other.__dict__["_delegates"] = self._delegates
@@ -370,8 +375,21 @@ class DeviceSession:
                 "without the _edgetpu suffix)"
             )
         if self.probe is not None:
-            self.probe.check(info.path, info.sha256, self.num_threads)
+            memory = self.probe.check(info.path, info.sha256, self.num_threads, self._kernels)
+            self._memory[(info.sha256, self.num_threads)] = memory
         return info
+
+    @property
+    def _kernels(self) -> str:
+        """What runs a model here, as the probe helper must run it to measure its memory."""
+        if self.device.kind == "litert":
+            return "litert-cpu"
+        return "default" if self.device.xnnpack else "builtin"
+
+    def memory(self, info: ModelInfo) -> MemoryUse | None:
+        """``info``'s memory per phase, measured by the probe helper when the model was first
+        inspected; None on a device the helper does not open, or where it cannot be read."""
+        return self._memory.get((info.sha256, self.num_threads))
 
     def new_interpreter(self, path: Path) -> Interpreter:
         if self.device.accelerator is not None:
@@ -442,7 +460,7 @@ class DeviceSession:
         with a ``base``, in pairs interleaved with it."""
         try:
             result = self._bench(str(info.path), self.model_instances(info), settings, info, base)
-            return replace(result, delegations=(self.delegation(info),))
+            return replace(result, delegations=(self.delegation(info),), memory=self.memory(info))
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first
             # inference (LiteRT: "Node number 1 (SPLIT) failed to invoke"): that is the file's

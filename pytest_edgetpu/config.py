@@ -29,8 +29,16 @@ from .devices import (
     parse_performance,
 )
 from .errors import ConfigError
-from .limits import MAX_MAX_TIME_S, MAX_MIN_RUNS, MAX_NUM_THREADS, MAX_WARMUP, METRICS
+from .limits import (
+    MAX_MAX_TIME_S,
+    MAX_MEMORY_KIB,
+    MAX_MIN_RUNS,
+    MAX_NUM_THREADS,
+    MAX_WARMUP,
+    METRICS,
+)
 from .measure import MeasureSettings
+from .memory import MemoryPolicy
 
 __all__ = [
     "MARKER_ARGS",
@@ -101,6 +109,7 @@ def _parse_int(minimum: int, maximum: int, why: str) -> Callable[[object, str], 
 
 _parse_warmup = _parse_int(0, MAX_WARMUP, "warm-up beyond that only costs time")
 _parse_min_runs = _parse_int(1, MAX_MIN_RUNS, "the measurement stops on max_time anyway")
+_parse_memory_slack = _parse_int(0, MAX_MEMORY_KIB, "a TiB: more than any host has")
 _parse_num_threads = _parse_int(
     1, MAX_NUM_THREADS, "more threads than any host has cores; each one is a real thread"
 )
@@ -246,6 +255,23 @@ OPTIONS: Final = (
         parse_threshold,
     ),
     Option(
+        "memory_threshold",
+        "Smallest growth of a model's memory, in any phase, that fails its test, as a "
+        "percentage of the baseline's figure (default: 10%); it must also exceed "
+        "--edgetpu-memory-slack",
+        "PCT",
+        "10%",
+        parse_threshold,
+    ),
+    Option(
+        "memory_slack",
+        "Growth of a memory figure, in KiB, that never fails a test whatever its percentage "
+        "(default: 64, 16 pages)",
+        "KIB",
+        64,
+        _parse_memory_slack,
+    ),
+    Option(
         "against",
         "Relative mode: gate every benchmark against the same benchmark at git revision REV "
         "(a branch, tag or commit; HEAD with uncommitted changes: the last commit), measured "
@@ -389,6 +415,7 @@ class SessionSettings:
     performance: str | None = None  # libedgetpu's "Performance" delegate option; None: unset
     #: The ``delegate:PATH`` library's options (``--edgetpu-delegate-options``), in order.
     delegate_options: tuple[tuple[str, str], ...] = ()
+    memory_policy: MemoryPolicy = field(default_factory=MemoryPolicy)
     prune: bool = False
     #: Relative mode's git revision (``--edgetpu-against``); None: gate against stored baselines.
     against: str | None = None
@@ -471,6 +498,7 @@ def session_settings(
         accept_unstable=bool(accept_unstable.value),
         performance=value("performance"),
         delegate_options=delegate_options.value or (),
+        memory_policy=MemoryPolicy(value("memory_threshold"), float(value("memory_slack"))),
         prune=bool(prune.value),
         against=against.value,
         sources={name: setting.source for name, setting in resolved.items()},

@@ -26,6 +26,7 @@ from .compare import (
     recordable,
 )
 from .contention import CONTENDED_SHARE
+from .memory import MemoryPolicy, MemoryVerdict, compare_memory
 from .results import Result
 from .station import Station
 from .stats import BASELINE_FIGURES
@@ -62,6 +63,7 @@ class Gate:
         update: bool,
         accept_unstable: bool,
         display: Callable[[Path], Path],
+        memory_policy: MemoryPolicy | None = None,
     ) -> None:
         self.station = station
         self.store = store
@@ -69,6 +71,7 @@ class Gate:
         self.update = update
         self.accept_unstable = accept_unstable
         self.display = display
+        self.memory_policy = memory_policy or MemoryPolicy()
 
     def judge(self, pending: Pending) -> Result:
         """The verdict of ``pending``'s measurement (none when it was not timed)."""
@@ -117,6 +120,26 @@ class Gate:
             compared_entry=lookup.entry if lookup and verdict.baseline_ms is not None else None,
             baseline_entry=self._entry(result),
             recorded=recorded,
+            memory_verdict=self._memory_verdict(result, lookup, words),
+        )
+
+    def _memory_verdict(
+        self, result: BenchResult, lookup: Lookup | None, words: str
+    ) -> MemoryVerdict | None:
+        """The memory verdict against the stored entry's figures; None when either side has
+        none (relative mode, an entry of an earlier version, a device the helper cannot open)
+        or the run records baselines."""
+        entry = lookup.entry if lookup is not None else None
+        if self.update or entry is None or not entry.memory_kib or result.memory is None:
+            return None
+        judged = compare_memory(entry.memory_kib, result.memory, self.memory_policy)
+        if not judged.failed:
+            return judged
+        assert lookup is not None
+        return replace(
+            judged,
+            message=f"{judged.message}; on {words}; baseline {lookup.path} recorded "
+            f"{entry.recorded[:10]}",
         )
 
     def _lookup(self, test_id: str, profile: Profile) -> Lookup:
@@ -161,6 +184,7 @@ class Gate:
             model_path=", ".join(os.fspath(self.display(m.path)) for m in result.models) or None,
             environment={**self.station.environment, **_delegation_words(result)},
             run_queue_wait=result.wait_share,
+            memory_kib=dict(result.memory.kib) if result.memory is not None else None,
         )
 
 

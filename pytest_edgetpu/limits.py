@@ -15,6 +15,7 @@ __all__ = [
     "MAX_JSON_BYTES",
     "MAX_JSON_DEPTH",
     "MAX_MAX_TIME_S",
+    "MAX_MEMORY_KIB",
     "MAX_MIN_RUNS",
     "MAX_MODEL_BYTES",
     "MAX_NUM_THREADS",
@@ -36,6 +37,8 @@ METRICS: Final = ("p50", "p90", "p99", "mean", "min")
 #: A JSON file (baselines, results) larger than this is refused unread.
 MAX_JSON_BYTES: Final = 16 * 1024 * 1024
 MAX_JSON_DEPTH: Final = 8
+#: A memory figure, in KiB, beyond what any host has (a TiB): larger is a damaged file.
+MAX_MEMORY_KIB: Final = 2**30
 #: A flatbuffer cannot address more than 2 GiB, so no TFLite model is larger.
 MAX_MODEL_BYTES: Final = 2**31 - 1
 

@@ -272,6 +272,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
         item.stash.setdefault(_PROGRESS_KEY, []).append(progress_line(result))
         if result.verdict.fails(run.settings.strict) and not run.settings.update:
             failures.append(result.verdict.message)
+        if result.memory_verdict is not None and result.memory_verdict.failed:
+            failures.append(result.memory_verdict.message)
     if failures:
         pytest.fail("\n".join(map(one_line, failures)), pytrace=False)
 

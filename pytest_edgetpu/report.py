@@ -16,6 +16,7 @@ from .baselines import Profile
 from .compare import Status, format_interval, format_ms
 from .errors import one_line
 from .keys import call_of
+from .memory import MEMORY_PHASES
 from .results import Result
 
 __all__ = [
@@ -153,6 +154,16 @@ def junit_properties(result: Result) -> list[tuple[str, str]]:
             properties += [
                 (f"against_{name}_ms", f"{against.summary.value(name):.4g}") for name in figures
             ]
+    if result.memory is not None:
+        properties += [
+            (f"memory_{phase}_kib", f"{kib:.0f}") for phase, kib in result.memory.kib.items()
+        ]
+    if result.memory_verdict is not None:
+        memory_failed = result.memory_verdict.failed
+        properties.append(("memory_verdict", "REGRESSION" if memory_failed else "PASS"))
+    if result.delegations:
+        fully = all(d.fully_delegated for d in result.delegations)
+        properties.append(("fully_delegated", "true" if fully else "false"))
     # A test's second tpu_bench call gets edgetpu_2_p50_ms, ...: property names stay unique
     # within the test's testcase.
     call = call_of(result.test_id)
@@ -233,6 +244,9 @@ def headline(results: Sequence[Result]) -> str:
         for s in (Status.UNSTABLE, Status.BUSY, Status.INCOMPARABLE)
         if counts[s]
     ]
+    grown = sum(1 for r in results if r.memory_verdict is not None and r.memory_verdict.failed)
+    if grown:
+        parts.append(f"{grown} grew in memory")
     return ", ".join(parts)
 
 
@@ -300,7 +314,41 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
         for note in result_notes(r, shown.get(r.test_id, ""))
     ]
     lines += flags
-    return lines + ([""] if shown or flags else [])
+    grown = [
+        f"- `{r.test_id}`: {r.memory_verdict.message}"
+        for r in results
+        if r.memory_verdict is not None and r.memory_verdict.failed
+    ]
+    lines += grown
+    return lines + ([""] if shown or flags or grown else [])
+
+
+def _memory_and_delegation(results: Sequence[Result]) -> list[str]:
+    """Each model's memory per phase (median of its processes, ± their spread) and how its
+    delegate ran it; empty when no result has either."""
+    rows = []
+    for r in results:
+        if r.memory is None and not r.delegations:
+            continue
+        memory = r.memory
+        figures = (
+            [f"{memory.kib[p]:,.0f} ± {memory.spread_kib[p]:,.0f}" for p in MEMORY_PHASES]
+            if memory is not None
+            else [""] * len(MEMORY_PHASES)
+        )
+        delegation = "; ".join(d.words() for d in r.delegations)
+        rows.append([f"`{r.test_id}`", r.device, *figures, delegation])
+    if not rows:
+        return []
+    header = ["test", "device", *(f"{p} KiB" for p in MEMORY_PHASES), "delegation"]
+    return [
+        "<details><summary>Memory per phase and delegation</summary>",
+        "",
+        *_table(header, rows, numbers={2, 3, 4, 5}),
+        "",
+        "</details>",
+        "",
+    ]
 
 
 def _fingerprints(results: Sequence[Result]) -> list[str]:
@@ -351,6 +399,7 @@ def markdown_report(
     # The device with the worst verdict first; sorted records make its first one its worst.
     for device in sorted(by_device, key=lambda d: (_sort_key(by_device[d][0])[0], d)):
         lines += _device_section(device, by_device[device])
+    lines += _memory_and_delegation(gated)
     lines += ["<details><summary>Environment and fingerprints</summary>", "", "Environment:", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(environment.items())]
     used = sorted({r.profile for r in gated})

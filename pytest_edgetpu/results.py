@@ -27,6 +27,7 @@ from .errors import BaselineError, ResultsError
 from .jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
 from .limits import (
     LATENCY_WORDS,
+    MAX_MEMORY_KIB,
     MAX_NUM_THREADS,
     MAX_WORKERS,
     METRICS,
@@ -35,6 +36,7 @@ from .limits import (
     is_latency_ms,
     is_number,
 )
+from .memory import MEMORY_PHASES, MemoryUse, MemoryVerdict
 from .stats import SUMMARY_FIGURES, Shift, Summary
 
 __all__ = [
@@ -134,6 +136,10 @@ class Result:
     against: Against | None = None
     #: For each timed model the runtime could tell it of: which operators its delegate ran.
     delegations: tuple[Delegation, ...] = ()
+    #: A model's memory per phase, measured in fresh processes; None where not measured.
+    memory: MemoryUse | None = None
+    #: The memory verdict against the baseline entry's figures; None where none was made.
+    memory_verdict: MemoryVerdict | None = None
 
     @property
     def value_ms(self) -> float:
@@ -160,6 +166,7 @@ class Result:
         compared_entry: BaselineEntry | None = None,
         baseline_entry: BaselineEntry | None = None,
         recorded: bool = False,
+        memory_verdict: MemoryVerdict | None = None,
     ) -> Result:
         """The result of one ``tpu_bench`` measurement and what the gate made of it."""
         measurement = result.measurement
@@ -198,6 +205,8 @@ class Result:
             run_queue_wait=result.wait_share,
             against=result.against,
             delegations=tuple(d for d in result.delegations if d is not None),
+            memory=result.memory,
+            memory_verdict=memory_verdict,
         )
 
     def to_json(self) -> JsonObject:
@@ -236,6 +245,15 @@ class Result:
             "run_queue_wait": self.run_queue_wait,
             "against": _against_json(self.against) if self.against is not None else None,
             "delegation": [d.as_json() for d in self.delegations] or None,
+            "memory": _memory_json(self.memory) if self.memory is not None else None,
+            "memory_verdict": (
+                {
+                    "regressed": list(self.memory_verdict.regressed),
+                    "message": self.memory_verdict.message,
+                }
+                if self.memory_verdict is not None
+                else None
+            ),
         }
         data.update({key: value for key, value in optional.items() if value is not None})
         return data
@@ -272,6 +290,8 @@ class Result:
         verdict = fields.optional_object("verdict")
         quantiles = fields.optional_numbers("quantiles_ms")
         against = fields.optional_object("against")
+        memory = fields.optional_object("memory")
+        memory_verdict = fields.optional_object("memory_verdict")
         if against is not None and not all(
             map(is_latency_ms, against.numbers("instance_values_ms"))
         ):
@@ -312,7 +332,27 @@ class Result:
             run_queue_wait=_share(fields, "run_queue_wait"),
             against=_against_from(against) if against is not None else None,
             delegations=tuple(map(_delegation_from, fields.optional_list("delegation") or ())),
+            memory=_memory_from(memory) if memory is not None else None,
+            memory_verdict=(
+                MemoryVerdict(memory_verdict.texts("regressed"), memory_verdict.text("message"))
+                if memory_verdict is not None
+                else None
+            ),
         )
+
+
+def _memory_json(memory: MemoryUse) -> JsonObject:
+    return {"kib": dict(memory.kib), "spread_kib": dict(memory.spread_kib), "runs": memory.runs}
+
+
+def _memory_from(fields: _Fields) -> MemoryUse:
+    figures = {}
+    for key in ("kib", "spread_kib"):
+        part = fields.object(key)
+        figures[key] = {phase: part.number(phase) for phase in MEMORY_PHASES}
+        if not all(abs(v) <= MAX_MEMORY_KIB for v in figures[key].values()):
+            raise fields.invalid(key, f"a figure in KiB of at most {MAX_MEMORY_KIB:.0e}")
+    return MemoryUse(figures["kib"], figures["spread_kib"], fields.whole("runs"))
 
 
 def _delegation_from(fields: _Fields) -> Delegation:

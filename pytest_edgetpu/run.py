@@ -164,6 +164,7 @@ class BenchRun:
             update=self.settings.update,
             accept_unstable=self.settings.accept_unstable,
             display=self.display,
+            memory_policy=self.settings.memory_policy,
         )
 
     def start(self) -> None:

@@ -24,7 +24,15 @@ if TYPE_CHECKING:
 
 from .errors import ModelError, NeedsEdgeTpuError, RuntimeUnavailableError
 
-__all__ = ["Interpreter", "Runtime", "TensorDetails", "load_runtime", "make_interpreter"]
+__all__ = [
+    "Interpreter",
+    "ResolverOptions",
+    "Runtime",
+    "TensorDetails",
+    "load_runtime",
+    "make_interpreter",
+    "resolver_options",
+]
 
 _INSTALL_HINT = "pip install ai-edge-litert"
 
@@ -132,6 +140,25 @@ def consume_first_cpu_log(runtime: Runtime) -> None:
         os.close(quiet)
 
 
+class ResolverOptions(TypedDict, total=False):
+    """The interpreter's keyword that chooses its op resolver."""
+
+    experimental_op_resolver_type: object
+
+
+def resolver_options(runtime: Runtime, default_delegates: bool) -> ResolverOptions:
+    """The interpreter's keyword that turns the runtime's default delegate (XNNPACK) off,
+    when it is to be off."""
+    if default_delegates:
+        return {}
+    if runtime.builtin_resolver is None:
+        raise RuntimeUnavailableError(
+            f"{runtime.label} cannot turn its default delegate off (it has no "
+            f"OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES); fix: {_INSTALL_HINT}"
+        )
+    return {"experimental_op_resolver_type": runtime.builtin_resolver}
+
+
 def make_interpreter(
     runtime: Runtime,
     model_path: Path,
@@ -148,20 +175,12 @@ def make_interpreter(
     ``default_delegates`` the runtime applies none of its own (XNNPACK): only the built-in
     kernels and ``delegates`` run the model.
     """
-    resolver = {}
-    if not default_delegates:
-        if runtime.builtin_resolver is None:
-            raise RuntimeUnavailableError(
-                f"{runtime.label} cannot turn its default delegate off (it has no "
-                f"OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES); fix: {_INSTALL_HINT}"
-            )
-        resolver = {"experimental_op_resolver_type": runtime.builtin_resolver}
     try:
         interpreter = runtime.interpreter_class(
             model_path=str(model_path),
             num_threads=num_threads,
             experimental_delegates=list(delegates) or None,
-            **resolver,
+            **resolver_options(runtime, default_delegates),
         )
     except (AttributeError, SystemError) as exc:
         if "_ARRAY_API" in str(exc) or "NumPy" in str(exc) or runtime.family != "litert":

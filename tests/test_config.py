@@ -468,6 +468,8 @@ def test_option_flags_and_ini_names() -> None:
         ("--edgetpu-accept-unstable", "edgetpu_accept_unstable", True),
         ("--edgetpu-prune-baselines", "edgetpu_prune_baselines", True),
         ("--edgetpu-threshold", "edgetpu_threshold", True),
+        ("--edgetpu-memory-threshold", "edgetpu_memory_threshold", True),
+        ("--edgetpu-memory-slack", "edgetpu_memory_slack", True),
         ("--edgetpu-against", "edgetpu_against", True),
         ("--edgetpu-json", "edgetpu_json", True),
         ("--edgetpu-report", "edgetpu_report", True),

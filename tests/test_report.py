@@ -361,9 +361,23 @@ def test_a_model_swap_reaches_every_report(
     assert lines[:4] == [
         "## pytest-edgetpu latency gate",
         "",
-        "**1 regressed, 0 improved, 1 unchanged, 0 new**",
+        # The bigger model's arena is bigger too: its memory verdict fails beside its latency.
+        "**1 regressed, 0 improved, 1 unchanged, 0 new, 1 grew in memory**",
         "",
     ]
+    pytest.LineMatcher(lines[4:]).fnmatch_lines(
+        [
+            "- `test_swap.py::test_swapped`: REGRESSION p50 *",
+            "- `test_swap.py::test_swapped`: MEMORY allocate_anon (private memory added by "
+            "allocate_tensors) * KiB -> * KiB (+* KiB, +*%; spread over 3 processes * KiB)*",
+            "<details><summary>Memory per phase and delegation</summary>",
+            "",
+            "| test | device | load_rss KiB | allocate_anon KiB | invoke_anon KiB | peak_rss KiB |"
+            " delegation |",
+            "|:---|:---|---:|---:|---:|---:|:---|",
+            "| `test_swap.py::test_swapped` | cpu:0 | * ± * | * ± * | * ± * | * ± * | * |",
+        ]
+    )
     pytest.LineMatcher(lines[4:]).fnmatch_lines(
         [
             "### `cpu:0`: cpu (*, LiteRT *, 1 thread)",
@@ -407,8 +421,15 @@ def test_a_model_swap_reaches_every_report(
         "edgetpu_change_ci_low",
         "edgetpu_change_ci_high",
         "edgetpu_confirmed",
+        "edgetpu_memory_load_rss_kib",
+        "edgetpu_memory_allocate_anon_kib",
+        "edgetpu_memory_invoke_anon_kib",
+        "edgetpu_memory_peak_rss_kib",
+        "edgetpu_memory_verdict",
+        "edgetpu_fully_delegated",
     ]
     assert swapped["edgetpu_verdict"] == "REGRESSION" and swapped["edgetpu_confirmed"] == "true"
+    assert swapped["edgetpu_memory_verdict"] == "REGRESSION"
     assert float(swapped["edgetpu_change_ci_low"]) > 0.6
     assert float(swapped["edgetpu_p50_ms"]) > float(swapped["edgetpu_baseline_p50_ms"])
     assert dict(properties["test_same"])["edgetpu_verdict"] == "PASS"

@@ -1,0 +1,82 @@
+"""How stable each memory figure measures (issue 18): the run-to-run spread on real models.
+
+Each session is a fresh probe helper (``pytest_edgetpu.probe.ModelProbe``), as a pytest session
+starts one; for each model it forks three children and keeps their median and spread
+(``pytest_edgetpu.memory``). Over ``--sessions`` sessions, per model and figure: the median, the
+range of the sessions' medians (run to run), and the largest spread within a session. Models:
+the three Coral CPU models, and the eight MediaPipe models ``relative_gate.py`` fetches.
+
+    .venv/bin/python benchmarks/memory.py --sessions 10 --out benchmarks/results/memory.json
+    .venv/bin/python benchmarks/memory.py --report benchmarks/results/memory.json
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gate_accuracy import CORAL
+from gate_accuracy import MODELS as CORAL_MODELS
+from relative_gate import fetch_mediapipe_models
+from saved import measure_or_report
+
+from pytest_edgetpu.memory import MEMORY_PHASES
+from pytest_edgetpu.probe import ModelProbe
+
+
+def measure(sessions: int) -> dict[str, Any]:
+    models = {Path(name).stem: CORAL / name for name in CORAL_MODELS.values()}
+    models |= {name: Path(path) for name, path in fetch_mediapipe_models().items()}
+    runs: dict[str, list[dict[str, Any]]] = {name: [] for name in models}
+    seconds = []
+    for index in range(sessions):
+        probe = ModelProbe("LiteRT")
+        try:
+            for name, path in models.items():
+                start = time.perf_counter()
+                use = probe.check(path, name, 1)
+                seconds.append(time.perf_counter() - start)
+                assert use is not None, f"{name}: no memory measured"
+                runs[name].append({"kib": dict(use.kib), "spread_kib": dict(use.spread_kib)})
+        finally:
+            probe.close()
+        print(f"session {index + 1}/{sessions} done", file=sys.stderr)
+    return {
+        "sessions": sessions,
+        "runs": runs,
+        "seconds_per_model": {"median": statistics.median(seconds), "max": max(seconds)},
+    }
+
+
+def report(data: dict[str, Any]) -> str:
+    titles = (f"{p} KiB: median (run-to-run range; within)" for p in MEMORY_PHASES)
+    header = "| model | " + " | ".join(titles)
+    rows = [header + " |", "|---|" + "---|" * len(MEMORY_PHASES)]
+    for name, runs in sorted(data["runs"].items()):
+        cells = []
+        for phase in MEMORY_PHASES:
+            values = [r["kib"][phase] for r in runs]
+            within = max(r["spread_kib"][phase] for r in runs)
+            cells.append(
+                f"{statistics.median(values):,.0f} ({max(values) - min(values):,.0f}; "
+                f"{within:,.0f})"
+            )
+        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+    cost = data["seconds_per_model"]
+    return (
+        f"{data['sessions']} sessions (fresh probe helpers), 3 forked processes per model each, "
+        f"{data['date']}. Range: largest minus smallest of the sessions' medians; within: the "
+        "largest spread of the three processes in one session. Time per model (three "
+        f"processes): median {cost['median']:.2f} s, max {cost['max']:.2f} s.\n\n" + "\n".join(rows)
+    )
+
+
+def main() -> None:
+    measure_or_report(__doc__, "sessions", 10, measure, report)
+
+
+if __name__ == "__main__":
+    main()

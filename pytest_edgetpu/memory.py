@@ -1,0 +1,177 @@
+"""Memory per phase of one model, measured in fresh processes, and its verdict.
+
+What benchmark_model reports as a model's memory footprint and pyperf as a benchmark's peak:
+read from ``/proc/self/status`` around each phase of a model's life in a process that has done
+nothing else since the runtime was imported (a child forked by the probe helper,
+:mod:`pytest_edgetpu.probe`), its high-water mark reset first (``/proc/self/clear_refs``), so
+no earlier model's pages or peak count:
+
+``load_rss``
+    resident memory the interpreter's construction adds (the model read or mapped, its kernels
+    resolved);
+``allocate_anon``
+    private (anonymous) memory ``allocate_tensors`` adds: the tensor arena, and XNNPACK's
+    packed weights, which it makes then;
+``invoke_anon``
+    private memory the first two inferences add (scratch buffers made on first use);
+``peak_rss``
+    the high-water mark of resident memory over all of it, above where it started.
+
+Each figure is the median over :data:`MEMORY_RUNS` processes, with its spread (largest minus
+smallest), so a report can say how stable it measured. Linux only; elsewhere no memory is
+measured and none is gated.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final, TypeVar
+
+__all__ = [
+    "MEMORY_PHASES",
+    "MEMORY_RUNS",
+    "MemoryPolicy",
+    "MemoryUse",
+    "MemoryVerdict",
+    "compare_memory",
+    "memory_readable",
+    "phase_memory",
+]
+
+#: The figures, in the order a model's life reaches them.
+MEMORY_PHASES: Final = ("load_rss", "allocate_anon", "invoke_anon", "peak_rss")
+#: Fresh processes per model: three give a median and a spread for little time (a fork each).
+MEMORY_RUNS: Final = 3
+_WORDS: Final = {
+    "load_rss": "resident memory added by loading the model",
+    "allocate_anon": "private memory added by allocate_tensors",
+    "invoke_anon": "private memory added by the first inferences",
+    "peak_rss": "peak resident memory",
+}
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class MemoryUse:
+    """One model's memory per phase in KiB (the median of ``runs`` processes), and the spread
+    of each figure over them."""
+
+    kib: Mapping[str, float]
+    spread_kib: Mapping[str, float]
+    runs: int
+
+    @classmethod
+    def of_runs(cls, runs: Sequence[Mapping[str, float]]) -> MemoryUse | None:
+        """The figures of several processes' measurements; None when there are none."""
+        if not runs:
+            return None
+        return cls(
+            kib={p: float(statistics.median(r[p] for r in runs)) for p in MEMORY_PHASES},
+            spread_kib={
+                p: max(r[p] for r in runs) - min(r[p] for r in runs) for p in MEMORY_PHASES
+            },
+            runs=len(runs),
+        )
+
+
+@dataclass(frozen=True)
+class MemoryPolicy:
+    """A figure regresses when it grew by more than ``relative`` of its baseline plus
+    ``absolute_kib``: the share scales with the model, the KiB keep a small model's few pages
+    (the figures move by a page or two between processes) from counting."""
+
+    relative: float = 0.10
+    absolute_kib: float = 64.0
+
+
+@dataclass(frozen=True)
+class MemoryVerdict:
+    """The memory verdict of one benchmark: ``regressed`` names each phase that grew beyond
+    the tolerance; ``message`` says by how much, against what."""
+
+    regressed: tuple[str, ...]
+    message: str
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressed)
+
+
+def compare_memory(
+    baseline: Mapping[str, float], current: MemoryUse, policy: MemoryPolicy
+) -> MemoryVerdict:
+    """Judge ``current`` against a baseline entry's figures (phases it lacks are skipped)."""
+    regressed, words = [], []
+    for phase in MEMORY_PHASES:
+        old, new = baseline.get(phase), current.kib[phase]
+        if old is None:
+            continue
+        if new > old + policy.relative * abs(old) + policy.absolute_kib:
+            regressed.append(phase)
+            change = f"{(new - old) / old:+.1%}" if old > 0 else "from nothing"
+            words.append(
+                f"{phase} ({_WORDS[phase]}) {old:,.0f} KiB -> {new:,.0f} KiB "
+                f"(+{new - old:,.0f} KiB, {change}; spread over {current.runs} processes "
+                f"{current.spread_kib[phase]:,.0f} KiB)"
+            )
+    if not regressed:
+        return MemoryVerdict((), "")
+    return MemoryVerdict(
+        tuple(regressed),
+        "MEMORY " + "; ".join(words) + f"; tolerance {policy.relative:.0%} + "
+        f"{policy.absolute_kib:,.0f} KiB",
+    )
+
+
+@dataclass(frozen=True)
+class _Status:
+    rss_kib: int
+    anon_kib: int
+    peak_kib: int
+
+
+def _status(path: Path = Path("/proc/self/status")) -> _Status:
+    fields = {}
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "RssAnon", "VmHWM"):
+            fields[name] = int(value.split()[0])
+    return _Status(fields["VmRSS"], fields["RssAnon"], fields["VmHWM"])
+
+
+def memory_readable() -> bool:
+    """Whether this process can read its memory and reset its high-water mark (Linux 4.0+,
+    unless a sandbox hides /proc)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        _status()
+    except (OSError, KeyError, ValueError, IndexError):
+        return False
+    return True
+
+
+def phase_memory(
+    build: Callable[[], T], allocate: Callable[[T], object], run: Callable[[T], object]
+) -> dict[str, float]:
+    """The figures of one model in this process: ``build`` makes its interpreter,
+    ``allocate`` allocates its tensors, ``run`` runs its first inferences. Call it in a fresh
+    process: what this process allocated before stays resident and counts against nothing,
+    but what it freed would be reused and hide the model's own growth."""
+    Path("/proc/self/clear_refs").write_text("5")  # the high-water mark starts here
+    start = _status()
+    interpreter = build()
+    loaded = _status()
+    allocate(interpreter)
+    allocated = _status()
+    run(interpreter)
+    ran = _status()
+    return {
+        "load_rss": float(loaded.rss_kib - start.rss_kib),
+        "allocate_anon": float(allocated.anon_kib - loaded.anon_kib),
+        "invoke_anon": float(ran.anon_kib - allocated.anon_kib),
+        "peak_rss": float(ran.peak_kib - start.rss_kib),
+    }
