@@ -61,6 +61,14 @@ def _devices(_: argparse.Namespace) -> int:
         + (f", governor {governor}" if governor else "")
         + ")"
     )
+    builtin_ids = ", ".join(device.id.replace("cpu", "cpu-builtin") for device in cpus)
+    print(f"cpu-builtin: {builtin_ids} (the same cores, XNNPACK off)")
+    print("delegate: any TFLite external delegate library, as --edgetpu-device=delegate:PATH")
+    from .compiled import accelerator_missing
+
+    for accelerator in ("cpu", "gpu", "npu"):
+        missing = accelerator_missing(accelerator)
+        print(f"litert-{accelerator}: {missing or 'available (LiteRT CompiledModel)'}")
     if found.devices:
         rows = [
             {

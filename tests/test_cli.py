@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.cli import main
+from pytest_edgetpu.compiled import accelerator_missing
 
 TEST = """
 import pytest
@@ -52,6 +53,11 @@ def test_devices_says_none_is_attached_and_which_runtime(
     assert out.startswith("runtime: LiteRT ")
     cpus = ", ".join(f"cpu:{i}" for i in range(len(os.sched_getaffinity(0))))
     assert f"cpu: {cpus} (one per usable core; " in out
+    assert f"cpu-builtin: {cpus.replace('cpu', 'cpu-builtin')} (the same cores, XNNPACK off)" in out
+    assert "litert-cpu: available (LiteRT CompiledModel)" in out
+    for accelerator in ("gpu", "npu"):
+        missing = accelerator_missing(accelerator)  # type: ignore[arg-type]
+        assert f"litert-{accelerator}: {missing or 'available (LiteRT CompiledModel)'}" in out
     if not Path("/sys/class/apex").exists() and not Path("/sys/bus/usb/devices").exists():
         assert (
             f"Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU ({cpus}; -n auto"
