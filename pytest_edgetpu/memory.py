@@ -4,18 +4,18 @@ What benchmark_model reports as a model's memory footprint and pyperf as a bench
 read from ``/proc/self/status`` around each phase of a model's life in a process that has done
 nothing else since the runtime was imported (a child forked by the probe helper,
 :mod:`pytest_edgetpu.probe`), its high-water mark reset first (``/proc/self/clear_refs``), so
-no earlier model's pages or peak count:
+no earlier model's pages or peak count. For each phase, what it adds to resident memory
+(``_rss``, ``VmRSS``) and to private, anonymous memory (``_anon``, ``RssAnon``: what the
+process itself allocated, without the file pages of the model and the runtime's code):
 
-``load_rss``
-    resident memory the interpreter's construction adds (the model read or mapped, its kernels
-    resolved);
-``allocate_anon``
-    private (anonymous) memory ``allocate_tensors`` adds: the tensor arena, and XNNPACK's
-    packed weights, which it makes then;
-``invoke_anon``
-    private memory the first two inferences add (scratch buffers made on first use);
-``peak_rss``
-    the high-water mark of resident memory over all of it, above where it started.
+``load``
+    the interpreter's construction (the model read, its kernels resolved);
+``allocate``
+    ``allocate_tensors``: the tensor arena, and XNNPACK's packed weights, which it makes then;
+``invoke``
+    the first two inferences (scratch buffers made on first use);
+
+and ``peak_rss``, the high-water mark of resident memory over all of it, above where it started.
 
 Each figure is the median over :data:`MEMORY_RUNS` processes, with its spread (largest minus
 smallest), so a report can say how stable it measured. Linux only; elsewhere no memory is
@@ -42,15 +42,31 @@ __all__ = [
 ]
 
 #: The figures, in the order a model's life reaches them.
-MEMORY_PHASES: Final = ("load_rss", "allocate_anon", "invoke_anon", "peak_rss")
+MEMORY_PHASES: Final = (
+    "load_rss",
+    "load_anon",
+    "allocate_rss",
+    "allocate_anon",
+    "invoke_rss",
+    "invoke_anon",
+    "peak_rss",
+)
 #: Fresh processes per model: three give a median and a spread for little time (a fork each).
 MEMORY_RUNS: Final = 3
-_WORDS: Final = {
-    "load_rss": "resident memory added by loading the model",
-    "allocate_anon": "private memory added by allocate_tensors",
-    "invoke_anon": "private memory added by the first inferences",
-    "peak_rss": "peak resident memory",
+_STEPS: Final = {
+    "load": "loading the model",
+    "allocate": "allocate_tensors",
+    "invoke": "the first inferences",
 }
+
+
+def _words(figure: str) -> str:
+    """``allocate_anon`` → ``private memory added by allocate_tensors``."""
+    if figure == "peak_rss":
+        return "peak resident memory"
+    step, kind = figure.rsplit("_", 1)
+    return f"{'private' if kind == 'anon' else 'resident'} memory added by {_STEPS[step]}"
+
 
 T = TypeVar("T")
 
@@ -114,7 +130,7 @@ def compare_memory(
             regressed.append(phase)
             change = f"{(new - old) / old:+.1%}" if old > 0 else "from nothing"
             words.append(
-                f"{phase} ({_WORDS[phase]}) {old:,.0f} KiB -> {new:,.0f} KiB "
+                f"{phase} ({_words(phase)}) {old:,.0f} KiB -> {new:,.0f} KiB "
                 f"(+{new - old:,.0f} KiB, {change}; spread over {current.runs} processes "
                 f"{current.spread_kib[phase]:,.0f} KiB)"
             )
@@ -169,9 +185,13 @@ def phase_memory(
     allocated = _status()
     run(interpreter)
     ran = _status()
-    return {
-        "load_rss": float(loaded.rss_kib - start.rss_kib),
-        "allocate_anon": float(allocated.anon_kib - loaded.anon_kib),
-        "invoke_anon": float(ran.anon_kib - allocated.anon_kib),
-        "peak_rss": float(ran.peak_kib - start.rss_kib),
-    }
+    figures = {}
+    for step, before, after in (
+        ("load", start, loaded),
+        ("allocate", loaded, allocated),
+        ("invoke", allocated, ran),
+    ):
+        figures[f"{step}_rss"] = float(after.rss_kib - before.rss_kib)
+        figures[f"{step}_anon"] = float(after.anon_kib - before.anon_kib)
+    figures["peak_rss"] = float(ran.peak_kib - start.rss_kib)
+    return figures

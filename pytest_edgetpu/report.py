@@ -324,27 +324,30 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
 
 
 def _memory_and_delegation(results: Sequence[Result]) -> list[str]:
-    """Each model's memory per phase (median of its processes, ± their spread) and how its
-    delegate ran it; empty when no result has either."""
+    """Each model's memory per phase (medians of its processes, and the largest spread among
+    them) and how its delegate ran it; empty when no result has either."""
     rows = []
     for r in results:
         if r.memory is None and not r.delegations:
             continue
         memory = r.memory
         figures = (
-            [f"{memory.kib[p]:,.0f} ± {memory.spread_kib[p]:,.0f}" for p in MEMORY_PHASES]
+            [
+                *(f"{memory.kib[p]:,.0f}" for p in MEMORY_PHASES),
+                f"{max(memory.spread_kib.values()):,.0f}",
+            ]
             if memory is not None
-            else [""] * len(MEMORY_PHASES)
+            else [""] * (len(MEMORY_PHASES) + 1)
         )
         delegation = "; ".join(d.words() for d in r.delegations)
         rows.append([f"`{r.test_id}`", r.device, *figures, delegation])
     if not rows:
         return []
-    header = ["test", "device", *(f"{p} KiB" for p in MEMORY_PHASES), "delegation"]
+    header = ["test", "device", *MEMORY_PHASES, "largest spread", "delegation"]
     return [
-        "<details><summary>Memory per phase and delegation</summary>",
+        "<details><summary>Memory per phase (KiB) and delegation</summary>",
         "",
-        *_table(header, rows, numbers={2, 3, 4, 5}),
+        *_table(header, rows, numbers=set(range(2, len(MEMORY_PHASES) + 3))),
         "",
         "</details>",
         "",

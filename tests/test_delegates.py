@@ -180,7 +180,10 @@ def test_cpu_builtin_measures_without_xnnpack_into_its_own_baselines(
 ) -> None:
     models.makepyfile(test_delegated=bench_tests(""))
     outcome = models.runpytest(
-        "--edgetpu-device=cpu-builtin", "--edgetpu-update-baselines", "--edgetpu-json=r.json"
+        "--edgetpu-device=cpu-builtin",
+        "--edgetpu-update-baselines",
+        "--edgetpu-accept-unstable",
+        "--edgetpu-json=r.json",
     )
     outcome.assert_outcomes(passed=1)
     outcome.stdout.fnmatch_lines(["*recording baselines on cpu-builtin (x86_64, LiteRT *"])
@@ -222,6 +225,7 @@ def test_an_external_delegate_is_a_device_with_its_identity_in_the_profile(
         "--edgetpu-delegate-options=claim:all",
         "--edgetpu-fully-delegated",
         "--edgetpu-update-baselines",
+        "--edgetpu-accept-unstable",
         "--edgetpu-json=r.json",
     )
     outcome.assert_outcomes(passed=2)

@@ -8,6 +8,7 @@ real, bigger arena).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -96,9 +97,11 @@ def test_the_helper_measures_each_coral_model_alike_in_fresh_processes(
             one, other = first.check(path, name, 1), second.check(path, name, 1)
             assert one is not None and other is not None and one.runs == 3
             for phase in MEMORY_PHASES:
-                # Page-exact within a session, a few pages apart across sessions.
-                assert one.spread_kib[phase] <= 256, (name, phase, one)
-                assert abs(one.kib[phase] - other.kib[phase]) <= 256, (name, phase)
+                # Within a few pages in a session, and across sessions within a few pages or,
+                # for the peak of a larger model, 2% (benchmarks/memory.py: at most 1.7%).
+                bound = max(256.0, 0.02 * abs(one.kib[phase]))
+                assert one.spread_kib[phase] <= bound, (name, phase, one)
+                assert abs(one.kib[phase] - other.kib[phase]) <= bound, (name, phase)
             assert one.kib["peak_rss"] > 0 and one.kib["load_rss"] > 0
         # The bigger model's arena is the bigger one.
         small = first.check(coral_models / f"{CORAL[1]}.tflite", CORAL[1], 1)
@@ -145,6 +148,10 @@ def test_a_model_that_crashes_a_forked_child_is_a_model_error(
 # end to end
 
 
+#: Recorded however busy the host is: these tests are about memory, which contention does not
+#: move, and an update refuses a latency measurement taken on a contended host.
+RECORD = ("--edgetpu-update-baselines", "--edgetpu-accept-unstable")
+
 BENCH = """
 import pytest
 
@@ -164,13 +171,13 @@ def write_dense(project: pytest.Pytester, width: int) -> None:
 def test_an_arena_grown_by_30_percent_fails_naming_the_phase(project: pytest.Pytester) -> None:
     project.makepyfile(test_dense=BENCH)
     write_dense(project, 1024)
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    project.runpytest(*RECORD).assert_outcomes(passed=1)
     (written,) = (project.path / "baselines").iterdir()
     recorded = json.loads(written.read_text())["entries"]["test_dense.py::test_dense"]
     assert set(recorded["memory_kib"]) == set(MEMORY_PHASES)
 
-    # The same model again: memory within its tolerance.
-    project.runpytest("--edgetpu", "--edgetpu-json=r.json").assert_outcomes(passed=1)
+    # The same model again: memory within its tolerance (whatever the latency verdict).
+    project.runpytest("--edgetpu", "--edgetpu-json=r.json")
     result = json.loads((project.path / "r.json").read_text())["results"][0]
     assert result["memory_verdict"] == {"regressed": [], "message": ""}
     assert result["memory"]["runs"] == 3
@@ -196,9 +203,26 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(project: pytest.Pyt
     project.runpytest("--edgetpu", "--edgetpu-memory-threshold=50%", "--edgetpu-json=r.json")
     result = json.loads((project.path / "r.json").read_text())["results"][0]
     assert result["memory_verdict"]["regressed"] == []
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    project.runpytest(*RECORD).assert_outcomes(passed=1)
     grown = json.loads(written.read_text())["entries"]["test_dense.py::test_dense"]
     assert grown["memory_kib"]["allocate_anon"] > recorded["memory_kib"]["allocate_anon"] * 1.2
+
+
+@needs_proc
+def test_a_real_model_swapped_for_a_bigger_one_fails_on_memory(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    model = project.path / "models" / "dense.tflite"
+    project.makepyfile(test_dense=BENCH)
+    shutil.copyfile(coral_models / "mobilenet_v1_0.25_128_quant.tflite", model)
+    project.runpytest(*RECORD).assert_outcomes(passed=1)
+    shutil.copyfile(coral_models / "mobilenet_v1_0.5_160_quant.tflite", model)
+    outcome = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-report=r.md")
+    outcome.assert_outcomes(failed=1)
+    outcome.stdout.fnmatch_lines(["*MEMORY *allocate_anon (private memory added by *"])
+    result = json.loads((project.path / "r.json").read_text())["results"][0]
+    assert {"allocate_anon", "peak_rss"} <= set(result["memory_verdict"]["regressed"])
+    assert "1 grew in memory" in (project.path / "r.md").read_text()
 
 
 def test_an_entry_without_memory_figures_gates_latency_only(project: pytest.Pytester) -> None:

@@ -368,14 +368,15 @@ def test_a_model_swap_reaches_every_report(
     pytest.LineMatcher(lines[4:]).fnmatch_lines(
         [
             "- `test_swap.py::test_swapped`: REGRESSION p50 *",
-            "- `test_swap.py::test_swapped`: MEMORY allocate_anon (private memory added by "
+            "- `test_swap.py::test_swapped`: MEMORY *allocate_anon (private memory added by "
             "allocate_tensors) * KiB -> * KiB (+* KiB, +*%; spread over 3 processes * KiB)*",
-            "<details><summary>Memory per phase and delegation</summary>",
+            "<details><summary>Memory per phase (KiB) and delegation</summary>",
             "",
-            "| test | device | load_rss KiB | allocate_anon KiB | invoke_anon KiB | peak_rss KiB |"
-            " delegation |",
-            "|:---|:---|---:|---:|---:|---:|:---|",
-            "| `test_swap.py::test_swapped` | cpu:0 | * ± * | * ± * | * ± * | * ± * | * |",
+            "| test | device | load_rss | load_anon | allocate_rss | allocate_anon | invoke_rss |"
+            " invoke_anon | peak_rss | largest spread | delegation |",
+            "|:---|:---|---:|---:|---:|---:|---:|---:|---:|---:|:---|",
+            "| `test_swap.py::test_swapped` | cpu:0 | * | * | * | * | * | * | * | * | fully "
+            "delegated to XNNPACK (* ops) |",
         ]
     )
     pytest.LineMatcher(lines[4:]).fnmatch_lines(
@@ -422,7 +423,10 @@ def test_a_model_swap_reaches_every_report(
         "edgetpu_change_ci_high",
         "edgetpu_confirmed",
         "edgetpu_memory_load_rss_kib",
+        "edgetpu_memory_load_anon_kib",
+        "edgetpu_memory_allocate_rss_kib",
         "edgetpu_memory_allocate_anon_kib",
+        "edgetpu_memory_invoke_rss_kib",
         "edgetpu_memory_invoke_anon_kib",
         "edgetpu_memory_peak_rss_kib",
         "edgetpu_memory_verdict",
