@@ -221,7 +221,9 @@ def test_a_real_model_swapped_for_a_bigger_one_fails_on_memory(
     outcome.assert_outcomes(failed=1)
     outcome.stdout.fnmatch_lines(["*MEMORY *allocate_anon (private memory added by *"])
     result = json.loads((project.path / "r.json").read_text())["results"][0]
-    assert {"allocate_anon", "peak_rss"} <= set(result["memory_verdict"]["regressed"])
+    # Its arena is twice the size (1.2 -> 2.5 MiB); its peak, which the runtime's own pages
+    # dominate, moves by 10-15%, on either side of the tolerance.
+    assert {"allocate_anon", "allocate_rss"} <= set(result["memory_verdict"]["regressed"])
     assert "1 grew in memory" in (project.path / "r.md").read_text()
 
 
