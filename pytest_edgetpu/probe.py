@@ -44,7 +44,7 @@ from .memory import MEMORY_RUNS, MemoryUse
 
 __all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe"]
 
-#: How long one model may take to load and run twice in the helper.
+#: How long one model may take in the helper: loaded and run twice, in each of its processes.
 PROBE_TIMEOUT_S = 120.0
 HELPER_COMMAND = (sys.executable, "-m", "pytest_edgetpu.probe")
 _OK, _FAILED, _CRASHED = "ok", "failed", "crashed"
