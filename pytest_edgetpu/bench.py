@@ -278,6 +278,7 @@ class Base:
     where: str  # "origin/main:models/a.tflite"
     runner: Callable[[MeasureSettings], InstanceRunner]
     model_sha256: str | None = None
+    memory: MemoryUse | None = None
 
 
 class DeviceSession:
@@ -451,7 +452,8 @@ class DeviceSession:
         """``info``'s model, the file as it is at ``revision``, as the base side of a
         relative measurement on this device (in this process: one delegate serves both)."""
         instances = self.model_instances(info)
-        return Base(revision, where, lambda s: instance_runner(instances, s), info.sha256)
+        runner = functools.partial(instance_runner, instances)
+        return Base(revision, where, runner, info.sha256, self.memory(info))
 
     def bench_model(
         self, info: ModelInfo, settings: MeasureSettings | None, base: Base | None = None
@@ -551,6 +553,7 @@ class DeviceSession:
                 summary=paired.base.summary,
                 instance_values_ms=paired.base.instance_values,
                 model_sha256=base.model_sha256,
+                memory_kib=dict(base.memory.kib) if base.memory is not None else None,
             )
         return BenchResult(
             target=target,

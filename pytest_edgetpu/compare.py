@@ -17,6 +17,7 @@ from __future__ import annotations
 import decimal
 import enum
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -274,6 +275,8 @@ class Against:
     summary: Summary | None = None
     instance_values_ms: tuple[float, ...] = ()
     model_sha256: str | None = None
+    #: The model file's memory per phase at the revision, in KiB, where it was measured.
+    memory_kib: Mapping[str, float] | None = None
 
     @property
     def pairs(self) -> int:

@@ -126,21 +126,24 @@ class Gate:
     def _memory_verdict(
         self, result: BenchResult, lookup: Lookup | None, words: str
     ) -> MemoryVerdict | None:
-        """The memory verdict against the stored entry's figures; None when either side has
-        none (relative mode, an entry of an earlier version, a device the helper cannot open)
-        or the run records baselines."""
-        entry = lookup.entry if lookup is not None else None
-        if self.update or entry is None or not entry.memory_kib or result.memory is None:
+        """The memory verdict against the stored entry's figures, or in relative mode against
+        the model file at the revision; None when either side has none (an entry of an earlier
+        version, a callable at the revision, a device the helper cannot open) or the run
+        records baselines."""
+        if self.update or result.memory is None:
             return None
-        judged = compare_memory(entry.memory_kib, result.memory, self.memory_policy)
+        against, entry = result.against, lookup.entry if lookup is not None else None
+        if against is not None and against.memory_kib:
+            figures, what = against.memory_kib, f"against {against.revision}, measured now"
+        elif entry is not None and entry.memory_kib and lookup is not None:
+            figures = entry.memory_kib
+            what = f"baseline {lookup.path} recorded {entry.recorded[:10]}"
+        else:
+            return None
+        judged = compare_memory(figures, result.memory, self.memory_policy)
         if not judged.failed:
             return judged
-        assert lookup is not None
-        return replace(
-            judged,
-            message=f"{judged.message}; on {words}; baseline {lookup.path} recorded "
-            f"{entry.recorded[:10]}",
-        )
+        return replace(judged, message=f"{judged.message}; on {words}; {what}")
 
     def _lookup(self, test_id: str, profile: Profile) -> Lookup:
         found = self.store.lookup(test_id, profile)

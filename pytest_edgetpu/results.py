@@ -346,13 +346,19 @@ def _memory_json(memory: MemoryUse) -> JsonObject:
 
 
 def _memory_from(fields: _Fields) -> MemoryUse:
-    figures = {}
-    for key in ("kib", "spread_kib"):
-        part = fields.object(key)
-        figures[key] = {phase: part.number(phase) for phase in MEMORY_PHASES}
-        if not all(abs(v) <= MAX_MEMORY_KIB for v in figures[key].values()):
-            raise fields.invalid(key, f"a figure in KiB of at most {MAX_MEMORY_KIB:.0e}")
-    return MemoryUse(figures["kib"], figures["spread_kib"], fields.whole("runs"))
+    kib, spread = (_memory_figures(fields.object(key)) for key in ("kib", "spread_kib"))
+    assert kib is not None and spread is not None
+    return MemoryUse(kib, spread, fields.whole("runs"))
+
+
+def _memory_figures(fields: _Fields | None) -> dict[str, float] | None:
+    """Figures in KiB, one per phase, each within :data:`MAX_MEMORY_KIB`."""
+    if fields is None:
+        return None
+    figures = {phase: fields.number(phase) for phase in MEMORY_PHASES}
+    if not all(abs(v) <= MAX_MEMORY_KIB for v in figures.values()):
+        raise fields.wrong(next(p for p, v in figures.items() if abs(v) > MAX_MEMORY_KIB))
+    return figures
 
 
 def _delegation_from(fields: _Fields) -> Delegation:
@@ -424,6 +430,7 @@ def _against_json(against: Against) -> JsonObject:
         "summary_ms": {**summary.figures(), "n": summary.n} if summary is not None else None,
         "instance_values_ms": list(against.instance_values_ms),
         "model_sha256": against.model_sha256,
+        "memory_kib": dict(against.memory_kib) if against.memory_kib is not None else None,
     }
 
 
@@ -436,6 +443,7 @@ def _against_from(fields: _Fields) -> Against:
         summary=_summary(summary) if summary is not None else None,
         instance_values_ms=fields.numbers("instance_values_ms"),
         model_sha256=fields.optional_text("model_sha256"),
+        memory_kib=_memory_figures(fields.optional_object("memory_kib")),
     )
 
 

@@ -402,6 +402,9 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     assert model["against"]["where"] == "HEAD:models/model.tflite"
     assert len(model["against"]["instance_values_ms"]) == len(model["instance_values_ms"])
     assert model["verdict"]["model_changed"] is True
+    # Memory too is compared with the file at the revision (the conv model's arena is smaller).
+    assert set(model["against"]["memory_kib"]) == set(model["memory"]["kib"])
+    assert model["memory_verdict"] == {"regressed": [], "message": ""}
     unchanged = records["test_callable_unchanged"]
     assert unchanged["against"]["where"] == "HEAD:test_suite.py::test_callable_unchanged"
     assert unchanged["verdict"]["pairs"] == len(unchanged["instance_values_ms"]) >= 3
@@ -431,6 +434,40 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     compared = capsys.readouterr().out
     assert "test_suite.py::test_model: REGRESSION p50 " in compared
     assert f"against HEAD ({head}), measured now, " in compared
+
+
+def test_a_model_whose_arena_grew_since_the_revision_fails_on_memory(
+    pytester: pytest.Pytester,
+) -> None:
+    # The base commit times the small conv model; the working tree swaps in the dense one, whose
+    # arena is five times the size (and whose invoke is faster: latency passes).
+    pytester.makeini(RELATIVE_INI)
+    generated = pytester.path / "generated"
+    write_example_models(generated)
+    model = pytester.path / "models" / "model.tflite"
+    model.parent.mkdir()
+    model.write_bytes((generated / "tiny_conv.tflite").read_bytes())
+    pytester.makepyfile(
+        test_arena="import pytest\n\n\n@pytest.mark.tpu_bench(model='models/model.tflite')\n"
+        "def test_arena(tpu_bench):\n    tpu_bench()\n"
+    )
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "base")
+    model.write_bytes((generated / "tiny_dense.tflite").read_bytes())
+    outcome = pytester.runpytest("--edgetpu-against=HEAD", "--edgetpu-json=r.json")
+    outcome.assert_outcomes(failed=1)
+    head = git(pytester.path, "rev-parse", "--short=7", "HEAD").strip()
+    outcome.stdout.fnmatch_lines(
+        [
+            "*MEMORY *allocate_anon (private memory added by allocate_tensors) * KiB -> * KiB "
+            f"(+* KiB, +*%; spread over 3 processes * KiB)*; on cpu (*); against HEAD ({head}), "
+            "measured now"
+        ]
+    )
+    (result,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert result["verdict"]["status"] != "REGRESSION"
+    assert set(result["against"]["memory_kib"]) == set(result["memory"]["kib"])
+    assert "allocate_anon" in result["memory_verdict"]["regressed"]
 
 
 def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(
