@@ -28,12 +28,14 @@ from .baselines import (
 )
 from .baselines import parse_text as parse_baseline_text
 from .compare import Policy, Status, compare, compare_against, format_ms, recordable
-from .config import option_help, parse_threshold
+from .config import option_help, parse_memory_slack, parse_threshold
 from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .discovery import discover
 from .errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
+from .gate import judge_memory
 from .gitrev import Revision, git
 from .jsonio import MAX_BYTES
+from .memory import MemoryPolicy
 from .report import summary_table
 from .results import current_of, load_results
 from .runtime import load_runtime
@@ -133,10 +135,15 @@ def _compare(args: argparse.Namespace) -> int:
     document = load_results(source)
     store = BaselineStore(Path(args.baseline_dir), "--baseline-dir")
     policy = Policy(threshold=parse_threshold(args.threshold, "--threshold"))
+    memory_policy = MemoryPolicy(
+        parse_threshold(args.memory_threshold, "--memory-threshold"),
+        float(parse_memory_slack(args.memory_slack, "--memory-slack")),
+    )
     judged = []
     for result in document.results:
         if not result.timed:
             continue
+        lookup = None
         if result.against is not None:
             # A relative run's result is judged against the side measured beside it.
             verdict, compared = compare_against(result.against, current_of(result), policy), None
@@ -144,7 +151,18 @@ def _compare(args: argparse.Namespace) -> int:
             lookup = store.lookup(result.test_id, document.profiles[result.profile])
             verdict = compare(lookup, current_of(result), policy)
             compared = lookup.entry if verdict.baseline_ms is not None else None
-        judged.append(replace(result, verdict=verdict, compared_entry=compared, recorded=False))
+        memory = judge_memory(
+            result.memory, result.against, lookup, memory_policy, result.device_words
+        )
+        judged.append(
+            replace(
+                result,
+                verdict=verdict,
+                compared_entry=compared,
+                recorded=False,
+                memory_verdict=memory,
+            )
+        )
     if not judged:
         print(f"{source} holds no timed results")
         return 0
@@ -153,12 +171,16 @@ def _compare(args: argparse.Namespace) -> int:
     for result in judged:
         if result.verdict is not None and result.verdict.status is not Status.PASS:
             print(one_line(f"{result.test_id}: {result.verdict.message}"))
+        if result.memory_verdict is not None and result.memory_verdict.failed:
+            print(one_line(f"{result.test_id}: {result.memory_verdict.message}"))
     regressed = sum(1 for r in judged if r.verdict and r.verdict.status is Status.REGRESSION)
+    grown = sum(1 for r in judged if r.memory_verdict is not None and r.memory_verdict.failed)
     print(
         f"{regressed} regressed of {len(judged)} (one measurement each: a regression found here "
         "is not confirmed by a second one, as in a pytest run)"
+        + (f"; {grown} grew in memory" if grown else "")
     )
-    return 1 if regressed else 0
+    return 1 if regressed or grown else 0
 
 
 def _not_accepted_because(status: Status, args: argparse.Namespace) -> str | None:
@@ -312,6 +334,12 @@ def _parser() -> argparse.ArgumentParser:
         "--threshold",
         default="5%",
         help=option_help("threshold").replace("%", "%%"),
+    )
+    compare_cmd.add_argument(
+        "--memory-threshold", default="10%", help=option_help("memory_threshold").replace("%", "%%")
+    )
+    compare_cmd.add_argument(
+        "--memory-slack", default="64", help=option_help("memory_slack").replace("%", "%%")
     )
     accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
     accept.add_argument("results", help="A results file written by --edgetpu-json")

@@ -49,6 +49,8 @@ __all__ = [
     "Sourced",
     "TestSettings",
     "option_help",
+    "parse_memory_slack",
+    "parse_threshold",
     "session_settings",
     "test_settings",
 ]
@@ -109,7 +111,7 @@ def _parse_int(minimum: int, maximum: int, why: str) -> Callable[[object, str], 
 
 _parse_warmup = _parse_int(0, MAX_WARMUP, "warm-up beyond that only costs time")
 _parse_min_runs = _parse_int(1, MAX_MIN_RUNS, "the measurement stops on max_time anyway")
-_parse_memory_slack = _parse_int(0, MAX_MEMORY_KIB, "a TiB: more than any host has")
+parse_memory_slack = _parse_int(0, MAX_MEMORY_KIB, "a TiB: more than any host has")
 _parse_num_threads = _parse_int(
     1, MAX_NUM_THREADS, "more threads than any host has cores; each one is a real thread"
 )
@@ -269,7 +271,7 @@ OPTIONS: Final = (
         "(default: 64, 16 pages)",
         "KIB",
         64,
-        _parse_memory_slack,
+        parse_memory_slack,
     ),
     Option(
         "against",

@@ -16,6 +16,7 @@ from pathlib import Path
 from .baselines import BaselineEntry, BaselineStore, Lookup, Profile
 from .bench import BenchResult
 from .compare import (
+    Against,
     Current,
     Policy,
     Status,
@@ -26,12 +27,12 @@ from .compare import (
     recordable,
 )
 from .contention import CONTENDED_SHARE
-from .memory import MemoryPolicy, MemoryVerdict, compare_memory
+from .memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
 from .results import Result
 from .station import Station
 from .stats import BASELINE_FIGURES
 
-__all__ = ["Gate", "Pending"]
+__all__ = ["Gate", "Pending", "judge_memory"]
 
 
 @dataclass(frozen=True)
@@ -126,24 +127,9 @@ class Gate:
     def _memory_verdict(
         self, result: BenchResult, lookup: Lookup | None, words: str
     ) -> MemoryVerdict | None:
-        """The memory verdict against the stored entry's figures, or in relative mode against
-        the model file at the revision; None when either side has none (an entry of an earlier
-        version, a callable at the revision, a device the helper cannot open) or the run
-        records baselines."""
-        if self.update or result.memory is None:
+        if self.update:  # an update records the figures; it judges none
             return None
-        against, entry = result.against, lookup.entry if lookup is not None else None
-        if against is not None and against.memory_kib:
-            figures, what = against.memory_kib, f"against {against.revision}, measured now"
-        elif entry is not None and entry.memory_kib and lookup is not None:
-            figures = entry.memory_kib
-            what = f"baseline {lookup.path} recorded {entry.recorded[:10]}"
-        else:
-            return None
-        judged = compare_memory(figures, result.memory, self.memory_policy)
-        if not judged.failed:
-            return judged
-        return replace(judged, message=f"{judged.message}; on {words}; {what}")
+        return judge_memory(result.memory, result.against, lookup, self.memory_policy, words)
 
     def _lookup(self, test_id: str, profile: Profile) -> Lookup:
         found = self.store.lookup(test_id, profile)
@@ -189,6 +175,33 @@ class Gate:
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
         )
+
+
+def judge_memory(
+    memory: MemoryUse | None,
+    against: Against | None,
+    lookup: Lookup | None,
+    policy: MemoryPolicy,
+    words: str,
+) -> MemoryVerdict | None:
+    """The memory verdict of a measurement, in relative mode against the model file at the
+    revision, else against the stored entry's figures; None when either side has none (an
+    entry of an earlier version, a callable at the revision, a device the helper cannot open).
+    ``words`` name the device in the message."""
+    if memory is None:
+        return None
+    entry = lookup.entry if lookup is not None else None
+    if against is not None and against.memory_kib:
+        figures, what = against.memory_kib, f"against {against.revision}, measured now"
+    elif entry is not None and entry.memory_kib and lookup is not None:
+        figures = entry.memory_kib
+        what = f"baseline {lookup.path} recorded {entry.recorded[:10]}"
+    else:
+        return None
+    judged = compare_memory(figures, memory, policy)
+    if not judged.failed:
+        return judged
+    return replace(judged, message=f"{judged.message}; on {words}; {what}")
 
 
 def _delegation_words(result: BenchResult) -> dict[str, str]:

@@ -195,15 +195,17 @@ def make_interpreter(
             "re-export or re-download it"
         ) from exc
     except RuntimeError as exc:
-        raise _prepare_error(model_path, runtime, exc) from exc
+        raise _prepare_error(model_path, runtime, exc, default_delegates) from exc
     try:
         interpreter.allocate_tensors()
     except RuntimeError as exc:
-        raise _prepare_error(model_path, runtime, exc) from exc
+        raise _prepare_error(model_path, runtime, exc, default_delegates) from exc
     return interpreter
 
 
-def _prepare_error(model_path: Path, runtime: Runtime, exc: RuntimeError) -> ModelError:
+def _prepare_error(
+    model_path: Path, runtime: Runtime, exc: RuntimeError, default_delegates: bool = True
+) -> ModelError:
     text = str(exc)
     too_old = _RUNTIME_TOO_OLD.search(text)
     if too_old:
@@ -227,6 +229,14 @@ def _prepare_error(model_path: Path, runtime: Runtime, exc: RuntimeError) -> Mod
             f"{model_path} is compiled for the Edge TPU (edgetpu-custom-op) and no Edge TPU "
             "is in use; attach one and select it with --edgetpu-device, or benchmark the "
             "model's CPU twin (the file without the _edgetpu suffix)"
+        )
+    if unresolved and not default_delegates:
+        # MediaPipe's Convolution2DTransposeBias, among others, is XNNPACK's own op.
+        return ModelError(
+            f"{model_path} uses the custom op {unresolved.group(1)!r}, which LiteRT's built-in "
+            "kernels do not provide, and this device runs without XNNPACK, which provides some "
+            "(MediaPipe's Convolution2DTransposeBias among them); run it on cpu, or register "
+            "the op"
         )
     if unresolved:
         return ModelError(

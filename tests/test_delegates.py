@@ -208,6 +208,24 @@ def test_cpu_builtin_measures_without_xnnpack_into_its_own_baselines(
     assert plain["delegation"][0]["delegate"] == "XNNPACK"  # type: ignore[index]
 
 
+def test_a_custom_op_missing_without_xnnpack_says_where_it_may_be(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    model = "invalid_model_invoking_error.tflite"  # a custom op no runtime here provides
+    shutil.copyfile(coral_models / model, project.path / "models" / model)
+    project.makepyfile(test_delegated=bench_tests("").replace(MOBILENET, model))
+    outcome = project.runpytest("--edgetpu-device=cpu-builtin", "--edgetpu")
+    outcome.assert_outcomes(failed=1)
+    outcome.stdout.fnmatch_lines(
+        [
+            f"*models/{model} uses the custom op 'fake-op-double', which LiteRT's built-in "
+            "kernels do not provide, and this device runs without XNNPACK, which provides some "
+            "(MediaPipe's Convolution2DTransposeBias among them); run it on cpu, or register "
+            "the op"
+        ]
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # end to end: an external delegate
 

@@ -16,6 +16,7 @@ import pytest
 from factories import record
 
 from pytest_edgetpu.baselines import parse_entry
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.errors import BaselineError, ModelError
 from pytest_edgetpu.example_models import dense_model_bytes
 from pytest_edgetpu.memory import (
@@ -168,7 +169,9 @@ def write_dense(project: pytest.Pytester, width: int) -> None:
 
 
 @needs_proc
-def test_an_arena_grown_by_30_percent_fails_naming_the_phase(project: pytest.Pytester) -> None:
+def test_an_arena_grown_by_30_percent_fails_naming_the_phase(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     project.makepyfile(test_dense=BENCH)
     write_dense(project, 1024)
     project.runpytest(*RECORD).assert_outcomes(passed=1)
@@ -197,6 +200,26 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(project: pytest.Pyt
     )
     result = json.loads((project.path / "r.json").read_text())["results"][0]
     assert "allocate_anon" in result["memory_verdict"]["regressed"]
+    # Without pytest, the results file is judged on memory the same way.
+    capsys.readouterr()
+    assert (
+        main(["compare", str(project.path / "r.json"), "--baseline-dir", str(written.parent)]) == 1
+    )
+    compared = capsys.readouterr().out
+    assert "test_dense.py::test_dense: MEMORY " in compared and "grew in memory" in compared
+    assert (
+        main(
+            [
+                "compare",
+                str(project.path / "r.json"),
+                "--baseline-dir",
+                str(written.parent),
+                "--memory-threshold=80%",
+                "--threshold=900%",
+            ]
+        )
+        == 0
+    )
 
     # A wider tolerance lets its memory pass (its latency grew too: the layer is wider); an
     # update records the new figures.
