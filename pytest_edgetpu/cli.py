@@ -339,7 +339,7 @@ def _parser() -> argparse.ArgumentParser:
         "--memory-threshold", default="10%", help=option_help("memory_threshold").replace("%", "%%")
     )
     compare_cmd.add_argument(
-        "--memory-slack", default="64", help=option_help("memory_slack").replace("%", "%%")
+        "--memory-slack", default="512", help=option_help("memory_slack").replace("%", "%%")
     )
     accept = commands.add_parser("accept", help="Write a results file's measurements as baselines")
     accept.add_argument("results", help="A results file written by --edgetpu-json")
