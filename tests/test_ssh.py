@@ -136,7 +136,9 @@ def test_a_remote_worker_measures_and_the_controller_writes_the_baselines(
     result.stdout.fnmatch_lines(["*2 baseline(s) recorded*"])
 
     # Gated against those baselines, through the same remote worker.
-    gated = through_the_remote_worker("--edgetpu")
+    # A wide threshold: what is tested is the way there and back, not this host's slow modes
+    # (a stored baseline minutes old can read +30% on unchanged code here; noise.md).
+    gated = through_the_remote_worker("--edgetpu", "--edgetpu-threshold=500%")
     gated.assert_outcomes(passed=2)
     gated_results = json.loads((project.path / "r.json").read_text())["results"]
     assert all(r["compared_entry"] is not None for r in gated_results)  # what it had recorded
