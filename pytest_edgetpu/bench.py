@@ -26,6 +26,7 @@ from .discovery import read_apex_temperature, read_apex_trip_point
 from .errors import ModelError, NeedsEdgeTpuError
 from .inputs import fill_inputs, random_inputs_for
 from .measure import (
+    EarlyStop,
     InstanceRunner,
     Measurement,
     MeasureSettings,
@@ -456,12 +457,17 @@ class DeviceSession:
         return Base(revision, where, runner, info.sha256, self.memory(info))
 
     def bench_model(
-        self, info: ModelInfo, settings: MeasureSettings | None, base: Base | None = None
+        self,
+        info: ModelInfo,
+        settings: MeasureSettings | None,
+        base: Base | None = None,
+        early: EarlyStop | None = None,
     ) -> BenchResult:
         """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run;
-        with a ``base``, in pairs interleaved with it."""
+        with a ``base``, in pairs interleaved with it; ``early``: until its verdict is settled."""
         try:
-            result = self._bench(str(info.path), self.model_instances(info), settings, info, base)
+            instances = self.model_instances(info)
+            result = self._bench(str(info.path), instances, settings, info, base, early)
             return replace(result, delegations=(self.delegation(info),), memory=self.memory(info))
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first
@@ -480,11 +486,13 @@ class DeviceSession:
         models: Sequence[LoadedModel],
         settings: MeasureSettings | None,
         base: Base | None = None,
+        early: EarlyStop | None = None,
     ) -> BenchResult:
         """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
         __tracebackhide__ = True  # the callable's exception shows the user's frames only
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
-        result = self._bench(name, self.callable_instances(fn, models), settings, None, base)
+        instances = self.callable_instances(fn, models)
+        result = self._bench(name, instances, settings, None, base, early)
         return replace(
             result,
             callable_models=tuple(model.info for model in models),
@@ -514,6 +522,7 @@ class DeviceSession:
         settings: MeasureSettings | None,
         info: ModelInfo | None,
         base: Base | None,
+        early: EarlyStop | None,
     ) -> BenchResult:
         __tracebackhide__ = True
         apex_dir = self.device.edgetpu.apex_dir if self.device.edgetpu else None
@@ -521,7 +530,7 @@ class DeviceSession:
         result = (
             self._smoke(target, start_instance, info)
             if settings is None
-            else self._timed(target, start_instance, settings, info, base)
+            else self._timed(target, start_instance, settings, info, base, early)
         )
         thermal = (
             Thermal(before_c, read_apex_temperature(apex_dir), read_apex_trip_point(apex_dir))
@@ -537,14 +546,18 @@ class DeviceSession:
         settings: MeasureSettings,
         info: ModelInfo | None,
         base: Base | None,
+        early: EarlyStop | None,
     ) -> BenchResult:
         __tracebackhide__ = True
         against = None
         if base is None:
-            result = measure(start_instance, settings)
+            result = measure(start_instance, settings, early=early)
         else:
             paired = measure_pairs(
-                instance_runner(start_instance, settings), base.runner(settings), settings
+                instance_runner(start_instance, settings),
+                base.runner(settings),
+                settings,
+                early=early,
             )
             result = paired.head
             against = Against(

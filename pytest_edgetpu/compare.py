@@ -17,11 +17,12 @@ from __future__ import annotations
 import decimal
 import enum
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
+from .measure import Settled, SettleRule
 from .stats import Shift, Summary, compared_value, fastest, instance_figure, shift
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Policy",
     "Status",
     "Verdict",
+    "comparable",
     "compare",
     "compare_against",
     "compared_words",
@@ -39,6 +41,7 @@ __all__ = [
     "format_interval",
     "format_ms",
     "recordable",
+    "settle_rule",
 ]
 
 
@@ -219,7 +222,7 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             base,
             reason=f"no baseline in {lookup.path}; record one with --edgetpu-update-baselines",
         )
-    mismatch = _condition_mismatch(entry, current)
+    mismatch = comparable(entry, current.metric, current.num_threads, current.workers)
     if mismatch:
         return replace(
             base,
@@ -358,16 +361,18 @@ def _contention_explains(
     )
 
 
-def _condition_mismatch(entry: BaselineEntry, current: Current) -> str:
-    if entry.metric != current.metric:
-        return f"the baseline gates {entry.metric}, the test now gates {current.metric}"
-    if entry.num_threads != current.num_threads:
-        return f"the baseline ran {entry.num_threads} thread(s), this run {current.num_threads}"
-    if entry.workers != current.workers:
+def comparable(entry: BaselineEntry, metric: str, num_threads: int, workers: int) -> str:
+    """What keeps a measurement of ``metric`` with ``num_threads`` threads and ``workers``
+    parallel workers from being compared with ``entry`` ("" when nothing does)."""
+    if entry.metric != metric:
+        return f"the baseline gates {entry.metric}, the test now gates {metric}"
+    if entry.num_threads != num_threads:
+        return f"the baseline ran {entry.num_threads} thread(s), this run {num_threads}"
+    if entry.workers != workers:
         # Parallel workers slow each other down (noise.md): never compare across concurrency.
         return (
             f"the baseline was recorded with {_workers_words(entry.workers)}, this run has "
-            f"{_workers_words(current.workers)}"
+            f"{_workers_words(workers)}"
         )
     return ""
 
@@ -409,6 +414,26 @@ def decide(change: Shift, threshold: float) -> tuple[Status, str]:
     if change.estimate <= -counted and change.significant_speedup:
         return Status.IMPROVED, "faster than the baseline: consider recording it again"
     return Status.PASS, ""
+
+
+def settle_rule(policy: Policy) -> SettleRule:
+    """When a comparison under ``policy`` is settled before the measurement ends: the change's
+    interval lies wholly below the point from which a slowdown counts (nothing more could make it
+    a regression), or wholly at or beyond it (nothing more could clear it). Replayed on recorded
+    gate runs, stopping there from the eighth instance on decided as the whole measurements did
+    (``benchmarks/replay.py``)."""
+    counted = policy.threshold * COUNTS_FROM
+
+    def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
+        change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
+        interval = f"{change.confidence:.0%} CI {format_interval(change.low, change.high)}"
+        if change.high < counted:
+            return Settled(f"settled: the change's {interval} lies below {counted:+.1%}", False)
+        if change.low >= counted:
+            return Settled(f"settled: the change's {interval} lies beyond {counted:+.1%}", True)
+        return None
+
+    return settled
 
 
 def _noise_note(change: Shift, threshold: float) -> str:

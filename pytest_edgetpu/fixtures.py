@@ -7,6 +7,7 @@ test it belongs to, with the measurement's numbers in the message.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ from .keys import measurement_key
 if TYPE_CHECKING:
     from .bench import Base, BenchResult, DeviceSession, LoadedModel
     from .gate import Pending
+    from .measure import EarlyStop
     from .models import ModelInfo
     from .run import BenchRun
 
@@ -177,41 +179,58 @@ class TpuBench:
         from .gate import Pending
 
         call = len(self.pending) + 1
+        key = measurement_key(self.node_id, call)
         relative = self.run.relative if measure_settings is not None else None
 
+        def early_stop(paired: bool, confirming: bool) -> EarlyStop | None:
+            if measure_settings is None:
+                return None
+            return self.run.gate.early_stop(
+                key,
+                self.settings.threshold.value,
+                measure_settings.metric,
+                self.settings.num_threads,
+                paired=paired,
+                confirming=confirming,
+            )
+
         def measured(
-            measure: Callable[[Base | None], BenchResult], base: Base | Against | None
+            measure: Callable[[Base | None, EarlyStop | None], BenchResult],
+            base: Base | Against | None,
+            confirming: bool,
         ) -> BenchResult:
             __tracebackhide__ = True
             if isinstance(base, Against):
-                return replace(measure(None), against=base)
+                return replace(measure(None, None), against=base)
             try:
-                return measure(base)
+                return measure(base, early_stop(base is not None, confirming))
             except RevisionError as error:  # the helper at the revision stopped mid-way
                 assert base is not None
                 missing = f"not compared: {error}"
-                return replace(measure(None), against=Against(base.revision, base.where, missing))
+                return replace(
+                    measure(None, None), against=Against(base.revision, base.where, missing)
+                )
 
-        def bench() -> BenchResult:
+        def bench(confirming: bool = False) -> BenchResult:
             __tracebackhide__ = True
             if not callable(timed):
                 info = timed
 
-                def bench_model(base: Base | None) -> BenchResult:
+                def bench_model(base: Base | None, early: EarlyStop | None) -> BenchResult:
                     __tracebackhide__ = True
-                    return session.bench_model(info, measure_settings, base)
+                    return session.bench_model(info, measure_settings, base, early)
 
                 base = relative.model(session, info, self.node_id, call) if relative else None
-                return measured(bench_model, base)
+                return measured(bench_model, base, confirming)
 
             fn = timed
 
-            def bench_callable(base: Base | None) -> BenchResult:
+            def bench_callable(base: Base | None, early: EarlyStop | None) -> BenchResult:
                 __tracebackhide__ = True
-                return session.bench_callable(fn, models, measure_settings, base)
+                return session.bench_callable(fn, models, measure_settings, base, early)
 
             base = relative.test_call(session, self.node_id, call) if relative else None
-            return measured(bench_callable, base)
+            return measured(bench_callable, base, confirming)
 
         models = self.edgetpu.models
         try:
@@ -229,8 +248,8 @@ class TpuBench:
                 else session.model_instances(timed)
             )
             serving.register(result.target, result.model_sha256, start)
-        key = measurement_key(self.node_id, call)
-        self.pending.append(Pending(key, result, self.settings.threshold.value, bench))
+        remeasure = functools.partial(bench, confirming=True)
+        self.pending.append(Pending(key, result, self.settings.threshold.value, remeasure))
         return result
 
     def _what_to_time(

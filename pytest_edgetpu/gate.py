@@ -21,12 +21,15 @@ from .compare import (
     Policy,
     Status,
     Verdict,
+    comparable,
     compare,
     compare_against,
     confirm,
     recordable,
+    settle_rule,
 )
 from .contention import CONTENDED_SHARE
+from .measure import EarlyStop
 from .memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
 from .results import Result
 from .station import Station
@@ -123,6 +126,30 @@ class Gate:
             recorded=recorded,
             memory_verdict=self._memory_verdict(result, lookup, words),
         )
+
+    def early_stop(
+        self,
+        key: str,
+        threshold: float,
+        metric: str,
+        num_threads: int,
+        *,
+        paired: bool,
+        confirming: bool,
+    ) -> EarlyStop | None:
+        """How the measurement of ``key`` may stop once its verdict is settled: against the
+        base side it is measured beside (``paired``), or against the stored entry it will be
+        judged against; None where nothing will be compared, or in an update run, which records
+        for every later comparison and measures to full precision."""
+        if self.update:
+            return None
+        rule = settle_rule(Policy(threshold=threshold, strict=self.strict))
+        if paired:
+            return EarlyStop(rule, confirming=confirming)
+        entry = self.store.lookup(key, self.station.profile).entry
+        if entry is None or comparable(entry, metric, num_threads, self.station.workers):
+            return None
+        return EarlyStop(rule, entry.instance_values_ms, confirming)
 
     def _memory_verdict(
         self, result: BenchResult, lookup: Lookup | None, words: str

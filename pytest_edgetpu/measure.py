@@ -11,11 +11,17 @@ several fresh instances in turn and times each of them through four phases:
 4. steady state: per-invoke ``perf_counter_ns`` samples with the garbage collector off and
    nothing but the invoke (or the user's callable) inside the timed region.
 
-It stops adaptively: after at least ``min_instances`` instances and ``min_runs`` samples, once
-the fastest instances' metric is known tightly enough, or when ``max_time`` is spent. A neighbour
-on a shared host can slow the core for up to a second or so; a measurement that stopped as soon
-as its values agreed could sit entirely inside such a burst, so it never stops early before it has
-spanned two thirds of ``max_time``.
+It stops adaptively, after at least ``min_instances`` instances and ``min_runs`` samples:
+
+* against a baseline (an :class:`EarlyStop`), as soon as the verdict is settled, whichever way
+  it goes, and otherwise only when ``max_time`` is spent: time goes to the comparisons that need
+  it. A neighbour can only slow a measurement down, so a settled "no slowdown" cannot come from
+  a busy spell; a settled slowdown can, and is re-measured (a confirmation, which may settle a
+  slowdown only once it has spanned two thirds of ``max_time``, longer than such a spell).
+* without one (recording a baseline), once the fastest instances' metric is known tightly
+  enough, or when ``max_time`` is spent. A neighbour on a shared host can slow the core for up
+  to a second or so; a measurement that stopped as soon as its values agreed could sit entirely
+  inside such a burst, so it never stops before it has spanned two thirds of ``max_time``.
 """
 
 from __future__ import annotations
@@ -37,11 +43,14 @@ if TYPE_CHECKING:
 __all__ = [
     "PAIRED_SPAN",
     "Clock",
+    "EarlyStop",
     "InstanceRunner",
     "InstanceSamples",
     "MeasureSettings",
     "Measurement",
     "PairedMeasurement",
+    "SettleRule",
+    "Settled",
     "StartInstance",
     "instance_runner",
     "measure",
@@ -136,6 +145,40 @@ class Measurement:
         return statistics.fmean(warm) / 1e6 if warm else 0.0
 
 
+@dataclass(frozen=True)
+class Settled:
+    """Why a comparison is already decided, and whether it decided on a slowdown."""
+
+    reason: str
+    slower: bool
+
+
+#: Whether a comparison is settled, from the baseline's and the current instance values (ms).
+SettleRule = Callable[[Sequence[float], Sequence[float]], Settled | None]
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Verdict-aware stopping: measure until ``rule`` says the comparison is settled.
+
+    ``baseline_ms`` are a stored baseline's instance values; a paired measurement compares with
+    its base side instead. In a ``confirming`` measurement (the re-measurement of a suspected
+    regression) a settled slowdown stops only after two thirds of ``max_time``."""
+
+    rule: SettleRule
+    baseline_ms: tuple[float, ...] = ()
+    confirming: bool = False
+
+    def reason(
+        self, baseline_ms: Sequence[float], current_ms: Sequence[float], spanned: bool
+    ) -> str | None:
+        """Why to stop now (None: measure on); ``spanned``: two thirds of the budget passed."""
+        settled = self.rule(baseline_ms, current_ms)
+        if settled is None or (settled.slower and self.confirming and not spanned):
+            return None
+        return settled.reason
+
+
 #: A monotonic clock in nanoseconds; tests give :func:`measure` a fake one.
 Clock = Callable[[], int]
 
@@ -155,11 +198,14 @@ def _timed_loop(
     fn: Callable[[], object], runs: int, clock: Clock, cpu_times: CpuTimesReader
 ) -> tuple[tuple[int, ...], float | None]:
     """``runs`` timed calls of ``fn``, and the share of the loop the thread waited for a CPU
-    (read just before the first call and after the last: the collection before is not in it)."""
+    (read just before the first call and after the last).
+
+    The collector is off, not run first: a full collection of a pytest process's heap takes
+    about 40 ms, as long as an instance's whole steady phase, and leaves the caches cold for the
+    first timed calls."""
     __tracebackhide__ = True
     samples = [0] * runs
     gc_was_enabled = gc.isenabled()
-    gc.collect()
     gc.disable()
     try:
         before = cpu_times()
@@ -219,10 +265,12 @@ def measure(
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
     cpu_times: CpuTimesReader = read_cpu_times,
+    early: EarlyStop | None = None,
 ) -> Measurement:
     """Measure fresh instances from ``start_instance`` until a stop rule holds; ``clock``
     times the samples and the stop rules alike, ``cpu_times`` (read outside the timed loops)
-    says how much of each loop the thread waited for a CPU."""
+    says how much of each loop the thread waited for a CPU, ``early`` stops it once its
+    comparison with a baseline is settled."""
     __tracebackhide__ = True
     run = instance_runner(start_instance, settings, clock, cpu_times)
     began = clock()
@@ -232,7 +280,7 @@ def measure(
         instances.append(run(runs))
         runs = len(instances[0].samples_ns)
         elapsed_s = (clock() - began) / 1e9
-        reason = _stop_reason(instances, settings, elapsed_s)
+        reason = _stop_reason(instances, settings, elapsed_s, early)
         if reason:
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
@@ -259,8 +307,10 @@ def measure_pairs(
     base: InstanceRunner,
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
 ) -> PairedMeasurement:
-    """Measure head and base instances in turn until a stop rule of the pairs holds.
+    """Measure head and base instances in turn until a stop rule of the pairs holds (with
+    ``early``, once the head's comparison with the base is settled).
 
     Both sides take as many timed calls per instance as the head's first instance chose, and
     together they get :data:`PAIRED_SPAN` times ``max_time``: each side as much as a measurement
@@ -279,7 +329,7 @@ def measure_pairs(
             bases.append(base(runs))
             heads.append(head(runs))
         elapsed_s = (clock() - began) / 1e9
-        reason = _pairs_stop_reason(heads, bases, settings, elapsed_s)
+        reason = _pairs_stop_reason(heads, bases, settings, elapsed_s, early)
         if reason:
             return PairedMeasurement(
                 Measurement(tuple(heads), settings.metric, elapsed_s, reason),
@@ -294,22 +344,27 @@ def _pairs_stop_reason(
     bases: Sequence[InstanceSamples],
     settings: MeasureSettings,
     elapsed_s: float,
+    early: EarlyStop | None,
 ) -> str | None:
     count, budget_s = len(heads), settings.max_time_s * PAIRED_SPAN
     if count >= settings.max_instances:
         return f"{count} pairs measured"
     if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
         return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
-    if count < settings.min_instances or elapsed_s < budget_s * _SHORTEST_SPAN:
+    if count < settings.min_instances:
         return None
     from .stats import fastest, instance_value
 
-    if all(
-        _median_ci_half_width(
-            fastest([instance_value(inst.samples_ns, settings.metric) for inst in side])
-        )
-        <= settings.precision
+    head_values, base_values = (
+        [instance_value(inst.samples_ns, settings.metric) for inst in side]
         for side in (heads, bases)
+    )
+    spanned = elapsed_s >= budget_s * _SHORTEST_SPAN
+    if early is not None:
+        return early.reason(base_values, head_values, spanned)
+    if spanned and all(
+        _median_ci_half_width(fastest(values)) <= settings.precision
+        for values in (head_values, base_values)
     ):
         return (
             f"{settings.metric} of each side's fastest instances within ±{settings.precision:.0%}"
@@ -318,7 +373,10 @@ def _pairs_stop_reason(
 
 
 def _stop_reason(
-    instances: Sequence[InstanceSamples], settings: MeasureSettings, elapsed_s: float
+    instances: Sequence[InstanceSamples],
+    settings: MeasureSettings,
+    elapsed_s: float,
+    early: EarlyStop | None,
 ) -> str | None:
     count = len(instances)
     if count >= settings.max_instances:
@@ -326,15 +384,14 @@ def _stop_reason(
     if elapsed_s >= settings.max_time_s and count >= _FEWEST_INSTANCES:
         return f"max_time {settings.max_time_s:g} s reached"
     total = sum(len(inst.samples_ns) for inst in instances)
-    if (
-        count < settings.min_instances
-        or total < settings.min_runs
-        or elapsed_s < settings.max_time_s * _SHORTEST_SPAN
-    ):
+    if count < settings.min_instances or total < settings.min_runs:
         return None
     from .stats import fastest, instance_value
 
     values = [instance_value(inst.samples_ns, settings.metric) for inst in instances]
-    if _median_ci_half_width(fastest(values)) <= settings.precision:
+    spanned = elapsed_s >= settings.max_time_s * _SHORTEST_SPAN
+    if early is not None:
+        return early.reason(early.baseline_ms, values, spanned)
+    if spanned and _median_ci_half_width(fastest(values)) <= settings.precision:
         return f"{settings.metric} of the fastest instances within ±{settings.precision:.0%}"
     return None

@@ -18,6 +18,9 @@ from pytest_edgetpu.station import device_profile
 from pytest_edgetpu.stats import Shift, Summary
 
 PROFILE = "cpu-x86_64-amd-epyc-litert"
+#: The options of an update that records whatever the host's noise (a measurement refused as
+#: BUSY or UNSTABLE writes nothing): for tests of what is recorded, not of the host.
+RECORDING_UPDATE = ("--edgetpu-update-baselines", "--edgetpu-accept-unstable")
 PROFILE_FIELDS = {"arch": "x86_64", "cpu_model": "AMD EPYC", "device": "cpu", "runtime": "litert"}
 USB_PROFILE = "edgetpu-usb-usb5000-x86_64-direct-litert"
 CPU_WORDS = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"

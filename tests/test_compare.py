@@ -18,6 +18,7 @@ from pytest_edgetpu.compare import (
     compare,
     confirm,
     recordable,
+    settle_rule,
 )
 
 PATH = Path("baselines/cpu-x.json")
@@ -534,3 +535,38 @@ def test_a_slowdown_of_the_quiet_instances_is_a_regression_whatever_the_busy_sha
     assert verdict.status is Status.REGRESSION
     assert verdict.change is not None
     assert verdict.change.estimate == pytest.approx(0.10, abs=0.01)
+
+
+# --- verdict-aware stopping ---------------------------------------------------------------
+
+#: A real baseline (mobilenet_v1_0.25_128_quant on the CPU, gate_accuracy.py round 3): two
+#: latency modes, as instances on a shared host draw them.
+RECORDED_BASELINE_MS = (
+    *(0.5211, 0.5213, 0.4349, 0.5116, 0.5086, 0.4294, 0.4301, 0.4298, 0.4309),
+    *(0.4295, 0.4295, 0.4298, 0.4308, 0.4295, 0.4299, 0.4296, 0.4299, 0.5173),
+)
+#: The first 8 instances of that round's gate runs, unchanged and with +5% injected.
+RECORDED_UNCHANGED_MS = (0.4297, 0.4298, 0.43, 0.4294, 0.4304, 0.4301, 0.4295, 0.4295)
+RECORDED_FIVE_PERCENT_MS = (0.4513, 0.4528, 0.4523, 0.4508, 0.4522, 0.4509, 0.4515, 0.4513)
+
+
+def test_an_unchanged_measurement_settles_as_no_slowdown() -> None:
+    settled = settle_rule(Policy(threshold=0.05))(RECORDED_BASELINE_MS, RECORDED_UNCHANGED_MS)
+    assert settled is not None and not settled.slower
+    assert settled.reason == "settled: the change's 95% CI -0.1..+0.0% lies below +4.0%"
+
+
+def test_a_five_percent_slowdown_settles_as_a_slowdown() -> None:
+    rule = settle_rule(Policy(threshold=0.05))
+    settled = rule(RECORDED_BASELINE_MS, RECORDED_FIVE_PERCENT_MS)
+    assert settled is not None and settled.slower
+    assert settled.reason == "settled: the change's 95% CI +4.9..+5.1% lies beyond +4.0%"
+    # Against a 10% threshold the same +5% is settled the other way: it cannot count.
+    wide = settle_rule(Policy(threshold=0.10))(RECORDED_BASELINE_MS, RECORDED_FIVE_PERCENT_MS)
+    assert wide is not None and not wide.slower
+
+
+def test_an_interval_across_the_counting_point_is_not_settled() -> None:
+    # Its fastest third 1-7% slower than the baseline's: the interval straddles +4%.
+    mixed = (0.4340, 0.4480, 0.4600, 0.4390, 0.5200, 0.4560, 0.4520, 0.5100)
+    assert settle_rule(Policy(threshold=0.05))(RECORDED_BASELINE_MS, mixed) is None

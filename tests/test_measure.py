@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pytest_edgetpu.contention import SCHEDSTAT, read_cpu_times, wait_share
-from pytest_edgetpu.measure import MeasureSettings, measure
+from pytest_edgetpu.measure import EarlyStop, MeasureSettings, Settled, measure
 
 
 def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:
@@ -170,3 +171,57 @@ def test_wait_share(
     before: tuple[int, int] | None, after: tuple[int, int] | None, share: float | None
 ) -> None:
     assert wait_share(before, after) == share
+
+
+# --- verdict-aware stopping ---------------------------------------------------------------
+
+
+def fixed_rule(settled: Settled | None, seen: list[tuple[int, int]]) -> EarlyStop:
+    """An early stop whose rule always answers ``settled`` and records how many baseline and
+    current values it was shown."""
+
+    def rule(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
+        seen.append((len(baseline_ms), len(current_ms)))
+        return settled
+
+    return EarlyStop(rule, baseline_ms=(1.0, 1.0, 1.0))
+
+
+EARLY_SETTINGS = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.3, max_instances=10**6)
+
+
+def test_a_settled_verdict_stops_at_min_instances_long_before_max_time() -> None:
+    start_instance, _ = counting_instances()
+    seen: list[tuple[int, int]] = []
+    early = fixed_rule(Settled("settled: below", slower=False), seen)
+    measurement = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=early)
+    assert measurement.stop_reason == "settled: below"
+    assert len(measurement.instances) == EARLY_SETTINGS.min_instances
+    assert measurement.elapsed_s < EARLY_SETTINGS.max_time_s * 2 / 3
+    # Asked once, when min_instances were in, with the stored baseline's values.
+    assert seen == [(3, EARLY_SETTINGS.min_instances)]
+
+
+def test_an_unsettled_verdict_measures_on_to_max_time_however_tight() -> None:
+    # Without a baseline this tight measurement would stop at two thirds of max_time (see
+    # test_the_stop_rules_on_a_fake_clock_without_sleeping); undecided, it takes all of it.
+    start_instance, _ = counting_instances()
+    early = fixed_rule(None, [])
+    measurement = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=early)
+    assert measurement.stop_reason == "max_time 0.3 s reached"
+    assert measurement.elapsed_s >= EARLY_SETTINGS.max_time_s
+
+
+def test_a_confirmation_settles_a_slowdown_only_after_two_thirds_of_max_time() -> None:
+    start_instance, _ = counting_instances()
+    slower = Settled("settled: beyond", slower=True)
+    first = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=fixed_rule(slower, []))
+    assert len(first.instances) == EARLY_SETTINGS.min_instances
+    confirming = replace(fixed_rule(slower, []), confirming=True)
+    second = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=confirming)
+    assert second.stop_reason == "settled: beyond"
+    assert 0.2 <= second.elapsed_s < 0.21
+    # A confirmation that finds no slowdown may stop as early as any measurement.
+    cleared = replace(fixed_rule(Settled("settled: below", slower=False), []), confirming=True)
+    third = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=cleared)
+    assert len(third.instances) == EARLY_SETTINGS.min_instances

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import record
+from factories import RECORDING_UPDATE, record
 
 from pytest_edgetpu.baselines import parse_entry
 from pytest_edgetpu.cli import main
@@ -149,10 +149,6 @@ def test_a_model_that_crashes_a_forked_child_is_a_model_error(
 # end to end
 
 
-#: Recorded however busy the host is: these tests are about memory, which contention does not
-#: move, and an update refuses a latency measurement taken on a contended host.
-RECORD = ("--edgetpu-update-baselines", "--edgetpu-accept-unstable")
-
 BENCH = """
 import pytest
 
@@ -174,7 +170,7 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(
 ) -> None:
     project.makepyfile(test_dense=BENCH)
     write_dense(project, 1024)
-    project.runpytest(*RECORD).assert_outcomes(passed=1)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=1)
     (written,) = (project.path / "baselines").iterdir()
     recorded = json.loads(written.read_text())["entries"]["test_dense.py::test_dense"]
     assert set(recorded["memory_kib"]) == set(MEMORY_PHASES)
@@ -226,7 +222,7 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(
     project.runpytest("--edgetpu", "--edgetpu-memory-threshold=50%", "--edgetpu-json=r.json")
     result = json.loads((project.path / "r.json").read_text())["results"][0]
     assert result["memory_verdict"]["regressed"] == []
-    project.runpytest(*RECORD).assert_outcomes(passed=1)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=1)
     grown = json.loads(written.read_text())["entries"]["test_dense.py::test_dense"]
     assert grown["memory_kib"]["allocate_anon"] > recorded["memory_kib"]["allocate_anon"] * 1.2
 
@@ -238,7 +234,7 @@ def test_a_real_model_swapped_for_a_bigger_one_fails_on_memory(
     model = project.path / "models" / "dense.tflite"
     project.makepyfile(test_dense=BENCH)
     shutil.copyfile(coral_models / "mobilenet_v1_0.25_128_quant.tflite", model)
-    project.runpytest(*RECORD).assert_outcomes(passed=1)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=1)
     shutil.copyfile(coral_models / "mobilenet_v1_0.5_160_quant.tflite", model)
     outcome = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-report=r.md")
     outcome.assert_outcomes(failed=1)

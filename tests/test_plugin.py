@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from factories import RECORDING_UPDATE
 
 from pytest_edgetpu.contention import CONTENDED_SHARE
 from pytest_edgetpu.example_models import write_conv_model
@@ -104,6 +105,38 @@ def test_a_slower_model_fails_its_test_with_the_numbers(project: pytest.Pytester
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_a_gate_stops_once_its_verdict_is_settled_and_confirms_over_longer(
+    project: pytest.Pytester,
+) -> None:
+    write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
+    project.makepyfile(test_latency=bench_test())
+    # Long enough for min_instances (8) of this model well inside max_time.
+    longer = ("--edgetpu", "-o", "edgetpu_max_time=1")
+    recorded = project.runpytest(*longer, *RECORDING_UPDATE, "--edgetpu-json=record.json")
+    recorded.assert_outcomes(passed=2)
+    (record,) = json.loads((project.path / "record.json").read_text())["results"]
+    assert not record["stop_reason"].startswith("settled")  # a recording measures fully
+
+    # Against a wide threshold unchanged code is settled early: nothing could make it count.
+    gated = project.runpytest(*longer, "--edgetpu-threshold=60%", "--edgetpu-json=gate.json")
+    gated.assert_outcomes(passed=2)
+    (gate,) = json.loads((project.path / "gate.json").read_text())["results"]
+    assert gate["stop_reason"].startswith("settled: the change's 95% CI "), gate["stop_reason"]
+    assert gate["stop_reason"].endswith("lies below +48.0%")
+    assert gate["elapsed_s"] < 1 and len(gate["instance_values_ms"]) >= 8
+
+    # A model four times slower settles at once as a slowdown; its confirmation (the result
+    # kept) measures for two thirds of max_time before it may settle so.
+    project.makepyfile(test_latency=bench_test(model="models/big_conv.tflite"))
+    slower = project.runpytest(*longer, "--edgetpu-json=slower.json")
+    slower.assert_outcomes(passed=1, failed=1)
+    slower.stdout.fnmatch_lines(["*REGRESSION p50*first measurement +*%, confirmed*"])
+    (confirmation,) = json.loads((project.path / "slower.json").read_text())["results"]
+    assert confirmation["elapsed_s"] >= 2 / 3
+    reason = confirmation["stop_reason"]
+    assert reason.endswith("lies beyond +4.0%") or reason.startswith("max_time"), reason
 
 
 def test_the_real_mobilenet_swap_is_a_regression(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
@@ -19,7 +19,13 @@ from pytest_edgetpu.compare import Against, Current, Policy, Status, compare_aga
 from pytest_edgetpu.errors import RevisionError
 from pytest_edgetpu.example_models import write_example_models
 from pytest_edgetpu.gitrev import Revision, RevisionFiles
-from pytest_edgetpu.measure import InstanceSamples, MeasureSettings, measure_pairs
+from pytest_edgetpu.measure import (
+    EarlyStop,
+    InstanceSamples,
+    MeasureSettings,
+    Settled,
+    measure_pairs,
+)
 from pytest_edgetpu.models import inspect_model
 from pytest_edgetpu.relative import Relative
 from pytest_edgetpu.run import BenchRun
@@ -68,6 +74,27 @@ def test_pairs_stop_once_both_sides_are_tight_after_two_thirds_of_their_budget()
     # Both sides get twice max_time together; the early stop waits for two thirds of that.
     assert paired.stop_reason == "p50 of each side's fastest instances within ±1%"
     assert paired.elapsed_s >= 0.04 and paired.pairs >= settings.min_instances
+
+
+def test_pairs_stop_once_the_comparison_with_the_base_side_is_settled() -> None:
+    order: list[str] = []
+    seen: list[tuple[tuple[float, ...], tuple[float, ...]]] = []
+
+    def rule(base_ms: Sequence[float], head_ms: Sequence[float]) -> Settled | None:
+        seen.append((tuple(base_ms), tuple(head_ms)))
+        return Settled("settled: below", slower=False)
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=10**6)
+    paired = measure_pairs(
+        recording_runner("head", order, 2_000),
+        recording_runner("base", order, 1_000),
+        settings,
+        FakeClock(step_ns=1_000_000),
+        early=EarlyStop(rule),
+    )
+    assert paired.stop_reason == "settled: below" and paired.pairs == settings.min_instances
+    # The rule compares the head's values with the base side's, measured beside them.
+    assert seen == [((0.001,) * settings.min_instances, (0.002,) * settings.min_instances)]
 
 
 # --- the verdict against a revision ---------------------------------------------------------

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from factories import cpu_profile, entry, record
+from factories import RECORDING_UPDATE, cpu_profile, entry, record
 
 from pytest_edgetpu.baselines import Profile, load_file, write_entries
 from pytest_edgetpu.cli import main
@@ -722,9 +722,6 @@ def wait_for_files(*paths: Path) -> None:
 
 #: An update whose measurement must be recorded however busy the host is: these processes
 #: measure side by side on purpose, and the test is about the write, not the measurement.
-RECORDING_UPDATE = ("--edgetpu-update-baselines", "--edgetpu-accept-unstable")
-
-
 WAITING_TEST = """
 import pytest
 
