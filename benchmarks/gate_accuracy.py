@@ -25,6 +25,7 @@ Run it on a quiet machine (nothing else running), in a venv with pytest-benchmar
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import os
@@ -47,6 +48,7 @@ MODELS = {
     "mnv2": "mobilenet_v2_1.0_224_quant.tflite",
 }
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
+PYTEST_BENCHMARK_RULES = ("median", "mean", "min")
 
 BURN = '''
 """Injected slowdown: pure CPU work calibrated against this process's own latency."""
@@ -154,8 +156,12 @@ def write_suite(directory: Path, metric: str) -> None:
         (directory / sub / "pytest.ini").write_text(ini)
 
 
-def pytest_run(cwd: Path, args: list[str], slowdown: float) -> tuple[int, float, str]:
+def pytest_run(
+    cwd: Path, args: list[str], slowdown: float, plugin_at: Path | None = None
+) -> tuple[int, float, str]:
     env = {**os.environ, "SLOWDOWN": str(slowdown), "PYTHONDONTWRITEBYTECODE": "1"}
+    if plugin_at is not None:  # the plugin as it was at another revision, imported first
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(plugin_at), env.get("PYTHONPATH"))))
     start = time.perf_counter()
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
@@ -168,16 +174,23 @@ def pytest_run(cwd: Path, args: list[str], slowdown: float) -> tuple[int, float,
     return done.returncode, time.perf_counter() - start, done.stdout[-4000:]
 
 
-def ours(cwd: Path, slowdown: float, update: bool, extra: list[str]) -> dict[str, Any]:
+def ours(
+    cwd: Path,
+    slowdown: float,
+    update: bool,
+    extra: list[str],
+    at: tuple[str, Path] | None = None,
+) -> dict[str, Any]:
+    """A pytest-edgetpu run; ``at``: with the plugin of that revision (name, source tree)."""
     out = cwd / "results.json"
     out.unlink(missing_ok=True)
     args = ["-p", "no:benchmark", "--edgetpu", f"--edgetpu-json={out}", *extra]
     if update:
         args.append("--edgetpu-update-baselines")
-    code, wall, tail = pytest_run(cwd, args, slowdown)
+    code, wall, tail = pytest_run(cwd, args, slowdown, at[1] if at else None)
     results = json.loads(out.read_text())["results"] if out.exists() else []
     return {
-        "tool": "pytest-edgetpu",
+        "tool": f"pytest-edgetpu@{at[0]}" if at else "pytest-edgetpu",
         "slowdown": slowdown,
         "update": update,
         "exit": code,
@@ -235,6 +248,21 @@ def theirs(cwd: Path, slowdown: float, update: bool) -> dict[str, Any]:
     }
 
 
+def plugin_at(revision: str, directory: Path) -> tuple[str, Path]:
+    """The plugin's source tree at ``revision``, unpacked into ``directory``."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    if not commit:
+        sys.exit(f"--also {revision}: no such revision in {ROOT}")
+    archive = subprocess.run(
+        ["git", "archive", commit, "pytest_edgetpu"], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    directory.mkdir()
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return commit, directory
+
+
 def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     devices = ",".join(f"cpu:{i}" for i in range(args.workers))
@@ -243,23 +271,31 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         directory = Path(tmp)
         write_suite(directory, args.metric)
-        mine, other = directory / "ours", directory / "theirs"
+        mine, other, earlier = directory / "ours", directory / "theirs", directory / "earlier"
+        at = plugin_at(args.also, directory / "plugin") if args.also else None
+        if at:
+            subprocess.run(["cp", "-r", str(mine), str(earlier)], check=True)
+
+        def runs_of(slowdown: float, update: bool, round_no: int) -> list[dict[str, Any]]:
+            one = [
+                functools.partial(ours, mine, slowdown, update, extra),
+                functools.partial(theirs, other, slowdown, update),
+            ]
+            if at:
+                one.append(functools.partial(ours, earlier, slowdown, update, extra, at))
+            if not update:
+                rng.shuffle(one)
+            return [{**run(), "round": round_no} for run in one]
+
         for round_no in range(args.rounds):
-            for path in (mine / "baselines", other / "storage"):
+            for path in (mine / "baselines", earlier / "baselines", other / "storage"):
                 subprocess.run(["rm", "-rf", str(path)], check=True)
-            base = [ours(mine, 0.0, True, extra), theirs(other, 0.0, True)]
-            for run in base:
-                run["round"] = round_no
-            runs += base
+
+            runs += runs_of(0.0, True, round_no)
             order = list(SLOWDOWNS)
             rng.shuffle(order)
             for slowdown in order:
-                pair = [ours(mine, slowdown, False, extra), theirs(other, slowdown, False)]
-                if rng.random() < 0.5:
-                    pair.reverse()
-                for run in pair:
-                    run["round"] = round_no
-                runs += pair
+                runs += runs_of(slowdown, False, round_no)
             print(f"round {round_no + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     return stamped(
         {
@@ -306,18 +342,19 @@ def report(data: dict[str, Any]) -> str:
             for name in names:
                 if name not in r["tests"]:
                     continue
-                if rule == "ours" and r["tool"] == "pytest-edgetpu":
+                if rule.startswith("pytest-edgetpu") and r["tool"] == rule:
                     n += 1
                     hits += r["tests"][name]["status"] == "REGRESSION"
-                elif rule != "ours" and r["tool"] == "pytest-benchmark":
+                elif rule in PYTEST_BENCHMARK_RULES and r["tool"] == "pytest-benchmark":
                     base = baselines.get((r["round"], "pytest-benchmark"))
                     if base and name in base["tests"]:
                         n += 1
                         hits += r["tests"][name][rule] > base["tests"][name][rule] * 1.05
         return wilson(hits, n)
 
-    rules = {"ours": "pytest-edgetpu (default)"} | {
-        stat: f"pytest-benchmark {stat}:5%" for stat in ("median", "mean", "min")
+    ours_tools = sorted({r["tool"] for r in runs if r["tool"].startswith("pytest-edgetpu")})
+    rules = {tool: f"{tool} (default)" for tool in ours_tools} | {
+        stat: f"pytest-benchmark {stat}:5%" for stat in PYTEST_BENCHMARK_RULES
     }
     for name in [*MODELS, "all"]:
         names = list(MODELS) if name == "all" else [name]
@@ -345,15 +382,21 @@ def report(data: dict[str, Any]) -> str:
         return sum(walls) / len(walls) if walls else math.nan
 
     verdict = {}
-    for tool in ("pytest-edgetpu", "pytest-benchmark"):
+    for tool in (*ours_tools, "pytest-benchmark"):
         gate, base = mean_wall(tool, False, 0.0), mean_wall(tool, True, 0.0)
         verdict[tool] = gate + base
         lines.append(
             f"| {tool} | {gate:.2f} | {base:.2f} | {gate + base:.2f} "
             f"| {mean_wall(tool, False, 0.10):.2f} |"
         )
-    ratio = verdict["pytest-edgetpu"] / verdict["pytest-benchmark"]
-    lines += ["", f"Time to verdict, pytest-edgetpu over pytest-benchmark: {ratio:.2f}x."]
+    lines.append("")
+    for tool in ours_tools:
+        ratio = verdict[tool] / verdict["pytest-benchmark"]
+        gates = mean_wall(tool, False, 0.0) / mean_wall("pytest-benchmark", False, 0.0)
+        lines.append(
+            f"Time to verdict, {tool} over pytest-benchmark: {ratio:.2f}x; "
+            f"A/A gate run alone: {gates:.2f}x."
+        )
     lines += ["", "Realized slowdown (pytest-edgetpu's measured change, median over rounds):", ""]
     for name in MODELS:
         parts = []
@@ -379,6 +422,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0, help="run pytest-edgetpu with -n N")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--metric", default="p50", help="pytest-edgetpu's gated metric")
+    parser.add_argument(
+        "--also",
+        metavar="REV",
+        help="also run pytest-edgetpu as it was at git revision REV, in the same rounds",
+    )
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the tables of a saved results file")
     args = parser.parse_args()

@@ -56,8 +56,15 @@ def main() -> None:
     for script, name, title, intro in (
         (
             "gate_accuracy.py",
+            "gate_accuracy_early_stop.json",
+            "Gate accuracy and time against pytest-benchmark (serial, verdict-aware stopping)",
+            "The plugin as of commit 027ac90: a gate measurement stops once its verdict is "
+            "settled, and the timed loop no longer runs a full garbage collection first.\n\n",
+        ),
+        (
+            "gate_accuracy.py",
             "gate_accuracy.json",
-            "Gate accuracy against pytest-benchmark (serial)",
+            "Gate accuracy against pytest-benchmark (serial, before verdict-aware stopping)",
             "",
         ),
         (
@@ -88,9 +95,16 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_early_stop.json",
+            "Relative mode against pytest-benchmark in one job, verdict-aware stopping, quiet and "
+            "beside memory-streaming neighbours (11 real models: 3 Coral, 8 MediaPipe)",
+            "",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate.json",
             "Relative mode against pytest-benchmark in one job, quiet and beside memory-streaming "
-            "neighbours (11 real models: 3 Coral, 8 MediaPipe)",
+            "neighbours (11 real models: 3 Coral, 8 MediaPipe; before verdict-aware stopping)",
             "",
         ),
         (
