@@ -58,8 +58,9 @@ def main() -> None:
             "gate_accuracy.py",
             "gate_accuracy_early_stop.json",
             "Gate accuracy and time against pytest-benchmark (serial, verdict-aware stopping)",
-            "The plugin as of commit 027ac90: a gate measurement stops once its verdict is "
-            "settled, and the timed loop no longer runs a full garbage collection first.\n\n",
+            "pytest-edgetpu as of commit 027ac90 (a gate measurement stops once its verdict is "
+            "settled; the timed loop no longer runs a full garbage collection first) beside "
+            "pytest-edgetpu@db673af, the plugin before that change, in the same rounds.\n\n",
         ),
         (
             "gate_accuracy.py",
@@ -136,6 +137,7 @@ def main() -> None:
             )
             parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))
     for name, title in (
+        ("scaling_6tests.json", "xdist scaling, 6 tests (after verdict-aware stopping)"),
         ("scaling_48tests.json", "xdist scaling, 48 tests"),
         ("scaling.json", "xdist scaling, 24 tests"),
         ("scaling_8tests.json", "xdist scaling, 8 tests"),

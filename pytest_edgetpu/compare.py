@@ -425,6 +425,8 @@ def settle_rule(policy: Policy) -> SettleRule:
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
+        if len(baseline_ms) < 2 or len(current_ms) < 2:
+            return None  # no interval yet
         change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
         interval = f"{change.confidence:.0%} CI {format_interval(change.low, change.high)}"
         if change.high < counted:

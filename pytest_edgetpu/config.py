@@ -335,7 +335,7 @@ OPTIONS: Final = (
     Option(
         "max_time",
         "Default time budget in seconds of one measurement's steady state, at most "
-        f"{MAX_MAX_TIME_S:g} (default: 1.5)",
+        f"{MAX_MAX_TIME_S:g}; a gate stops sooner once its verdict is settled (default: 1.5)",
         None,
         1.5,
         _parse_seconds,

@@ -566,6 +566,12 @@ def test_a_five_percent_slowdown_settles_as_a_slowdown() -> None:
     assert wide is not None and not wide.slower
 
 
+def test_one_value_has_no_interval_and_settles_nothing() -> None:
+    rule = settle_rule(Policy(threshold=0.05))
+    assert rule(RECORDED_BASELINE_MS, RECORDED_UNCHANGED_MS[:1]) is None
+    assert rule(RECORDED_BASELINE_MS[:1], RECORDED_UNCHANGED_MS) is None
+
+
 def test_an_interval_across_the_counting_point_is_not_settled() -> None:
     # Its fastest third 1-7% slower than the baseline's: the interval straddles +4%.
     mixed = (0.4340, 0.4480, 0.4600, 0.4390, 0.5200, 0.4560, 0.4520, 0.5100)
