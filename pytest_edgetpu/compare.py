@@ -32,7 +32,6 @@ __all__ = [
     "Policy",
     "Status",
     "Verdict",
-    "comparable",
     "compare",
     "compare_against",
     "compared_words",
@@ -42,6 +41,7 @@ __all__ = [
     "format_ms",
     "recordable",
     "settle_rule",
+    "why_incomparable",
 ]
 
 
@@ -222,7 +222,7 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             base,
             reason=f"no baseline in {lookup.path}; record one with --edgetpu-update-baselines",
         )
-    mismatch = comparable(entry, current.metric, current.num_threads, current.workers)
+    mismatch = why_incomparable(entry, current.metric, current.num_threads, current.workers)
     if mismatch:
         return replace(
             base,
@@ -361,7 +361,7 @@ def _contention_explains(
     )
 
 
-def comparable(entry: BaselineEntry, metric: str, num_threads: int, workers: int) -> str:
+def why_incomparable(entry: BaselineEntry, metric: str, num_threads: int, workers: int) -> str:
     """What keeps a measurement of ``metric`` with ``num_threads`` threads and ``workers``
     parallel workers from being compared with ``entry`` ("" when nothing does)."""
     if entry.metric != metric:

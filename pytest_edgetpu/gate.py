@@ -21,12 +21,12 @@ from .compare import (
     Policy,
     Status,
     Verdict,
-    comparable,
     compare,
     compare_against,
     confirm,
     recordable,
     settle_rule,
+    why_incomparable,
 )
 from .contention import CONTENDED_SHARE
 from .measure import EarlyStop
@@ -147,7 +147,7 @@ class Gate:
         if paired:
             return EarlyStop(rule, confirming=confirming)
         entry = self.store.lookup(key, self.station.profile).entry
-        if entry is None or comparable(entry, metric, num_threads, self.station.workers):
+        if entry is None or why_incomparable(entry, metric, num_threads, self.station.workers):
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
