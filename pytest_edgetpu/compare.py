@@ -418,21 +418,27 @@ def decide(change: Shift, threshold: float) -> tuple[Status, str]:
 
 def settle_rule(policy: Policy) -> SettleRule:
     """When a comparison under ``policy`` is settled before the measurement ends: the change's
-    interval lies wholly below the point from which a slowdown counts (nothing more could make it
-    a regression), or wholly at or beyond it (nothing more could clear it). Replayed on recorded
-    gate runs, stopping there from the eighth instance on decided as the whole measurements did
-    (``benchmarks/replay.py``)."""
+    interval lies wholly in one of the bands that :func:`decide` tells apart, at or beyond the
+    point from which a slowdown counts (nothing more could clear it), within that point either
+    way (unchanged), or at or below the point from which a speedup counts. An interval that
+    reaches from "unchanged" into "faster" is not settled either: stopped there, unchanged code
+    would be called ``IMPROVED`` more often than a whole measurement calls it (seen in relative
+    mode beside memory neighbours). Replayed on recorded gate runs, stopping once settled from
+    the eighth instance on decided as the whole measurements did (``benchmarks/replay.py``)."""
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
         if len(baseline_ms) < 2 or len(current_ms) < 2:
             return None  # no interval yet
         change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
-        interval = f"{change.confidence:.0%} CI {format_interval(change.low, change.high)}"
-        if change.high < counted:
-            return Settled(f"settled: the change's {interval} lies below {counted:+.1%}", False)
+        interval = f"settled: the change's {change.confidence:.0%} CI "
+        interval += format_interval(change.low, change.high)
         if change.low >= counted:
-            return Settled(f"settled: the change's {interval} lies beyond {counted:+.1%}", True)
+            return Settled(f"{interval} lies beyond {counted:+.1%}", slower=True)
+        if -counted < change.low and change.high < counted:
+            return Settled(f"{interval} lies within ±{counted:.1%}", slower=False)
+        if change.high <= -counted:
+            return Settled(f"{interval} lies below {-counted:+.1%}", slower=False)
         return None
 
     return settled

@@ -20,6 +20,7 @@ from pytest_edgetpu.compare import (
     recordable,
     settle_rule,
 )
+from pytest_edgetpu.stats import fastest, shift
 
 PATH = Path("baselines/cpu-x.json")
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -553,7 +554,7 @@ RECORDED_FIVE_PERCENT_MS = (0.4513, 0.4528, 0.4523, 0.4508, 0.4522, 0.4509, 0.45
 def test_an_unchanged_measurement_settles_as_no_slowdown() -> None:
     settled = settle_rule(Policy(threshold=0.05))(RECORDED_BASELINE_MS, RECORDED_UNCHANGED_MS)
     assert settled is not None and not settled.slower
-    assert settled.reason == "settled: the change's 95% CI -0.1..+0.0% lies below +4.0%"
+    assert settled.reason == "settled: the change's 95% CI -0.1..+0.0% lies within ±4.0%"
 
 
 def test_a_five_percent_slowdown_settles_as_a_slowdown() -> None:
@@ -564,6 +565,20 @@ def test_a_five_percent_slowdown_settles_as_a_slowdown() -> None:
     # Against a 10% threshold the same +5% is settled the other way: it cannot count.
     wide = settle_rule(Policy(threshold=0.10))(RECORDED_BASELINE_MS, RECORDED_FIVE_PERCENT_MS)
     assert wide is not None and not wide.slower
+
+
+def test_a_speedup_settles_only_once_it_is_clearly_one() -> None:
+    rule = settle_rule(Policy(threshold=0.05))
+    faster = tuple(v * 0.9 for v in RECORDED_UNCHANGED_MS)
+    settled = rule(RECORDED_BASELINE_MS, faster)
+    assert settled is not None and not settled.slower
+    assert settled.reason.endswith("lies below -4.0%")
+    # Reaching from "unchanged" into "faster": stopped here, unchanged code would too often be
+    # called IMPROVED, so it measures on.
+    between = (0.4040, 0.5200, 0.4170, 0.5100, 0.5200, 0.4250, 0.5150, 0.5100)
+    change = shift(fastest(RECORDED_BASELINE_MS), fastest(between))
+    assert change.low < -0.04 < change.high < 0.04
+    assert rule(RECORDED_BASELINE_MS, between) is None
 
 
 def test_one_value_has_no_interval_and_settles_nothing() -> None:
