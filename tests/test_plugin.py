@@ -125,7 +125,7 @@ def test_a_gate_stops_once_its_verdict_is_settled_and_confirms_over_longer(
     (gate,) = json.loads((project.path / "gate.json").read_text())["results"]
     assert gate["stop_reason"].startswith("settled: the change's 95% CI "), gate["stop_reason"]
     assert gate["stop_reason"].endswith("lies within ±48.0%")
-    assert gate["elapsed_s"] < 1 and len(gate["instance_values_ms"]) >= 8
+    assert len(gate["instance_values_ms"]) >= 8  # the first look comes at min_instances
 
     # A model four times slower settles at once as a slowdown; its confirmation (the result
     # kept) measures for two thirds of max_time before it may settle so.
