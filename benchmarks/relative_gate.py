@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from busy_verdicts import NEIGHBOURS
-from gate_accuracy import BURN, CORAL, pytest_run, wilson
+from gate_accuracy import BURN, CORAL, plugin_at, pytest_run, wilson
 from gate_accuracy import MODELS as CORAL_MODELS
 from saved import stamped
 
@@ -206,9 +206,14 @@ def loops_for(calibrated: dict[str, dict[str, int]], slowdown: float) -> dict[st
 
 
 def ours_run(
-    mine: Path, models: dict[str, str], loops: dict[str, int], mode: str
+    mine: Path,
+    models: dict[str, str],
+    loops: dict[str, int],
+    mode: str,
+    earlier: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """One pytest-edgetpu gate: ``relative`` against HEAD, ``stored`` or ``record``."""
+    """One pytest-edgetpu gate: ``relative`` against HEAD, ``stored`` or ``record``; with
+    ``earlier`` (a commit and its source tree), the plugin as it was at that commit."""
     (mine / "test_ours.py").write_text(OURS.format(models=models, loops=loops))
     out = mine / "results.json"
     out.unlink(missing_ok=True)
@@ -217,7 +222,12 @@ def ours_run(
         "stored": ["--edgetpu"],
         "record": ["--edgetpu-update-baselines"],
     }[mode]
-    code, wall, tail = pytest_run(mine, ["-p", "no:benchmark", *args, f"--edgetpu-json={out}"], 0.0)
+    code, wall, tail = pytest_run(
+        mine,
+        ["-p", "no:benchmark", *args, f"--edgetpu-json={out}"],
+        0.0,
+        earlier[1] if earlier else None,
+    )
     results = json.loads(out.read_text())["results"] if out.exists() else []
     tests = {}
     for r in results:
@@ -230,7 +240,8 @@ def ours_run(
             "base_instances": against.get("instance_values_ms"),
             "wait": r.get("run_queue_wait"),
         }
-    return {"tool": "pytest-edgetpu", "mode": mode, "exit": code, "wall_s": wall,
+    tool = f"pytest-edgetpu@{earlier[0]}" if earlier else "pytest-edgetpu"
+    return {"tool": tool, "mode": mode, "exit": code, "wall_s": wall,
             "tests": tests, "tail": tail if not tests else ""}  # fmt: skip
 
 
@@ -277,6 +288,7 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         mine, other = write_suites(Path(tmp), models)
+        earlier = plugin_at(args.also, Path(tmp) / "plugin") if args.also else None
         calibrated = calibrate(mine, models)
         print(f"calibrated loops: {calibrated}", file=sys.stderr, flush=True)
         for round_no in range(args.rounds):
@@ -295,12 +307,18 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                     rng.shuffle(cells)
                     for slowdown in cells:
                         loops = loops_for(calibrated, slowdown)
-                        pair = [
+                        tools = [
                             functools.partial(ours_run, mine, models, loops, "relative"),
                             functools.partial(theirs_job, other, models, loops),
                         ]
-                        rng.shuffle(pair)
-                        for make in pair:
+                        if earlier:
+                            tools.append(
+                                functools.partial(
+                                    ours_run, mine, models, loops, "relative", earlier
+                                )
+                            )
+                        rng.shuffle(tools)
+                        for make in tools:
                             run = make()
                             run |= {"round": round_no, "condition": condition, "slowdown": slowdown}
                             runs.append(run)
@@ -325,25 +343,38 @@ def report(data: dict[str, Any]) -> str:
     runs = data["runs"]
     relative = [r for r in runs if r["tool"] == "pytest-edgetpu" and r["mode"] == "relative"]
     theirs = [r for r in runs if r["tool"] == "pytest-benchmark"]
+    earlier = sorted({r["tool"] for r in runs if r["tool"].startswith("pytest-edgetpu@")})
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}; {len(data['models'])} "
         f"models; command: `{data['command']}`",
         "",
-        "| condition | change | pytest-edgetpu --edgetpu-against flagged | pytest-benchmark "
-        "same job, median:5% flagged | realized (pytest-edgetpu's measured change, median) |",
-        "|---|---|---|---|---|",
+        "| condition | change | pytest-edgetpu --edgetpu-against flagged | "
+        + "".join(f"{tool} flagged | " for tool in earlier)
+        + "pytest-benchmark same job, median:5% flagged | realized (pytest-edgetpu's measured "
+        "change, median) |",
+        "|---|---|---|---|---|" + "---|" * len(earlier),
     ]
+
+    def flagged(tool: str, condition: str, slowdown: float) -> tuple[int, int, list[float]]:
+        hits = count = 0
+        changes = []
+        for r in runs:
+            if (r["tool"], r["mode"], r["condition"], r["slowdown"]) == (
+                tool, "relative", condition, slowdown
+            ):  # fmt: skip
+                for test in r["tests"].values():
+                    count += 1
+                    hits += test["status"] == "REGRESSION"
+                    if test["change"] is not None:
+                        changes.append(test["change"])
+        return hits, count, changes
+
     for condition, cells in CELLS.items():
         for slowdown in cells:
-            ours_hits = ours_n = 0
-            changes = []
-            for r in relative:
-                if r["condition"] == condition and r["slowdown"] == slowdown:
-                    for test in r["tests"].values():
-                        ours_n += 1
-                        ours_hits += test["status"] == "REGRESSION"
-                        if test["change"] is not None:
-                            changes.append(test["change"])
+            ours_hits, ours_n, changes = flagged("pytest-edgetpu", condition, slowdown)
+            before = "".join(
+                f"{wilson(*flagged(tool, condition, slowdown)[:2])} | " for tool in earlier
+            )
             their_hits = their_n = 0
             for r in theirs:
                 if r["condition"] == condition and r["slowdown"] == slowdown:
@@ -353,15 +384,15 @@ def report(data: dict[str, Any]) -> str:
             change = "A/A" if slowdown == 0 else f"+{slowdown:.0%}"
             realized = f"{statistics.median(changes):+.1%}" if changes else "n/a"
             lines.append(
-                f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | "
+                f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | {before}"
                 f"{wilson(their_hits, their_n)} | {realized} |"
             )
 
-    def wall(mode: str, condition: str = "quiet") -> float:
+    def wall(mode: str, condition: str = "quiet", tool: str = "pytest-edgetpu") -> float:
         walls = [
             r["wall_s"]
             for r in runs
-            if r["tool"] == "pytest-edgetpu"
+            if r["tool"] == tool
             and r["mode"] == mode
             and r["condition"] == condition
             and r["slowdown"] == 0.0
@@ -377,7 +408,10 @@ def report(data: dict[str, Any]) -> str:
         "",
         f"Time per gate run, quiet host, A/A, median over rounds ({tests} tests): stored "
         f"baselines {stored:.1f} s, relative mode {rel:.1f} s ({rel / stored:.2f}x), "
-        f"pytest-benchmark's two runs {job:.1f} s.",
+        f"pytest-benchmark's two runs {job:.1f} s."
+        + "".join(
+            f" {tool} relative mode {wall('relative', tool=tool):.1f} s." for tool in earlier
+        ),
     ]
     alarms = [
         f"{name} {test['change']:+.1%} ({r['condition']})"
@@ -396,6 +430,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--out", type=Path)
     parser.add_argument("--report", type=Path, help="print the tables of a saved results file")
+    parser.add_argument(
+        "--also",
+        metavar="REV",
+        help="also gate with pytest-edgetpu as it was at git revision REV, in the same rounds",
+    )
     args = parser.parse_args()
     if args.report:
         print(report(json.loads(args.report.read_text())))

@@ -38,6 +38,7 @@ from .measure import (
     MeasureSettings,
     StartInstance,
     instance_runner,
+    pinned,
 )
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ START_TIMEOUT_S: Final = 300.0
 #: How long one instance may take at the revision.
 INSTANCE_TIMEOUT_S: Final = 120.0
 _MAX_LINE: Final = 16 * 1024 * 1024
+#: Beyond any core number a host has (Linux allows 8192 CPUs at most).
+_MAX_CORE: Final = 8192
 #: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
 #: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
 #: Python 3.11 only).
@@ -174,6 +177,8 @@ class RevisionTest:
                 "runs": runs,
                 "warmup": settings.warmup,
                 "metric": settings.metric,
+                # Both sides of a pair on the cores this thread measures on.
+                "cores": _this_threads_cores(),
             }
             with contextlib.suppress(BrokenPipeError, ValueError):
                 _send(self._commands, command)  # a dead helper: no answer below says so
@@ -237,6 +242,22 @@ def _instance_from(raw: object) -> InstanceSamples | None:
         samples_ns=tuple(int(n) for n in samples),
         wait_share=float(wait) if wait is not None else None,
     )
+
+
+def _this_threads_cores() -> list[object]:
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    return [*sorted(os.sched_getaffinity(0))]
+
+
+def _cores_from(raw: object) -> tuple[int, ...]:
+    """The cores a command names, or none (unpinned) for anything but a list of core numbers."""
+    if not isinstance(raw, list) or not all(
+        isinstance(core, int) and not isinstance(core, bool) and 0 <= core < _MAX_CORE
+        for core in raw
+    ):
+        return ()
+    return tuple(raw)
 
 
 def _is_duration(value: object) -> bool:
@@ -305,7 +326,8 @@ class Serving:
                 return
             settings = MeasureSettings(metric=metric, warmup=warmup)
             run = instance_runner(self._calls[index - 1][1], settings)
-            samples = run(runs if isinstance(runs, int) and runs > 0 else None)
+            with pinned(_cores_from(command.get("cores"))):
+                samples = run(runs if isinstance(runs, int) and runs > 0 else None)
             _send(
                 self._answers,
                 {

@@ -34,6 +34,7 @@ from .measure import (
     instance_runner,
     measure,
     measure_pairs,
+    pinned,
     time_once,
 )
 from .memory import MemoryUse
@@ -553,12 +554,13 @@ class DeviceSession:
         if base is None:
             result = measure(start_instance, settings, early=early)
         else:
-            paired = measure_pairs(
-                instance_runner(start_instance, settings),
-                base.runner(settings),
-                settings,
-                early=early,
-            )
+            with pinned(self._pair_cores()):
+                paired = measure_pairs(
+                    instance_runner(start_instance, settings),
+                    base.runner(settings),
+                    settings,
+                    early=early,
+                )
             result = paired.head
             against = Against(
                 base.revision,
@@ -583,6 +585,12 @@ class DeviceSession:
             measurement=result,
             against=against,
         )
+
+    def _pair_cores(self) -> tuple[int, ...]:
+        """The cores both sides of a pair measure on: the device's, where its threads fit
+        (an Edge TPU, or a CPU benchmark with more threads than cores, stays unpinned)."""
+        cores = self.device.cores
+        return cores if self.num_threads <= len(cores) else ()
 
     def _smoke(
         self,

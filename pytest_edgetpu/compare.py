@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
-from .measure import Settled, SettleRule
+from .measure import Settled, SettleRule, SuspectRule
 from .stats import Shift, Summary, compared_value, fastest, instance_figure, shift
 
 __all__ = [
@@ -41,6 +41,7 @@ __all__ = [
     "format_ms",
     "recordable",
     "settle_rule",
+    "suspect_rule",
     "why_incomparable",
 ]
 
@@ -442,6 +443,20 @@ def settle_rule(policy: Policy) -> SettleRule:
         return None
 
     return settled
+
+
+def suspect_rule(policy: Policy) -> SuspectRule:
+    """Whether a comparison under ``policy`` would be ``UNSTABLE`` if it ended now: a change
+    that counts as a slowdown, in an interval that still reaches down to no change."""
+    counted = policy.threshold * COUNTS_FROM
+
+    def suspects(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> bool:
+        if len(baseline_ms) < 2 or len(current_ms) < 2:
+            return False
+        change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
+        return change.estimate >= counted and not change.significant_slowdown
+
+    return suspects
 
 
 def _noise_note(change: Shift, threshold: float) -> str:

@@ -26,6 +26,7 @@ from .compare import (
     confirm,
     recordable,
     settle_rule,
+    suspect_rule,
     why_incomparable,
 )
 from .contention import CONTENDED_SHARE
@@ -143,9 +144,12 @@ class Gate:
         for every later comparison and measures to full precision."""
         if self.update:
             return None
-        rule = settle_rule(Policy(threshold=threshold, strict=self.strict))
+        policy = Policy(threshold=threshold, strict=self.strict)
+        rule = settle_rule(policy)
         if paired:
-            return EarlyStop(rule, confirming=confirming)
+            # Interleaving already gives both sides the host's busy moments alike: a suspected
+            # slowdown is worth more pairs, not a verdict of noise.
+            return EarlyStop(rule, confirming=confirming, suspects=suspect_rule(policy))
         entry = self.store.lookup(key, self.station.profile).entry
         if entry is None or why_incomparable(entry, metric, num_threads, self.station.workers):
             return None

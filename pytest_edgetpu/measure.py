@@ -26,12 +26,14 @@ It stops adaptively, after at least ``min_instances`` instances and ``min_runs``
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import math
+import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAIRED_SPAN",
+    "SUSPECT_SPAN",
     "Clock",
     "EarlyStop",
     "InstanceRunner",
@@ -52,9 +55,11 @@ __all__ = [
     "SettleRule",
     "Settled",
     "StartInstance",
+    "SuspectRule",
     "instance_runner",
     "measure",
     "measure_pairs",
+    "pinned",
     "time_once",
 ]
 
@@ -71,6 +76,8 @@ _FEWEST_INSTANCES = 3
 _SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
 #: Interleaved pairs get this many times ``max_time``, both sides together.
 PAIRED_SPAN = 2.0
+#: ... and up to this many times their budget while a suspected slowdown is undecided.
+SUSPECT_SPAN = 2.0
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,9 @@ class Settled:
 
 #: Whether a comparison is settled, from the baseline's and the current instance values (ms).
 SettleRule = Callable[[Sequence[float], Sequence[float]], Settled | None]
+#: Whether a comparison, from the same values, suspects a slowdown its interval cannot yet tell
+#: from no change (the verdict would be ``UNSTABLE``).
+SuspectRule = Callable[[Sequence[float], Sequence[float]], bool]
 
 
 @dataclass(frozen=True)
@@ -168,6 +178,9 @@ class EarlyStop:
     rule: SettleRule
     baseline_ms: tuple[float, ...] = ()
     confirming: bool = False
+    #: In a paired measurement, a suspected slowdown still undecided when the budget is spent
+    #: measures on, up to :data:`SUSPECT_SPAN` times it.
+    suspects: SuspectRule | None = None
 
     def reason(
         self, baseline_ms: Sequence[float], current_ms: Sequence[float], spanned: bool
@@ -285,6 +298,27 @@ def measure(
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
 
+@contextlib.contextmanager
+def pinned(cores: Collection[int]) -> Iterator[None]:
+    """This thread on ``cores`` for the block, and back where it was after it; unchanged when
+    ``cores`` is empty or the host cannot pin (another OS, a container's narrower cpuset).
+
+    Both sides of an interleaved pair measure on the same core: on a shared VM each core's
+    speed drifts by itself (a neighbour on the host's sibling thread), and two processes left
+    to the scheduler stay on different cores for seconds, so the pairs compared two cores."""
+    before = os.sched_getaffinity(0) if cores and hasattr(os, "sched_setaffinity") else None
+    if before is not None:
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:
+            before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
 @dataclass(frozen=True)
 class PairedMeasurement:
     """Two sides measured in interleaved pairs of instances: pair ``i`` ran the head's
@@ -346,19 +380,26 @@ def _pairs_stop_reason(
     elapsed_s: float,
     early: EarlyStop | None,
 ) -> str | None:
+    from .stats import fastest, instance_value
+
     count, budget_s = len(heads), settings.max_time_s * PAIRED_SPAN
     if count >= settings.max_instances:
         return f"{count} pairs measured"
-    if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
-        return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
-    if count < settings.min_instances:
-        return None
-    from .stats import fastest, instance_value
-
     head_values, base_values = (
         [instance_value(inst.samples_ns, settings.metric) for inst in side]
         for side in (heads, bases)
     )
+    if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
+        suspects = early.suspects if early is not None else None
+        if suspects is None or not suspects(base_values, head_values):
+            return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
+        if elapsed_s >= budget_s * SUSPECT_SPAN:
+            return (
+                f"{PAIRED_SPAN * SUSPECT_SPAN:g} x max_time {settings.max_time_s:g} s reached, "
+                "a suspected slowdown still undecided"
+            )
+    if count < settings.min_instances:
+        return None
     spanned = elapsed_s >= budget_s * _SHORTEST_SPAN
     if early is not None:
         return early.reason(base_values, head_values, spanned)

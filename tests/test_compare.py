@@ -19,6 +19,7 @@ from pytest_edgetpu.compare import (
     confirm,
     recordable,
     settle_rule,
+    suspect_rule,
 )
 from pytest_edgetpu.stats import fastest, shift
 
@@ -591,3 +592,15 @@ def test_an_interval_across_the_counting_point_is_not_settled() -> None:
     # Its fastest third 1-7% slower than the baseline's: the interval straddles +4%.
     mixed = (0.4340, 0.4480, 0.4600, 0.4390, 0.5200, 0.4560, 0.4520, 0.5100)
     assert settle_rule(Policy(threshold=0.05))(RECORDED_BASELINE_MS, mixed) is None
+
+
+def test_only_a_slowdown_the_interval_cannot_yet_tell_from_no_change_is_suspected() -> None:
+    suspects = suspect_rule(Policy(threshold=0.05))
+    # +10% on the fastest third of a wide spread: counts, but the interval reaches below 0.
+    wide = (0.4730, 0.6000, 0.4250, 0.6100, 0.4750, 0.5900, 0.4735, 0.6050)
+    change = shift(fastest(RECORDED_BASELINE_MS), fastest(wide))
+    assert change.estimate >= 0.04 and change.low <= 0.0
+    assert suspects(RECORDED_BASELINE_MS, wide)
+    assert not suspects(RECORDED_BASELINE_MS, RECORDED_FIVE_PERCENT_MS)  # a significant one
+    assert not suspects(RECORDED_BASELINE_MS, RECORDED_UNCHANGED_MS)
+    assert not suspects(RECORDED_BASELINE_MS, wide[:1])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.contention import SCHEDSTAT, read_cpu_times, wait_share
-from pytest_edgetpu.measure import EarlyStop, MeasureSettings, Settled, measure
+from pytest_edgetpu.measure import EarlyStop, MeasureSettings, Settled, measure, pinned
 
 
 def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:
@@ -225,3 +226,19 @@ def test_a_confirmation_settles_a_slowdown_only_after_two_thirds_of_max_time() -
     cleared = replace(fixed_rule(Settled("settled: below", slower=False), []), confirming=True)
     third = measure(start_instance, EARLY_SETTINGS, FakeClock(), early=cleared)
     assert len(third.instances) == EARLY_SETTINGS.min_instances
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="this OS cannot pin threads")
+def test_pinned_holds_this_thread_on_the_cores_for_the_block_only() -> None:
+    before = os.sched_getaffinity(0)
+    core = min(before)
+    with pinned((core,)):
+        assert os.sched_getaffinity(0) == {core}
+    assert os.sched_getaffinity(0) == before
+    with pytest.raises(ZeroDivisionError), pinned((core,)):
+        1 / 0  # noqa: B018
+    assert os.sched_getaffinity(0) == before
+    # Nothing to pin to, or cores this process may not use: it measures where it was.
+    for cores in ((), (max(before) + 4096,)):
+        with pinned(cores):
+            assert os.sched_getaffinity(0) == before

@@ -3,7 +3,9 @@ revision, and whole runs with pytester on real models in real git repositories."
 
 from __future__ import annotations
 
+import ast
 import json
+import os
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,9 +22,12 @@ from pytest_edgetpu.errors import RevisionError
 from pytest_edgetpu.example_models import write_example_models
 from pytest_edgetpu.gitrev import Revision, RevisionFiles
 from pytest_edgetpu.measure import (
+    PAIRED_SPAN,
+    SUSPECT_SPAN,
     EarlyStop,
     InstanceSamples,
     MeasureSettings,
+    PairedMeasurement,
     Settled,
     measure_pairs,
 )
@@ -116,6 +121,34 @@ def measured_at(values: tuple[float, ...], sha: str | None = "b" * 64) -> Agains
 
 
 BASE = tuple(1.0 + 0.001 * i for i in range(12))
+
+
+def test_pairs_measure_past_their_budget_only_while_a_slowdown_is_suspected() -> None:
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.1, max_instances=10**6)
+    budget_s = settings.max_time_s * PAIRED_SPAN
+
+    def pairs(suspected: Callable[[int], bool]) -> PairedMeasurement:
+        order: list[str] = []
+        return measure_pairs(
+            recording_runner("head", order, 2_000),
+            recording_runner("base", order, 1_000),
+            settings,
+            FakeClock(step_ns=1_000_000),
+            early=EarlyStop(lambda b, h: None, suspects=lambda b, h: suspected(len(h))),
+        )
+
+    plain = pairs(lambda count: False)
+    assert plain.stop_reason == "2 x max_time 0.1 s reached"
+    assert budget_s <= plain.elapsed_s < budget_s + 0.01
+    suspected = pairs(lambda count: True)
+    assert suspected.stop_reason == (
+        "4 x max_time 0.1 s reached, a suspected slowdown still undecided"
+    )
+    assert budget_s * SUSPECT_SPAN <= suspected.elapsed_s < budget_s * SUSPECT_SPAN + 0.01
+    # Measuring on ends as soon as the comparison no longer suspects a slowdown.
+    cleared = pairs(lambda count: count < plain.pairs + 5)
+    assert cleared.pairs == plain.pairs + 5
+    assert cleared.stop_reason == "2 x max_time 0.1 s reached"
 
 
 def test_a_slowdown_measured_beside_the_revision_is_a_regression_that_names_it() -> None:
@@ -461,6 +494,37 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     compared = capsys.readouterr().out
     assert "test_suite.py::test_model: REGRESSION p50 " in compared
     assert f"against HEAD ({head}), measured now, " in compared
+
+
+CORES_RECORDED = """
+import os
+from pathlib import Path
+
+
+def test_cores(tpu_bench):
+    def work():
+        Path({folder!r}, "{side}.cores").write_text(repr(sorted(os.sched_getaffinity(0))))
+
+    tpu_bench(work)
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="this OS cannot pin threads")
+def test_both_sides_of_the_pairs_measure_on_one_core_and_the_run_is_unpinned_after(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(RELATIVE_INI)
+    pytester.makepyfile(test_cores=CORES_RECORDED.format(folder=str(pytester.path), side="base"))
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path)
+    pytester.makepyfile(test_cores=CORES_RECORDED.format(folder=str(pytester.path), side="head"))
+    before = os.sched_getaffinity(0)
+    result = pytester.runpytest("--edgetpu-against=HEAD")  # in this process
+    result.assert_outcomes(passed=1)
+    head, base = ((pytester.path / f"{side}.cores").read_text() for side in ("head", "base"))
+    assert head == base
+    assert len(ast.literal_eval(head)) == 1
+    assert os.sched_getaffinity(0) == before
 
 
 def test_a_model_whose_arena_grew_since_the_revision_fails_on_memory(
