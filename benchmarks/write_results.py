@@ -96,6 +96,23 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_pinned.json",
+            "Relative mode against its previous version and pytest-benchmark in one job: both "
+            "sides on one core, a suspected slowdown measured on (11 real models)",
+            "pytest-edgetpu as of commit 76d4a6e (both sides of the pairs on one core; a "
+            "suspected slowdown still undecided at the end of the budget measured on, up to "
+            "twice it) beside pytest-edgetpu@5fee789, the plugin before that change, in the "
+            "same rounds.\n\n",
+        ),
+        (
+            "pair_cores.py",
+            "pair_cores.json",
+            "Both sides of relative mode's pairs floating or on one core (unchanged code, 6 "
+            "real models, the plugin's measure_pairs)",
+            "",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_early_stop.json",
             "Relative mode against pytest-benchmark in one job, verdict-aware stopping, quiet and "
             "beside memory-streaming neighbours (11 real models: 3 Coral, 8 MediaPipe)",
@@ -126,6 +143,7 @@ def main() -> None:
             reporting = script in (
                 "gate_accuracy.py",
                 "relative_gate.py",
+                "pair_cores.py",
                 "delegates.py",
                 "memory.py",
             )

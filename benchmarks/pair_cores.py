@@ -1,0 +1,168 @@
+"""Whether both sides of relative mode's interleaved pairs should measure on one core (issue 13).
+
+Unchanged code, both sides: this process and a second one, each holding its own interpreter of
+the same model (as a callable's test and the helper at the revision do), measured in
+interleaved pairs by the plugin's own ``measure_pairs`` for its full budget (twice the default
+``max_time``, no early stop). Either both processes are left to the scheduler ("floating") or
+both are pinned to one core (the plugin's ``pinned``), in alternating order, for the three
+Coral models and three of MediaPipe's (``relative_gate.py`` fetches them).
+
+Per comparison it reports the half-width of the verdict's 95% interval (the Hodges-Lehmann shift
+of each side's fastest instances) and, with the head's instance values scaled by +5% and +10%,
+how often one measurement's verdict would be ``REGRESSION`` (the confirmation not counted).
+
+    .venv-bench/bin/python benchmarks/pair_cores.py --rounds 4 \\
+        --out benchmarks/results/pair_cores.json
+    .venv-bench/bin/python benchmarks/pair_cores.py --report benchmarks/results/pair_cores.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import statistics
+import sys
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gate_accuracy import CORAL, wilson
+from gate_accuracy import MODELS as CORAL_MODELS
+from relative_gate import fetch_mediapipe_models
+from saved import stamped
+
+from pytest_edgetpu.compare import Status, decide
+from pytest_edgetpu.measure import (
+    InstanceRunner,
+    MeasureSettings,
+    instance_runner,
+    measure_pairs,
+    pinned,
+)
+from pytest_edgetpu.stats import fastest, shift
+
+MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
+SETTINGS = MeasureSettings(max_instances=10**6)
+THRESHOLD = 0.05
+SLOWDOWNS = (0.0, 0.05, 0.10)
+
+
+def start_instance_of(path: str) -> Any:
+    """One interpreter, made once, timed in every instance (a callable's test holds one)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=path, num_threads=1)
+    interpreter.allocate_tensors()
+    rng = np.random.default_rng(0)
+    for detail in interpreter.get_input_details():
+        data = rng.integers(0, 255, detail["shape"]).astype(detail["dtype"])
+        interpreter.set_tensor(detail["index"], data)
+    return lambda: interpreter.invoke
+
+
+def serve(connection: Connection, path: str) -> None:
+    run = instance_runner(start_instance_of(path), SETTINGS)
+    while (asked := connection.recv()) is not None:
+        runs, cores = asked
+        with pinned(cores):
+            connection.send(run(runs))
+
+
+def compare_once(path: str, cores: tuple[int, ...]) -> dict[str, list[float]]:
+    ours, theirs = multiprocessing.get_context("fork").Pipe()
+    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path))
+    other.start()
+
+    def base(runs: int | None) -> Any:
+        ours.send((runs, cores))
+        return ours.recv()
+
+    head: InstanceRunner = instance_runner(start_instance_of(path), SETTINGS)
+    try:
+        with pinned(cores):
+            paired = measure_pairs(head, base, SETTINGS)
+    finally:
+        ours.send(None)
+        other.join()
+    return {"head": list(paired.head.instance_values), "base": list(paired.base.instance_values)}
+
+
+def run_rounds(rounds: int) -> dict[str, Any]:
+    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
+    models |= {n: p for n, p in fetch_mediapipe_models().items() if n in MEDIAPIPE}
+    usable = sorted(os.sched_getaffinity(0))
+    comparisons = []
+    for round_no in range(rounds):
+        core = usable[round_no % len(usable)]
+        for name, path in models.items():
+            modes = [("floating", ()), ("pinned", (core,))]
+            if round_no % 2:
+                modes.reverse()
+            for mode, cores in modes:
+                values = compare_once(path, cores)
+                comparisons.append({"round": round_no, "model": name, "mode": mode, **values})
+                print(round_no, name, mode, len(values["head"]), "pairs", file=sys.stderr)
+    return stamped(
+        {
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+            "python": platform.python_version(),
+            "comparisons": comparisons,
+        }
+    )
+
+
+def regression(base: list[float], head: list[float]) -> bool:
+    status, _ = decide(shift(fastest(base), fastest(head)), THRESHOLD)
+    return status is Status.REGRESSION
+
+
+def report(data: dict[str, Any]) -> str:
+    lines = [
+        f"Run {data['date']} on {data['machine']}, Python {data['python']}; command: "
+        f"`{data['command']}`",
+        "",
+        "| both sides | comparisons | pairs (median) | 95% CI half-width, median | 90th "
+        "percentile | A/A flagged | +5% flagged | +10% flagged |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for mode in ("floating", "pinned"):
+        done = [c for c in data["comparisons"] if c["mode"] == mode]
+        widths = []
+        for c in done:
+            change = shift(fastest(c["base"]), fastest(c["head"]))
+            widths.append((change.high - change.low) / 2)
+        flagged = [
+            sum(regression(c["base"], [v * (1 + s) for v in c["head"]]) for c in done)
+            for s in SLOWDOWNS
+        ]
+        pairs = statistics.median(len(c["head"]) for c in done)
+        lines.append(
+            f"| {mode} | {len(done)} | {pairs:g} | {statistics.median(widths):.1%} | "
+            f"{float(np.percentile(widths, 90)):.1%} | "
+            + " | ".join(wilson(hits, len(done)) for hits in flagged)
+            + " |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--out", type=Path)
+    parser.add_argument("--report", type=Path, help="print the table of a saved results file")
+    args = parser.parse_args()
+    if args.report:
+        print(report(json.loads(args.report.read_text())))
+        return
+    data = run_rounds(args.rounds)
+    if args.out:
+        args.out.write_text(json.dumps(data) + "\n")
+    print(report(data))
+
+
+if __name__ == "__main__":
+    main()
