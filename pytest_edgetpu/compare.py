@@ -429,9 +429,9 @@ def settle_rule(policy: Policy) -> SettleRule:
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
-        if len(baseline_ms) < 2 or len(current_ms) < 2:
-            return None  # no interval yet
-        change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
+        change = _change_so_far(baseline_ms, current_ms, policy)
+        if change is None:
+            return None
         interval = f"settled: the change's {change.confidence:.0%} CI "
         interval += format_interval(change.low, change.high)
         if change.low >= counted:
@@ -448,15 +448,22 @@ def settle_rule(policy: Policy) -> SettleRule:
 def suspect_rule(policy: Policy) -> SuspectRule:
     """Whether a comparison under ``policy`` would be ``UNSTABLE`` if it ended now: a change
     that counts as a slowdown, in an interval that still reaches down to no change."""
-    counted = policy.threshold * COUNTS_FROM
 
     def suspects(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> bool:
-        if len(baseline_ms) < 2 or len(current_ms) < 2:
-            return False
-        change = shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
-        return change.estimate >= counted and not change.significant_slowdown
+        change = _change_so_far(baseline_ms, current_ms, policy)
+        return change is not None and decide(change, policy.threshold)[0] is Status.UNSTABLE
 
     return suspects
+
+
+def _change_so_far(
+    baseline_ms: Sequence[float], current_ms: Sequence[float], policy: Policy
+) -> Shift | None:
+    """The change a measurement shows so far, as its verdict would estimate it; None before
+    either side has the two values an interval needs."""
+    if len(baseline_ms) < 2 or len(current_ms) < 2:
+        return None
+    return shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
 
 
 def _noise_note(change: Shift, threshold: float) -> str:
