@@ -18,22 +18,19 @@ how often one measurement's verdict would be ``REGRESSION`` (the confirmation no
 
 from __future__ import annotations
 
-import argparse
-import json
 import multiprocessing
 import os
 import platform
 import statistics
 import sys
 from multiprocessing.connection import Connection
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gate_accuracy import CORAL, wilson
 from gate_accuracy import MODELS as CORAL_MODELS
 from relative_gate import fetch_mediapipe_models
-from saved import stamped
+from saved import measure_or_report
 
 from pytest_edgetpu.compare import Status, decide
 from pytest_edgetpu.measure import (
@@ -106,13 +103,11 @@ def run_rounds(rounds: int) -> dict[str, Any]:
                 values = compare_once(path, cores)
                 comparisons.append({"round": round_no, "model": name, "mode": mode, **values})
                 print(round_no, name, mode, len(values["head"]), "pairs", file=sys.stderr)
-    return stamped(
-        {
-            "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-            "python": platform.python_version(),
-            "comparisons": comparisons,
-        }
-    )
+    return {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "comparisons": comparisons,
+    }
 
 
 def regression(base: list[float], head: list[float]) -> bool:
@@ -150,18 +145,7 @@ def report(data: dict[str, Any]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--out", type=Path)
-    parser.add_argument("--report", type=Path, help="print the table of a saved results file")
-    args = parser.parse_args()
-    if args.report:
-        print(report(json.loads(args.report.read_text())))
-        return
-    data = run_rounds(args.rounds)
-    if args.out:
-        args.out.write_text(json.dumps(data) + "\n")
-    print(report(data))
+    measure_or_report(__doc__, "rounds", 4, run_rounds, report)
 
 
 if __name__ == "__main__":
