@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from factories import RECORDING_UPDATE
 
 from pytest_edgetpu.example_models import write_conv_model
 from pytest_edgetpu.leases import acquire
@@ -32,7 +33,7 @@ def test_two(tpu_bench):
 def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.Pytester) -> None:
     project.makepyfile(test_bench=two_tests())
     result = project.runpytest(
-        "-n", "2", TWO_CPUS, "--edgetpu-update-baselines", "--edgetpu-json=results.json"
+        "-n", "2", TWO_CPUS, *RECORDING_UPDATE, "--edgetpu-json=results.json"
     )
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(["edgetpu: baselines written to baselines/cpu-*.json"])
@@ -60,8 +61,8 @@ def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.
 
 def test_serial_and_parallel_baselines_live_side_by_side(project: pytest.Pytester) -> None:
     project.makepyfile(test_bench=two_tests())
-    project.runpytest("--edgetpu-update-baselines", TWO_CPUS).assert_outcomes(passed=2)
-    project.runpytest("-n", "2", TWO_CPUS, "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.runpytest(*RECORDING_UPDATE, TWO_CPUS).assert_outcomes(passed=2)
+    project.runpytest("-n", "2", TWO_CPUS, *RECORDING_UPDATE).assert_outcomes(passed=2)
     files = sorted(p.name for p in (project.path / "baselines").glob("*.json"))
     assert len(files) == 2 and files[0] == files[1].replace(".json", "-2-workers.json")
     for args in ([], ["-n", "2"]):
@@ -74,7 +75,7 @@ def test_serial_and_parallel_baselines_live_side_by_side(project: pytest.Pyteste
 def test_a_regression_fails_its_test_under_xdist(project: pytest.Pytester) -> None:
     write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
     project.makepyfile(test_bench=two_tests())
-    project.runpytest("-n", "2", TWO_CPUS, "--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.runpytest("-n", "2", TWO_CPUS, *RECORDING_UPDATE).assert_outcomes(passed=2)
     project.makepyfile(test_bench=two_tests(first="models/big_conv.tflite"))
     result = project.runpytest("-n", "2", TWO_CPUS, "--edgetpu", "--edgetpu-threshold=25%")
     result.assert_outcomes(passed=1, failed=1)
@@ -113,9 +114,7 @@ def test_crash(edgetpu, tpu_bench):
     tpu_bench(lambda: os.abort())
 """
     project.makepyfile(test_bench=two_tests(body=crash))
-    result = project.runpytest(
-        "-n", "2", TWO_CPUS, "--edgetpu-update-baselines", "-p", "no:faulthandler"
-    )
+    result = project.runpytest("-n", "2", TWO_CPUS, *RECORDING_UPDATE, "-p", "no:faulthandler")
     result.assert_outcomes(passed=2, failed=1)
     result.stdout.fnmatch_lines(
         ["*worker 'gw*' crashed while running 'test_bench.py::test_crash' on device cpu:*"]
