@@ -2,8 +2,9 @@
 
 Relative mode measures a callable (or a model the test makes itself) at the revision by running
 the test there: a helper pytest process in a checkout of the revision runs that one
-test on this process's CPU core (it inherits the pinning and works under this process's lease;
-an Edge TPU is never handed to it, see :mod:`pytest_edgetpu.relative`), records the instances
+test under this process's lease (an Edge TPU is never handed to it, see
+:mod:`pytest_edgetpu.relative`) and measures each instance on the cores this process's
+measuring thread is pinned to (each command names them), records the instances
 of each ``tpu_bench`` call instead of measuring them, and, once the test body has
 passed, measures one instance of call ``k`` each time this process asks. So both sides
 alternate instance by instance although they live in two processes, and only one of them runs

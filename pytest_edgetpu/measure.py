@@ -348,7 +348,8 @@ def measure_pairs(
 
     Both sides take as many timed calls per instance as the head's first instance chose, and
     together they get :data:`PAIRED_SPAN` times ``max_time``: each side as much as a measurement
-    against a stored baseline takes."""
+    against a stored baseline takes; a slowdown that ``early`` still suspects but cannot yet
+    decide then measures on, up to :data:`SUSPECT_SPAN` times that budget."""
     __tracebackhide__ = True
     began = clock()
     heads: list[InstanceSamples] = []
