@@ -120,7 +120,9 @@ def test_a_gate_stops_once_its_verdict_is_settled_and_confirms_over_longer(
     assert not record["stop_reason"].startswith("settled")  # a recording measures fully
 
     # Against a wide threshold unchanged code is settled early: nothing could make it count.
-    gated = project.runpytest(*longer, "--edgetpu-threshold=60%", "--edgetpu-json=gate.json")
+    # (A budget that 8 instances fit into even on a busy host: the settled stop ends it sooner.)
+    ample = ("--edgetpu", "-o", "edgetpu_max_time=10")
+    gated = project.runpytest(*ample, "--edgetpu-threshold=60%", "--edgetpu-json=gate.json")
     gated.assert_outcomes(passed=2)
     (gate,) = json.loads((project.path / "gate.json").read_text())["results"]
     assert gate["stop_reason"].startswith("settled: the change's 95% CI "), gate["stop_reason"]
