@@ -370,6 +370,9 @@ def test_model(tpu_bench):
     tpu_bench()
 
 
+# How often an unchanged test fails is for benchmarks/ to measure; here a wide threshold keeps a
+# noisy host from turning the plumbing check into a coin flip.
+@pytest.mark.tpu_bench(threshold="50%")
 def test_callable_unchanged(tpu_bench):
     tpu_bench(lambda: work(3000))
 """
@@ -519,7 +522,9 @@ def test_both_sides_of_the_pairs_measure_on_one_core_and_the_run_is_unpinned_aft
     commit_all(pytester.path)
     pytester.makepyfile(test_cores=CORES_RECORDED.format(folder=str(pytester.path), side="head"))
     before = os.sched_getaffinity(0)
-    result = pytester.runpytest("--edgetpu-against=HEAD")  # in this process
+    # In this process, so that its affinity after is the run's. The two sides write different
+    # files: where they ran is what is compared here, not how fast.
+    result = pytester.runpytest("--edgetpu-against=HEAD", "--edgetpu-threshold=500%")
     result.assert_outcomes(passed=1)
     head, base = ((pytester.path / f"{side}.cores").read_text() for side in ("head", "base"))
     assert head == base
