@@ -6,11 +6,11 @@ PyPI package ships: MediaPipe 0.10.14's ``mediapipe/modules/*.tflite`` (``pip do
 into a cache folder, never committed). Each test times ``invoke()`` followed by injected work.
 
 The injected slowdowns are fixed before any load starts: for each model, the loop count worth
-+5%, +10% and +100% (a doubling, as a model swap would be) of its quiet invoke is calibrated
-once on the quiet host (``gate_accuracy.make_burn``), and those loop counts are then used in
-every condition. Under memory contention a model slows far more than the injected Python work
-does, so the table also says what each injected slowdown realized there (pytest-edgetpu's
-measured change).
+one quiet invoke is measured on the quiet host (``calibrate``: the loop and the invoke timed
+apart, in alternation, in three fresh processes), and +5%, +10% and +100% (a doubling, as a
+model swap would be) are 0.05, 0.1 and 1 times it in every condition. Under memory contention
+a model slows far more than the injected Python work does, so the table also says what each
+injected slowdown realized there (pytest-edgetpu's measured change).
 
 A round, in each condition (quiet; 2 or 4 neighbour processes copying a 64 MiB buffer in a
 loop, ``busy_verdicts.NEIGHBOURS["mem"]``), for each change of its list (A/A, and the
@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from busy_verdicts import NEIGHBOURS
-from gate_accuracy import BURN, CORAL, plugin_at, pytest_run, wilson
+from gate_accuracy import CORAL, plugin_at, pytest_run, wilson
 from gate_accuracy import MODELS as CORAL_MODELS
 from saved import stamped
 
@@ -71,21 +71,56 @@ SLOWDOWNS = (0.05, 0.10, 1.0)
 CELLS = {"quiet": (0.0, 0.05, 0.10), "mem2": (0.0, 0.10), "mem4": (0.0, 1.0)}
 
 CALIBRATE = """
-import json, sys
+import json, sys, time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
-from burn import make_burn
 
-loops = {}
+
+def burn(loops):  # the injected work of OURS and THEIRS
+    x = 0
+    for i in range(loops):
+        x += i
+
+
+def timed(fn, *args):
+    start = time.perf_counter_ns()
+    fn(*args)
+    return time.perf_counter_ns() - start
+
+
+def lower_quartile(values):
+    return sorted(values)[len(values) // 4]
+
+
+def loops_per_invoke(invoke, seconds=1.0):
+    # invoke() and a burn of about its length alternate; each one's lower quartile is its quiet
+    # time, and their ratio the loop count one quiet invoke is worth.
+    for _ in range(5):
+        invoke()
+    probe = 1000
+    probe = max(100, round(probe * lower_quartile([timed(invoke) for _ in range(10)])
+                           / lower_quartile([timed(burn, probe) for _ in range(10)])))
+    invokes, burns = [], []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(invokes) < 20:
+        invokes.append(timed(invoke))
+        burns.append(timed(burn, probe))
+    return probe * lower_quartile(invokes) / lower_quartile(burns)
+
+
+worth = {}
 for name, path in json.loads(sys.argv[1]).items():
     interpreter = Interpreter(model_path=path, num_threads=1)
     interpreter.allocate_tensors()
     for d in interpreter.get_input_details():
         rng = np.random.default_rng(0)
         interpreter.set_tensor(d["index"], rng.integers(0, 255, d["shape"]).astype(d["dtype"]))
-    loops[name] = {str(f): make_burn(interpreter.invoke, f)[1] for f in json.loads(sys.argv[2])}
-print(json.dumps(loops))
+    worth[name] = loops_per_invoke(interpreter.invoke)
+print(json.dumps(worth))
 """
+#: Fresh processes the calibration runs in: a process's own speed state (see docs/relative-mode.md)
+#: moves one process's figure by several percent, the median of a few far less.
+CALIBRATIONS = 3
 
 OURS = """
 import pytest
@@ -166,15 +201,21 @@ def fetch_mediapipe_models() -> dict[str, str]:
     return {name: str(folder / f"{name}.tflite") for name in MEDIAPIPE_MODELS}
 
 
-def calibrate(directory: Path, models: dict[str, str]) -> dict[str, dict[str, int]]:
-    done = subprocess.run(
-        [sys.executable, "-c", CALIBRATE, json.dumps(models), json.dumps(SLOWDOWNS)],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+def calibrate(directory: Path, models: dict[str, str]) -> dict[str, float]:
+    """For each model, the burn loop count worth one quiet invoke (open loop: the loop and the
+    invoke timed apart, in alternation), the median over CALIBRATIONS processes; an injected
+    slowdown of fraction f is then f times that, so +5% is half of +10% by construction."""
+    worths = []
+    for _ in range(CALIBRATIONS):
+        done = subprocess.run(
+            [sys.executable, "-c", CALIBRATE, json.dumps(models)],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        worths.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {name: statistics.median(worth[name] for worth in worths) for name in models}
 
 
 def git(cwd: Path, *args: str) -> None:
@@ -190,7 +231,6 @@ def write_suites(directory: Path, models: dict[str, str]) -> tuple[Path, Path]:
     mine, other = directory / "ours", directory / "theirs"
     for folder in (mine, other):
         folder.mkdir()
-        (folder / "burn.py").write_text(BURN)
     (mine / "pytest.ini").write_text("[pytest]\n")
     (mine / "test_ours.py").write_text(OURS.format(models=models, loops={}))
     (mine / ".gitignore").write_text("baselines/\nresults.json\n")
@@ -201,8 +241,10 @@ def write_suites(directory: Path, models: dict[str, str]) -> tuple[Path, Path]:
     return mine, other
 
 
-def loops_for(calibrated: dict[str, dict[str, int]], slowdown: float) -> dict[str, int]:
-    return {name: by[str(slowdown)] for name, by in calibrated.items()} if slowdown else {}
+def loops_for(worth: dict[str, float], slowdown: float) -> dict[str, int]:
+    if not slowdown:
+        return {}
+    return {name: max(1, round(slowdown * loops)) for name, loops in worth.items()}
 
 
 def ours_run(
@@ -290,7 +332,7 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
         mine, other = write_suites(Path(tmp), models)
         earlier = plugin_at(args.also, Path(tmp) / "plugin") if args.also else None
         calibrated = calibrate(mine, models)
-        print(f"calibrated loops: {calibrated}", file=sys.stderr, flush=True)
+        print(f"loops worth one quiet invoke: {calibrated}", file=sys.stderr, flush=True)
         for round_no in range(args.rounds):
             record = ours_run(mine, models, {}, "record")
             stored = ours_run(mine, models, {}, "stored")
@@ -333,7 +375,8 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
             "machine": f"{platform.machine()}, {os.cpu_count()} cores",
             "python": platform.python_version(),
             "models": sorted(models),
-            "loops": calibrated,
+            "loops_per_invoke": calibrated,
+            "loops": {f"{f:g}": loops_for(calibrated, f) for f in SLOWDOWNS},
             "runs": runs,
         }
     )
