@@ -1,14 +1,14 @@
 """A test's own code at a git revision, measured on command by a helper pytest process.
 
 Relative mode measures a callable (or a model the test makes itself) at the revision by running
-the test there: a helper pytest process in a checkout of the revision runs that one
-test under this process's lease (an Edge TPU is never handed to it, see
-:mod:`pytest_edgetpu.relative`) and measures each instance on the cores this process's
-measuring thread is pinned to (each command names them), records the instances
-of each ``tpu_bench`` call instead of measuring them, and, once the test body has
-passed, measures one instance of call ``k`` each time this process asks. So both sides
-alternate instance by instance although they live in two processes, and only one of them runs
-at any moment.
+the test there: a helper pytest process in a checkout of the revision collects the test's file
+and runs the tests this process asks for, one at a time, under this process's lease (an Edge
+TPU is never handed to it, see :mod:`pytest_edgetpu.relative`). Of each test it records the
+instances of each ``tpu_bench`` call instead of measuring them, and, once the test body has
+passed, measures one instance of call ``k`` each time this process asks, on the cores this
+process's measuring thread is pinned to (each command names them). So both sides alternate
+instance by instance although they live in two processes, and only one of them runs at any
+moment. One helper serves every test of its file that this process measures, in turn.
 
 The checkout's directory stays off ``sys.path``: the helper runs this process's
 pytest-edgetpu (the protocol is this version's), while the test module and what it imports
@@ -45,11 +45,11 @@ from .measure import (
 if TYPE_CHECKING:
     from .jsonio import JsonObject
 
-__all__ = ["SERVE_ENV", "RevisionTest", "Serving"]
+__all__ = ["SERVE_ENV", "RevisionHelper", "RevisionTest", "Serving"]
 
-#: How the helper learns it is one: its descriptors and the test it serves, as JSON.
+#: How the helper learns it is one: its descriptors and the revision, as JSON.
 SERVE_ENV: Final = "PYTEST_EDGETPU_SERVE"
-#: How long the helper may take to start, collect and run the test body.
+#: How long the helper may take to start and collect (the first test), and to run a test body.
 START_TIMEOUT_S: Final = 300.0
 #: How long one instance may take at the revision.
 INSTANCE_TIMEOUT_S: Final = 120.0
@@ -90,28 +90,32 @@ class Call:
     model_sha256: str | None
 
 
-class RevisionTest:
-    """This process's side: one test at the revision, in a helper it starts and stops.
+class RevisionHelper:
+    """This process's side: a helper at the revision that runs the tests of one file there, one
+    at a time, each when this process asks for it (:meth:`test`).
 
-    After :meth:`start`, ``calls`` holds the test's ``tpu_bench`` calls at the revision, or
-    ``missing`` says why there are none (a test new since the revision, one that fails or
-    cannot be collected there, a helper that did not start)."""
+    One helper serves every test of its file, so its start (Python, pytest, the runtime, the
+    file's imports) is paid once per file rather than once per test."""
 
-    def __init__(self, checkout: Path, node_id: str, log: Path) -> None:
+    def __init__(self, checkout: Path, file: str, log: Path) -> None:
         self.checkout = checkout
-        self.node_id = node_id
+        self.file = file
         self.log = log
-        self.calls: dict[int, Call] = {}
         self.missing = ""
         self._helper: subprocess.Popen[bytes] | None = None
         self._commands: IO[str] | None = None
         self._answers: IO[str] | None = None
+        self._serving: RevisionTest | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._helper is not None and self._helper.poll() is None
 
     def start(self, revision: str) -> None:
         # The test's file, or the nearest folder of it that exists at the revision: a model
         # file the tests make (the example suite's) appears only once the checkout's conftest
         # has run, and pytest refuses a path that does not exist yet.
-        collect = Path(self.node_id.split("::", 1)[0])
+        collect = Path(self.file)
         if collect.suffix == ".py" and not (self.checkout / collect).is_file():
             self.missing = f"new since {revision}: no {collect.as_posix()} there"
             return
@@ -122,12 +126,7 @@ class RevisionTest:
         environment = {
             **os.environ,
             SERVE_ENV: json.dumps(
-                {
-                    "commands": commands_read,
-                    "answers": answers_write,
-                    "node_id": self.node_id,
-                    "revision": revision,
-                }
+                {"commands": commands_read, "answers": answers_write, "revision": revision}
             ),
         }
         command = [
@@ -152,49 +151,59 @@ class RevisionTest:
                 os.close(answers_write)
         self._commands = os.fdopen(commands_write, "w", encoding="ascii")
         self._answers = os.fdopen(answers_read, "r", encoding="ascii")
-        first = _receive(self._answers, START_TIMEOUT_S) or {}
+
+    def test(self, node_id: str, revision: str) -> RevisionTest:
+        """Test ``node_id`` run at the revision: its ``tpu_bench`` calls there, ready to be
+        measured, or why it has none. The test served before it is done."""
+        test = RevisionTest(node_id, self)
+        if self.missing:
+            test.missing = self.missing
+            return test
+        self.done()
+        if self._commands is not None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                _send(self._commands, {"test": node_id})
+        first = self._receive(START_TIMEOUT_S) or {}
         calls, missing = first.get("calls"), first.get("missing")
         if isinstance(calls, list):
             for index, raw in enumerate(calls, start=1):
                 target = raw.get("target") if isinstance(raw, dict) else None
                 sha = raw.get("model_sha256") if isinstance(raw, dict) else None
                 if isinstance(target, str):
-                    self.calls[index] = Call(target, sha if isinstance(sha, str) else None)
-            return
-        if isinstance(missing, str):
-            self.missing = missing
+                    test.calls[index] = Call(target, sha if isinstance(sha, str) else None)
+            self._serving = test
+        elif isinstance(missing, str):
+            test.missing = missing
         else:
-            self.missing = f"the test did not run at {revision}: {self._log_line()}"
-        self.close()
+            test.missing = f"the test did not run at {revision}: {self._log_line()}"
+            self.close()
+        return test
 
-    def runner(self, call: int, settings: MeasureSettings) -> InstanceRunner:
-        """Measures instances of call ``call`` at the revision, one per call of the runner."""
-
-        def run(runs: int | None) -> InstanceSamples:
-            if self._commands is None or self._answers is None:
-                raise RevisionError(f"{self.node_id}: the helper at the revision has stopped")
-            command: JsonObject = {
-                "call": call,
-                "runs": runs,
-                "warmup": settings.warmup,
-                "metric": settings.metric,
-                # Both sides of a pair on the cores this thread measures on.
-                "cores": _this_threads_cores(),
-            }
+    def done(self) -> None:
+        """Let the test being served finish at the revision."""
+        if self._serving is not None and self._commands is not None:
             with contextlib.suppress(BrokenPipeError, ValueError):
-                _send(self._commands, command)  # a dead helper: no answer below says so
-            answer = _receive(self._answers, INSTANCE_TIMEOUT_S)
-            instance = answer.get("instance") if answer is not None else None
-            samples = _instance_from(instance)
-            if samples is None:
-                self.close()
-                raise RevisionError(
-                    f"{self.node_id}: the test at the revision stopped answering while "
-                    f"measured ({self._log_line()})"
-                )
-            return samples
+                _send(self._commands, {"done": True})
+        self._serving = None
 
-        return run
+    def measure(self, test: RevisionTest, command: JsonObject) -> InstanceSamples:
+        if self._serving is not test or self._commands is None:
+            raise RevisionError(f"{test.node_id}: the helper at the revision has moved on")
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            _send(self._commands, command)  # a dead helper: no answer below says so
+        answer = self._receive(INSTANCE_TIMEOUT_S)
+        instance = answer.get("instance") if answer is not None else None
+        samples = _instance_from(instance)
+        if samples is None:
+            self.close()
+            raise RevisionError(
+                f"{test.node_id}: the test at the revision stopped answering while "
+                f"measured ({self._log_line()})"
+            )
+        return samples
+
+    def _receive(self, timeout_s: float) -> JsonObject | None:
+        return None if self._answers is None else _receive(self._answers, timeout_s)
 
     def _log_line(self) -> str:
         """The line of the helper's output that says most about why it stopped."""
@@ -209,6 +218,7 @@ class RevisionTest:
 
     def close(self) -> None:
         helper, self._helper = self._helper, None
+        self._serving = None
         for stream in (self._commands, self._answers):
             if stream is not None:
                 with contextlib.suppress(OSError):
@@ -220,6 +230,34 @@ class RevisionTest:
             except subprocess.TimeoutExpired:
                 helper.kill()
                 helper.wait()
+
+
+class RevisionTest:
+    """One test as it runs at the revision: its ``tpu_bench`` calls there (``calls``, by
+    number), or ``missing``, why it has none (new since the revision, fails or cannot be
+    collected there, a helper that did not start)."""
+
+    def __init__(self, node_id: str, helper: RevisionHelper) -> None:
+        self.node_id = node_id
+        self.calls: dict[int, Call] = {}
+        self.missing = ""
+        self._helper = helper
+
+    def runner(self, call: int, settings: MeasureSettings) -> InstanceRunner:
+        """Measures instances of call ``call`` at the revision, one per call of the runner."""
+
+        def run(runs: int | None) -> InstanceSamples:
+            command: JsonObject = {
+                "call": call,
+                "runs": runs,
+                "warmup": settings.warmup,
+                "metric": settings.metric,
+                # Both sides of a pair on the cores this thread measures on.
+                "cores": _this_threads_cores(),
+            }
+            return self._helper.measure(self, command)
+
+        return run
 
 
 def _instance_from(raw: object) -> InstanceSamples | None:
@@ -267,15 +305,16 @@ def _is_duration(value: object) -> bool:
 
 
 class Serving:
-    """The helper's side: the test's calls as it made them, then measured on command."""
+    """The helper's side: the test asked for (:meth:`next_test`), its calls as it made them,
+    then measured on command until that test is done."""
 
-    def __init__(self, node_id: str, revision: str, commands: IO[str], answers: IO[str]) -> None:
-        self.node_id = node_id
+    def __init__(self, revision: str, commands: IO[str], answers: IO[str]) -> None:
         self.revision = revision
+        self.node_id = ""
         self._commands = commands
         self._answers = answers
         self._calls: list[tuple[Call, StartInstance]] = []
-        self._finished = False
+        self._finished = True
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str]) -> Serving | None:
@@ -287,24 +326,36 @@ class Serving:
         os.environ.pop(SERVE_ENV, None)
         told = json.loads(raw)
         return cls(
-            str(told["node_id"]),
             str(told["revision"]),
             os.fdopen(int(told["commands"]), "r", encoding="ascii"),
             os.fdopen(int(told["answers"]), "w", encoding="ascii"),
         )
 
+    def next_test(self) -> str | None:
+        """The node id of the next test the other side asks for; None once it is done."""
+        while True:
+            command = _receive(self._commands, None)
+            if command is None:
+                return None
+            node_id = command.get("test")
+            if isinstance(node_id, str):
+                self.node_id = node_id
+                self._calls = []
+                self._finished = False
+                return node_id
+
     def register(self, target: str, model_sha256: str | None, start: StartInstance) -> None:
         self._calls.append((Call(target, model_sha256), start))
 
     def finish(self, missing: str) -> None:
-        """Tell the other side there is nothing to measure here, and why."""
+        """Tell the other side there is nothing to measure in this test, and why."""
         if not self._finished:
             self._finished = True
             _send(self._answers, {"missing": missing})
 
     def serve(self) -> None:
-        """Say which calls the test made, then measure instances on command until told to
-        stop (the other side closes its end)."""
+        """Say which calls the test made, then measure instances on command until the other
+        side is done with the test (or closes its end)."""
         if self._finished:
             return
         self._finished = True
@@ -324,7 +375,7 @@ class Serving:
                 and isinstance(warmup, int)
                 and isinstance(metric, str)
             ):
-                return
+                return  # {"done": true}, or anything else: the test is over
             settings = MeasureSettings(metric=metric, warmup=warmup)
             run = instance_runner(self._calls[index - 1][1], settings)
             with pinned(_cores_from(command.get("cores"))):

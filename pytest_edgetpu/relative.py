@@ -4,10 +4,10 @@ A model file the repository tracks is compared with the file as it is at the rev
 show REV:path``), loaded in this process on this device beside the current one: one delegate
 serves both sides, so an Edge TPU is never open in two processes. A callable, or a model the
 tests make themselves (untracked, such as the example suite's generated models), is compared
-with the test's own code at the revision, run by a helper pytest process in a checkout of it
-(:mod:`pytest_edgetpu.atrev`). A side may be missing: a benchmark new since the revision, a
-model outside the repository, a test that fails at the revision, or a helper on an Edge TPU.
-Those are measured alone and say why they were not compared.
+with the test's own code at the revision, run by a helper pytest process in a checkout of it,
+one helper per test file (:mod:`pytest_edgetpu.atrev`). A side may be missing: a benchmark new
+since the revision, a model outside the repository, a test that fails at the revision, or a
+helper on an Edge TPU. Those are measured alone and say why they were not compared.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from .atrev import RevisionTest
+from .atrev import RevisionHelper, RevisionTest
 from .bench import Base, DeviceSession
 from .compare import Against
 from .errors import EdgeTpuError
@@ -28,12 +28,13 @@ __all__ = ["Relative"]
 
 class Relative:
     """The revision a run gates against, and what of it this process made: files, a checkout,
-    the helper of the test being measured."""
+    the helper of the test file being measured."""
 
     def __init__(self, revision: Revision, rootdir: Path) -> None:
         self.revision = revision
         self.rootdir = rootdir
         self.files = RevisionFiles(revision, MAX_MODEL_BYTES)
+        self._helper: RevisionHelper | None = None
         self._test: RevisionTest | None = None
         self._logs = itertools.count(1)
 
@@ -112,20 +113,25 @@ class Relative:
     def _test_for(self, node_id: str) -> RevisionTest:
         if self._test is not None and self._test.node_id == node_id:
             return self._test
-        self.close_test()
-        relative = self.revision.relative(self.rootdir)
-        checkout = self.files.checkout() / (relative or "")
-        log = self.files.scratch() / f"helper-{next(self._logs)}.log"
-        test = RevisionTest(checkout, node_id, log)
-        test.start(self.words)
-        self._test = test
-        return test
+        file = node_id.split("::", 1)[0]
+        helper = self._helper
+        if helper is None or helper.file != file or not (helper.running or helper.missing):
+            self.close_helper()
+            relative = self.revision.relative(self.rootdir)
+            checkout = self.files.checkout() / (relative or "")
+            log = self.files.scratch() / f"helper-{next(self._logs)}.log"
+            helper = RevisionHelper(checkout, file, log)
+            helper.start(self.words)
+            self._helper = helper
+        self._test = helper.test(node_id, self.words)
+        return self._test
 
-    def close_test(self) -> None:
-        if self._test is not None:
-            self._test.close()
-            self._test = None
+    def close_helper(self) -> None:
+        self._test = None
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
 
     def close(self) -> None:
-        self.close_test()
+        self.close_helper()
         self.files.close()

@@ -1,9 +1,11 @@
-"""The hooks of a relative-mode helper: run the one test it serves, then measure on command.
+"""The hooks of a relative-mode helper: run each test it is asked for, then measure on command.
 
-See :mod:`pytest_edgetpu.atrev`. The helper's collection keeps only that test; when it is not
-there (new since the revision) or cannot be collected, the other side is told so and nothing
-runs. After the test body passed, its ``tpu_bench`` calls are served until the other side is
-done; a body that fails says so instead.
+See :mod:`pytest_edgetpu.atrev`. The helper collects the whole file and runs no test of its own
+accord: it runs the test the other side names, and once that test's body has passed, serves its
+``tpu_bench`` calls until the other side is done with it; then the next one. A test that is not
+there (new since the revision) or cannot be collected, or whose body fails, says so instead.
+Each test runs as if it were the session's last (its fixtures, session-scoped ones included,
+are torn down after it), since which test comes next is known only once it is asked for.
 """
 
 from __future__ import annotations
@@ -31,19 +33,22 @@ class ServeHooks:
             told = [line for line in lines if line.startswith("E ")]
             self.collect_errors.append((told or lines or ["a collection error"])[-1])
 
-    def pytest_collection_modifyitems(
-        self, config: pytest.Config, items: list[pytest.Item]
-    ) -> None:
-        node_id, revision = self.serving.node_id, self.serving.revision
-        chosen = [item for item in items if item.nodeid == node_id]
-        if not chosen:
-            if self.collect_errors:
-                error = one_line(self.collect_errors[0])
-                self.serving.finish(f"the test cannot be collected at {revision}: {error}")
-            else:
-                self.serving.finish(f"new since {revision}: no test {node_id} there")
-        config.hook.pytest_deselected(items=[item for item in items if item not in chosen])
-        items[:] = chosen
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        items = {item.nodeid: item for item in session.items}
+        revision = self.serving.revision
+        while (node_id := self.serving.next_test()) is not None:
+            item = items.get(node_id)
+            if item is None:
+                if self.collect_errors:
+                    error = one_line(self.collect_errors[0])
+                    self.serving.finish(f"the test cannot be collected at {revision}: {error}")
+                else:
+                    self.serving.finish(f"new since {revision}: no test {node_id} there")
+                continue
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=None)
+            self.serving.finish(f"the test did not run at {revision}")  # skipped, for one
+        return True
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -532,6 +532,78 @@ def test_both_sides_of_the_pairs_measure_on_one_core_and_the_run_is_unpinned_aft
     assert os.sched_getaffinity(0) == before
 
 
+HELPER_AT_BASE = """
+import os
+from pathlib import Path
+
+import pytest
+
+
+def ran_in(name):
+    Path({folder!r}, name).write_text(str(os.getpid()))
+
+
+def test_first(tpu_bench):
+    ran_in("first")
+    tpu_bench(lambda: None)
+
+
+def test_second(tpu_bench):
+    ran_in("second")
+    tpu_bench(lambda: None)
+
+
+@pytest.mark.skip(reason="not at the base")
+def test_skipped(tpu_bench):
+    tpu_bench(lambda: None)
+
+
+def test_ends_the_process(tpu_bench):
+    os._exit(3)
+
+
+def test_after_that(tpu_bench):
+    ran_in("after")
+    tpu_bench(lambda: None)
+"""
+
+HELPER_AT_HEAD = "".join(
+    f"def test_{name}(tpu_bench):\n    tpu_bench(lambda: None)\n\n\n"
+    for name in ("first", "second", "skipped", "ends_the_process", "after_that")
+)
+
+
+def test_one_helper_serves_the_tests_of_a_file_and_a_new_one_follows_a_dead_one(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeini(RELATIVE_INI)
+    pytester.makepyfile(test_file=HELPER_AT_BASE.format(folder=str(pytester.path)))
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path)
+    pytester.makepyfile(test_file=HELPER_AT_HEAD)
+    out = pytester.path / "results.json"
+    result = pytester.runpytest(
+        "--edgetpu-against=HEAD", "--edgetpu-threshold=500%", f"--edgetpu-json={out}",
+        "-p", "no:randomly",
+    )  # fmt: skip
+    result.assert_outcomes(passed=5)
+    head = git(pytester.path, "rev-parse", "--short=7", "HEAD").strip()
+    records = statuses(out)
+    compared = ("first", "second", "after_that")
+    verdicts = {name: records[f"test_{name}"]["verdict"] for name in compared}
+    assert {name: v["status"] for name, v in verdicts.items()} == dict.fromkeys(compared, "PASS"), (
+        verdicts
+    )
+    assert records["test_skipped"]["verdict"]["reason"] == f"the test did not run at HEAD ({head})"
+    assert records["test_ends_the_process"]["verdict"]["reason"].startswith(
+        f"the test did not run at HEAD ({head}): "
+    )
+    first, second, after = (
+        (pytester.path / name).read_text() for name in ("first", "second", "after")
+    )
+    assert first == second != after
+
+
 def test_a_model_whose_arena_grew_since_the_revision_fails_on_memory(
     pytester: pytest.Pytester,
 ) -> None:
