@@ -30,6 +30,8 @@ On the quiet host each round also times a stored-baseline gate of the same suite
         --out benchmarks/results/relative_gate.json
     .venv-bench/bin/python benchmarks/relative_gate.py \\
         --report benchmarks/results/relative_gate.json
+    .venv-bench/bin/python benchmarks/relative_gate.py \\
+        --realized benchmarks/results/relative_gate.json
 """
 
 from __future__ import annotations
@@ -70,7 +72,8 @@ SLOWDOWNS = (0.05, 0.10, 1.0)
 #: The changes gated in each condition: A/A everywhere, and what the issue asks there.
 CELLS = {"quiet": (0.0, 0.05, 0.10), "mem2": (0.0, 0.10), "mem4": (0.0, 1.0)}
 
-CALIBRATE = """
+#: What the calibration and the realized check share: a model's interpreter, the injected loop.
+TIMING = """
 import json, sys, time
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
@@ -108,16 +111,47 @@ def loops_per_invoke(invoke, seconds=1.0):
     return probe * lower_quartile(invokes) / lower_quartile(burns)
 
 
-worth = {}
-for name, path in json.loads(sys.argv[1]).items():
+def interpreter_of(path):
     interpreter = Interpreter(model_path=path, num_threads=1)
     interpreter.allocate_tensors()
     for d in interpreter.get_input_details():
         rng = np.random.default_rng(0)
         interpreter.set_tensor(d["index"], rng.integers(0, 255, d["shape"]).astype(d["dtype"]))
-    worth[name] = loops_per_invoke(interpreter.invoke)
+    return interpreter
+"""
+CALIBRATE = (
+    TIMING
+    + """
+worth = {}
+for name, path in json.loads(sys.argv[1]).items():
+    worth[name] = loops_per_invoke(interpreter_of(path).invoke)
 print(json.dumps(worth))
 """
+)
+#: For each model: the invoke alone and followed by its +10% loops, in alternation for 3 s; the
+#: p5 of each (the plugin's quiet figure) and the loop count one invoke is worth now.
+REALIZED = (
+    TIMING
+    + """
+worth = json.loads(sys.argv[2])
+now = {}
+for name, path in json.loads(sys.argv[1]).items():
+    invoke = interpreter_of(path).invoke
+    loops = max(1, round(0.1 * worth[name]))
+    both = lambda: (invoke(), burn(loops))
+    alone, slowed = [], []
+    for _ in range(5):
+        both()
+    deadline = time.perf_counter() + 3.0
+    while time.perf_counter() < deadline:
+        alone.append(timed(invoke))
+        slowed.append(timed(both))
+    p5 = lambda values: float(np.percentile(values, 5))
+    now[name] = {"invoke_ms": p5(alone) / 1e6, "realized": p5(slowed) / p5(alone) - 1,
+                 "worth_now": loops_per_invoke(invoke)}
+print(json.dumps(now))
+"""
+)
 #: Fresh processes the calibration runs in: a process's own speed state (see docs/relative-mode.md)
 #: moves one process's figure by several percent, the median of a few far less.
 CALIBRATIONS = 3
@@ -321,11 +355,38 @@ def start_neighbours(condition: str) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen([sys.executable, "-c", NEIGHBOURS["mem"]]) for _ in range(count)]
 
 
-def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
+def all_models() -> dict[str, str]:
     if not (CORAL / CORAL_MODELS["lstm"]).is_file():
         sys.exit(f"the Coral models are needed at {CORAL}")
     models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
-    models |= fetch_mediapipe_models()
+    return models | fetch_mediapipe_models()
+
+
+def realized_now(data: dict[str, Any]) -> str:
+    """What a results file's +10% loops add to each model's invoke when timed directly now."""
+    worth = data["loops_per_invoke"]
+    done = subprocess.run(
+        [sys.executable, "-c", REALIZED, json.dumps(all_models()), json.dumps(worth)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    now = json.loads(done.stdout.strip().splitlines()[-1])
+    lines = [
+        "| model | loops worth one invoke, calibrated | now | invoke p5 now | "
+        "+10% loops realize now |",
+        "|---|---|---|---|---|",
+    ]
+    for name, figures in now.items():
+        lines.append(
+            f"| {name} | {worth[name]:.0f} | {figures['worth_now']:.0f} | "
+            f"{figures['invoke_ms']:.3f} ms | {figures['realized']:+.1%} |"
+        )
+    return "\n".join(lines)
+
+
+def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
+    models = all_models()
     rng = random.Random(args.seed)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -478,7 +539,16 @@ def main() -> None:
         metavar="REV",
         help="also gate with pytest-edgetpu as it was at git revision REV, in the same rounds",
     )
+    parser.add_argument(
+        "--realized",
+        type=Path,
+        metavar="FILE",
+        help="time each model's +10%% loops of a saved results file directly, now",
+    )
     args = parser.parse_args()
+    if args.realized:
+        print(realized_now(json.loads(args.realized.read_text())))
+        return
     if args.report:
         print(report(json.loads(args.report.read_text())))
         return

@@ -96,6 +96,23 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_helper.json",
+            "Relative mode with one helper per test file, against its previous version and "
+            "pytest-benchmark in one job (11 real models)",
+            "pytest-edgetpu as of commit 7f2dba0 (one helper at the revision serves every test "
+            "of a file) beside pytest-edgetpu@dd26436, the plugin before that change, in the "
+            "same rounds; slowdowns calibrated open loop.\n\n",
+        ),
+        (
+            "relative_gate.py",
+            "relative_gate_calibrated.json",
+            "Relative mode against pytest-benchmark in one job, injected slowdowns calibrated "
+            "open loop (11 real models)",
+            "The plugin of commit 01cdfc3; the loop count worth one quiet invoke timed apart "
+            "from the invoke in 3 fresh processes, +5% half of +10% by construction.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_pinned.json",
             "Relative mode against its previous version and pytest-benchmark in one job: both "
             "sides on one core, a suspected slowdown measured on (11 real models)",
