@@ -38,9 +38,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from saved import stamped
+from saved import ROOT, stamped
 
-ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 MODELS = {
     "lstm": "keras_lstm_mnist_ptq.tflite",

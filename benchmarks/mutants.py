@@ -40,9 +40,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from saved import save
+from saved import ROOT, save
 
-ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 KINDS = ("bitflip", "truncate", "zero", "byte")
 ZERO_LENGTHS = (4, 16, 64, 256, 4096)

@@ -23,12 +23,11 @@ import time
 from pathlib import Path
 
 from ai_edge_litert.interpreter import Interpreter
-from saved import save
+from saved import ROOT, save
 
 from pytest_edgetpu.example_models import write_example_models
 from pytest_edgetpu.measure import MeasureSettings, measure
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
 
 

@@ -10,13 +10,24 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _from_root(argument: str) -> str:
+    """``argument``, relative to the repository when it is a path inside it (a script run from
+    elsewhere by its full path), so that the command reproduces from a checkout anywhere."""
+    path = Path(argument)
+    if path.is_absolute() and path.resolve().is_relative_to(ROOT):
+        return path.resolve().relative_to(ROOT).as_posix()
+    return argument
+
 
 def stamped(fields: dict[str, Any]) -> dict[str, Any]:
     """``fields`` after the date and the command that produced them (write_results.py shows
     the command as the way to reproduce the file)."""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "command": " ".join(sys.argv),
+        "command": " ".join(_from_root(argument) for argument in sys.argv),
         **fields,
     }
 

@@ -20,11 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from saved import save
+from saved import ROOT, save
 
 from pytest_edgetpu.example_models import write_example_models
 
-ROOT = Path(__file__).resolve().parent.parent
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 
 
