@@ -3,9 +3,9 @@
 See :mod:`pytest_edgetpu.atrev`. The helper collects the whole file and runs no test of its own
 accord: it runs the test the other side names, and once that test's body has passed, serves its
 ``tpu_bench`` calls until the other side is done with it; then the next one. A test that is not
-there (new since the revision) or cannot be collected, or whose body fails, says so instead.
-Each test runs as if it were the session's last (its fixtures, session-scoped ones included,
-are torn down after it), since which test comes next is known only once it is asked for.
+there (new since the revision) or cannot be collected, or is skipped or fails there, says so
+instead. Each test runs as if it were the session's last (its fixtures, session-scoped ones
+included, are torn down after it), since which test comes next is known only once asked for.
 """
 
 from __future__ import annotations
@@ -47,8 +47,17 @@ class ServeHooks:
                     self.serving.finish(f"new since {revision}: no test {node_id} there")
                 continue
             item.config.hook.pytest_runtest_protocol(item=item, nextitem=None)
-            self.serving.finish(f"the test did not run at {revision}")  # skipped, for one
+            self.serving.finish(f"the test did not run at {revision}")
         return True
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            reason = one_line(str(reason).removeprefix("Skipped: "))
+            self.serving.finish(
+                f"the test is skipped at {self.serving.revision}"
+                + (f" ({reason})" if reason else "")
+            )
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:

@@ -594,7 +594,9 @@ def test_one_helper_serves_the_tests_of_a_file_and_a_new_one_follows_a_dead_one(
     assert {name: v["status"] for name, v in verdicts.items()} == dict.fromkeys(compared, "PASS"), (
         verdicts
     )
-    assert records["test_skipped"]["verdict"]["reason"] == f"the test did not run at HEAD ({head})"
+    assert records["test_skipped"]["verdict"]["reason"] == (
+        f"the test is skipped at HEAD ({head}) (not at the base)"
+    )
     assert records["test_ends_the_process"]["verdict"]["reason"].startswith(
         f"the test did not run at HEAD ({head}): "
     )
