@@ -102,6 +102,7 @@ class RevisionHelper:
         self.file = file
         self.log = log
         self.missing = ""
+        self.revision = ""
         self._helper: subprocess.Popen[bytes] | None = None
         self._commands: IO[str] | None = None
         self._answers: IO[str] | None = None
@@ -112,6 +113,7 @@ class RevisionHelper:
         return self._helper is not None and self._helper.poll() is None
 
     def start(self, revision: str) -> None:
+        self.revision = revision
         # The test's file, or the nearest folder of it that exists at the revision: a model
         # file the tests make (the example suite's) appears only once the checkout's conftest
         # has run, and pytest refuses a path that does not exist yet.
@@ -152,7 +154,7 @@ class RevisionHelper:
         self._commands = os.fdopen(commands_write, "w", encoding="ascii")
         self._answers = os.fdopen(answers_read, "r", encoding="ascii")
 
-    def test(self, node_id: str, revision: str) -> RevisionTest:
+    def test(self, node_id: str) -> RevisionTest:
         """Test ``node_id`` run at the revision: its ``tpu_bench`` calls there, ready to be
         measured, or why it has none. The test served before it is done."""
         test = RevisionTest(node_id, self)
@@ -175,7 +177,7 @@ class RevisionHelper:
         elif isinstance(missing, str):
             test.missing = missing
         else:
-            test.missing = f"the test did not run at {revision}: {self._log_line()}"
+            test.missing = f"the test did not run at {self.revision}: {self._log_line()}"
             self.close()
         return test
 
@@ -310,7 +312,6 @@ class Serving:
 
     def __init__(self, revision: str, commands: IO[str], answers: IO[str]) -> None:
         self.revision = revision
-        self.node_id = ""
         self._commands = commands
         self._answers = answers
         self._calls: list[tuple[Call, StartInstance]] = []
@@ -339,7 +340,6 @@ class Serving:
                 return None
             node_id = command.get("test")
             if isinstance(node_id, str):
-                self.node_id = node_id
                 self._calls = []
                 self._finished = False
                 return node_id

@@ -123,7 +123,7 @@ class Relative:
             helper = RevisionHelper(checkout, file, log)
             helper.start(self.words)
             self._helper = helper
-        self._test = helper.test(node_id, self.words)
+        self._test = helper.test(node_id)
         return self._test
 
     def close_helper(self) -> None:
