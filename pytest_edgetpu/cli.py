@@ -17,8 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from .baselines import (
     BaselineEntry,
     BaselineFile,
@@ -36,7 +34,7 @@ from .gate import judge_memory
 from .gitrev import Revision, git
 from .jsonio import MAX_BYTES
 from .memory import MemoryPolicy
-from .report import summary_table
+from .report import summary_table, text_table
 from .results import current_of, load_results
 from .runtime import load_runtime
 from .stats import compared_value, fastest, shift
@@ -85,7 +83,7 @@ def _devices(_: argparse.Namespace) -> int:
             }
             for tpu in found.devices
         ]
-        print(pd.DataFrame(rows).to_string(index=False))
+        print(text_table(rows))
     else:
         print(
             f"Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU ({cpu_ids}; "
@@ -126,8 +124,7 @@ def _print_table(rows: Sequence[Mapping[str, Any]]) -> None:
     # Test ids and paths come from files anyone may have written: no escape sequence in them
     # reaches the terminal.
     shown = [{k: one_line(v) if isinstance(v, str) else v for k, v in r.items()} for r in rows]
-    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
-        print(pd.DataFrame(shown).to_string(index=False))
+    print(text_table(shown))
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -166,8 +163,7 @@ def _compare(args: argparse.Namespace) -> int:
     if not judged:
         print(f"{source} holds no timed results")
         return 0
-    with pd.option_context("display.width", 200, "display.max_colwidth", 80):
-        print(summary_table(judged))
+    print(summary_table(judged))
     for result in judged:
         if result.verdict is not None and result.verdict.status is not Status.PASS:
             print(one_line(f"{result.test_id}: {result.verdict.message}"))

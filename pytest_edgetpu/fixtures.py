@@ -33,7 +33,7 @@ __all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "TpuBench"]
 class LazyRun:
     """The session's :class:`~pytest_edgetpu.run.BenchRun`, made on first use.
 
-    A suite that benchmarks nothing then never imports numpy, pandas or a TFLite runtime: the
+    A suite that benchmarks nothing then never imports numpy or a TFLite runtime: the
     plugin costs next to nothing where it is installed but not used.
     """
 

@@ -121,13 +121,14 @@ class Outputs:
                 document = ResultsFile(results, environment, collector.profiles)
                 write_text(settings.json_path, document.dumps())
                 self.lines.append(f"results written to {run.display(settings.json_path)}")
-            markdown = markdown_report(results, environment, collector.profiles)
-            if settings.report_path is not None:
-                write_text(settings.report_path, markdown)
-                self.lines.append(f"report written to {run.display(settings.report_path)}")
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-            if step_summary:
-                write_text(Path(step_summary), markdown, append=True)
+            if settings.report_path is not None or step_summary:
+                markdown = markdown_report(results, environment, collector.profiles)
+                if settings.report_path is not None:
+                    write_text(settings.report_path, markdown)
+                    self.lines.append(f"report written to {run.display(settings.report_path)}")
+                if step_summary:
+                    write_text(Path(step_summary), markdown, append=True)
             if settings.plot_dir is not None:
                 plots = write_plots(results, settings.plot_dir)
                 self.lines.append(

@@ -2,9 +2,9 @@
 
 Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives, the
 collection of ``.tflite`` files by :mod:`pytest_edgetpu.collect`, and what the run shows and
-writes by :mod:`pytest_edgetpu.outputs`. The engine modules
-(numpy, pandas, the TFLite runtime) are imported when a run benchmarks something, never at
-plugin start-up: every pytest run of a project that installs the plugin pays for this module.
+writes by :mod:`pytest_edgetpu.outputs`. The engine modules (numpy, the TFLite runtime) are
+imported when a run benchmarks something, never at plugin start-up: every pytest run of a
+project that installs the plugin pays for this module.
 """
 
 from __future__ import annotations

@@ -6,11 +6,10 @@ anything itself.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
-
-import pandas as pd
 
 from .baselines import Profile
 from .compare import Status, format_interval, format_ms
@@ -27,6 +26,7 @@ __all__ = [
     "progress_line",
     "result_notes",
     "summary_table",
+    "text_table",
     "update_headline",
     "update_line",
 ]
@@ -75,8 +75,8 @@ def _sort_key(result: Result) -> tuple[int, str]:
     return (_ORDER[verdict.status] if verdict else 10, result.test_id)
 
 
-def _frame(results: Sequence[Result]) -> pd.DataFrame:
-    rows = []
+def _rows(results: Sequence[Result]) -> list[dict[str, str | int]]:
+    rows: list[dict[str, str | int]] = []
     for r in sorted(results, key=_sort_key):
         rows.append(
             {
@@ -94,12 +94,37 @@ def _frame(results: Sequence[Result]) -> pd.DataFrame:
                 "verdict": r.status_words,
             }
         )
-    return pd.DataFrame(rows)
+    return rows
+
+
+_NUMBER: Final = re.compile(r"[-+]?[0-9][0-9.,]*%?")
+
+
+def text_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """``rows`` as a plain-text table under their keys (the first row's, in order): a column of
+    numbers aligned right, any other left, two spaces between columns, no trailing blanks."""
+    if not rows:
+        return ""
+    headers = list(rows[0])
+    cells = [[str(row.get(header, "")) for header in headers] for row in rows]
+    widths, numeric = [], []
+    for column, header in enumerate(headers):
+        values = [line[column] for line in cells]
+        widths.append(max(len(header), *(len(value) for value in values)))
+        numeric.append(all(_NUMBER.fullmatch(v) for v in values if v) and any(values))
+    lines = []
+    for line in [headers, *cells]:
+        padded = (
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(line, widths, numeric, strict=True)
+        )
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
 
 
 def summary_table(results: Sequence[Result]) -> str:
     """A plain-text table of timed results, for the terminal summary and ``compare``."""
-    return _frame([r for r in results if r.timed]).to_string(index=False)
+    return text_table(_rows([r for r in results if r.timed]))
 
 
 def progress_line(result: Result) -> str:

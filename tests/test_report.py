@@ -37,6 +37,8 @@ from pytest_edgetpu.report import (
     kept_line,
     markdown_report,
     progress_line,
+    summary_table,
+    text_table,
     update_headline,
     update_line,
 )
@@ -59,6 +61,25 @@ ON_USB = result(
     baseline=0.05,
     change=(-0.176, -0.2, -0.15),
 )
+
+
+def test_summary_table_exact_content() -> None:
+    assert summary_table([PASSED, NEW, REGRESSION]).splitlines() == [
+        "test                   device  compared ms (baseline -> now)  change (95% CI)       "
+        "     pooled p50 ms  pooled p90 ms  pooled p99 ms    n  CPU wait  verdict",
+        "test_a.py::test_big    cpu:0   0.504 -> 1.94                  +284.6% (+256.0..+312."
+        "7%)           1.84           2.21           2.76  400        2%  REGRESSION",
+        "test_a.py::test_new    cpu:0                                                        "
+        "              12.3           14.8           18.5  400        2%  NO_BASELINE",
+        "test_a.py::test_small  cpu:0   0.498 -> 0.500                 +0.4% (-1.0..+2.0%)   "
+        "             0.500          0.600          0.750  400        2%  PASS",
+    ]
+
+
+def test_text_table_aligns_numbers_right_and_words_left() -> None:
+    rows = [{"name": "a", "n": 3, "note": ""}, {"name": "longer", "n": 12, "note": "-1.5%"}]
+    assert text_table(rows) == "name     n   note\na        3\nlonger  12  -1.5%"
+    assert text_table([]) == ""
 
 
 def test_markdown_report_exact_content() -> None:
