@@ -9,6 +9,7 @@ transfer error). Results come back attached to each test's report (see ``plugin.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -61,6 +62,13 @@ class ControllerHooks:
         self.run = run
         self.free: list[Device] = list(free)
         self.held: dict[str, Device] = {}
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> Generator[None, None, None]:
+        yield
+        # xdist has just started the workers: the controller imports its part of the engine
+        # (numpy, the results) while they start, rather than before, or while they measure.
+        _ = self.run.collector
 
     @pytest.hookimpl
     def pytest_configure_node(self, node: Any) -> None:

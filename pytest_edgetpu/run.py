@@ -21,21 +21,25 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from .atrev import Serving
 from .baselines import BaselineStore
-from .collector import Collector
 from .config import SessionSettings
 from .devices import Device, open_edgetpu_delegate, resolve_devices
 from .discovery import Discovery, discover
 from .errors import DeviceError
-from .gate import Gate, Pending
 from .leases import is_free
-from .relative import Relative
-from .results import Result
 from .runtime import Runtime, load_runtime
-from .station import Station
+
+if TYPE_CHECKING:
+    # numpy and the engine, imported by the properties that need them: an xdist controller
+    # hands devices out before it needs any of them (see ``parallel.ControllerHooks``).
+    from .collector import Collector
+    from .gate import Gate, Pending
+    from .relative import Relative
+    from .results import Result
+    from .station import Station
 
 __all__ = ["BenchRun", "Role"]
 
@@ -68,7 +72,12 @@ class BenchRun:
         self.primed: list[str] = []
         #: In a relative-mode helper (role ``base``): the channel to the process it serves.
         self.serving = serving
-        self.collector = Collector(settings.baseline_dir, self.display)
+
+    @functools.cached_property
+    def collector(self) -> Collector:
+        from .collector import Collector
+
+        return Collector(self.settings.baseline_dir, self.display)
 
     @functools.cached_property
     def runtime(self) -> Runtime:
@@ -130,6 +139,8 @@ class BenchRun:
         """The device this process measures on, leased for the whole session."""
         if self.role == "controller":
             raise DeviceError("the xdist controller measures nothing; its workers do")
+        from .station import Station
+
         if self.role == "base":
             return Station.borrowed(self.devices[0], self.runtime, self.discovery)
         return Station.lease(
@@ -147,6 +158,8 @@ class BenchRun:
         baselines."""
         if self.settings.against is None:
             return None
+        from .relative import Relative
+
         return Relative.resolve(
             self.settings.against, self.rootdir, self.settings.sources["against"]
         )
@@ -157,6 +170,8 @@ class BenchRun:
 
     @functools.cached_property
     def gate(self) -> Gate:
+        from .gate import Gate
+
         return Gate(
             self.station,
             self.store,

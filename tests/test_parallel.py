@@ -59,6 +59,25 @@ def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.
     )
 
 
+def test_the_controller_imports_no_numpy_before_the_workers_start(
+    project: pytest.Pytester,
+) -> None:
+    # Every worker's start waits for the controller: what it imports before them is paid once
+    # more per run (numpy and the engine come after, while the workers start).
+    project.makeconftest(
+        """
+import sys
+
+def pytest_configure_node(node):
+    print("before worker", node.gateway.id, "numpy" in sys.modules)
+"""
+    )
+    project.makepyfile(test_bench=two_tests())
+    result = project.runpytest_subprocess("-n", "2", TWO_CPUS, "--edgetpu", "-s")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["before worker gw0 False", "before worker gw1 False"])
+
+
 def test_serial_and_parallel_baselines_live_side_by_side(project: pytest.Pytester) -> None:
     project.makepyfile(test_bench=two_tests())
     project.runpytest(*RECORDING_UPDATE, TWO_CPUS).assert_outcomes(passed=2)
