@@ -56,6 +56,15 @@ def main() -> None:
     for script, name, title, intro in (
         (
             "gate_accuracy.py",
+            "gate_accuracy_tables.json",
+            "Gate accuracy and time against pytest-benchmark (serial, tables without pandas)",
+            "pytest-edgetpu as of commit 1b2ea3e: its tables rendered without pandas (0.5 s of "
+            "import in every run that timed something) and the Markdown report built only "
+            "when it is written; a noisy host (pytest-benchmark's median rule: 3/24 false "
+            "alarms).\n\n",
+        ),
+        (
+            "gate_accuracy.py",
             "gate_accuracy_early_stop.json",
             "Gate accuracy and time against pytest-benchmark (serial, verdict-aware stopping)",
             "pytest-edgetpu as of commit 027ac90 (a gate measurement stops once its verdict is "
@@ -93,6 +102,15 @@ def main() -> None:
             "gate_accuracy_n2.json",
             "Gate accuracy with pytest-edgetpu under -n 2 (pytest-benchmark serial)",
             "",
+        ),
+        (
+            "relative_gate.py",
+            "relative_gate_mem2.json",
+            "Relative mode beside 2 memory neighbours: one helper per test file against one per "
+            "test (11 real models, 5 rounds)",
+            "pytest-edgetpu as of commit 1b2ea3e (one helper per test file) beside "
+            "pytest-edgetpu@dd26436 (a helper per test) in the same rounds, only the condition "
+            "where the 3-round run below left them apart (16 against 23 of 33).\n\n",
         ),
         (
             "relative_gate.py",
@@ -172,6 +190,11 @@ def main() -> None:
             )
             parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))
     for name, title in (
+        (
+            "scaling_6tests_startup.json",
+            "xdist scaling, 6 tests (tables without pandas; the controller's imports after the "
+            "workers start)",
+        ),
         ("scaling_6tests.json", "xdist scaling, 6 tests (after verdict-aware stopping)"),
         ("scaling_48tests.json", "xdist scaling, 48 tests"),
         ("scaling.json", "xdist scaling, 24 tests"),
