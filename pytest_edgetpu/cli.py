@@ -83,7 +83,7 @@ def _devices(_: argparse.Namespace) -> int:
             }
             for tpu in found.devices
         ]
-        print(text_table(rows))
+        _print_table(rows)
     else:
         print(
             f"Edge TPUs: none attached; --edgetpu-device=auto runs on the CPU ({cpu_ids}; "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import pytest
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.compiled import accelerator_missing
+from pytest_edgetpu.discovery import Discovery, EdgeTpu
 
 TEST = """
 import pytest
@@ -64,6 +66,23 @@ def test_devices_says_none_is_attached_and_which_runtime(
             " starts one worker per CPU device)"
         ) in out
         assert "note: no /sys/class/apex: PCIe driver (gasket-dkms) not loaded" in out
+
+
+def test_devices_lists_attached_edge_tpus_in_a_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    usb = EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1\x1b[2J\nfake", "sysfs", usb_speed_mbps=5000)
+    pci = EdgeTpu("pci", 0, "/dev/apex_0", "libedgetpu", temperature_c=41.25)
+    found = Discovery((pci, usb), None, None, None, ())
+    monkeypatch.setattr("pytest_edgetpu.cli.discover", lambda: found)
+    assert main(["devices"]) == 0
+    out = capsys.readouterr().out
+    table = out[out.index("device  ") :].splitlines()
+    assert re.fullmatch(r"device +path +link +dfu +temperature +found by", table[0])
+    assert re.fullmatch(r"pci:0 +/dev/apex_0 +PCIe +41\.2 °C +libedgetpu", table[1])
+    # A sysfs path reaches the terminal on one line, without its escape sequence.
+    assert table[2].startswith("usb:0   /sys/bus/usb/devices/2-1")
+    assert "\x1b" not in out and "fake" in table[2]
 
 
 def test_accept_then_show_then_compare_passes(

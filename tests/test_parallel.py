@@ -62,8 +62,8 @@ def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.
 def test_the_controller_imports_no_numpy_before_the_workers_start(
     project: pytest.Pytester,
 ) -> None:
-    # Every worker's start waits for the controller: what it imports before them is paid once
-    # more per run (numpy and the engine come after, while the workers start).
+    # xdist starts the workers after the controller's configuration, so whatever the controller
+    # imports before then delays every worker; numpy and the engine come while they start.
     project.makeconftest(
         """
 import sys
