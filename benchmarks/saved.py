@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import platform
 import sys
 import time
 from collections.abc import Callable
@@ -22,12 +23,25 @@ def _from_root(argument: str) -> str:
     return argument
 
 
+def cpu_model() -> str:
+    """The CPU's model name (the project's VM has been an AMD EPYC and an Intel Xeon)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def stamped(fields: dict[str, Any]) -> dict[str, Any]:
-    """``fields`` after the date and the command that produced them (write_results.py shows
-    the command as the way to reproduce the file)."""
+    """``fields`` after the date, the command that produced them (write_results.py shows
+    the command as the way to reproduce the file) and the CPU they were measured on."""
     return {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "command": " ".join(_from_root(argument) for argument in sys.argv),
+        "cpu_model": cpu_model(),
         **fields,
     }
 

@@ -1,10 +1,12 @@
 """Wall time of the same benchmark suite serially and under pytest-xdist.
 
 The suite: --tests tests (default 24) over the project's generated example models and the real
-Coral CPU models. With few tests, xdist's fixed start-up (about 3 s for two workers) dominates
-(RESULTS.md has 8, 24 and 48 tests). Serial (`-p no:xdist`) and
+Coral CPU models. With few tests, xdist's fixed start-up weighs most: each worker's process,
+imports and device before its first test (on 2026-12-02 a worker began its first test 0.6 s
+later than a serial run did; RESULTS.md has 6, 8, 24 and 48 tests). Serial (`-p no:xdist`) and
 parallel (`-n N --edgetpu-device=cpu:0,...`) runs alternate; the figure is the ratio of median
-wall times (higher is better; the target on 2 cores is 1.7).
+wall times (higher is better; the target on 2 cores is 1.6), with the ratio of each
+back-to-back pair of runs beside it (its median, lowest and highest) and every run's wall time.
 
     python benchmarks/scaling.py --workers 2 --tests 24 --repeats 2 \\
         --out benchmarks/results/scaling.json
@@ -73,12 +75,21 @@ def main() -> None:
             parallel.append(
                 timed(directory, ["-n", str(args.workers), f"--edgetpu-device={devices}"])
             )
+    # Pair by pair: run i of each kind ran back to back, under the same state of the host.
+    ratios = sorted(s / p for s, p in zip(serial, parallel, strict=True))
     result = {
         "tests": tests,
         "workers": args.workers,
         "serial_s": statistics.median(serial),
         "parallel_s": statistics.median(parallel),
         "speedup": statistics.median(serial) / statistics.median(parallel),
+        "speedup_pairs": {
+            "median": statistics.median(ratios),
+            "lowest": ratios[0],
+            "highest": ratios[-1],
+        },
+        "serial_runs_s": serial,
+        "parallel_runs_s": parallel,
     }
     save(result, args.out)
 
