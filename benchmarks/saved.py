@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from pytest_edgetpu.devices import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,18 +22,6 @@ def _from_root(argument: str) -> str:
     if path.is_absolute() and path.resolve().is_relative_to(ROOT):
         return path.resolve().relative_to(ROOT).as_posix()
     return argument
-
-
-def cpu_model() -> str:
-    """The CPU's model name (the project's VM has been an AMD EPYC and an Intel Xeon)."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def stamped(fields: dict[str, Any]) -> dict[str, Any]:
