@@ -181,7 +181,7 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(
     assert result["memory_verdict"] == {"regressed": [], "message": ""}
     assert result["memory"]["runs"] == 3
 
-    # A wider second layer: a bigger arena (its activations), +30% here.
+    # A wider second layer: a bigger arena (its weights and activations), +29 to +30% here.
     write_dense(project, 1400)
     outcome = project.runpytest(
         "--edgetpu", "--edgetpu-memory-threshold=10%", "--edgetpu-json=r.json"
@@ -190,7 +190,7 @@ def test_an_arena_grown_by_30_percent_fails_naming_the_phase(
     outcome.stdout.fnmatch_lines(
         [
             "*MEMORY *allocate_anon (private memory added by allocate_tensors) * KiB -> * KiB "
-            "(+* KiB, +2?.?%; spread over 3 processes * KiB)*; tolerance 10% + 512 KiB; on cpu "
+            "(+* KiB, +[23]?.?%; spread over 3 processes * KiB)*; tolerance 10% + 512 KiB; on cpu "
             "(x86_64, LiteRT *, 1 thread); baseline baselines/cpu-*.json recorded *"
         ]
     )
