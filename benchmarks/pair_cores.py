@@ -7,8 +7,9 @@ interleaved pairs by the plugin's own ``measure_pairs`` for its full budget (twi
 both are pinned to one core (the plugin's ``pinned``), in alternating order, for the three
 Coral models and three of MediaPipe's (``relative_gate.py`` fetches them).
 
-Per comparison it reports the half-width of the verdict's 95% interval (the Hodges-Lehmann shift
-of each side's fastest instances) and, with the head's instance values scaled by +5% and +10%,
+Per comparison it reports the half-width of the verdict's 95% interval (judged as the plugin
+that measured it did: pair by pair since 2026-12-02, ``pair_blocks.py``; the shift of each
+side's fastest instances before) and, with the head's instance values scaled by +5% and +10%,
 how often one measurement's verdict would be ``REGRESSION`` (the confirmation not counted).
 
     .venv-bench/bin/python benchmarks/pair_cores.py --rounds 4 \\
@@ -23,24 +24,19 @@ import os
 import platform
 import statistics
 import sys
-from multiprocessing.connection import Connection
 from typing import Any
 
 import numpy as np
+import pair_blocks
 from gate_accuracy import CORAL, wilson
 from gate_accuracy import MODELS as CORAL_MODELS
+from pair_blocks import OtherSide, serve, start_instance_of
 from relative_gate import fetch_mediapipe_models
 from saved import measure_or_report
 
 from pytest_edgetpu.compare import Status, decide
-from pytest_edgetpu.measure import (
-    InstanceRunner,
-    MeasureSettings,
-    instance_runner,
-    measure_pairs,
-    pinned,
-)
-from pytest_edgetpu.stats import fastest, shift
+from pytest_edgetpu.measure import MeasureSettings, TimedInstance, measure_pairs, pinned
+from pytest_edgetpu.stats import Shift
 
 MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
 SETTINGS = MeasureSettings(max_instances=10**6)
@@ -48,44 +44,24 @@ THRESHOLD = 0.05
 SLOWDOWNS = (0.0, 0.05, 0.10)
 
 
-def start_instance_of(path: str) -> Any:
-    """One interpreter, made once, timed in every instance (a callable's test holds one)."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    interpreter = Interpreter(model_path=path, num_threads=1)
-    interpreter.allocate_tensors()
-    rng = np.random.default_rng(0)
-    for detail in interpreter.get_input_details():
-        data = rng.integers(0, 255, detail["shape"]).astype(detail["dtype"])
-        interpreter.set_tensor(detail["index"], data)
-    return lambda: interpreter.invoke
-
-
-def serve(connection: Connection, path: str) -> None:
-    run = instance_runner(start_instance_of(path), SETTINGS)
-    while (asked := connection.recv()) is not None:
-        runs, cores = asked
-        with pinned(cores):
-            connection.send(run(runs))
-
-
-def compare_once(path: str, cores: tuple[int, ...]) -> dict[str, list[float]]:
+def compare_once(path: str, cores: tuple[int, ...]) -> dict[str, Any]:
     ours, theirs = multiprocessing.get_context("fork").Pipe()
-    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path))
+    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path, cores))
     other.start()
-
-    def base(runs: int | None) -> Any:
-        ours.send((runs, cores))
-        return ours.recv()
-
-    head: InstanceRunner = instance_runner(start_instance_of(path), SETTINGS)
+    start = start_instance_of(path)
     try:
         with pinned(cores):
-            paired = measure_pairs(head, base, SETTINGS)
+            paired = measure_pairs(
+                lambda: TimedInstance(start, SETTINGS), lambda: OtherSide(ours), SETTINGS
+            )
     finally:
         ours.send(None)
         other.join()
-    return {"head": list(paired.head.instance_values), "base": list(paired.base.instance_values)}
+    return {
+        "head": list(paired.head.instance_values),
+        "base": list(paired.base.instance_values),
+        "scheme": "blocks",
+    }
 
 
 def run_rounds(rounds: int) -> dict[str, Any]:
@@ -110,9 +86,11 @@ def run_rounds(rounds: int) -> dict[str, Any]:
     }
 
 
-def regression(base: list[float], head: list[float]) -> bool:
-    status, _ = decide(shift(fastest(base), fastest(head)), THRESHOLD)
-    return status is Status.REGRESSION
+def change_of(comparison: dict[str, Any], scale: float = 1.0) -> Shift:
+    """The verdict's change, judged as the plugin that measured ``comparison`` did (a run
+    before blocks saved no ``scheme``)."""
+    scheme = comparison.get("scheme", "instances")
+    return pair_blocks.change_of(scheme, comparison["base"], comparison["head"], scale)
 
 
 def report(data: dict[str, Any]) -> str:
@@ -128,10 +106,10 @@ def report(data: dict[str, Any]) -> str:
         done = [c for c in data["comparisons"] if c["mode"] == mode]
         widths = []
         for c in done:
-            change = shift(fastest(c["base"]), fastest(c["head"]))
+            change = change_of(c)
             widths.append((change.high - change.low) / 2)
         flagged = [
-            sum(regression(c["base"], [v * (1 + s) for v in c["head"]]) for c in done)
+            sum(decide(change_of(c, 1 + s), THRESHOLD)[0] is Status.REGRESSION for c in done)
             for s in SLOWDOWNS
         ]
         pairs = statistics.median(len(c["head"]) for c in done)

@@ -5,10 +5,11 @@ the test there: a helper pytest process in a checkout of the revision collects t
 and runs the tests this process asks for, one at a time, under this process's lease (an Edge
 TPU is never handed to it, see :mod:`pytest_edgetpu.relative`). Of each test it records the
 instances of each ``tpu_bench`` call instead of measuring them, and, once the test body has
-passed, measures one instance of call ``k`` each time this process asks, on the cores this
-process's measuring thread is pinned to (each command names them). So both sides alternate
-instance by instance although they live in two processes, and only one of them runs at any
-moment. One helper serves every test of its file that this process measures, in turn.
+passed, makes an instance of call ``k`` when this process asks, on the cores this process's
+measuring thread is pinned to (the command names them), and times blocks of its calls on
+command while this process's own instance waits. So the two sides of a pair take turns block by
+block although they live in two processes, and only one of them runs at any moment. One
+helper serves every test of its file that this process measures, in turn.
 
 The checkout's directory stays off ``sys.path``: the helper runs this process's
 pytest-edgetpu (the protocol is this version's), while the test module and what it imports
@@ -34,11 +35,12 @@ from typing import IO, TYPE_CHECKING, Final
 
 from .errors import RevisionError
 from .measure import (
-    InstanceRunner,
     InstanceSamples,
+    LiveInstance,
     MeasureSettings,
     StartInstance,
-    instance_runner,
+    StartSide,
+    TimedInstance,
     pinned,
 )
 
@@ -243,23 +245,53 @@ class RevisionTest:
         self.node_id = node_id
         self.calls: dict[int, Call] = {}
         self.missing = ""
-        self._helper = helper
+        self.helper = helper
 
-    def runner(self, call: int, settings: MeasureSettings) -> InstanceRunner:
-        """Measures instances of call ``call`` at the revision, one per call of the runner."""
+    def side(self, call: int, settings: MeasureSettings) -> StartSide:
+        """Starts instances of call ``call`` at the revision, each alive in the helper until
+        the next one starts."""
 
-        def run(runs: int | None) -> InstanceSamples:
+        def start() -> LiveInstance:
             command: JsonObject = {
                 "call": call,
-                "runs": runs,
                 "warmup": settings.warmup,
-                "metric": settings.metric,
                 # Both sides of a pair on the cores this thread measures on.
                 "cores": _this_threads_cores(),
             }
-            return self._helper.measure(self, command)
+            return _HelperInstance(self, self.helper.measure(self, command))
 
-        return run
+        return start
+
+
+class _HelperInstance:
+    """This process's handle on the instance the helper keeps alive: each block is a command,
+    each answer the instance's samples so far."""
+
+    def __init__(self, test: RevisionTest, started: InstanceSamples) -> None:
+        self._test = test
+        self._latest = started
+
+    @property
+    def first_ns(self) -> int:
+        return self._latest.first_ns
+
+    @property
+    def warmup_ns(self) -> tuple[int, ...]:
+        return self._latest.warmup_ns
+
+    def block(self, runs: int) -> None:
+        before = len(self._latest.samples_ns)
+        latest = self._test.helper.measure(self._test, {"block": runs})
+        if len(latest.samples_ns) != before + runs:
+            self._test.helper.close()
+            raise RevisionError(
+                f"{self._test.node_id}: the helper at the revision answered {runs} calls with "
+                f"{len(latest.samples_ns) - before} samples"
+            )
+        self._latest = latest
+
+    def samples(self) -> InstanceSamples:
+        return self._latest
 
 
 def _instance_from(raw: object) -> InstanceSamples | None:
@@ -271,7 +303,6 @@ def _instance_from(raw: object) -> InstanceSamples | None:
         all(_is_duration(n) for n in numbers)
         and isinstance(warmup, list)
         and isinstance(samples, list)
-        and samples
         and all(_is_duration(n) for n in [*warmup, *samples])
         and (wait is None or (isinstance(wait, float | int) and 0.0 <= wait <= 1.0))
     ):
@@ -299,6 +330,13 @@ def _cores_from(raw: object) -> tuple[int, ...]:
     ):
         return ()
     return tuple(raw)
+
+
+def _count(value: object, lowest: int) -> int | None:
+    """``value`` when it is a whole number from ``lowest`` to a million, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= 10**6:
+        return value
+    return None
 
 
 def _is_duration(value: object) -> bool:
@@ -363,32 +401,34 @@ class Serving:
             {"target": call.target, "model_sha256": call.model_sha256} for call, _ in self._calls
         ]
         _send(self._answers, {"calls": listed})
-        while True:
-            command = _receive(self._commands, None)
-            if command is None:
-                return
-            index, runs = command.get("call"), command.get("runs")
-            warmup, metric = command.get("warmup"), command.get("metric")
-            if not (
-                isinstance(index, int)
-                and 1 <= index <= len(self._calls)
-                and isinstance(warmup, int)
-                and isinstance(metric, str)
-            ):
-                return  # {"done": true}, or anything else: the test is over
-            settings = MeasureSettings(metric=metric, warmup=warmup)
-            run = instance_runner(self._calls[index - 1][1], settings)
-            with pinned(_cores_from(command.get("cores"))):
-                samples = run(runs if isinstance(runs, int) and runs > 0 else None)
-            _send(
-                self._answers,
-                {
-                    "instance": {
-                        "load_ns": samples.load_ns,
-                        "first_ns": samples.first_ns,
-                        "warmup_ns": list(samples.warmup_ns),
-                        "samples_ns": list(samples.samples_ns),
-                        "wait_share": samples.wait_share,
-                    }
-                },
-            )
+        instance: TimedInstance | None = None
+        with contextlib.ExitStack() as cores:
+            while True:
+                command = _receive(self._commands, None)
+                if command is None:
+                    return
+                runs, warmup = _count(command.get("block"), 1), _count(command.get("warmup"), 0)
+                index = _count(command.get("call"), 1)
+                if instance is not None and runs is not None:
+                    instance.block(runs)
+                elif index is not None and index <= len(self._calls) and warmup is not None:
+                    # The instance keeps the cores of the other side's thread while it lives.
+                    cores.close()
+                    cores.enter_context(pinned(_cores_from(command.get("cores"))))
+                    start = self._calls[index - 1][1]
+                    instance = TimedInstance(start, MeasureSettings(warmup=warmup))
+                else:
+                    return  # {"done": true}, or anything else: the test is over
+                samples = instance.samples()
+                _send(
+                    self._answers,
+                    {
+                        "instance": {
+                            "load_ns": samples.load_ns,
+                            "first_ns": samples.first_ns,
+                            "warmup_ns": list(samples.warmup_ns),
+                            "samples_ns": list(samples.samples_ns),
+                            "wait_share": samples.wait_share,
+                        }
+                    },
+                )

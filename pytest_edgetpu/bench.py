@@ -27,11 +27,11 @@ from .errors import ModelError, NeedsEdgeTpuError
 from .inputs import fill_inputs, random_inputs_for
 from .measure import (
     EarlyStop,
-    InstanceRunner,
     Measurement,
     MeasureSettings,
     StartInstance,
-    instance_runner,
+    StartSide,
+    TimedInstance,
     measure,
     measure_pairs,
     pinned,
@@ -274,11 +274,11 @@ class BenchResult:
 @dataclass(frozen=True)
 class Base:
     """The same benchmark at a git revision, to measure in interleaved pairs with this one
-    (relative mode): ``runner`` makes the instance runner of its side for given settings."""
+    (relative mode): ``side`` starts an instance of it under given settings."""
 
     revision: str  # "origin/main (a1b2c3d)"
     where: str  # "origin/main:models/a.tflite"
-    runner: Callable[[MeasureSettings], InstanceRunner]
+    side: Callable[[MeasureSettings], StartSide]
     model_sha256: str | None = None
     memory: MemoryUse | None = None
 
@@ -454,8 +454,13 @@ class DeviceSession:
         """``info``'s model, the file as it is at ``revision``, as the base side of a
         relative measurement on this device (in this process: one delegate serves both)."""
         instances = self.model_instances(info)
-        runner = functools.partial(instance_runner, instances)
-        return Base(revision, where, runner, info.sha256, self.memory(info))
+        return Base(
+            revision,
+            where,
+            lambda settings: functools.partial(TimedInstance, instances, settings),
+            info.sha256,
+            self.memory(info),
+        )
 
     def bench_model(
         self,
@@ -556,8 +561,8 @@ class DeviceSession:
         else:
             with pinned(self._pair_cores()):
                 paired = measure_pairs(
-                    instance_runner(start_instance, settings),
-                    base.runner(settings),
+                    functools.partial(TimedInstance, start_instance, settings),
+                    base.side(settings),
                     settings,
                     early=early,
                 )

@@ -17,13 +17,14 @@ from __future__ import annotations
 import decimal
 import enum
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from .baselines import BaselineEntry, Lookup
 from .measure import Settled, SettleRule, SuspectRule
-from .stats import Shift, Summary, compared_value, fastest, instance_figure, shift
+from .stats import Shift, Summary, compared_value, fastest, instance_figure, paired_shift, shift
 
 __all__ = [
     "COUNTS_FROM",
@@ -153,7 +154,8 @@ class Verdict:
             text = (
                 f"{head} {self.compared_figures} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
-                f"on {self.device_words}{compared_with}; compared: {compared_words(self.metric)} "
+                f"on {self.device_words}{compared_with}; compared: "
+                f"{compared_words(self.metric, paired=bool(self.against))} "
                 f"(pooled {self.metric} {format_ms(self.baseline_ms)} ms -> "
                 f"{format_ms(self.current_ms)} ms)"
             )
@@ -173,9 +175,11 @@ class Verdict:
         )
 
 
-def compared_words(metric: str) -> str:
+def compared_words(metric: str, paired: bool = False) -> str:
     """What a verdict on ``metric`` compares, in words: ``the p5 of each side's fastest
-    instances``."""
+    instances``; ``paired``: of each side of each interleaved pair."""
+    if paired:
+        return f"the {instance_figure(metric)} of each side, pair by pair (medians shown)"
     return f"the {instance_figure(metric)} of each side's fastest instances"
 
 
@@ -290,12 +294,15 @@ class Against:
 def compare_against(against: Against, current: Current, policy: Policy) -> Verdict:
     """Judge ``current`` against the same benchmark at a revision, measured beside it.
 
-    The rule is :func:`compare`'s: the shift of each side's fastest instances, the threshold,
-    the confidence. Pair by pair ratios would cancel the host's drift twice over, but each
-    interpreter instance also draws its own latency mode (noise.md), which pairing does not
-    cancel: on an unchanged model the paired interval came out four times wider
-    (``benchmarks/relative_gate.py``). Interleaving alone gives both sides the same moments of
-    the host, busy or quiet, so there is no BUSY here either."""
+    Pair by pair: the two instances of a pair were alive together and took turns, block by
+    block, so whatever the host did during the pair (its speed moves by a quarter between
+    spells of seconds on a shared VM, a neighbour streams memory) slowed both alike, and the
+    change is the Hodges-Lehmann estimate of the pairs' ratios
+    (:func:`~pytest_edgetpu.stats.paired_shift`). Unchanged code measured this way resolved a
+    change about four times finer than the shift of each side's fastest instances did
+    (``benchmarks/pair_blocks.py``). The threshold and the confidence rules are
+    :func:`compare`'s. Interleaving gives both sides the same moments of the host, busy or
+    quiet, so there is no BUSY here."""
     base = Verdict(
         status=Status.NO_BASELINE,
         metric=current.metric,
@@ -306,11 +313,7 @@ def compare_against(against: Against, current: Current, policy: Policy) -> Verdi
     )
     if against.summary is None or against.pairs != len(current.instance_values_ms):
         return replace(base, reason=against.missing or f"nothing measured at {against.revision}")
-    change = shift(
-        fastest(against.instance_values_ms),
-        fastest(current.instance_values_ms),
-        policy.confidence,
-    )
+    change = paired_shift(against.instance_values_ms, current.instance_values_ms, policy.confidence)
     status, reason = decide(change, policy.threshold)
     if status is Status.IMPROVED:
         reason = f"faster than at {against.revision}"
@@ -329,8 +332,8 @@ def compare_against(against: Against, current: Current, policy: Policy) -> Verdi
         status=status,
         baseline_ms=against.summary.value(current.metric),
         change=change,
-        compared_baseline_ms=compared_value(against.instance_values_ms),
-        compared_current_ms=compared_value(current.instance_values_ms),
+        compared_baseline_ms=statistics.median(against.instance_values_ms),
+        compared_current_ms=statistics.median(current.instance_values_ms),
         model_changed=model_changed,
         baseline_sha256=against.model_sha256,
         reason=reason,
@@ -417,7 +420,7 @@ def decide(change: Shift, threshold: float) -> tuple[Status, str]:
     return Status.PASS, ""
 
 
-def settle_rule(policy: Policy) -> SettleRule:
+def settle_rule(policy: Policy, *, paired: bool = False) -> SettleRule:
     """When a comparison under ``policy`` is settled before the measurement ends: the change's
     interval lies wholly in one of the bands that :func:`decide` tells apart, at or beyond the
     point from which a slowdown counts (nothing more could clear it), within that point either
@@ -425,11 +428,12 @@ def settle_rule(policy: Policy) -> SettleRule:
     reaches from "unchanged" into "faster" is not settled either: stopped there, unchanged code
     would be called ``IMPROVED`` more often than a whole measurement calls it (seen in relative
     mode beside memory neighbours). Replayed on recorded gate runs, stopping once settled from
-    the eighth instance on decided as the whole measurements did (``benchmarks/replay.py``)."""
+    the eighth instance on decided as the whole measurements did (``benchmarks/replay.py``).
+    ``paired``: the values are interleaved pairs', judged as :func:`compare_against` does."""
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
-        change = _change_so_far(baseline_ms, current_ms, policy)
+        change = _change_so_far(baseline_ms, current_ms, policy, paired)
         if change is None:
             return None
         interval = f"settled: the change's {change.confidence:.0%} CI "
@@ -445,24 +449,27 @@ def settle_rule(policy: Policy) -> SettleRule:
     return settled
 
 
-def suspect_rule(policy: Policy) -> SuspectRule:
+def suspect_rule(policy: Policy, *, paired: bool = False) -> SuspectRule:
     """Whether a comparison under ``policy`` would be ``UNSTABLE`` if it ended now: a change
-    that counts as a slowdown, in an interval that still reaches down to no change."""
+    that counts as a slowdown, in an interval that still reaches down to no change (``paired``:
+    as :func:`settle_rule`)."""
 
     def suspects(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> bool:
-        change = _change_so_far(baseline_ms, current_ms, policy)
+        change = _change_so_far(baseline_ms, current_ms, policy, paired)
         return change is not None and decide(change, policy.threshold)[0] is Status.UNSTABLE
 
     return suspects
 
 
 def _change_so_far(
-    baseline_ms: Sequence[float], current_ms: Sequence[float], policy: Policy
+    baseline_ms: Sequence[float], current_ms: Sequence[float], policy: Policy, paired: bool
 ) -> Shift | None:
     """The change a measurement shows so far, as its verdict would estimate it; None before
     either side has the two values an interval needs."""
     if len(baseline_ms) < 2 or len(current_ms) < 2:
         return None
+    if paired:
+        return paired_shift(baseline_ms, current_ms, policy.confidence)
     return shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
 
 

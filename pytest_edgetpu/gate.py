@@ -145,11 +145,15 @@ class Gate:
         if self.update:
             return None
         policy = Policy(threshold=threshold, strict=self.strict)
-        rule = settle_rule(policy)
         if paired:
             # Interleaving already gives both sides the host's busy moments alike: a suspected
             # slowdown is worth more pairs, not a verdict of noise.
-            return EarlyStop(rule, confirming=confirming, suspects=suspect_rule(policy))
+            return EarlyStop(
+                settle_rule(policy, paired=True),
+                confirming=confirming,
+                suspects=suspect_rule(policy, paired=True),
+            )
+        rule = settle_rule(policy)
         entry = self.store.lookup(key, self.station.profile).entry
         if entry is None or why_incomparable(entry, metric, num_threads, self.station.workers):
             return None

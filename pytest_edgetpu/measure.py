@@ -35,7 +35,7 @@ import statistics
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .contention import CpuTimesReader, read_cpu_times, wait_share
 
@@ -44,18 +44,22 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PAIRED_SPAN",
+    "PAIR_BLOCKS",
     "SUSPECT_SPAN",
     "Clock",
     "EarlyStop",
     "InstanceRunner",
     "InstanceSamples",
+    "LiveInstance",
     "MeasureSettings",
     "Measurement",
     "PairedMeasurement",
     "SettleRule",
     "Settled",
     "StartInstance",
+    "StartSide",
     "SuspectRule",
+    "TimedInstance",
     "instance_runner",
     "measure",
     "measure_pairs",
@@ -74,6 +78,8 @@ _MAX_RUNS_PER_INSTANCE = 200
 _INSTANCE_STEADY_S = 0.05
 _FEWEST_INSTANCES = 3
 _SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
+#: The turns each side of a pair takes, a block of its calls each.
+PAIR_BLOCKS = 6
 #: Interleaved pairs get this many times ``max_time``, both sides together.
 PAIRED_SPAN = 2.0
 #: ... and up to this many times their budget while a suspected slowdown is undecided.
@@ -199,6 +205,25 @@ Clock = Callable[[], int]
 InstanceRunner = Callable[[int | None], InstanceSamples]
 
 
+class LiveInstance(Protocol):
+    """One side's instance in an interleaved pair, alive while the other side's is: made when
+    started (loaded, called once, warmed up), then timed a block of calls at a time."""
+
+    @property
+    def first_ns(self) -> int: ...
+
+    @property
+    def warmup_ns(self) -> tuple[int, ...]: ...
+
+    def block(self, runs: int) -> None: ...
+
+    def samples(self) -> InstanceSamples: ...
+
+
+#: Starts one fresh instance of one side of an interleaved pair.
+StartSide = Callable[[], LiveInstance]
+
+
 def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> int:
     """Nanoseconds one call of ``fn`` takes."""
     __tracebackhide__ = True  # an exception in ``fn`` shows the user's frames only
@@ -250,6 +275,48 @@ def _median_ci_half_width(values: Sequence[float]) -> float:
     return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
 
 
+class TimedInstance:
+    """One fresh instance from ``start_instance``: loaded, called once and warmed up when made,
+    then timed a block of calls at a time (:meth:`block`), so that the two sides of an
+    interleaved pair can take turns while both stay alive."""
+
+    def __init__(
+        self,
+        start_instance: StartInstance,
+        settings: MeasureSettings,
+        clock: Clock = time.perf_counter_ns,
+        cpu_times: CpuTimesReader = read_cpu_times,
+    ) -> None:
+        __tracebackhide__ = True
+        self._clock, self._cpu_times = clock, cpu_times
+        load_start = clock()
+        self._fn = start_instance()
+        self.load_ns = clock() - load_start
+        self.first_ns = time_once(self._fn, clock)
+        self.warmup_ns = tuple(time_once(self._fn, clock) for _ in range(settings.warmup))
+        self._samples: list[int] = []
+        self._waits: list[tuple[float | None, int]] = []
+
+    def block(self, runs: int) -> None:
+        """Time ``runs`` more calls."""
+        __tracebackhide__ = True
+        samples, share = _timed_loop(self._fn, runs, self._clock, self._cpu_times)
+        self._samples.extend(samples)
+        self._waits.append((share, runs))
+
+    def samples(self) -> InstanceSamples:
+        """What the instance yielded so far; its wait share is its blocks', weighted by their
+        calls (None when any block's is unknown)."""
+        shares = [share for share, _ in self._waits]
+        wait = None
+        if self._waits and None not in shares:
+            total = sum(runs for _, runs in self._waits)
+            wait = sum((share or 0.0) * runs for share, runs in self._waits) / total
+        return InstanceSamples(
+            self.load_ns, self.first_ns, self.warmup_ns, tuple(self._samples), wait
+        )
+
+
 def instance_runner(
     start_instance: StartInstance,
     settings: MeasureSettings,
@@ -260,15 +327,11 @@ def instance_runner(
 
     def run(runs: int | None) -> InstanceSamples:
         __tracebackhide__ = True
-        load_start = clock()
-        fn = start_instance()
-        load_ns = clock() - load_start
-        first_ns = time_once(fn, clock)
-        warmup = tuple(time_once(fn, clock) for _ in range(settings.warmup))
+        instance = TimedInstance(start_instance, settings, clock, cpu_times)
         if runs is None:
-            runs = _runs_per_instance(settings, min(warmup, default=first_ns))
-        samples, share = _timed_loop(fn, runs, clock, cpu_times)
-        return InstanceSamples(load_ns, first_ns, warmup, samples, share)
+            runs = _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
+        instance.block(runs)
+        return instance.samples()
 
     return run
 
@@ -327,10 +390,10 @@ def pinned(cores: Collection[int]) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class PairedMeasurement:
-    """Two sides measured in interleaved pairs of instances: pair ``i`` ran the head's
-    instance first when ``i`` is even and the base's first when it is odd (AB, BA, AB, ...), so
-    neither side has the better slot on average, and a change of the host's speed slows both
-    sides of a pair alike."""
+    """Two sides measured in interleaved pairs of instances, both instances of a pair alive
+    together and timed in turns (:func:`measure_pairs`): neither side has the better slot on
+    average, and a change of the host's speed slows both sides of a pair alike. Instance ``i``
+    of each side is pair ``i``'s."""
 
     head: Measurement
     base: Measurement
@@ -343,19 +406,23 @@ class PairedMeasurement:
 
 
 def measure_pairs(
-    head: InstanceRunner,
-    base: InstanceRunner,
+    head: StartSide,
+    base: StartSide,
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
 ) -> PairedMeasurement:
-    """Measure head and base instances in turn until a stop rule of the pairs holds (with
+    """Measure pairs of head and base instances until a stop rule of the pairs holds (with
     ``early``, once the head's comparison with the base is settled).
 
-    Both sides take as many timed calls per instance as the head's first instance chose, and
-    together they get :data:`PAIRED_SPAN` times ``max_time``: each side as much as a measurement
-    against a stored baseline takes; a slowdown that ``early`` still suspects but cannot yet
-    decide then measures on, up to :data:`SUSPECT_SPAN` times that budget."""
+    Both instances of a pair are made first, then take turns :data:`PAIR_BLOCKS` times, a block
+    of calls each, the head first in pair 0 (AB BA AB ...) and the base in pair 1 (BA AB BA
+    ...): the host's speed moves both alike, whatever it does during the pair, so the pair's
+    ratio is the change. Both sides take as many timed calls per instance as the head's first
+    instance chose, and together they get :data:`PAIRED_SPAN` times ``max_time``: each side as
+    much as a measurement against a stored baseline takes; a slowdown that ``early`` still
+    suspects but cannot yet decide then measures on, up to :data:`SUSPECT_SPAN` times that
+    budget."""
     __tracebackhide__ = True
     from .stats import instance_value
 
@@ -364,16 +431,29 @@ def measure_pairs(
     bases: list[InstanceSamples] = []
     head_values: list[float] = []  # taken once per instance, as in measure()
     base_values: list[float] = []
-    runs: int | None = None
+    block: int | None = None
     while True:
-        if len(heads) % 2 == 0:
-            heads.append(head(runs))
-            runs = len(heads[0].samples_ns)
-            bases.append(base(runs))
+        head_first = len(heads) % 2 == 0
+        if head_first:
+            head_instance = head()
+            base_instance = base()
         else:
-            bases.append(base(runs))
-            heads.append(head(runs))
-        for side, values in ((heads, head_values), (bases, base_values)):
+            base_instance = base()
+            head_instance = head()
+        if block is None:
+            estimate_ns = min(head_instance.warmup_ns, default=head_instance.first_ns)
+            block = math.ceil(_runs_per_instance(settings, estimate_ns) / PAIR_BLOCKS)
+        for turn in range(PAIR_BLOCKS):
+            one, other = (head_instance, base_instance)
+            if head_first != (turn % 2 == 0):
+                one, other = other, one
+            one.block(block)
+            other.block(block)
+        for side, values, instance in (
+            (heads, head_values, head_instance),
+            (bases, base_values, base_instance),
+        ):
+            side.append(instance.samples())
             values.append(instance_value(side[-1].samples_ns, settings.metric))
         elapsed_s = (clock() - began) / 1e9
         reason = _pairs_stop_reason(head_values, base_values, settings, elapsed_s, early)

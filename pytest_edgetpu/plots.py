@@ -134,7 +134,8 @@ def _title(result: Result) -> str:
         if verdict.confirmed:
             figures += ", confirmed by a second measurement"
         figures += (
-            f"\ncompared: {compared_words(metric)} (top); pooled {metric} "
+            f"\ncompared: {compared_words(metric, paired=bool(verdict.against))} (top); "
+            f"pooled {metric} "
             f"{format_ms(verdict.baseline_ms)} ms -> {now} ms (bottom)"
         )
     device = f"{result.device}: {result.device_words}"

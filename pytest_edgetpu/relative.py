@@ -108,7 +108,7 @@ class Relative:
                     f"there, this is call {call}"
                 ),
             )
-        return Base(self.words, where, lambda s: test.runner(call, s), found.model_sha256)
+        return Base(self.words, where, lambda s: test.side(call, s), found.model_sha256)
 
     def _test_for(self, node_id: str) -> RevisionTest:
         if self._test is not None and self._test.node_id == node_id:

@@ -38,6 +38,7 @@ __all__ = [
     "fastest",
     "instance_figure",
     "instance_value",
+    "paired_shift",
     "shift",
     "summarize",
 ]
@@ -192,6 +193,52 @@ class Shift:
         return math.expm1((math.log1p(self.high) - math.log1p(self.low)) / 2.0)
 
 
+def _positive_logs(values: Sequence[float]) -> npt.NDArray[np.float64]:
+    array = np.asarray(values, dtype=np.float64)
+    if not (np.isfinite(array).all() and (array > 0).all()):
+        raise ValueError("shift needs positive, finite values")
+    return np.log(array)
+
+
+def _check_confidence(confidence: float) -> float:
+    """The normal quantile of a two-sided ``confidence`` interval."""
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
+def paired_shift(
+    baseline: Sequence[float], current: Sequence[float], confidence: float = 0.95
+) -> Shift:
+    """Hodges-Lehmann estimate of the change from pairs (``baseline[i]``, ``current[i]``): the
+    median of the Walsh averages of the pairs' log ratios, with the Wilcoxon signed-rank
+    interval.
+
+    Needs at least two pairs. With too few pairs for the requested confidence, the interval
+    spans every Walsh average (the widest honest answer)."""
+    if len(baseline) != len(current):
+        raise ValueError(f"{len(baseline)} baseline values for {len(current)} current ones")
+    if len(baseline) < 2:
+        raise ValueError("a paired shift needs at least two pairs")
+    z = _check_confidence(confidence)
+    ratios = _positive_logs(current) - _positive_logs(baseline)
+    n = ratios.size
+    upper = np.triu_indices(n)
+    walsh = np.sort(((ratios[:, None] + ratios[None, :]) / 2.0)[upper])
+    averages = walsh.size  # n (n + 1) / 2
+    # The k-th smallest and k-th largest Walsh averages bound the interval, where k is the
+    # lower critical value of the signed-rank statistic (normal approximation, continuity
+    # correction).
+    k = math.floor(averages / 2.0 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0) - 0.5)
+    k = min(max(k, 0), (averages - 1) // 2)
+    return Shift(
+        estimate=math.expm1(float(np.median(walsh))),
+        low=math.expm1(float(walsh[k])),
+        high=math.expm1(float(walsh[averages - 1 - k])),
+        confidence=confidence,
+    )
+
+
 def shift(baseline: Sequence[float], current: Sequence[float], confidence: float = 0.95) -> Shift:
     """Hodges-Lehmann shift of log(current) against log(baseline) with Moses' interval.
 
@@ -200,18 +247,11 @@ def shift(baseline: Sequence[float], current: Sequence[float], confidence: float
     """
     if len(baseline) < 2 or len(current) < 2:
         raise ValueError("a shift needs at least two values on each side")
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be between 0 and 1, got {confidence}")
-    base_values = np.asarray(baseline, dtype=np.float64)
-    cur_values = np.asarray(current, dtype=np.float64)
-    for values in (base_values, cur_values):
-        if not (np.isfinite(values).all() and (values > 0).all()):
-            raise ValueError("shift needs positive, finite values")
-    base, cur = np.log(base_values), np.log(cur_values)
+    z = _check_confidence(confidence)
+    base, cur = _positive_logs(baseline), _positive_logs(current)
     diffs = np.sort(np.subtract.outer(cur, base).ravel())
     n1, n2 = cur.size, base.size
     pairs = n1 * n2
-    z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
     # Moses: the k-th smallest and k-th largest pairwise differences bound the interval, where
     # k is the lower critical value of U (normal approximation with continuity correction).
     k = math.floor(pairs / 2.0 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0) - 0.5)

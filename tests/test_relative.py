@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import os
 import subprocess
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
@@ -22,48 +24,72 @@ from pytest_edgetpu.errors import RevisionError
 from pytest_edgetpu.example_models import write_conv_model, write_example_models
 from pytest_edgetpu.gitrev import Revision, RevisionFiles
 from pytest_edgetpu.measure import (
+    PAIR_BLOCKS,
     PAIRED_SPAN,
     SUSPECT_SPAN,
     EarlyStop,
     InstanceSamples,
+    LiveInstance,
     MeasureSettings,
     PairedMeasurement,
     Settled,
+    StartSide,
     measure_pairs,
 )
 from pytest_edgetpu.models import inspect_model
 from pytest_edgetpu.relative import Relative
 from pytest_edgetpu.run import BenchRun
 from pytest_edgetpu.runtime import Runtime, load_runtime
-from pytest_edgetpu.stats import summarize
+from pytest_edgetpu.stats import fastest, shift, summarize
 
 # --- interleaved pairs ----------------------------------------------------------------------
 
 
-def recording_runner(
-    side: str, order: list[str], sample_ns: int
-) -> Callable[[int | None], InstanceSamples]:
-    """A test double of one side's instance runner: records when it ran, yields ``runs``
-    samples of ``sample_ns`` (5 when asked to choose)."""
+@dataclass
+class RecordingInstance:
+    """A test double of one side's live instance: records each block it times; every call
+    takes ``sample_ns``."""
 
-    def run(runs: int | None) -> InstanceSamples:
-        order.append(side)
-        return InstanceSamples(1, 1, (), (sample_ns,) * (runs or 5))
+    side: str
+    order: list[str]
+    sample_ns: int
+    first_ns: int = 1
+    warmup_ns: tuple[int, ...] = ()
+    taken: list[int] = field(default_factory=list)
 
-    return run
+    def block(self, runs: int) -> None:
+        self.order.append(self.side)
+        self.taken.extend([self.sample_ns] * runs)
+
+    def samples(self) -> InstanceSamples:
+        return InstanceSamples(1, self.first_ns, self.warmup_ns, tuple(self.taken))
 
 
-def test_pairs_alternate_ab_ba_and_share_the_heads_sample_count() -> None:
+def recording_side(side: str, order: list[str], sample_ns: int) -> StartSide:
+    def start() -> LiveInstance:
+        order.append(f"start {side}")
+        return RecordingInstance(side, order, sample_ns)
+
+    return start
+
+
+def test_pairs_take_turns_block_by_block_and_share_the_heads_sample_count() -> None:
     order: list[str] = []
-    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=4)
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=2)
     paired = measure_pairs(
-        recording_runner("head", order, 2_000), recording_runner("base", order, 1_000), settings
+        recording_side("head", order, 2_000), recording_side("base", order, 1_000), settings
     )
-    assert order == ["head", "base", "base", "head", "head", "base", "base", "head"]
-    assert paired.pairs == 4 and paired.stop_reason == "4 pairs measured"
-    assert {len(i.samples_ns) for i in paired.base.instances} == {5}
-    assert paired.head.instance_values == (0.002,) * 4
-    assert paired.base.instance_values == (0.001,) * 4
+    turns = PAIR_BLOCKS // 2
+    assert order == [
+        *("start head", "start base", *("head", "base", "base", "head") * turns),
+        *("start base", "start head", *("base", "head", "head", "base") * turns),
+    ]
+    assert paired.pairs == 2 and paired.stop_reason == "2 pairs measured"
+    # The head's first instance chose the calls per instance (200 of a 1 ns first call).
+    counts = {len(i.samples_ns) for i in (*paired.head.instances, *paired.base.instances)}
+    assert counts == {PAIR_BLOCKS * math.ceil(200 / PAIR_BLOCKS)}
+    assert paired.head.instance_values == (0.002,) * 2
+    assert paired.base.instance_values == (0.001,) * 2
 
 
 def test_pairs_stop_once_both_sides_are_tight_after_two_thirds_of_their_budget() -> None:
@@ -71,8 +97,8 @@ def test_pairs_stop_once_both_sides_are_tight_after_two_thirds_of_their_budget()
     clock = FakeClock(step_ns=1_000_000)
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=0.03, max_instances=10**6)
     paired = measure_pairs(
-        recording_runner("head", order, 2_000),
-        recording_runner("base", order, 1_000),
+        recording_side("head", order, 2_000),
+        recording_side("base", order, 1_000),
         settings,
         clock,
     )
@@ -91,8 +117,8 @@ def test_pairs_stop_once_the_comparison_with_the_base_side_is_settled() -> None:
 
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=10**6)
     paired = measure_pairs(
-        recording_runner("head", order, 2_000),
-        recording_runner("base", order, 1_000),
+        recording_side("head", order, 2_000),
+        recording_side("base", order, 1_000),
         settings,
         FakeClock(step_ns=1_000_000),
         early=EarlyStop(rule),
@@ -130,8 +156,8 @@ def test_pairs_measure_past_their_budget_only_while_a_slowdown_is_suspected() ->
     def pairs(suspected: Callable[[int], bool]) -> PairedMeasurement:
         order: list[str] = []
         return measure_pairs(
-            recording_runner("head", order, 2_000),
-            recording_runner("base", order, 1_000),
+            recording_side("head", order, 2_000),
+            recording_side("base", order, 1_000),
             settings,
             FakeClock(step_ns=1_000_000),
             early=EarlyStop(lambda b, h: None, suspects=lambda b, h: suspected(len(h))),
@@ -157,14 +183,31 @@ def test_a_slowdown_measured_beside_the_revision_is_a_regression_that_names_it()
     )
     assert verdict.status is Status.REGRESSION
     assert verdict.change is not None and verdict.change.estimate == pytest.approx(0.2, abs=0.01)
-    assert verdict.message.startswith("REGRESSION p50 1.00 ms -> 1.20 ms (+20.0%, 95% CI "), (
+    # The medians of each side's pair values: 1.0055 and 1.2066.
+    assert verdict.message.startswith("REGRESSION p50 1.01 ms -> 1.21 ms (+20.0%, 95% CI "), (
         verdict.message
     )
     assert (
         "on cpu (x86_64, LiteRT 2.3.0, 1 thread) against origin/main (a1b2c3d), measured now, "
-        "12 interleaved pairs; compared: the p5 of each side's fastest instances"
+        "12 interleaved pairs; compared: the p5 of each side, pair by pair (medians shown)"
     ) in verdict.message
     assert str(verdict.baseline_path) == "origin/main:models/a.tflite"
+
+
+def test_pairs_are_compared_pair_by_pair_so_the_hosts_drift_cancels() -> None:
+    # The host's speed moved by a third from pair to pair; each pair's head took 6% longer
+    # than its base, give or take 0.2%.
+    drift = (1.0, 1.3, 1.05, 1.25, 1.1, 1.33, 1.0, 1.2, 1.15, 1.3, 1.02, 1.28)
+    base = tuple(drift)
+    head = tuple(v * (1.06 + 0.002 * (-1) ** i) for i, v in enumerate(drift))
+    verdict = compare_against(measured_at(base), current(head), Policy(0.05))
+    assert verdict.status is Status.REGRESSION, verdict.message
+    assert verdict.change is not None
+    assert 0.057 < verdict.change.low <= verdict.change.estimate <= verdict.change.high < 0.063
+    # Judged as two unpaired sets, the same values give an interval ten times wider.
+    unpaired = shift(fastest(base), fastest(head))
+    paired_width = verdict.change.high - verdict.change.low
+    assert unpaired.high - unpaired.low > 10 * paired_width
 
 
 def test_an_unchanged_benchmark_passes_and_a_swapped_model_is_flagged() -> None:

@@ -18,6 +18,7 @@ from pytest_edgetpu.stats import (
     fastest,
     instance_figure,
     instance_value,
+    paired_shift,
     shift,
     summarize,
 )
@@ -193,6 +194,34 @@ def test_shift_with_too_few_pairs_spans_every_difference() -> None:
     assert change.estimate == pytest.approx(0.2, rel=1e-12)
     assert change.low == pytest.approx(-0.4, rel=1e-12)
     assert change.high == pytest.approx(1.4, rel=1e-12)
+
+
+def test_paired_shift_is_the_median_walsh_average_of_the_log_ratios() -> None:
+    # Ten pairs, two-sided 5%: the signed-rank table's critical value is 8, so the exact
+    # interval runs from the 9th smallest to the 9th largest of the 55 Walsh averages; the
+    # normal approximation (continuity corrected) gives the 8th, one average wider.
+    baseline = [1.0 + 0.1 * i for i in range(10)]
+    current = [b * (1.05 + 0.01 * (i % 4) - 0.012 * (i % 3)) for i, b in enumerate(baseline)]
+    logs = [math.log(c / b) for b, c in zip(baseline, current, strict=True)]
+    walsh = sorted((x + y) / 2 for x, y in itertools.combinations_with_replacement(logs, 2))
+    assert len(walsh) == 55
+    change = paired_shift(baseline, current)
+    assert change.estimate == pytest.approx(math.expm1(walsh[27]), rel=1e-12)
+    assert change.low == pytest.approx(math.expm1(walsh[7]), rel=1e-12)
+    assert change.high == pytest.approx(math.expm1(walsh[47]), rel=1e-12)
+
+
+def test_paired_shift_with_too_few_pairs_spans_every_walsh_average() -> None:
+    change = paired_shift([1.0, 2.0], [1.1, 2.6])
+    assert change.low == pytest.approx(0.1, rel=1e-12)
+    assert change.high == pytest.approx(0.3, rel=1e-12)
+
+
+def test_paired_shift_needs_matching_pairs() -> None:
+    with pytest.raises(ValueError, match="3 baseline values for 2 current ones"):
+        paired_shift([1.0, 1.0, 1.0], [1.0, 1.0])
+    with pytest.raises(ValueError, match="at least two pairs"):
+        paired_shift([1.0], [1.0])
 
 
 @pytest.mark.parametrize(
