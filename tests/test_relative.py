@@ -17,6 +17,7 @@ import pytest
 from test_edgetpu import USB3, FakeLoadDelegate, discovery_of, settings
 from test_measure import FakeClock
 
+from pytest_edgetpu.atrev import RevisionTest
 from pytest_edgetpu.bench import DeviceSession
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.compare import Against, Current, Policy, Status, compare_against
@@ -126,6 +127,35 @@ def test_pairs_stop_once_the_comparison_with_the_base_side_is_settled() -> None:
     assert paired.stop_reason == "settled: below" and paired.pairs == settings.min_instances
     # The rule compares the head's values with the base side's, measured beside them.
     assert seen == [((0.001,) * settings.min_instances, (0.002,) * settings.min_instances)]
+
+
+class ShortAnsweringHelper:
+    """A test double of the helper at the revision: starts an instance, then answers every
+    block with one sample fewer than asked for."""
+
+    def __init__(self) -> None:
+        self.closed = False
+        self.commands: list[dict[str, object]] = []
+
+    def measure(self, test: object, command: dict[str, object]) -> InstanceSamples:
+        self.commands.append(command)
+        runs = command.get("block")
+        taken = (1_000,) * (int(runs) - 1) if isinstance(runs, int) else ()
+        return InstanceSamples(5, 2, (1, 1), taken)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_helper_that_answers_a_block_short_stops_the_pair_with_one_line() -> None:
+    helper = ShortAnsweringHelper()
+    test = RevisionTest("test_a.py::test_model", helper)
+    instance = test.side(1, MeasureSettings(warmup=2))()
+    assert instance.first_ns == 2 and instance.warmup_ns == (1, 1)
+    with pytest.raises(RevisionError, match="answered 4 calls with 3 samples"):
+        instance.block(4)
+    assert helper.closed
+    assert helper.commands[0]["call"] == 1 and helper.commands[1] == {"block": 4}
 
 
 # --- the verdict against a revision ---------------------------------------------------------
