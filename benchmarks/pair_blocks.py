@@ -197,6 +197,27 @@ def change_of(scheme: str, base: list[float], head: list[float], scale: float = 
     return shift(fastest(base), fastest(scaled))
 
 
+def row(done: list[dict[str, Any]]) -> str:
+    """The table cells of the comparisons ``done``, from their count on, each judged as its
+    ``scheme`` says (a run of ``pair_cores.py`` before blocks saved none: ``instances``)."""
+    changes = [
+        [change_of(c.get("scheme", "instances"), c["base"], c["head"], 1 + s) for c in done]
+        for s in SLOWDOWNS
+    ]
+    widths = [(change.high - change.low) / 2 for change in changes[0]]
+    flagged = [
+        sum(decide(change, THRESHOLD)[0] is Status.REGRESSION for change in cell)
+        for cell in changes
+    ]
+    pairs = statistics.median(len(c["head"]) for c in done)
+    return (
+        f"{len(done)} | {pairs:g} | {statistics.median(widths):.1%} | "
+        f"{float(np.percentile(widths, 90)):.1%} | "
+        + " | ".join(wilson(hits, len(done)) for hits in flagged)
+        + " |"
+    )
+
+
 def report(data: dict[str, Any]) -> str:
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}; command: "
@@ -219,25 +240,7 @@ def report(data: dict[str, Any]) -> str:
             ]
             if not done:
                 continue
-            widths = []
-            for c in done:
-                change = change_of(scheme, c["base"], c["head"])
-                widths.append((change.high - change.low) / 2)
-            flagged = [
-                sum(
-                    decide(change_of(scheme, c["base"], c["head"], 1 + s), THRESHOLD)[0]
-                    is Status.REGRESSION
-                    for c in done
-                )
-                for s in SLOWDOWNS
-            ]
-            pairs = statistics.median(len(c["head"]) for c in done)
-            lines.append(
-                f"| {condition} | {words[scheme]} | {len(done)} | {pairs:g} | "
-                f"{statistics.median(widths):.1%} | {float(np.percentile(widths, 90)):.1%} | "
-                + " | ".join(wilson(hits, len(done)) for hits in flagged)
-                + " |"
-            )
+            lines.append(f"| {condition} | {words[scheme]} | " + row(done))
     return "\n".join(lines)
 
 

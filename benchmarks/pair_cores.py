@@ -22,21 +22,17 @@ from __future__ import annotations
 import multiprocessing
 import os
 import platform
-import statistics
 import sys
 from typing import Any
 
-import numpy as np
 import pair_blocks
-from gate_accuracy import CORAL, wilson
+from gate_accuracy import CORAL
 from gate_accuracy import MODELS as CORAL_MODELS
 from pair_blocks import OtherSide, serve, start_instance_of
 from relative_gate import fetch_mediapipe_models
 from saved import measure_or_report
 
-from pytest_edgetpu.compare import Status, decide
 from pytest_edgetpu.measure import MeasureSettings, TimedInstance, measure_pairs, pinned
-from pytest_edgetpu.stats import Shift
 
 MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
 SETTINGS = MeasureSettings(max_instances=10**6)
@@ -86,13 +82,6 @@ def run_rounds(rounds: int) -> dict[str, Any]:
     }
 
 
-def change_of(comparison: dict[str, Any], scale: float = 1.0) -> Shift:
-    """The verdict's change, judged as the plugin that measured ``comparison`` did (a run
-    before blocks saved no ``scheme``)."""
-    scheme = comparison.get("scheme", "instances")
-    return pair_blocks.change_of(scheme, comparison["base"], comparison["head"], scale)
-
-
 def report(data: dict[str, Any]) -> str:
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}; command: "
@@ -104,21 +93,7 @@ def report(data: dict[str, Any]) -> str:
     ]
     for mode in ("floating", "pinned"):
         done = [c for c in data["comparisons"] if c["mode"] == mode]
-        widths = []
-        for c in done:
-            change = change_of(c)
-            widths.append((change.high - change.low) / 2)
-        flagged = [
-            sum(decide(change_of(c, 1 + s), THRESHOLD)[0] is Status.REGRESSION for c in done)
-            for s in SLOWDOWNS
-        ]
-        pairs = statistics.median(len(c["head"]) for c in done)
-        lines.append(
-            f"| {mode} | {len(done)} | {pairs:g} | {statistics.median(widths):.1%} | "
-            f"{float(np.percentile(widths, 90)):.1%} | "
-            + " | ".join(wilson(hits, len(done)) for hits in flagged)
-            + " |"
-        )
+        lines.append(f"| {mode} | " + pair_blocks.row(done))
     return "\n".join(lines)
 
 

@@ -230,13 +230,7 @@ def paired_shift(
     # lower critical value of the signed-rank statistic (normal approximation, continuity
     # correction).
     k = math.floor(averages / 2.0 - z * math.sqrt(n * (n + 1) * (2 * n + 1) / 24.0) - 0.5)
-    k = min(max(k, 0), (averages - 1) // 2)
-    return Shift(
-        estimate=math.expm1(float(np.median(walsh))),
-        low=math.expm1(float(walsh[k])),
-        high=math.expm1(float(walsh[averages - 1 - k])),
-        confidence=confidence,
-    )
+    return _between(walsh, k, confidence)
 
 
 def shift(baseline: Sequence[float], current: Sequence[float], confidence: float = 0.95) -> Shift:
@@ -255,10 +249,17 @@ def shift(baseline: Sequence[float], current: Sequence[float], confidence: float
     # Moses: the k-th smallest and k-th largest pairwise differences bound the interval, where
     # k is the lower critical value of U (normal approximation with continuity correction).
     k = math.floor(pairs / 2.0 - z * math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12.0) - 0.5)
-    k = min(max(k, 0), (pairs - 1) // 2)
+    return _between(diffs, k, confidence)
+
+
+def _between(ordered: npt.NDArray[np.float64], k: int, confidence: float) -> Shift:
+    """The change whose log is the median of ``ordered`` (sorted log changes), its interval
+    from the ``k``-th smallest to the ``k``-th largest of them (counted from 0; clamped, so
+    too few of them give the widest interval they have)."""
+    k = min(max(k, 0), (ordered.size - 1) // 2)
     return Shift(
-        estimate=math.expm1(float(np.median(diffs))),
-        low=math.expm1(float(diffs[k])),
-        high=math.expm1(float(diffs[pairs - 1 - k])),
+        estimate=math.expm1(float(np.median(ordered))),
+        low=math.expm1(float(ordered[k])),
+        high=math.expm1(float(ordered[ordered.size - 1 - k])),
         confidence=confidence,
     )
