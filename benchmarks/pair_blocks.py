@@ -136,22 +136,29 @@ def by_blocks(connection: Connection, path: str) -> tuple[list[float], list[floa
     return list(paired.head.instance_values), list(paired.base.instance_values)
 
 
-def compare_once(path: str, core: int, scheme: str) -> dict[str, list[float]]:
+def compare_once(path: str, cores: tuple[int, ...], scheme: str) -> dict[str, Any]:
+    """One comparison of unchanged code, both sides on ``cores`` (none: left to the
+    scheduler)."""
     ours, theirs = multiprocessing.get_context("fork").Pipe()
-    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path, (core,)))
+    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path, cores))
     other.start()
     try:
-        with pinned((core,)):
+        with pinned(cores):
             head, base = (by_instances if scheme == "instances" else by_blocks)(ours, path)
     finally:
         ours.send(None)
         other.join()
-    return {"head": head, "base": base}
+    return {"head": head, "base": base, "scheme": scheme}
+
+
+def real_models() -> dict[str, str]:
+    """The three Coral models and three of MediaPipe's."""
+    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
+    return models | {n: p for n, p in fetch_mediapipe_models().items() if n in MEDIAPIPE}
 
 
 def run_rounds(rounds: int) -> dict[str, Any]:
-    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
-    models |= {n: p for n, p in fetch_mediapipe_models().items() if n in MEDIAPIPE}
+    models = real_models()
     usable = sorted(os.sched_getaffinity(0))
     comparisons = []
     for round_no in range(rounds):
@@ -165,15 +172,9 @@ def run_rounds(rounds: int) -> dict[str, Any]:
                 for name, path in models.items():
                     schemes = SCHEMES if round_no % 2 == 0 else SCHEMES[::-1]
                     for scheme in schemes:
-                        values = compare_once(path, core, scheme)
+                        values = compare_once(path, (core,), scheme)
                         comparisons.append(
-                            {
-                                "round": round_no,
-                                "condition": condition,
-                                "model": name,
-                                "scheme": scheme,
-                                **values,
-                            }
+                            {"round": round_no, "condition": condition, "model": name, **values}
                         )
                         print(round_no, condition, name, scheme, len(values["head"]), "pairs",
                               file=sys.stderr, flush=True)  # fmt: skip

@@ -19,50 +19,17 @@ how often one measurement's verdict would be ``REGRESSION`` (the confirmation no
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import sys
 from typing import Any
 
 import pair_blocks
-from gate_accuracy import CORAL
-from gate_accuracy import MODELS as CORAL_MODELS
-from pair_blocks import OtherSide, serve, start_instance_of
-from relative_gate import fetch_mediapipe_models
 from saved import measure_or_report
-
-from pytest_edgetpu.measure import MeasureSettings, TimedInstance, measure_pairs, pinned
-
-MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
-SETTINGS = MeasureSettings(max_instances=10**6)
-THRESHOLD = 0.05
-SLOWDOWNS = (0.0, 0.05, 0.10)
-
-
-def compare_once(path: str, cores: tuple[int, ...]) -> dict[str, Any]:
-    ours, theirs = multiprocessing.get_context("fork").Pipe()
-    other = multiprocessing.get_context("fork").Process(target=serve, args=(theirs, path, cores))
-    other.start()
-    start = start_instance_of(path)
-    try:
-        with pinned(cores):
-            paired = measure_pairs(
-                lambda: TimedInstance(start, SETTINGS), lambda: OtherSide(ours), SETTINGS
-            )
-    finally:
-        ours.send(None)
-        other.join()
-    return {
-        "head": list(paired.head.instance_values),
-        "base": list(paired.base.instance_values),
-        "scheme": "blocks",
-    }
 
 
 def run_rounds(rounds: int) -> dict[str, Any]:
-    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
-    models |= {n: p for n, p in fetch_mediapipe_models().items() if n in MEDIAPIPE}
+    models = pair_blocks.real_models()
     usable = sorted(os.sched_getaffinity(0))
     comparisons = []
     for round_no in range(rounds):
@@ -72,7 +39,7 @@ def run_rounds(rounds: int) -> dict[str, Any]:
             if round_no % 2:
                 modes.reverse()
             for mode, cores in modes:
-                values = compare_once(path, cores)
+                values = pair_blocks.compare_once(path, cores, "blocks")
                 comparisons.append({"round": round_no, "model": name, "mode": mode, **values})
                 print(round_no, name, mode, len(values["head"]), "pairs", file=sys.stderr)
     return {
