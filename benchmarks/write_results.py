@@ -124,6 +124,15 @@ def main() -> None:
             "compared), in the same rounds, on the AMD EPYC host.\n\n",
         ),
         (
+            "relative_gate.py",
+            "relative_gate_blocks_quiet.json",
+            "Relative mode with pairs that take turns block by block: 3 more rounds on the quiet "
+            "host (11 real models)",
+            "The plugin of commit 24e77d0 (the measurement and the verdict of the section "
+            "above's), another shuffle of the order (seed 2), right after it on the same host: "
+            "for the +5% goal, which the run above left at 79%.\n\n",
+        ),
+        (
             "pair_blocks.py",
             "pair_blocks.json",
             "Relative mode's pairs instance by instance or block by block (unchanged code, 6 real "
