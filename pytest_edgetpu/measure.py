@@ -264,6 +264,11 @@ def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
     return max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE))
 
 
+def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
+    """The timed calls per instance that ``instance``'s fastest warm-up call suggests."""
+    return _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
+
+
 def _median_ci_half_width(values: Sequence[float]) -> float:
     """Relative half-width of the distribution-free 95% CI of the median of ``values``."""
     ordered = sorted(values)
@@ -328,9 +333,7 @@ def instance_runner(
     def run(runs: int | None) -> InstanceSamples:
         __tracebackhide__ = True
         instance = TimedInstance(start_instance, settings, clock, cpu_times)
-        if runs is None:
-            runs = _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
-        instance.block(runs)
+        instance.block(runs if runs is not None else _runs_chosen_by(instance, settings))
         return instance.samples()
 
     return run
@@ -441,8 +444,7 @@ def measure_pairs(
             base_instance = base()
             head_instance = head()
         if block is None:
-            estimate_ns = min(head_instance.warmup_ns, default=head_instance.first_ns)
-            block = math.ceil(_runs_per_instance(settings, estimate_ns) / PAIR_BLOCKS)
+            block = math.ceil(_runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
         for turn in range(PAIR_BLOCKS):
             one, other = (head_instance, base_instance)
             if head_first != (turn % 2 == 0):
