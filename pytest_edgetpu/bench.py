@@ -22,7 +22,7 @@ import numpy as np
 from .compare import Against
 from .delegation import Delegation, delegation_of, edgetpu_delegation
 from .devices import Device, open_edgetpu_delegate, open_external_delegate
-from .discovery import read_apex_temperature, read_apex_trip_point
+from .discovery import Thermal, read_apex_temperature, read_apex_trip_point
 from .errors import ModelError, NeedsEdgeTpuError
 from .inputs import fill_inputs, random_inputs_for
 from .measure import (
@@ -116,40 +116,6 @@ class LoadedModel:
         self.interpreter = self._session.new_interpreter(self.path)
         if self._inputs_set is not None:
             self.set_inputs(self._inputs_set)
-
-
-@dataclass(frozen=True)
-class Thermal:
-    """A PCIe Edge TPU's chip temperature around one measurement (USB sticks have no sensor)."""
-
-    before_c: float | None
-    after_c: float | None
-    trip_point_c: float
-    """The first trip point (``trip_point0_temp``), where the apex driver starts throttling."""
-
-    @property
-    def peak_c(self) -> float | None:
-        readings = [t for t in (self.before_c, self.after_c) if t is not None]
-        return max(readings) if readings else None
-
-    @property
-    def throttled(self) -> bool:
-        """Whether the driver ran the chip at a lowered clock during the measurement: it
-        throttles at or above the first trip point (it polls every 5 s, so a reading at either
-        end is the best evidence sysfs offers)."""
-        peak = self.peak_c
-        return peak is not None and peak >= self.trip_point_c
-
-    @property
-    def note(self) -> str | None:
-        """Why the figures may be slower than the chip, when it was throttled."""
-        if not self.throttled:
-            return None
-        return (
-            f"the Edge TPU reached {self.peak_c:.1f} °C, at or above its first trip point "
-            f"{self.trip_point_c:.1f} °C (trip_point0_temp), so the apex driver throttled its "
-            "clock during this measurement; cool the card and measure again"
-        )
 
 
 def mapping_note(info: ModelInfo) -> str | None:

@@ -150,6 +150,40 @@ def read_apex_trip_point(apex_dir: Path) -> float:
     return DEFAULT_TRIP_POINT_C if trip is None else trip
 
 
+@dataclass(frozen=True)
+class Thermal:
+    """A PCIe Edge TPU's chip temperature around one measurement (USB sticks have no sensor)."""
+
+    before_c: float | None
+    after_c: float | None
+    trip_point_c: float
+    """The first trip point (``trip_point0_temp``), where the apex driver starts throttling."""
+
+    @property
+    def peak_c(self) -> float | None:
+        readings = [t for t in (self.before_c, self.after_c) if t is not None]
+        return max(readings) if readings else None
+
+    @property
+    def throttled(self) -> bool:
+        """Whether the driver ran the chip at a lowered clock during the measurement: it
+        throttles at or above the first trip point (it polls every 5 s, so a reading at either
+        end is the best evidence sysfs offers)."""
+        peak = self.peak_c
+        return peak is not None and peak >= self.trip_point_c
+
+    @property
+    def note(self) -> str | None:
+        """Why the figures may be slower than the chip, when it was throttled."""
+        if not self.throttled:
+            return None
+        return (
+            f"the Edge TPU reached {self.peak_c:.1f} °C, at or above its first trip point "
+            f"{self.trip_point_c:.1f} °C (trip_point0_temp), so the apex driver throttled its "
+            "clock during this measurement; cool the card and measure again"
+        )
+
+
 def _read_millicelsius(path: Path) -> float | None:
     try:
         return int(path.read_text(encoding="ascii").strip()) / 1000.0

@@ -100,7 +100,6 @@ class Outputs:
             return
         if not collector.results:
             return
-        from .plots import write_plots
         from .report import markdown_report
         from .results import ResultsFile, write_text
 
@@ -130,6 +129,8 @@ class Outputs:
                 if step_summary:
                     write_text(Path(step_summary), markdown, append=True)
             if settings.plot_dir is not None:
+                from .plots import write_plots  # matplotlib and numpy: only when plotting
+
                 plots = write_plots(results, settings.plot_dir)
                 self.lines.append(
                     f"{len(plots)} plot(s) written to {run.display(settings.plot_dir)}"

@@ -66,8 +66,8 @@ class ControllerHooks:
     @pytest.hookimpl(wrapper=True)
     def pytest_sessionstart(self, session: pytest.Session) -> Generator[None, None, None]:
         yield
-        # xdist has just started the workers: the controller imports its part of the engine
-        # (numpy, the results) while they start, rather than before, or while they measure.
+        # xdist has just started the workers: the controller imports what it reads results
+        # with while they start, rather than before, or while they measure.
         _ = self.run.collector
 
     @pytest.hookimpl

@@ -15,14 +15,12 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final, TypeVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from .baselines import BaselineEntry, Profile, parse_entry
-from .bench import BenchResult, Thermal
 from .compare import Against, Current, Status, Verdict
 from .delegation import Delegation
+from .discovery import Thermal
 from .errors import BaselineError, ResultsError
 from .jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
 from .limits import (
@@ -37,7 +35,10 @@ from .limits import (
     is_number,
 )
 from .memory import MEMORY_PHASES, MemoryUse, MemoryVerdict
-from .stats import SUMMARY_FIGURES, Shift, Summary
+from .stats import SUMMARY_FIGURES, Shift, Summary, pooled_quantiles_ms
+
+if TYPE_CHECKING:
+    from .bench import BenchResult
 
 __all__ = [
     "QUANTILE_LEVELS",
@@ -173,7 +174,7 @@ class Result:
         quantiles = None
         if measurement is not None:
             pooled = [s for inst in measurement.instances for s in inst.samples_ns]
-            quantiles = tuple(float(q) / 1e6 for q in np.quantile(pooled, QUANTILE_LEVELS))
+            quantiles = pooled_quantiles_ms(pooled, QUANTILE_LEVELS)
         return cls(
             test_id=test_id,
             target=result.target,

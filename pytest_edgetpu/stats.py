@@ -14,6 +14,10 @@ instances land 15-30% slower, and how many do changes from run to run (see ``noi
 the instances that ran while the machine was quiet; a slowdown of the code under test moves that
 share, a busier neighbour does not. The same holds inside one instance, which is why the default
 metric's instance value is the instance's quiet invokes (:data:`QUIET_PERCENTILE`).
+
+numpy is imported by the functions that compute, not by the module: the xdist controller
+reads :class:`Summary` and :class:`Shift` in every result and computes nothing, and on a host
+with a core per worker its imports take CPU time from the workers.
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING
 
 from .limits import METRICS
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "FASTEST_SHARE",
@@ -39,6 +45,7 @@ __all__ = [
     "instance_figure",
     "instance_value",
     "paired_shift",
+    "pooled_quantiles_ms",
     "shift",
     "summarize",
 ]
@@ -111,6 +118,8 @@ class Summary:
 
 def summarize(samples_ns: Sequence[int]) -> Summary:
     """Describe per-invoke samples given in nanoseconds; raises ValueError when empty."""
+    import numpy as np
+
     ms = _milliseconds(samples_ns)
     p25, p50, p75, p90, p99 = np.percentile(ms, [25, 50, 75, 90, 99])
     mean = float(ms.mean())
@@ -134,11 +143,20 @@ def summarize(samples_ns: Sequence[int]) -> Summary:
 def instance_value(samples_ns: Sequence[int], metric: str) -> float:
     """One instance's figure for ``metric``, in milliseconds: its :data:`QUIET_PERCENTILE` for
     ``p50``, the metric itself otherwise."""
+    import numpy as np
+
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}; expected one of {', '.join(METRICS)}")
     if metric == "p50":
         return float(np.percentile(_milliseconds(samples_ns), QUIET_PERCENTILE))
     return summarize(samples_ns).value(metric)
+
+
+def pooled_quantiles_ms(samples_ns: Sequence[int], levels: Sequence[float]) -> tuple[float, ...]:
+    """The quantiles of ``samples_ns`` at ``levels`` (0 to 1), in milliseconds."""
+    import numpy as np
+
+    return tuple(float(q) for q in np.quantile(_milliseconds(samples_ns), levels))
 
 
 def instance_figure(metric: str) -> str:
@@ -147,6 +165,8 @@ def instance_figure(metric: str) -> str:
 
 
 def _milliseconds(samples_ns: Sequence[int]) -> npt.NDArray[np.float64]:
+    import numpy as np
+
     if len(samples_ns) == 0:
         raise ValueError("no samples to summarize")
     return np.asarray(samples_ns, dtype=np.float64) / _NS_PER_MS
@@ -162,6 +182,8 @@ def fastest(values: Sequence[float], share: float = FASTEST_SHARE) -> list[float
 def compared_value(values: Sequence[float]) -> float:
     """The figure of one side that a verdict compares, in the unit of ``values``: the median of
     its :func:`fastest` instance values (the shift is estimated between these sets)."""
+    import numpy as np
+
     return float(np.median(fastest(values)))
 
 
@@ -194,6 +216,8 @@ class Shift:
 
 
 def _positive_logs(values: Sequence[float]) -> npt.NDArray[np.float64]:
+    import numpy as np
+
     array = np.asarray(values, dtype=np.float64)
     if not (np.isfinite(array).all() and (array > 0).all()):
         raise ValueError("shift needs positive, finite values")
@@ -216,6 +240,8 @@ def paired_shift(
 
     Needs at least two pairs. With too few pairs for the requested confidence, the interval
     spans every Walsh average (the widest honest answer)."""
+    import numpy as np
+
     if len(baseline) != len(current):
         raise ValueError(f"{len(baseline)} baseline values for {len(current)} current ones")
     if len(baseline) < 2:
@@ -239,6 +265,8 @@ def shift(baseline: Sequence[float], current: Sequence[float], confidence: float
     Needs at least two positive values on each side. With too few pairs for the requested
     confidence, the interval spans every pairwise difference (the widest honest answer).
     """
+    import numpy as np
+
     if len(baseline) < 2 or len(current) < 2:
         raise ValueError("a shift needs at least two values on each side")
     z = _check_confidence(confidence)
@@ -256,6 +284,8 @@ def _between(ordered: npt.NDArray[np.float64], k: int, confidence: float) -> Shi
     """The change whose log is the median of ``ordered`` (sorted log changes), its interval
     from the ``k``-th smallest to the ``k``-th largest of them (counted from 0; clamped, so
     too few of them give the widest interval they have)."""
+    import numpy as np
+
     k = min(max(k, 0), (ordered.size - 1) // 2)
     return Shift(
         estimate=math.expm1(float(np.median(ordered))),

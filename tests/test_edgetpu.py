@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from test_discovery import FakeHost
 
-from pytest_edgetpu.bench import BenchResult, DeviceSession, Thermal, mapping_note
+from pytest_edgetpu.bench import BenchResult, DeviceSession, mapping_note
 from pytest_edgetpu.compare import Status
 from pytest_edgetpu.config import SessionSettings, session_settings
 from pytest_edgetpu.devices import Device, check_delegate_options, open_edgetpu_delegate
-from pytest_edgetpu.discovery import Discovery, EdgeTpu
+from pytest_edgetpu.discovery import Discovery, EdgeTpu, Thermal
 from pytest_edgetpu.errors import (
     ConfigError,
     DeviceError,

@@ -59,23 +59,36 @@ def test_two_workers_hold_two_devices_and_the_controller_writes(project: pytest.
     )
 
 
-def test_the_controller_imports_no_numpy_before_the_workers_start(
+def test_the_controller_never_imports_numpy_or_the_measuring_engine(
     project: pytest.Pytester,
 ) -> None:
-    # xdist starts the workers after the controller's configuration, so whatever the controller
-    # imports before then delays every worker; numpy and the engine come while they start.
+    # On a host with as many cores as workers, every import of the controller's takes CPU
+    # time from a worker starting or measuring; it gathers results, it measures nothing.
     project.makeconftest(
         """
+import os
 import sys
 
+HEAVY = ("numpy", "tflite", "pytest_edgetpu.bench", "pytest_edgetpu.station")
+
 def pytest_configure_node(node):
-    print("before worker", node.gateway.id, "numpy" in sys.modules)
+    print("before worker", node.gateway.id, [m for m in HEAVY if m in sys.modules])
+
+def pytest_unconfigure(config):
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        print("controller at the end", [m for m in HEAVY if m in sys.modules])
 """
     )
     project.makepyfile(test_bench=two_tests())
-    result = project.runpytest_subprocess("-n", "2", TWO_CPUS, "--edgetpu", "-s")
+    json_path = project.path / "results.json"
+    result = project.runpytest_subprocess(
+        "-n", "2", TWO_CPUS, "--edgetpu", "-s", f"--edgetpu-json={json_path}"
+    )
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["before worker gw0 False", "before worker gw1 False"])
+    result.stdout.fnmatch_lines(
+        ["before worker gw0 []", "before worker gw1 []", "controller at the end []"]
+    )
+    assert json_path.is_file()
 
 
 def test_serial_and_parallel_baselines_live_side_by_side(project: pytest.Pytester) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest_edgetpu
 from pytest_edgetpu.config import MARKER_DOC
+from pytest_edgetpu.example_models import write_conv_model
 
 PACKAGE = Path(pytest_edgetpu.__file__).resolve().parent
 
@@ -82,6 +83,22 @@ def test_the_plugin_imports_no_numpy_runtime_or_baselines_at_start_up() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_reading_a_models_operators_imports_none_of_the_generated_schema_modules(
+    tmp_path: Path,
+) -> None:
+    # ``import tflite`` imports ~190 modules in every pytest process; the names need one.
+    model = write_conv_model(tmp_path / "conv.tflite")
+    code = (
+        "import sys\n"
+        "from pytest_edgetpu.models import inspect_model\n"
+        f"print(inspect_model({str(model)!r}).operators, 'tflite' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == (
+        "('CONV_2D', 'DEPTHWISE_CONV_2D', 'CONV_2D', 'MEAN', 'FULLY_CONNECTED', 'SOFTMAX') False"
+    )
 
 
 #: The modules that run under pytest; every other module is engine, usable without it.
