@@ -8,8 +8,15 @@ parallel (`-n N --edgetpu-device=cpu:0,...`) runs alternate; the figure is the r
 wall times (higher is better; the target on 2 cores is 1.6), with the ratio of each
 back-to-back pair of runs beside it (its median, lowest and highest) and every run's wall time.
 
+With --yardstick, each round also times xdist alone on the same shape of work: a suite without
+the plugin whose tests busy-wait for as long as the serial run's tests took (their JUnit
+times, median per test over the rounds so far), serially and under -n N. Its speed-up is what
+xdist itself reaches on this host for tests that long: the ceiling for the plugin's, which
+additionally starts a runtime and a probe helper in every worker.
+
     python benchmarks/scaling.py --workers 2 --tests 24 --repeats 2 \\
         --out benchmarks/results/scaling.json
+    python benchmarks/scaling.py --workers 2 --tests 6 --repeats 8 --yardstick
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 from saved import ROOT, save
@@ -47,10 +55,42 @@ def write_suite(directory: Path, count: int) -> int:
     return len(tests) - 1
 
 
-def timed(directory: Path, args: list[str]) -> float:
+def write_busy_suite(directory: Path, durations_s: list[float]) -> None:
+    """Tests without the plugin that keep a core busy for ``durations_s``, one each."""
+    directory.mkdir(exist_ok=True)
+    tests = ["import time\n"]
+    for i, duration in enumerate(durations_s):
+        tests.append(
+            f"def test_busy_{i}():\n"
+            f"    end = time.perf_counter() + {duration!r}\n"
+            "    while time.perf_counter() < end:\n        pass\n"
+        )
+    (directory / "test_busy.py").write_text("\n".join(tests))
+    (directory / "pytest.ini").write_text("[pytest]\n")
+
+
+def test_durations_s(junit: Path) -> list[float]:
+    """Each test's time (setup, call and teardown) in a JUnit XML file, in the file's order."""
+    return [float(case.get("time", "0")) for case in ElementTree.parse(junit).iter("testcase")]
+
+
+def median_per_test(rounds: list[list[float]]) -> list[float]:
+    return [statistics.median(times) for times in zip(*rounds, strict=True)]
+
+
+def timed(directory: Path, args: list[str], plugin: bool = True) -> float:
     start = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--edgetpu", *args],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            *(["--edgetpu"] if plugin else []),
+            *args,
+        ],
         cwd=directory,
         capture_output=True,
         check=True,
@@ -58,28 +98,10 @@ def timed(directory: Path, args: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--tests", type=int, default=24)
-    parser.add_argument("--out", type=Path)
-    args = parser.parse_args()
-    devices = ",".join(f"cpu:{i}" for i in range(args.workers))
-    serial, parallel = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        directory = Path(tmp)
-        tests = write_suite(directory, args.tests)
-        for _ in range(args.repeats):
-            serial.append(timed(directory, ["-p", "no:xdist", f"--edgetpu-device={devices}"]))
-            parallel.append(
-                timed(directory, ["-n", str(args.workers), f"--edgetpu-device={devices}"])
-            )
+def speedup(serial: list[float], parallel: list[float]) -> dict[str, object]:
     # Pair by pair: run i of each kind ran back to back, under the same state of the host.
     ratios = sorted(s / p for s, p in zip(serial, parallel, strict=True))
-    result = {
-        "tests": tests,
-        "workers": args.workers,
+    return {
         "serial_s": statistics.median(serial),
         "parallel_s": statistics.median(parallel),
         "speedup": statistics.median(serial) / statistics.median(parallel),
@@ -91,6 +113,52 @@ def main() -> None:
         "serial_runs_s": serial,
         "parallel_runs_s": parallel,
     }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tests", type=int, default=24)
+    parser.add_argument(
+        "--yardstick", action="store_true", help="also time xdist alone on the same work"
+    )
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    devices = ",".join(f"cpu:{i}" for i in range(args.workers))
+    serial, parallel, busy_serial, busy_parallel = [], [], [], []
+    durations: list[list[float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # Side by side, so that neither suite collects the other's tests.
+        directory, busy = Path(tmp) / "plugin", Path(tmp) / "busy"
+        directory.mkdir()
+        junit = Path(tmp) / "serial.xml"
+        tests = write_suite(directory, args.tests)
+        for _ in range(args.repeats):
+            serial.append(
+                timed(
+                    directory,
+                    ["-p", "no:xdist", f"--edgetpu-device={devices}", f"--junitxml={junit}"],
+                )
+            )
+            parallel.append(
+                timed(directory, ["-n", str(args.workers), f"--edgetpu-device={devices}"])
+            )
+            if args.yardstick:
+                durations.append(test_durations_s(junit))
+                write_busy_suite(busy, median_per_test(durations))
+                busy_serial.append(timed(busy, ["-p", "no:xdist"], plugin=False))
+                busy_parallel.append(timed(busy, ["-n", str(args.workers)], plugin=False))
+    result: dict[str, object] = {
+        "tests": tests,
+        "workers": args.workers,
+        **speedup(serial, parallel),
+    }
+    if args.yardstick:
+        result["xdist_alone"] = {
+            "test_s": median_per_test(durations),
+            **speedup(busy_serial, busy_parallel),
+        }
     save(result, args.out)
 
 

@@ -229,6 +229,11 @@ def main() -> None:
             parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))
     for name, title in (
         (
+            "scaling_6tests_yardstick.json",
+            "xdist scaling, 6 tests, beside xdist alone on busy-waiting tests as long as the "
+            "plugin's (the controller importing no numpy)",
+        ),
+        (
             "scaling_6tests_xeon.json",
             "xdist scaling, 6 tests, on the Intel Xeon host (every run's wall time and the ratio "
             "pair by pair)",
