@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypedDict
 
 if TYPE_CHECKING:
     import numpy as np
@@ -117,19 +117,31 @@ _ABI_MISMATCH = "Unsupported data type in custom op handler"
 _LIBEDGETPU_BUILDS = "feranick/libedgetpu releases are built for current TensorFlow Lite"
 
 
+#: A float32 model of one ADD, ``y = x + x`` on ``[1]``: XNNPACK takes it, so building it
+#: creates the delegate. Written out, because generating it imports the ``tflite`` package's
+#: ~190 modules (60-100 ms of every session start); tests/test_runtime.py rebuilds these bytes
+#: with that package's builders.
+FIRST_LOG_MODEL: Final = bytes.fromhex(
+    "1800000054464c3300000e00140010000c000800000004000e00000010000000180000001c000000"
+    "030000000100000004000000ecffffff010000002000000001000000080000000400040004000000"
+    "0c00140010000c00080004000c0000001000000014000000180000001c000000010000002c000000"
+    "01000000010000000100000000000000020000005c0000003000000000000a000c00000008000400"
+    "0a000000080000000c0000000100000001000000020000000000000000000000e4ffffff10000000"
+    "04000000010000000100000001000000790000000c000c0008000000000004000c00000010000000"
+    "0400000001000000010000000100000078000000"
+)
+
+
 def consume_first_cpu_log(runtime: Runtime) -> None:
     """Build this process's first CPU interpreter with stderr closed.
 
     LiteRT logs ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` to the process's
     stderr the first time it builds a CPU interpreter; done here, at session start, the line
     never lands in the captured output of whichever test comes first."""
-    from .example_models import dense_model_bytes
-
-    content = dense_model_bytes(input_size=4, hidden=(4,), outputs=2)
     saved, quiet = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(quiet, 2)
-        runtime.interpreter_class(model_content=content, num_threads=1).allocate_tensors()
+        runtime.interpreter_class(model_content=FIRST_LOG_MODEL, num_threads=1).allocate_tensors()
     except Exception:
         # A runtime that fails here fails on the first model too, where make_interpreter
         # turns it into its one-line error.
