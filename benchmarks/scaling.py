@@ -79,18 +79,10 @@ def median_per_test(rounds: list[list[float]]) -> list[float]:
 
 
 def timed(directory: Path, args: list[str], plugin: bool = True) -> float:
+    pytest = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     start = time.perf_counter()
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            *(["--edgetpu"] if plugin else []),
-            *args,
-        ],
+        [*pytest, *(["--edgetpu"] if plugin else []), *args],
         cwd=directory,
         capture_output=True,
         check=True,
