@@ -58,6 +58,14 @@ def main() -> None:
     for script, name, title, intro in (
         (
             "gate_accuracy.py",
+            "gate_accuracy_epyc.json",
+            "Gate accuracy and time against pytest-benchmark (serial, on the AMD EPYC host, "
+            "a controller without numpy and a lighter session start)",
+            "pytest-edgetpu as of commit 40438e7, back on the AMD EPYC: measurement and verdicts "
+            "as in the Xeon section below; the session start lost 0.2-0.3 s.\n\n",
+        ),
+        (
+            "gate_accuracy.py",
             "gate_accuracy_xeon.json",
             "Gate accuracy and time against pytest-benchmark (serial, on the Intel Xeon host)",
             "pytest-edgetpu as of commit 743ebeb, on the project's VM after it moved from an AMD "
