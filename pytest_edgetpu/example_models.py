@@ -3,14 +3,13 @@
 :func:`write_dense_model`, :func:`write_conv_model` and :func:`write_example_models` build
 small float32 models from seeded numpy weights with the ``tflite`` schema's builder functions,
 byte-for-byte deterministic, so examples, tests and benchmarks need no TensorFlow and no
-downloads. Nothing on the plugin's measuring path imports this module, except for the
-four-weight model that absorbs LiteRT's first log line (``runtime.consume_first_cpu_log``).
+downloads. Nothing on the plugin's measuring path imports this module (it imports the whole
+``tflite`` package); LiteRT accelerator checks (``compiled.py``) build a model with it.
 """
 
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import flatbuffers
 import numpy as np
 import tflite
 
+from .jsonio import read_regular, write_atomic
 from .models import FILE_IDENTIFIER, SCHEMA_VERSION
 
 __all__ = [
@@ -533,15 +533,11 @@ def write_example_models(directory: Path) -> list[Path]:
 
 def _write_if_changed(path: Path, data: bytes) -> None:
     try:
-        if path.read_bytes() == data:
+        if read_regular(path, len(data)) == data:
             return
-    except FileNotFoundError:
+    except (OSError, ValueError):  # absent, larger, a FIFO or a symlink to one: written anew
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Write-then-rename, so a concurrent reader (another xdist worker) never sees half a file.
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    # Write-then-rename, so a concurrent reader (another xdist worker) never sees half a file;
+    # the temporary name is unpredictable, so a planted symlink cannot redirect the write.
+    write_atomic(path, data)

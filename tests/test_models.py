@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -408,3 +411,27 @@ def test_dense_rejects_bad_sizes(tmp_path: Path, kwargs: dict[str, Any]) -> None
 def test_conv_rejects_bad_sizes(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="filters must be a positive integer"):
         write_conv_model(tmp_path / "m.tflite", filters=0)
+
+
+def test_writing_the_example_models_follows_no_planted_symlink_and_waits_on_no_fifo(
+    tmp_path: Path,
+) -> None:
+    # A shared models folder: another user plants a symlink where a temporary file with the
+    # writer's pid would go, and a FIFO where a model goes (reading it would block forever).
+    directory = tmp_path / "models"
+    directory.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    dense, conv = EXAMPLE_MODELS
+    (directory / f".{dense}.{os.getpid()}.tmp").symlink_to(victim)
+    os.mkfifo(directory / conv)
+    # In a process of its own: a writer that opens the FIFO blocks, and the timeout says so.
+    code = (
+        "from pytest_edgetpu.example_models import write_example_models\n"
+        f"write_example_models({str(directory)!r})\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    paths = [directory / dense, directory / conv]
+    assert victim.read_text() == "keep me"
+    assert all(path.is_file() and not path.is_symlink() for path in paths)
+    assert [inspect_model(path).size_bytes for path in paths] == [p.stat().st_size for p in paths]
