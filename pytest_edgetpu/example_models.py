@@ -27,6 +27,7 @@ __all__ = [
     "EXAMPLE_MODELS",
     "conv_model_bytes",
     "dense_model_bytes",
+    "first_log_model_bytes",
     "write_conv_model",
     "write_dense_model",
     "write_example_models",
@@ -503,6 +504,15 @@ def write_conv_model(
     )
     _write_if_changed(Path(path), data)
     return Path(path)
+
+
+def first_log_model_bytes() -> bytes:
+    """A float32 softmax on ``[1, 2]``: XNNPACK takes it, so building it creates the delegate
+    and LiteRT prints its first log line (:data:`pytest_edgetpu.runtime.FIRST_LOG_MODEL` holds
+    these bytes, written out)."""
+    graph = _Graph("pytest-edgetpu: the first CPU interpreter")
+    x = graph.tensor("input", (1, 2))
+    return graph.serialize([x], [graph.softmax("probabilities", x, (1, 2))])
 
 
 EXAMPLE_MODELS: Final = ("tiny_dense.tflite", "tiny_conv.tflite")
