@@ -44,7 +44,7 @@ def short_ini() -> str:
 @pytest.fixture
 def project(pytester: pytest.Pytester, short_ini: str) -> pytest.Pytester:
     """A user's project: the short ini and the two generated models under models/."""
-    from pytest_edgetpu.example_models import write_example_models
+    from pytest_edgetpu.model.examples import write_example_models
 
     pytester.makeini(short_ini)
     write_example_models(pytester.path / "models")

@@ -34,7 +34,7 @@ from typing import Any
 
 from saved import save
 
-from pytest_edgetpu.compare import COUNTS_FROM
+from pytest_edgetpu.judge.compare import COUNTS_FROM
 
 CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 MODELS = ("mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant", "mobilenet_v2_1.0_224_quant")

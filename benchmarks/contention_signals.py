@@ -40,9 +40,9 @@ from typing import Any
 import numpy as np
 from saved import save
 
-from pytest_edgetpu.inputs import fill_inputs, random_inputs_for
-from pytest_edgetpu.runtime import load_runtime, make_interpreter
-from pytest_edgetpu.stats import QUIET_PERCENTILE
+from pytest_edgetpu.core.stats import QUIET_PERCENTILE
+from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
+from pytest_edgetpu.engine.inputs import fill_inputs, random_inputs_for
 
 CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 NEIGHBOUR = (

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from saved import save
 
-from pytest_edgetpu.runtime import load_runtime, make_interpreter
+from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
 
 CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 

@@ -1,9 +1,9 @@
 """How stable each memory figure measures (issue 18): the run-to-run spread on real models.
 
-Each session is a fresh probe helper (``pytest_edgetpu.probe.ModelProbe``), as a pytest session
-starts one; for each model it forks three children and keeps their median and spread
-(``pytest_edgetpu.memory``). Over ``--sessions`` sessions, per model and figure: the median, the
-range of the sessions' medians (run to run), and the largest spread within a session; and the
+Each session is a fresh probe helper (``pytest_edgetpu.engine.probe.ModelProbe``), as a pytest
+session starts one; for each model it forks three children and keeps their median and spread
+(``pytest_edgetpu.engine.memory``). Over ``--sessions`` sessions, per model and figure: the median,
+the range of the sessions' medians (run to run), and the largest spread within a session; and the
 same sessions, alternating with those, beside 2 memory-streaming neighbour processes (noise.md).
 Models: the three Coral CPU models, and the eight MediaPipe models ``relative_gate.py`` fetches.
 
@@ -24,8 +24,8 @@ from gate_accuracy import MODELS as CORAL_MODELS
 from relative_gate import fetch_mediapipe_models, start_neighbours
 from saved import measure_or_report
 
-from pytest_edgetpu.memory import MEMORY_PHASES
-from pytest_edgetpu.probe import ModelProbe
+from pytest_edgetpu.engine.memory import MEMORY_PHASES
+from pytest_edgetpu.engine.probe import ModelProbe
 
 CONDITIONS = ("quiet", "mem2")
 

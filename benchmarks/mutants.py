@@ -114,10 +114,10 @@ def write_mutant(spec: dict[str, Any], directory: Path) -> tuple[Path, str]:
 
 
 def worker() -> None:
-    from pytest_edgetpu.bench import DeviceSession
-    from pytest_edgetpu.devices import Device
-    from pytest_edgetpu.errors import EdgeTpuError
-    from pytest_edgetpu.runtime import load_runtime
+    from pytest_edgetpu.core.errors import EdgeTpuError
+    from pytest_edgetpu.device.runtime import load_runtime
+    from pytest_edgetpu.device.selection import Device
+    from pytest_edgetpu.engine.session import DeviceSession
 
     session = DeviceSession(Device("cpu", "cpu:0"), load_runtime())
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,8 +25,8 @@ from pathlib import Path
 from ai_edge_litert.interpreter import Interpreter
 from saved import ROOT, save
 
-from pytest_edgetpu.example_models import write_example_models
-from pytest_edgetpu.measure import MeasureSettings, measure
+from pytest_edgetpu.engine.timing import MeasureSettings, measure
+from pytest_edgetpu.model.examples import write_example_models
 
 MODEL = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"
 

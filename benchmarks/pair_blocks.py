@@ -38,8 +38,8 @@ from gate_accuracy import MODELS as CORAL_MODELS
 from relative_gate import fetch_mediapipe_models
 from saved import measure_or_report
 
-from pytest_edgetpu.compare import Status, decide
-from pytest_edgetpu.measure import (
+from pytest_edgetpu.core.stats import Shift, fastest, instance_value, paired_shift, shift
+from pytest_edgetpu.engine.timing import (
     PAIRED_SPAN,
     InstanceSamples,
     MeasureSettings,
@@ -48,7 +48,7 @@ from pytest_edgetpu.measure import (
     measure_pairs,
     pinned,
 )
-from pytest_edgetpu.stats import Shift, fastest, instance_value, paired_shift, shift
+from pytest_edgetpu.judge.compare import Status, decide
 
 MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
 SETTINGS = MeasureSettings(max_instances=10**6)

@@ -28,11 +28,11 @@ from pathlib import Path
 import numpy as np
 from saved import save
 
-from pytest_edgetpu.compare import Status, decide
-from pytest_edgetpu.inputs import fill_inputs, random_inputs_for
-from pytest_edgetpu.measure import MeasureSettings, measure
-from pytest_edgetpu.runtime import load_runtime, make_interpreter
-from pytest_edgetpu.stats import fastest, shift
+from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
+from pytest_edgetpu.engine.inputs import fill_inputs, random_inputs_for
+from pytest_edgetpu.engine.timing import MeasureSettings, measure
+from pytest_edgetpu.judge.compare import Status, decide
 
 CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 #: model -> (instances in a baseline, instances in a gate run), from gate_accuracy.json
@@ -53,7 +53,7 @@ SLOWDOWNS = (0.0, 0.05, 0.10)
 
 def record(model: Path, seconds: float) -> list[np.ndarray]:
     """Per-invoke milliseconds of each fresh instance, in time order, timed by the plugin's own
-    loop (:func:`~pytest_edgetpu.measure.measure`) for ``seconds`` without an early stop."""
+    loop (:func:`~pytest_edgetpu.engine.timing.measure`) for ``seconds`` without an early stop."""
     runtime = load_runtime()
 
     def start_instance() -> Callable[[], object]:

@@ -7,7 +7,7 @@ confirmation measurement cannot be replayed: these rates are for the first measu
 (where the gate confirmed, the kept values are the confirmation's).
 
 A second table weighs where a slowdown starts to count (the share of the 5% threshold,
-:data:`~pytest_edgetpu.compare.COUNTS_FROM` in the plugin), confirmation included: it crosses
+:data:`~pytest_edgetpu.judge.compare.COUNTS_FROM` in the plugin), confirmation included: it crosses
 each baseline with two gate runs of the same condition from other rounds (a baseline is recorded
 long before the runs it gates, and the two measurements of a confirmation are independent), over
 2,000 seeded draws per cell. A third table does the same with each baseline cut to the first two
@@ -15,8 +15,8 @@ thirds of its instances: about what a baseline recorded for max_time instead of 
 would have given.
 
 A fourth table replays verdict-aware stopping (the plugin's
-:func:`~pytest_edgetpu.compare.settle_rule`): each gate run stops at the first instance, from the
-eighth on, at which its comparison with the baseline is settled; its confirmation stops at the
+:func:`~pytest_edgetpu.judge.compare.settle_rule`): each gate run stops at the first instance, from
+the eighth on, at which its comparison with the baseline is settled; its confirmation stops at the
 first settled "no slowdown", and settles a slowdown only from two thirds of its instances on
 (the plugin's two thirds of max_time). It gives the confirmed rates beside those of the whole
 measurements, and the share of instances the first measurement needed. A relative_gate.py file
@@ -34,9 +34,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from pytest_edgetpu.compare import COUNTS_FROM, Policy, Status, decide, settle_rule
-from pytest_edgetpu.measure import MeasureSettings
-from pytest_edgetpu.stats import fastest, shift
+from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.engine.timing import MeasureSettings
+from pytest_edgetpu.judge.compare import COUNTS_FROM, Policy, Status, decide, settle_rule
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
 SETTLED = settle_rule(Policy(threshold=0.05))

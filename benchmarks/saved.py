@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pytest_edgetpu.devices import cpu_model
+from pytest_edgetpu.device.selection import cpu_model
 
 ROOT = Path(__file__).resolve().parent.parent
 

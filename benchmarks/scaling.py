@@ -32,7 +32,7 @@ from pathlib import Path
 
 from saved import ROOT, save
 
-from pytest_edgetpu.example_models import write_example_models
+from pytest_edgetpu.model.examples import write_example_models
 
 CORAL = ROOT.parent / "shared" / "models" / "coral"
 

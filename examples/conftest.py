@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.example_models import write_example_models
+from pytest_edgetpu.model.examples import write_example_models
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import (
+from .core.errors import (
     BaselineError,
     ConfigError,
     DeviceBusyError,
@@ -18,8 +18,8 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .bench import BenchResult, LoadedModel
-    from .compare import Status, Verdict
+    from .engine.session import BenchResult, LoadedModel
+    from .judge.compare import Status, Verdict
 
 __all__ = [
     "BaselineError",
@@ -40,10 +40,10 @@ __all__ = [
 # Imported on first use: the plugin module imports this package in every pytest run of a
 # project that has it installed, and these pull in numpy.
 _LAZY = {
-    "BenchResult": ".bench",
-    "LoadedModel": ".bench",
-    "Status": ".compare",
-    "Verdict": ".compare",
+    "BenchResult": ".engine.session",
+    "LoadedModel": ".engine.session",
+    "Status": ".judge.compare",
+    "Verdict": ".judge.compare",
 }
 
 

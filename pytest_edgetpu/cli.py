@@ -17,27 +17,22 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .baselines import (
-    BaselineEntry,
-    BaselineFile,
-    BaselineStore,
-    Profile,
-    write_entries,
-)
-from .baselines import parse_text as parse_baseline_text
-from .compare import Policy, Status, compare, compare_against, format_ms, recordable
 from .config import option_help, parse_memory_slack, parse_threshold
-from .devices import cpu_governor, cpu_model, parse_device_spec, resolve_devices
-from .discovery import discover
-from .errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
-from .gate import judge_memory
-from .gitrev import Revision, git
-from .jsonio import MAX_BYTES
-from .memory import MemoryPolicy
-from .report import summary_table, text_table
-from .results import current_of, load_results
-from .runtime import load_runtime
-from .stats import compared_value, fastest, shift
+from .core.errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
+from .core.jsonio import MAX_BYTES
+from .core.stats import compared_value, fastest, shift
+from .device.discovery import discover
+from .device.profile import Profile
+from .device.runtime import load_runtime
+from .device.selection import cpu_governor, cpu_model, parse_device_spec, resolve_devices
+from .engine.memory import MemoryPolicy
+from .judge.baselines import BaselineEntry, BaselineFile, BaselineStore, write_entries
+from .judge.baselines import parse_text as parse_baseline_text
+from .judge.compare import Policy, Status, compare, compare_against, format_ms, recordable
+from .judge.gate import judge_memory
+from .judge.results import current_of, load_results
+from .relative.git import Revision, git
+from .report.render import summary_table, text_table
 
 __all__ = ["main"]
 
@@ -64,7 +59,7 @@ def _devices(_: argparse.Namespace) -> int:
     builtin_ids = ", ".join(device.id.replace("cpu", "cpu-builtin") for device in cpus)
     print(f"cpu-builtin: {builtin_ids} (the same cores, XNNPACK off)")
     print("delegate: any TFLite external delegate library, as --edgetpu-device=delegate:PATH")
-    from .compiled import accelerator_missing
+    from .device.accelerators import accelerator_missing
 
     for accelerator in ("cpu", "gpu", "npu"):
         missing = accelerator_missing(accelerator)

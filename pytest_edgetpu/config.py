@@ -21,15 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final, Generic, TypeVar
 
-from .devices import (
-    PERFORMANCE_LEVELS,
-    DeviceRequest,
-    parse_delegate_options,
-    parse_device_spec,
-    parse_performance,
-)
-from .errors import ConfigError
-from .limits import (
+from .core.errors import ConfigError
+from .core.limits import (
     MAX_MAX_TIME_S,
     MAX_MEMORY_KIB,
     MAX_MIN_RUNS,
@@ -37,8 +30,15 @@ from .limits import (
     MAX_WARMUP,
     METRICS,
 )
-from .measure import MeasureSettings
-from .memory import MemoryPolicy
+from .device.selection import (
+    PERFORMANCE_LEVELS,
+    DeviceRequest,
+    parse_delegate_options,
+    parse_device_spec,
+    parse_performance,
+)
+from .engine.memory import MemoryPolicy
+from .engine.timing import MeasureSettings
 
 __all__ = [
     "MARKER_ARGS",

@@ -17,14 +17,15 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import pytest
 
 from .config import SessionSettings, Sourced, TestSettings, test_settings
-from .errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
-from .keys import measurement_key
+from .core.errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
+from .core.keys import measurement_key
 
 if TYPE_CHECKING:
-    from .bench import Base, BenchResult, DeviceSession, LoadedModel
-    from .gate import Pending
-    from .measure import EarlyStop
-    from .models import ModelInfo
+    from .engine.against import Base
+    from .engine.session import BenchResult, DeviceSession, LoadedModel
+    from .engine.timing import EarlyStop
+    from .judge.gate import Pending
+    from .model.inspection import ModelInfo
     from .run import BenchRun
 
 __all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "TpuBench"]
@@ -174,9 +175,9 @@ class TpuBench:
         measure_settings = self.settings.measure if measuring else None
         session = self.edgetpu.session.with_threads(self.settings.num_threads)
 
-        from .compare import Against
-        from .errors import RevisionError
-        from .gate import Pending
+        from .core.errors import RevisionError
+        from .engine.against import Against
+        from .judge.gate import Pending
 
         call = len(self.pending) + 1
         key = measurement_key(self.node_id, call)
@@ -257,7 +258,7 @@ class TpuBench:
     ) -> ModelInfo | Callable[[], object]:
         """The model ``target`` names, or the callable it is; a ConfigError for a target that
         is neither."""
-        from .bench import LoadedModel
+        from .engine.session import LoadedModel
 
         if target is None or isinstance(target, (str, Path)):
             path = target if target is not None else self.settings.model

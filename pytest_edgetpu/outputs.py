@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from .errors import EdgeTpuError, one_line
-from .keys import owner_of
+from .core.errors import EdgeTpuError, one_line
+from .core.keys import owner_of
 
 if TYPE_CHECKING:
     from .run import BenchRun
@@ -100,8 +100,8 @@ class Outputs:
             return
         if not collector.results:
             return
-        from .report import markdown_report
-        from .results import ResultsFile, write_text
+        from .judge.results import ResultsFile, write_text
+        from .report.render import markdown_report
 
         settings = run.settings
         try:
@@ -129,7 +129,7 @@ class Outputs:
                 if step_summary:
                     write_text(Path(step_summary), markdown, append=True)
             if settings.plot_dir is not None:
-                from .plots import write_plots  # matplotlib and numpy: only when plotting
+                from .report.plots import write_plots  # matplotlib and numpy: only when plotting
 
                 plots = write_plots(results, settings.plot_dir)
                 self.lines.append(
@@ -150,7 +150,7 @@ class Outputs:
         def keep(key: str) -> bool:
             return key in measured or owner_of(key) in failed.node_ids
 
-        from .baselines import prune_entries
+        from .judge.baselines import prune_entries
 
         pruned: set[str] = set()
         for path in written:
@@ -169,7 +169,7 @@ class Outputs:
         settings, timed = self.run.settings, self.run.collector.timed
         if not timed and not self.lines:
             return
-        from .report import (
+        from .report.render import (
             headline,
             kept_line,
             result_notes,

@@ -1,7 +1,7 @@
 """pytest hooks of pytest-edgetpu: options, marker, collection, verdicts, summary and files.
 
 Hooks only; the work is done by :mod:`pytest_edgetpu.run` and the modules it drives, the
-collection of ``.tflite`` files by :mod:`pytest_edgetpu.collect`, and what the run shows and
+collection of ``.tflite`` files by :mod:`pytest_edgetpu.items`, and what the run shows and
 writes by :mod:`pytest_edgetpu.outputs`. The engine modules (numpy, the TFLite runtime) are
 imported when a run benchmarks something, never at plugin start-up: every pytest run of a
 project that installs the plugin pays for this module.
@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import fixtures
-from .atrev import Serving
-from .collect import collect_tflite
 from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
-from .errors import ConfigError, EdgeTpuError, one_line
+from .core.errors import ConfigError, EdgeTpuError, one_line
 from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
+from .items import collect_tflite
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
-from .parallel import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
-from .serve import ServeHooks
+from .relative.helper import Serving
+from .relative.serve import ServeHooks
+from .xdist_hooks import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
 
 if TYPE_CHECKING:
     from .run import BenchRun
@@ -89,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", MARKER_DOC)
     settings = _settings(config)
     if settings.enabled and settings.plot_dir is not None:
-        from .plots import check_matplotlib
+        from .report.plots import check_matplotlib
 
         try:
             check_matplotlib()
@@ -155,8 +155,8 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     settings = _settings(config)
     if not settings.enabled:
         return None
-    from .devices import resolve_devices
-    from .discovery import discover
+    from .device.discovery import discover
+    from .device.selection import resolve_devices
 
     try:
         devices = resolve_devices(
@@ -188,7 +188,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 def _check_outputs(settings: SessionSettings) -> None:
     # Refused now rather than after minutes of measuring, when the results would be lost.
-    from .jsonio import check_writable
+    from .core.jsonio import check_writable
 
     sources = settings.sources
     if settings.update:
@@ -257,7 +257,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     pending_benches = item.stash.get(PENDING_KEY, [])
     if not pending_benches:
         return
-    from .report import junit_properties, progress_line
+    from .report.render import junit_properties, progress_line
 
     run = item.config.stash[RUN_KEY].get()
     failures = []

@@ -5,15 +5,15 @@ The engine behind the plugin's hooks, free of pytest. A process plays one role:
 * ``serial``: measures on the first device it can lease, writes files at the end;
 * ``worker`` (pytest-xdist): measures on the device the controller assigned, leases it, pins
   itself to its cores, and hands its results and queued baseline entries to the controller;
-* ``base``: a relative-mode helper (:mod:`pytest_edgetpu.atrev`): runs one test at a git
+* ``base``: a relative-mode helper (:mod:`pytest_edgetpu.relative.helper`): runs one test at a git
   revision on the device its parent holds (no lease of its own) and measures on command;
 * ``controller``: measures nothing; it hands devices out, gathers the workers' results, and
   alone writes baselines and reports. It opens a device only to load the firmware of a USB
   stick still in DFU mode, before any worker starts (see :meth:`BenchRun.discovery`).
 
-A measuring process has a :class:`~pytest_edgetpu.station.Station` (the device it holds) and a
-:class:`~pytest_edgetpu.gate.Gate` (which turns a measurement into a result); every process has
-a :class:`~pytest_edgetpu.collector.Collector` (the results, and the entries to write).
+A measuring process has a :class:`~pytest_edgetpu.engine.station.Station` (the device it holds) and
+a :class:`~pytest_edgetpu.judge.gate.Gate` (which turns a measurement into a result); every process
+has a :class:`~pytest_edgetpu.judge.collector.Collector` (the results, and the entries to write).
 """
 
 from __future__ import annotations
@@ -23,23 +23,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from .atrev import Serving
-from .baselines import BaselineStore
 from .config import SessionSettings
-from .devices import Device, open_edgetpu_delegate, resolve_devices
-from .discovery import Discovery, discover
-from .errors import DeviceError
-from .leases import is_free
-from .runtime import Runtime, load_runtime
+from .core.errors import DeviceError
+from .device.discovery import Discovery, discover
+from .device.leases import is_free
+from .device.runtime import Runtime, load_runtime
+from .device.selection import Device, open_edgetpu_delegate, resolve_devices
+from .judge.baselines import BaselineStore
+from .relative.helper import Serving
 
 if TYPE_CHECKING:
     # numpy and the engine, imported by the properties that need them: an xdist controller
-    # hands devices out before it needs any of them (see ``parallel.ControllerHooks``).
-    from .collector import Collector
-    from .gate import Gate, Pending
-    from .relative import Relative
-    from .results import Result
-    from .station import Station
+    # hands devices out before it needs any of them (see ``xdist_hooks.ControllerHooks``).
+    from .engine.station import Station
+    from .judge.collector import Collector
+    from .judge.gate import Gate, Pending
+    from .judge.results import Result
+    from .relative.base import Relative
 
 __all__ = ["BenchRun", "Role"]
 
@@ -75,7 +75,7 @@ class BenchRun:
 
     @functools.cached_property
     def collector(self) -> Collector:
-        from .collector import Collector
+        from .judge.collector import Collector
 
         return Collector(self.settings.baseline_dir, self.display)
 
@@ -139,7 +139,7 @@ class BenchRun:
         """The device this process measures on, leased for the whole session."""
         if self.role == "controller":
             raise DeviceError("the xdist controller measures nothing; its workers do")
-        from .station import Station
+        from .engine.station import Station
 
         if self.role == "base":
             return Station.borrowed(self.devices[0], self.runtime, self.discovery)
@@ -158,7 +158,7 @@ class BenchRun:
         baselines."""
         if self.settings.against is None:
             return None
-        from .relative import Relative
+        from .relative.base import Relative
 
         return Relative.resolve(
             self.settings.against, self.rootdir, self.settings.sources["against"]
@@ -170,7 +170,7 @@ class BenchRun:
 
     @functools.cached_property
     def gate(self) -> Gate:
-        from .gate import Gate
+        from .judge.gate import Gate
 
         return Gate(
             self.station,

@@ -9,13 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.baselines import BaselineEntry, Profile, write_entries
-from pytest_edgetpu.compare import Status, Verdict
-from pytest_edgetpu.devices import Device
-from pytest_edgetpu.results import ModelFacts, Phases, Result
-from pytest_edgetpu.runtime import load_runtime
-from pytest_edgetpu.station import device_profile
-from pytest_edgetpu.stats import Shift, Summary
+from pytest_edgetpu.core.stats import Shift, Summary
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.device.runtime import load_runtime
+from pytest_edgetpu.device.selection import Device
+from pytest_edgetpu.engine.station import device_profile
+from pytest_edgetpu.judge.baselines import BaselineEntry, write_entries
+from pytest_edgetpu.judge.compare import Status, Verdict
+from pytest_edgetpu.judge.results import ModelFacts, Phases, Result
 
 PROFILE = "cpu-x86_64-amd-epyc-litert"
 #: The options of an update that records whatever the host's noise (a measurement refused as

@@ -1,4 +1,5 @@
-"""Unit tests of pytest_edgetpu.baselines: the file format, validation, profiles, safe writes."""
+"""Unit tests of pytest_edgetpu.judge.baselines: the file format, validation, profiles, safe
+writes."""
 
 from __future__ import annotations
 
@@ -17,18 +18,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_edgetpu.baselines import (
+from pytest_edgetpu.core.errors import BaselineError
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import (
     FORMAT,
     SCHEMA_VERSION,
     BaselineEntry,
     BaselineStore,
     Lookup,
-    Profile,
     dumps,
     load_file,
     write_entries,
 )
-from pytest_edgetpu.errors import BaselineError
 
 GOLDEN = Path(__file__).parent / "golden" / "baselines_v1.json"
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.compiled import accelerator_missing
-from pytest_edgetpu.discovery import Discovery, EdgeTpu
+from pytest_edgetpu.device.accelerators import accelerator_missing
+from pytest_edgetpu.device.discovery import Discovery, EdgeTpu
 
 TEST = """
 import pytest

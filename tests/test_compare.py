@@ -1,4 +1,5 @@
-"""Unit tests of pytest_edgetpu.compare: every verdict, its message, strictness, confirmation."""
+"""Unit tests of pytest_edgetpu.judge.compare: every verdict, its message, strictness,
+confirmation."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.baselines import BaselineEntry, Lookup
-from pytest_edgetpu.compare import (
+from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup
+from pytest_edgetpu.judge.compare import (
     COUNTS_FROM,
     Current,
     Policy,
@@ -21,7 +23,6 @@ from pytest_edgetpu.compare import (
     settle_rule,
     suspect_rule,
 )
-from pytest_edgetpu.stats import fastest, shift
 
 PATH = Path("baselines/cpu-x.json")
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"

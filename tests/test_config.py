@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 # Imported as a module: a bare ``test_settings`` name here would be collected as a test.
 from pytest_edgetpu import config
 from pytest_edgetpu.config import MARKER_ARGS, OPTIONS, Sourced, parse_threshold, session_settings
-from pytest_edgetpu.devices import DeviceRequest, parse_device_spec
-from pytest_edgetpu.errors import ConfigError
-from pytest_edgetpu.measure import MeasureSettings
+from pytest_edgetpu.core.errors import ConfigError
+from pytest_edgetpu.device.selection import DeviceRequest, parse_device_spec
+from pytest_edgetpu.engine.timing import MeasureSettings
 
 ROOT = Path("/repo")
 INI = "/repo/pytest.ini"

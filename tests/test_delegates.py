@@ -18,14 +18,14 @@ from pathlib import Path
 import pytest
 from factories import build_shared_object
 
-from pytest_edgetpu.bench import DeviceSession
-from pytest_edgetpu.compiled import accelerator_missing
-from pytest_edgetpu.delegation import Delegation, _partitioned, edgetpu_delegation
-from pytest_edgetpu.devices import Device, parse_device_spec, resolve_devices
-from pytest_edgetpu.discovery import Discovery
-from pytest_edgetpu.errors import ConfigError, DeviceError
-from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, inspect_model
-from pytest_edgetpu.runtime import load_runtime
+from pytest_edgetpu.core.errors import ConfigError, DeviceError
+from pytest_edgetpu.device.accelerators import accelerator_missing
+from pytest_edgetpu.device.delegation import Delegation, _partitioned, edgetpu_delegation
+from pytest_edgetpu.device.discovery import Discovery
+from pytest_edgetpu.device.runtime import load_runtime
+from pytest_edgetpu.device.selection import Device, parse_device_spec, resolve_devices
+from pytest_edgetpu.engine.session import DeviceSession
+from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, inspect_model
 
 FAKE_DELEGATE_SOURCE = Path(__file__).parent / "fake_delegate" / "fake_delegate.c"
 MOBILENET = "mobilenet_v1_0.25_128_quant.tflite"

@@ -1,4 +1,4 @@
-"""Tests of pytest_edgetpu.discovery against fake sysfs trees and a fake libedgetpu."""
+"""Tests of pytest_edgetpu.device.discovery against fake sysfs trees and a fake libedgetpu."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from factories import build_shared_object
 
-from pytest_edgetpu.discovery import (
+from pytest_edgetpu.device.discovery import (
     LIBEDGETPU_NAME,
     Discovery,
     EdgeTpu,
@@ -351,7 +351,7 @@ def test_c_api_with_no_devices(
 def test_bare_library_name_resolves_to_its_path(fake_libedgetpu: Path, tmp_path: Path) -> None:
     # dlopen reads LD_LIBRARY_PATH only at start-up, hence a child process.
     code = (
-        "from pathlib import Path; from pytest_edgetpu.discovery import discover\n"
+        "from pathlib import Path; from pytest_edgetpu.device.discovery import discover\n"
         "d = discover(sysfs_root=Path('/nonexistent'), use_pycoral=False)\n"
         "print(d.libedgetpu); print(d.libedgetpu_build)\n"
     )

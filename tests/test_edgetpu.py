@@ -18,27 +18,27 @@ from typing import Any
 import pytest
 from test_discovery import FakeHost
 
-from pytest_edgetpu.bench import BenchResult, DeviceSession, mapping_note
-from pytest_edgetpu.compare import Status
 from pytest_edgetpu.config import SessionSettings, session_settings
-from pytest_edgetpu.devices import Device, check_delegate_options, open_edgetpu_delegate
-from pytest_edgetpu.discovery import Discovery, EdgeTpu, Thermal
-from pytest_edgetpu.errors import (
+from pytest_edgetpu.core.errors import (
     ConfigError,
     DeviceError,
     ModelError,
     NeedsEdgeTpuError,
     RuntimeUnavailableError,
 )
-from pytest_edgetpu.gate import Pending
-from pytest_edgetpu.measure import InstanceSamples, Measurement, MeasureSettings
-from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
-from pytest_edgetpu.report import markdown_report, result_notes, update_line
-from pytest_edgetpu.results import Result
+from pytest_edgetpu.core.stats import summarize
+from pytest_edgetpu.device.discovery import Discovery, EdgeTpu, Thermal
+from pytest_edgetpu.device.runtime import Runtime, load_runtime, make_interpreter
+from pytest_edgetpu.device.selection import Device, check_delegate_options, open_edgetpu_delegate
+from pytest_edgetpu.engine.session import BenchResult, DeviceSession, mapping_note
+from pytest_edgetpu.engine.station import device_profile
+from pytest_edgetpu.engine.timing import InstanceSamples, Measurement, MeasureSettings
+from pytest_edgetpu.judge.compare import Status
+from pytest_edgetpu.judge.gate import Pending
+from pytest_edgetpu.judge.results import Result
+from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
+from pytest_edgetpu.report.render import markdown_report, result_notes, update_line
 from pytest_edgetpu.run import BenchRun
-from pytest_edgetpu.runtime import Runtime, load_runtime, make_interpreter
-from pytest_edgetpu.station import device_profile
-from pytest_edgetpu.stats import summarize
 
 LIBRARY = "libedgetpu.so.1"
 USB3 = EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1", "sysfs", usb_speed_mbps=5000)

@@ -26,18 +26,12 @@ from hypothesis import strategies as st
 
 from pytest_edgetpu import cli
 from pytest_edgetpu import config as config_module
-from pytest_edgetpu.baselines import (
-    BaselineEntry,
-    BaselineFile,
-    Profile,
-    dumps,
-    load_file,
-    parse_text,
-)
 from pytest_edgetpu.config import MARKER_ARGS, OPTIONS, session_settings
-from pytest_edgetpu.errors import BaselineError, ConfigError, ResultsError
-from pytest_edgetpu.jsonio import MAX_DEPTH, loads_limited
-from pytest_edgetpu.results import load_results
+from pytest_edgetpu.core.errors import BaselineError, ConfigError, ResultsError
+from pytest_edgetpu.core.jsonio import MAX_DEPTH, loads_limited
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import BaselineEntry, BaselineFile, dumps, load_file, parse_text
+from pytest_edgetpu.judge.results import load_results
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Exception)

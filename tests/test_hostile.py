@@ -25,14 +25,16 @@ from factories import entry, record, result
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pytest_edgetpu import jsonio, leases
-from pytest_edgetpu.baselines import Profile, dumps, load_file, write_entries
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.errors import BaselineError, DeviceBusyError, DeviceError, ModelError
-from pytest_edgetpu.leases import acquire
-from pytest_edgetpu.limits import MAX_DURATION_MS, MIN_LATENCY_MS
-from pytest_edgetpu.models import inspect_model
-from pytest_edgetpu.stats import shift
+from pytest_edgetpu.core import jsonio
+from pytest_edgetpu.core.errors import BaselineError, DeviceBusyError, DeviceError, ModelError
+from pytest_edgetpu.core.limits import MAX_DURATION_MS, MIN_LATENCY_MS
+from pytest_edgetpu.core.stats import shift
+from pytest_edgetpu.device import leases
+from pytest_edgetpu.device.leases import acquire
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import dumps, load_file, write_entries
+from pytest_edgetpu.model.inspection import inspect_model
 
 #: A uid no account on the test host has: the "other user" of these tests.
 OTHER_UID = 54321
@@ -176,8 +178,8 @@ def lease_as_other_user(directory: Path, device: str = "cpu:0") -> str:
     code = (
         "import os, sys\n"
         "from pathlib import Path\n"
-        "from pytest_edgetpu.errors import DeviceBusyError, DeviceError\n"
-        "from pytest_edgetpu.leases import acquire\n"
+        "from pytest_edgetpu.core.errors import DeviceBusyError, DeviceError\n"
+        "from pytest_edgetpu.device.leases import acquire\n"
         f"os.setgroups([]); os.setgid({OTHER_UID}); os.setuid({OTHER_UID})\n"
         "try:\n"
         "    acquire(sys.argv[2], Path(sys.argv[1]))\n"

@@ -1,4 +1,4 @@
-"""Unit tests of pytest_edgetpu.measure: phases, samples per instance and the stop rules."""
+"""Unit tests of pytest_edgetpu.engine.timing: phases, samples per instance and the stop rules."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.contention import SCHEDSTAT, read_cpu_times, wait_share
-from pytest_edgetpu.measure import EarlyStop, MeasureSettings, Settled, measure, pinned
+from pytest_edgetpu.engine.contention import SCHEDSTAT, read_cpu_times, wait_share
+from pytest_edgetpu.engine.timing import EarlyStop, MeasureSettings, Settled, measure, pinned
 
 
 def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:

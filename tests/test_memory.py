@@ -15,18 +15,18 @@ from pathlib import Path
 import pytest
 from factories import RECORDING_UPDATE, record
 
-from pytest_edgetpu.baselines import parse_entry
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.errors import BaselineError, ModelError
-from pytest_edgetpu.example_models import dense_model_bytes
-from pytest_edgetpu.memory import (
+from pytest_edgetpu.core.errors import BaselineError, ModelError
+from pytest_edgetpu.engine.memory import (
     MEMORY_PHASES,
     MemoryPolicy,
     MemoryUse,
     compare_memory,
     memory_readable,
 )
-from pytest_edgetpu.probe import ModelProbe
+from pytest_edgetpu.engine.probe import ModelProbe
+from pytest_edgetpu.judge.baselines import parse_entry
+from pytest_edgetpu.model.examples import dense_model_bytes
 
 needs_proc = pytest.mark.skipif(
     not memory_readable(), reason="this system does not let a process read its memory per phase"
@@ -149,7 +149,7 @@ def test_a_model_that_crashes_a_forked_child_is_a_model_error(
     # that runs the model, segfaults; the helper survives and says how its child ended.
     helper = (
         "import os, signal\n"
-        "import pytest_edgetpu.probe as probe\n"
+        "import pytest_edgetpu.engine.probe as probe\n"
         "probe._try_model = lambda runtime, request: os.kill(os.getpid(), signal.SIGSEGV)\n"
         "probe._serve()\n"
     )

@@ -1,4 +1,4 @@
-"""Tests for pytest_edgetpu.models (inspection, bad-file errors) and .example_models."""
+"""Tests for pytest_edgetpu.model.inspection (inspection, bad-file errors) and .example_models."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 import tflite
 
-from pytest_edgetpu.errors import ModelError
-from pytest_edgetpu.example_models import (
+from pytest_edgetpu.core.errors import ModelError
+from pytest_edgetpu.model.examples import (
     EXAMPLE_MODELS,
     conv_model_bytes,
     dense_model_bytes,
@@ -25,7 +25,7 @@ from pytest_edgetpu.example_models import (
     write_dense_model,
     write_example_models,
 )
-from pytest_edgetpu.models import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model, sha256_of
+from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model, sha256_of
 
 CPU_MOBILENET = "mobilenet_v1_0.25_128_quant.tflite"
 EDGETPU_MOBILENET = "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
@@ -427,7 +427,7 @@ def test_writing_the_example_models_follows_no_planted_symlink_and_waits_on_no_f
     os.mkfifo(directory / conv)
     # In a process of its own: a writer that opens the FIFO blocks, and the timeout says so.
     code = (
-        "from pytest_edgetpu.example_models import write_example_models\n"
+        "from pytest_edgetpu.model.examples import write_example_models\n"
         f"write_example_models({str(directory)!r})\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)

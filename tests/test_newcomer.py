@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.compare import format_ms
+from pytest_edgetpu.judge.compare import format_ms
 
 CALLABLE_TEST = """
 def test_pipeline(edgetpu, tpu_bench):
@@ -153,7 +153,7 @@ def test_the_plot_shows_the_tail() -> None:
     pytest.importorskip("matplotlib.figure")
     from matplotlib.figure import Figure
 
-    from pytest_edgetpu.plots import _distribution
+    from pytest_edgetpu.report.plots import _distribution
 
     axes = Figure().subplots()
     summary = {"min": 0.1, "p50": 0.11, "p90": 0.12, "p99": 0.15, "max": 2.0}

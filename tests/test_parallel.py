@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from factories import RECORDING_UPDATE
 
-from pytest_edgetpu.example_models import write_conv_model
-from pytest_edgetpu.leases import acquire
+from pytest_edgetpu.device.leases import acquire
+from pytest_edgetpu.model.examples import write_conv_model
 
 TWO_CPUS = "--edgetpu-device=cpu:0,cpu:1"
 
@@ -69,7 +69,7 @@ def test_the_controller_never_imports_numpy_or_the_measuring_engine(
 import os
 import sys
 
-HEAVY = ("numpy", "tflite", "pytest_edgetpu.bench", "pytest_edgetpu.station")
+HEAVY = ("numpy", "tflite", "pytest_edgetpu.engine.session", "pytest_edgetpu.engine.station")
 
 def pytest_configure_node(node):
     print("before worker", node.gateway.id, [m for m in HEAVY if m in sys.modules])

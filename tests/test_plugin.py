@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from factories import RECORDING_UPDATE
 
-from pytest_edgetpu.contention import CONTENDED_SHARE
-from pytest_edgetpu.example_models import write_conv_model
+from pytest_edgetpu.engine.contention import CONTENDED_SHARE
+from pytest_edgetpu.model.examples import write_conv_model
 
 
 def bench_test(model: str = "models/tiny_conv.tflite", extra: str = "") -> str:

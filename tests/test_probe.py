@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.bench import DeviceSession
-from pytest_edgetpu.devices import Device
-from pytest_edgetpu.errors import ModelError
-from pytest_edgetpu.example_models import write_example_models
-from pytest_edgetpu.probe import ModelProbe
-from pytest_edgetpu.runtime import load_runtime
+from pytest_edgetpu.core.errors import ModelError
+from pytest_edgetpu.device.runtime import load_runtime
+from pytest_edgetpu.device.selection import Device
+from pytest_edgetpu.engine.probe import ModelProbe
+from pytest_edgetpu.engine.session import DeviceSession
+from pytest_edgetpu.model.examples import write_example_models
 
 SEGFAULTING_HELPER = (
     sys.executable,
@@ -113,7 +113,7 @@ def test_a_crashing_model_fails_its_test_and_the_session_goes_on(
 ) -> None:
     project.makeconftest(
         f"""
-        from pytest_edgetpu import probe
+        from pytest_edgetpu.engine import probe
 
         # A test double for a model that crashes LiteRT: the helper itself segfaults.
         probe.HELPER_COMMAND = {SEGFAULTING_HELPER!r}

@@ -17,14 +17,13 @@ import pytest
 from test_edgetpu import USB3, FakeLoadDelegate, discovery_of, settings
 from test_measure import FakeClock
 
-from pytest_edgetpu.atrev import RevisionTest
-from pytest_edgetpu.bench import DeviceSession
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.compare import Against, Current, Policy, Status, compare_against
-from pytest_edgetpu.errors import RevisionError
-from pytest_edgetpu.example_models import write_conv_model, write_example_models
-from pytest_edgetpu.gitrev import Revision, RevisionFiles
-from pytest_edgetpu.measure import (
+from pytest_edgetpu.core.errors import RevisionError
+from pytest_edgetpu.core.stats import fastest, shift, summarize
+from pytest_edgetpu.device.runtime import Runtime, load_runtime
+from pytest_edgetpu.engine.against import Against
+from pytest_edgetpu.engine.session import DeviceSession
+from pytest_edgetpu.engine.timing import (
     PAIR_BLOCKS,
     PAIRED_SPAN,
     SUSPECT_SPAN,
@@ -37,11 +36,13 @@ from pytest_edgetpu.measure import (
     StartSide,
     measure_pairs,
 )
-from pytest_edgetpu.models import inspect_model
-from pytest_edgetpu.relative import Relative
+from pytest_edgetpu.judge.compare import Current, Policy, Status, compare_against
+from pytest_edgetpu.model.examples import write_conv_model, write_example_models
+from pytest_edgetpu.model.inspection import inspect_model
+from pytest_edgetpu.relative.base import Relative
+from pytest_edgetpu.relative.git import Revision, RevisionFiles
+from pytest_edgetpu.relative.helper import RevisionTest
 from pytest_edgetpu.run import BenchRun
-from pytest_edgetpu.runtime import Runtime, load_runtime
-from pytest_edgetpu.stats import fastest, shift, summarize
 
 # --- interleaved pairs ----------------------------------------------------------------------
 
@@ -723,7 +724,7 @@ def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(
     pytester.makeconftest(
         """
         from pathlib import Path
-        from pytest_edgetpu.example_models import write_conv_model, write_example_models
+        from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 
         def pytest_configure(config):
             write_example_models(Path(__file__).parent / "made")

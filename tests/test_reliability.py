@@ -27,9 +27,10 @@ from typing import Any
 import pytest
 from factories import RECORDING_UPDATE, cpu_profile, entry, record
 
-from pytest_edgetpu.baselines import Profile, load_file, write_entries
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.results import write_text
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import load_file, write_entries
+from pytest_edgetpu.judge.results import write_text
 
 # Short measurements keep the suite fast; what is checked here does not depend on length.
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_edgetpu"

@@ -25,14 +25,15 @@ from factories import (
     result,
 )
 
-from pytest_edgetpu.baselines import BaselineEntry, Profile
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.compare import Status
 from pytest_edgetpu.config import OPTIONS
-from pytest_edgetpu.errors import ConfigError
-from pytest_edgetpu.example_models import write_conv_model
-from pytest_edgetpu.plots import check_matplotlib, write_plots
-from pytest_edgetpu.report import (
+from pytest_edgetpu.core.errors import ConfigError
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import BaselineEntry
+from pytest_edgetpu.judge.compare import Status
+from pytest_edgetpu.model.examples import write_conv_model
+from pytest_edgetpu.report.plots import check_matplotlib, write_plots
+from pytest_edgetpu.report.render import (
     junit_properties,
     kept_line,
     markdown_report,

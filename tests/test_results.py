@@ -8,9 +8,9 @@ from dataclasses import replace
 import pytest
 from factories import entry, result
 
-from pytest_edgetpu.baselines import parse_entry
-from pytest_edgetpu.errors import BaselineError, ResultsError
-from pytest_edgetpu.results import ModelFacts, ModelRef, Result, current_of
+from pytest_edgetpu.core.errors import BaselineError, ResultsError
+from pytest_edgetpu.judge.baselines import parse_entry
+from pytest_edgetpu.judge.results import ModelFacts, ModelRef, Result, current_of
 
 JUDGED = result(
     "t.py::test_a", "REGRESSION", 1.84, baseline=0.504, change=(2.846, 2.56, 3.127), confirmed=True

@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pytest_edgetpu.example_models import first_log_model_bytes, write_conv_model
-from pytest_edgetpu.runtime import FIRST_LOG_MODEL
+from pytest_edgetpu.device.runtime import FIRST_LOG_MODEL
+from pytest_edgetpu.model.examples import first_log_model_bytes, write_conv_model
 
 XNNPACK_LINE = "Created TensorFlow Lite XNNPACK delegate for CPU"
 
@@ -18,7 +18,7 @@ def test_the_written_out_first_log_model_is_the_generated_one() -> None:
 
 def _stderr_of_building(model: Path, consume_first: bool) -> str:
     code = (
-        "from pytest_edgetpu.runtime import consume_first_cpu_log, load_runtime\n"
+        "from pytest_edgetpu.device.runtime import consume_first_cpu_log, load_runtime\n"
         "runtime = load_runtime()\n"
         f"if {consume_first}:\n"
         "    consume_first_cpu_log(runtime)\n"

@@ -1,4 +1,5 @@
-"""Unit tests of pytest_edgetpu.stats: summaries and the Hodges-Lehmann shift on plain numbers."""
+"""Unit tests of pytest_edgetpu.core.stats: summaries and the Hodges-Lehmann shift on plain
+numbers."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_edgetpu.stats import (
+from pytest_edgetpu.core.stats import (
     METRICS,
     Shift,
     Summary,

@@ -9,27 +9,49 @@ from pathlib import Path
 
 import pytest_edgetpu
 from pytest_edgetpu.config import MARKER_DOC
-from pytest_edgetpu.example_models import write_conv_model
+from pytest_edgetpu.model.examples import write_conv_model
 
 PACKAGE = Path(pytest_edgetpu.__file__).resolve().parent
 
+#: The rooms, from the ground floor up: a module imports only from its own room and the rooms
+#: below it. The modules at the top of the package (the pytest layer, the run, the CLI) stand
+#: above every room.
+ROOMS = ("core", "model", "device", "engine", "relative", "judge", "report")
 
-def imports_of(module: Path) -> set[str]:
+
+def module_name(path: Path) -> str:
+    """``judge.compare`` for ``pytest_edgetpu/judge/compare.py``."""
+    return ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+
+
+MODULES = {module_name(path): path for path in PACKAGE.rglob("*.py")}
+
+
+def floor(module: str) -> int:
+    room = module.split(".")[0]
+    return ROOMS.index(room) if room in ROOMS else len(ROOMS)
+
+
+def imports_of(module: str) -> set[str]:
     """The package modules ``module`` imports, anywhere in it (function-level imports too)."""
     found = set()
-    for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            if node.module:
-                found.add(node.module.split(".")[0])
-            else:
-                found.update(alias.name for alias in node.names)
+    package = module.split(".")[:-1]
+    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            base = package[: len(package) - (node.level - 1)]
+            target = ".".join([*base, node.module] if node.module else base)
+            found.update(
+                {target}
+                if target in MODULES
+                else {f"{target}.{alias.name}".lstrip(".") for alias in node.names}
+            )
         elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_edgetpu."):
-            found.add(node.module.split(".")[1])
-    return found & {p.stem for p in PACKAGE.glob("*.py")}
+            found.add(node.module.removeprefix("pytest_edgetpu."))
+    return found & set(MODULES)
 
 
 def test_the_package_import_graph_has_no_cycle() -> None:
-    graph = {p.stem: imports_of(p) - {p.stem} for p in PACKAGE.glob("*.py")}
+    graph = {name: imports_of(name) - {name} for name in MODULES}
     assert len(graph) > 20 and graph["plugin"]
     state: dict[str, str] = {}
 
@@ -44,6 +66,17 @@ def test_the_package_import_graph_has_no_cycle() -> None:
     for name in sorted(graph):
         if name not in state:
             visit(name, [])
+
+
+def test_every_import_runs_from_a_room_to_its_own_or_a_lower_one() -> None:
+    upwards = [
+        f"{name} -> {target}"
+        for name in sorted(MODULES)
+        for target in sorted(imports_of(name))
+        if floor(target) > floor(name)
+    ]
+    assert upwards == []
+    assert {name.split(".")[0] for name in MODULES if "." in name} == set(ROOMS)
 
 
 def test_the_public_api_is_pinned() -> None:
@@ -77,8 +110,8 @@ def test_the_marker_doc_is_product_mds_signature() -> None:
 def test_the_plugin_imports_no_numpy_runtime_or_baselines_at_start_up() -> None:
     code = (
         "import sys, pytest_edgetpu.plugin\n"
-        "heavy = [m for m in ('numpy', 'ai_edge_litert', 'pytest_edgetpu.baselines',"
-        " 'pytest_edgetpu.example_models') if m in sys.modules]\n"
+        "heavy = [m for m in ('numpy', 'ai_edge_litert', 'pytest_edgetpu.judge.baselines',"
+        " 'pytest_edgetpu.model.examples') if m in sys.modules]\n"
         "print(heavy)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -92,7 +125,7 @@ def test_reading_a_models_operators_imports_none_of_the_generated_schema_modules
     model = write_conv_model(tmp_path / "conv.tflite")
     code = (
         "import sys\n"
-        "from pytest_edgetpu.models import inspect_model\n"
+        "from pytest_edgetpu.model.inspection import inspect_model\n"
         f"print(inspect_model({str(model)!r}).operators, 'tflite' in sys.modules)\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -102,12 +135,12 @@ def test_reading_a_models_operators_imports_none_of_the_generated_schema_modules
 
 
 #: The modules that run under pytest; every other module is engine, usable without it.
-PYTEST_SIDE = {"plugin", "fixtures", "collect", "outputs", "parallel", "serve"}
+PYTEST_SIDE = {"plugin", "fixtures", "items", "outputs", "xdist_hooks", "relative.serve"}
 
 
 def test_the_engine_never_imports_pytest() -> None:
-    for path in PACKAGE.glob("*.py"):
-        if path.stem in PYTEST_SIDE:
+    for name, path in MODULES.items():
+        if name in PYTEST_SIDE:
             continue
         tree = ast.parse(path.read_text(encoding="utf-8"))
         imported = {
@@ -120,7 +153,7 @@ def test_the_engine_never_imports_pytest() -> None:
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and node.level == 0
         }
-        assert not imported & {"pytest", "_pytest", "xdist"}, path.name
+        assert not imported & {"pytest", "_pytest", "xdist"}, name
 
 
 def test_plugin_py_holds_hooks_only() -> None:
@@ -135,7 +168,7 @@ def test_no_loose_dict_crosses_a_module_boundary() -> None:
     """No public function or method takes or returns ``dict[str, Any]`` (or a Mapping of Any):
     what modules exchange is typed."""
     loose = []
-    for path in PACKAGE.glob("*.py"):
+    for name, path in MODULES.items():
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.FunctionDef) or node.name.startswith("_"):
                 continue
@@ -143,5 +176,5 @@ def test_no_loose_dict_crosses_a_module_boundary() -> None:
             for annotation in [*annotations, node.returns]:
                 text = ast.unparse(annotation) if annotation is not None else ""
                 if "str, Any]" in text:
-                    loose.append(f"{path.stem}.{node.name}: {text}")
+                    loose.append(f"{name}.{node.name}: {text}")
     assert loose == []

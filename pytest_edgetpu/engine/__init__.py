@@ -1,0 +1,2 @@
+"""The measuring engine: the device session, the timing loop, crash isolation and memory,
+contention, and the station a process measures on."""

@@ -1,0 +1,52 @@
+"""Relative mode's other side, as the engine measures it: what to start, and what came of it.
+
+:class:`Base` is the same benchmark at a git revision, to measure in interleaved pairs with this
+one; :class:`Against` is what those pairs measured of it, or why nothing could be measured
+there. Light on purpose: the xdist controller reads results that carry an :class:`Against`
+without importing the measuring engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..core.stats import Summary
+    from .memory import MemoryUse
+    from .timing import MeasureSettings, StartSide
+
+__all__ = ["Against", "Base"]
+
+
+@dataclass(frozen=True)
+class Base:
+    """The same benchmark at a git revision, to measure in interleaved pairs with this one
+    (relative mode): ``side`` starts an instance of it under given settings."""
+
+    revision: str  # "origin/main (a1b2c3d)"
+    where: str  # "origin/main:models/a.tflite"
+    side: Callable[[MeasureSettings], StartSide]
+    model_sha256: str | None = None
+    memory: MemoryUse | None = None
+
+
+@dataclass(frozen=True)
+class Against:
+    """Relative mode's baseline: the same benchmark at a git revision, measured in this run in
+    pairs interleaved with ``current`` (``instance_values_ms[i]`` beside the current's ``i``-th),
+    or why nothing could be measured there (``missing``)."""
+
+    revision: str  # "origin/main (a1b2c3d)"
+    where: str  # "origin/main:models/a.tflite", or the test at the revision
+    missing: str = ""
+    summary: Summary | None = None
+    instance_values_ms: tuple[float, ...] = ()
+    model_sha256: str | None = None
+    #: The model file's memory per phase at the revision, in KiB, where it was measured.
+    memory_kib: Mapping[str, float] | None = None
+
+    @property
+    def pairs(self) -> int:
+        return len(self.instance_values_ms)

@@ -1,0 +1,282 @@
+"""Crash isolation for CPU models, and their memory: each model is tried in fresh processes
+first.
+
+LiteRT trusts the model file. A damaged one that passes its checks can crash the process with a
+segfault (2 of 8000 mutants of the Coral models did, ``benchmarks/mutants.py``), and that would
+end the whole pytest session without a word about which file did it. So before a CPU session
+loads a model for the first time, a helper process builds an interpreter from it and runs two
+inferences on generated inputs, the same steps a test takes. When the helper dies or hangs, the
+model gets a :class:`~pytest_edgetpu.core.errors.ModelError` that says so and the session goes on.
+When the helper reports an ordinary error, the session loads the model itself and raises that
+error with its usual message.
+
+Never on an Edge TPU: a second process opening a USB Accelerator resets it under the first
+(``edgetpu.md`` §1.7), and the helper would hold the device the session needs.
+
+One helper serves a whole session, one model after another, so a session pays for one
+interpreter import, not one per model: for each model it forks :data:`MEMORY_RUNS` children,
+one after another, and each loads the model and runs its two inferences in a process that has
+done nothing else, measuring its memory per phase (:mod:`pytest_edgetpu.engine.memory`) on the way.
+A child that dies is answered as the model's crash; a helper that died or hangs is replaced for
+the next model (it leads a process group of its own, so a hung child goes with it).
+
+The protocol is framed: each request and each answer is one line of JSON (a path with a
+newline in it stays inside its string), each answer repeats its request's number, and the
+helper answers on a descriptor of its own, so nothing the runtime prints to standard output
+can pass for an answer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import ModelError
+from .memory import MEMORY_RUNS, MemoryUse
+
+__all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe"]
+
+#: How long one model may take in the helper: loaded and run twice, in each of its processes.
+PROBE_TIMEOUT_S = 120.0
+HELPER_COMMAND = (sys.executable, "-m", "pytest_edgetpu.engine.probe")
+_OK, _FAILED, _CRASHED = "ok", "failed", "crashed"
+
+
+class ModelProbe:
+    """A helper process that tries models before the session loads them.
+
+    ``command`` starts the helper (default: :data:`HELPER_COMMAND`, looked up when the helper
+    starts); tests give a named test double instead.
+    """
+
+    def __init__(
+        self,
+        runtime_label: str,
+        command: Sequence[str] | None = None,
+        timeout_s: float = PROBE_TIMEOUT_S,
+    ) -> None:
+        self._runtime_label = runtime_label
+        self._command = tuple(command) if command is not None else None
+        self._timeout_s = timeout_s
+        self._helper: subprocess.Popen[str] | None = None
+        self._safe: dict[tuple[str, int, str], MemoryUse | None] = {}
+        self._numbers = itertools.count(1)
+
+    def start(self) -> None:
+        """Start the helper now, so its imports overlap the session's own start."""
+        if self._helper is None or self._helper.poll() is not None:
+            self._helper = subprocess.Popen(
+                self._command or HELPER_COMMAND,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                start_new_session=True,
+            )
+
+    def check(
+        self, path: Path, sha256: str, num_threads: int, kernels: str = "default"
+    ) -> MemoryUse | None:
+        """Raise ModelError when ``path`` crashes or hangs the helper, else return its memory
+        per phase (None where it cannot be measured); once per model, thread count and
+        ``kernels`` (``default``, ``builtin`` without XNNPACK, ``litert-cpu``)."""
+        key = (sha256, num_threads, kernels)
+        if key in self._safe:
+            return self._safe[key]
+        self.start()
+        helper = self._helper
+        assert helper is not None and helper.stdin is not None and helper.stdout is not None
+        number = next(self._numbers)
+        # ensure_ascii: a path that is not valid UTF-8 (surrogate escapes) travels as \udcXX.
+        request = json.dumps(
+            {"id": number, "threads": num_threads, "kernels": kernels, "path": os.fspath(path)}
+        )
+        try:
+            helper.stdin.write(request + "\n")
+            helper.stdin.flush()
+        except BrokenPipeError:
+            pass  # the helper died at start; its exit status below says how
+        reply = _read_answer(helper, number, self._timeout_s)
+        answer = None if reply is None else str(reply.get("answer"))
+        if answer in (_OK, _FAILED):
+            # A model the runtime refuses cleanly raises the same error in the session, with
+            # the session's own message; only crashes and hangs are the probe's to report.
+            assert reply is not None
+            self._safe[key] = _memory_of(reply) if answer == _OK else None
+            return self._safe[key]
+        exit_words = str(reply.get("exit")) if answer == _CRASHED and reply else None
+        self.close()
+        if answer is None:
+            raise ModelError(
+                f"{path}: loading it and running two inferences did not finish within "
+                f"{self._timeout_s:g} s in a probe process, so the session did not load it; "
+                "the file is damaged or the model is far too large for this CPU"
+            )
+        raise ModelError(
+            f"{path}: the probe process running {self._runtime_label} ended with "
+            f"{exit_words or _exit_words(helper.returncode)} while loading or running this "
+            "model, so the session did not load it; the file is damaged or hits a runtime bug; "
+            "re-export or re-download it"
+        )
+
+    def close(self) -> None:
+        """Stop the helper (the session ends, or the helper is no use any more)."""
+        helper, self._helper = self._helper, None
+        if helper is None:
+            return
+        if helper.poll() is None:
+            # The group: a child stuck in a model goes with the helper that forked it.
+            try:
+                os.killpg(helper.pid, signal.SIGKILL)
+            except OSError:
+                helper.kill()
+        helper.wait()
+        for stream in (helper.stdin, helper.stdout):
+            if stream is not None:
+                stream.close()
+
+
+def _read_answer(
+    helper: subprocess.Popen[str], number: int, timeout_s: float
+) -> dict[str, Any] | None:
+    """The helper's answer to request ``number``; ``{}`` when it died, None when it did not
+    answer in time. A line that is not that answer (which would be a protocol bug) counts as
+    a dead helper: the session never loads a model on a stale or garbled "ok"."""
+    assert helper.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(helper.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout_s):
+            return None
+    line = helper.stdout.readline()
+    try:
+        reply = json.loads(line)
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict) or reply.get("id") != number:
+        helper.kill()
+        helper.wait()
+        return {}
+    return reply
+
+
+def _memory_of(reply: Mapping[str, Any]) -> MemoryUse | None:
+    runs = reply.get("memory")
+    if not isinstance(runs, list):
+        return None
+    usable = [
+        run
+        for run in runs
+        if isinstance(run, dict) and all(isinstance(v, (int, float)) for v in run.values())
+    ]
+    try:
+        return MemoryUse.of_runs(usable)
+    except KeyError:  # a phase missing: an answer of another version
+        return None
+
+
+def _exit_words(returncode: int | None) -> str:
+    if returncode is not None and returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
+
+
+def _serve() -> None:
+    """The helper: for each request, try the model in fresh children and answer on a private
+    descriptor."""
+    answers = os.fdopen(os.dup(1), "w", encoding="ascii")
+    os.dup2(2, 1)  # what the runtime prints goes where stderr goes, never into an answer
+    from ..device.runtime import load_runtime
+    from .inputs import random_inputs_for
+
+    runtime = load_runtime()
+    # The input generator's first use imports numpy.random: done here, each child inherits it.
+    # Done in a child, it counted in the model's first inferences (6 MiB of a small model's
+    # invoke_rss, 1.3 MiB of its invoke_anon) and cost every child 20 ms.
+    random_inputs_for(())
+    for line in sys.stdin:
+        request = json.loads(line)
+        reply: dict[str, Any] = {"id": request["id"], "answer": _OK, "memory": []}
+        for _ in range(MEMORY_RUNS):
+            answer, exit_words, memory = _in_child(runtime, request)
+            if answer != _OK:
+                reply.update(answer=answer, exit=exit_words, memory=None)
+                break
+            if memory is not None:
+                reply["memory"].append(memory)
+        print(json.dumps(reply), file=answers, flush=True)
+
+
+def _in_child(runtime: Any, request: Mapping[str, Any]) -> tuple[str, str, dict[str, float] | None]:
+    """Run the request's model in a forked child: its answer, the words of how it ended, and
+    its memory per phase (None where it cannot be measured)."""
+    reading, writing = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report on the pipe and leave without running anything else
+        os.close(reading)
+        try:
+            outcome = {"answer": _OK, "memory": _try_model(runtime, request)}
+        except Exception:  # the session raises it again, in its own words
+            outcome = {"answer": _FAILED, "memory": None}
+        os.write(writing, json.dumps(outcome).encode("ascii"))
+        os._exit(0)
+    os.close(writing)
+    with os.fdopen(reading, "rb") as pipe:
+        report = pipe.read()
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status) or not report:
+        code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+        return _CRASHED, _exit_words(code), None
+    outcome = json.loads(report)
+    return str(outcome["answer"]), "", outcome["memory"]
+
+
+def _try_model(runtime: Any, request: Mapping[str, Any]) -> dict[str, float] | None:
+    """Load the model and run two inferences on generated inputs, the steps a test takes,
+    measuring memory on the way where this system lets a process read its own."""
+    from ..device.runtime import resolver_options
+    from .inputs import fill_inputs, random_inputs_for
+    from .memory import memory_readable, phase_memory
+
+    path, threads, kernels = Path(request["path"]), int(request["threads"]), request["kernels"]
+
+    def build() -> Any:
+        if kernels == "litert-cpu":
+            from ..device.accelerators import CompiledInterpreter
+
+            return CompiledInterpreter(path, "cpu", threads)
+        return runtime.interpreter_class(
+            model_path=str(path),
+            num_threads=threads,
+            **resolver_options(runtime, kernels != "builtin"),
+        )
+
+    def run(interpreter: Any) -> None:
+        details = interpreter.get_input_details()
+        fill_inputs(interpreter, details, random_inputs_for(details))
+        interpreter.invoke()
+        interpreter.invoke()
+
+    def allocate(interpreter: Any) -> None:
+        interpreter.allocate_tensors()
+
+    if not memory_readable():
+        interpreter = build()
+        allocate(interpreter)
+        run(interpreter)
+        return None
+    return phase_memory(build, allocate, run)
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,529 @@
+"""The timing loop: fresh instances, separate phases, per-invoke samples.
+
+One interpreter instance is one draw from a mixture of latency modes (``noise.md``): the
+steady-state median of a single instance is a lottery ticket. A measurement therefore creates
+several fresh instances in turn and times each of them through four phases:
+
+1. load (interpreter creation, delegate, tensor allocation; for a callable: reloading the
+   models it uses),
+2. first inference (on an Edge TPU it includes moving parameters into on-chip memory),
+3. warm-up invokes,
+4. steady state: per-invoke ``perf_counter_ns`` samples with the garbage collector off and
+   nothing but the invoke (or the user's callable) inside the timed region.
+
+It stops adaptively, after at least ``min_instances`` instances and ``min_runs`` samples:
+
+* against a baseline (an :class:`EarlyStop`), as soon as the verdict is settled, whichever way
+  it goes, and otherwise only when ``max_time`` is spent: time goes to the comparisons that need
+  it. A neighbour can only slow a measurement down, so a settled "no slowdown" cannot come from
+  a busy spell; a settled slowdown can, and is re-measured (a confirmation, which may settle a
+  slowdown only once it has spanned two thirds of ``max_time``, longer than such a spell).
+* without one (recording a baseline), once the fastest instances' metric is known tightly
+  enough, or when ``max_time`` is spent. A neighbour on a shared host can slow the core for up
+  to a second or so; a measurement that stopped as soon as its values agreed could sit entirely
+  inside such a burst, so it never stops before it has spanned two thirds of ``max_time``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import gc
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable, Collection, Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from .contention import CpuTimesReader, read_cpu_times, wait_share
+
+if TYPE_CHECKING:
+    from ..core.stats import Summary
+
+__all__ = [
+    "PAIRED_SPAN",
+    "PAIR_BLOCKS",
+    "SUSPECT_SPAN",
+    "Clock",
+    "EarlyStop",
+    "InstanceRunner",
+    "InstanceSamples",
+    "LiveInstance",
+    "MeasureSettings",
+    "Measurement",
+    "PairedMeasurement",
+    "SettleRule",
+    "Settled",
+    "StartInstance",
+    "StartSide",
+    "SuspectRule",
+    "TimedInstance",
+    "instance_runner",
+    "measure",
+    "measure_pairs",
+    "pinned",
+    "time_once",
+]
+
+#: Creates one fresh instance of the thing under test and returns the callable to time.
+StartInstance = Callable[[], Callable[[], object]]
+
+# Samples each instance contributes at least, per metric: a p99 needs a hundred to mean much.
+_MIN_RUNS_PER_INSTANCE = {"p50": 10, "mean": 10, "min": 10, "p90": 20, "p99": 100}
+_MAX_RUNS_PER_INSTANCE = 200
+# Each instance's steady phase aims at this long, so short models get more samples per
+# instance and long ones still fit several instances into max_time.
+_INSTANCE_STEADY_S = 0.05
+_FEWEST_INSTANCES = 3
+_SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
+#: The turns each side of a pair takes, a block of its calls each.
+PAIR_BLOCKS = 6
+#: Interleaved pairs get this many times ``max_time``, both sides together.
+PAIRED_SPAN = 2.0
+#: ... and up to this many times their budget while a suspected slowdown is undecided.
+SUSPECT_SPAN = 2.0
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How long and how hard to measure; defaults are the plugin's documented defaults."""
+
+    metric: str = "p50"
+    warmup: int = 3
+    min_runs: int = 100
+    max_time_s: float = 1.5
+    min_instances: int = 8
+    max_instances: int = 40
+    precision: float = 0.01  # target half-width of the metric's 95% CI, relative
+
+
+@dataclass(frozen=True)
+class InstanceSamples:
+    """What one fresh instance yielded, in nanoseconds."""
+
+    load_ns: int
+    first_ns: int
+    warmup_ns: tuple[int, ...]
+    samples_ns: tuple[int, ...]
+    #: The share of the timed loop the thread waited for a CPU (None: unknown).
+    wait_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """All instances of one measurement and why it stopped."""
+
+    instances: tuple[InstanceSamples, ...]
+    metric: str
+    elapsed_s: float
+    stop_reason: str
+
+    @functools.cached_property
+    def summary(self) -> Summary:
+        """Statistics of every steady-state sample pooled."""
+        from ..core.stats import summarize  # numpy: imported when something is measured
+
+        return summarize([s for inst in self.instances for s in inst.samples_ns])
+
+    @functools.cached_property
+    def instance_values(self) -> tuple[float, ...]:
+        """Each instance's figure for the gating metric (ms): what verdicts compare."""
+        from ..core.stats import instance_value
+
+        return tuple(instance_value(inst.samples_ns, self.metric) for inst in self.instances)
+
+    @property
+    def wait_share(self) -> float | None:
+        """The median instance's run-queue wait share (None when any is unknown)."""
+        shares = [inst.wait_share for inst in self.instances]
+        known = [share for share in shares if share is not None]
+        return float(statistics.median(known)) if known and len(known) == len(shares) else None
+
+    @property
+    def load_ms(self) -> float:
+        """Load time of the first (cold) instance."""
+        return self.instances[0].load_ns / 1e6
+
+    @property
+    def first_inference_ms(self) -> float:
+        """First inference of the first (cold) instance."""
+        return self.instances[0].first_ns / 1e6
+
+    @property
+    def warmup_ms(self) -> float:
+        """Mean warm-up invoke, over every instance (0 without warm-up)."""
+        warm = [w for inst in self.instances for w in inst.warmup_ns]
+        return statistics.fmean(warm) / 1e6 if warm else 0.0
+
+
+@dataclass(frozen=True)
+class Settled:
+    """Why a comparison is already decided, and whether it decided on a slowdown."""
+
+    reason: str
+    slower: bool
+
+
+#: Whether a comparison is settled, from the baseline's and the current instance values (ms).
+SettleRule = Callable[[Sequence[float], Sequence[float]], Settled | None]
+#: Whether a comparison, from the same values, suspects a slowdown its interval cannot yet tell
+#: from no change (the verdict would be ``UNSTABLE``).
+SuspectRule = Callable[[Sequence[float], Sequence[float]], bool]
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Verdict-aware stopping: measure until ``rule`` says the comparison is settled.
+
+    ``baseline_ms`` are a stored baseline's instance values; a paired measurement compares with
+    its base side instead. In a ``confirming`` measurement (the re-measurement of a suspected
+    regression) a settled slowdown stops only after two thirds of ``max_time``."""
+
+    rule: SettleRule
+    baseline_ms: tuple[float, ...] = ()
+    confirming: bool = False
+    #: In a paired measurement, a suspected slowdown still undecided when the budget is spent
+    #: measures on, up to :data:`SUSPECT_SPAN` times it.
+    suspects: SuspectRule | None = None
+
+    def reason(
+        self, baseline_ms: Sequence[float], current_ms: Sequence[float], spanned: bool
+    ) -> str | None:
+        """Why to stop now (None: measure on); ``spanned``: two thirds of the budget passed."""
+        settled = self.rule(baseline_ms, current_ms)
+        if settled is None or (settled.slower and self.confirming and not spanned):
+            return None
+        return settled.reason
+
+
+#: A monotonic clock in nanoseconds; tests give :func:`measure` a fake one.
+Clock = Callable[[], int]
+
+#: Measures one fresh instance: ``runs`` timed calls (None: as many as its warm-up suggests).
+InstanceRunner = Callable[[int | None], InstanceSamples]
+
+
+class LiveInstance(Protocol):
+    """One side's instance in an interleaved pair, alive while the other side's is: made when
+    started (loaded, called once, warmed up), then timed a block of calls at a time."""
+
+    @property
+    def first_ns(self) -> int: ...
+
+    @property
+    def warmup_ns(self) -> tuple[int, ...]: ...
+
+    def block(self, runs: int) -> None: ...
+
+    def samples(self) -> InstanceSamples: ...
+
+
+#: Starts one fresh instance of one side of an interleaved pair.
+StartSide = Callable[[], LiveInstance]
+
+
+def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> int:
+    """Nanoseconds one call of ``fn`` takes."""
+    __tracebackhide__ = True  # an exception in ``fn`` shows the user's frames only
+    start = clock()
+    fn()
+    return clock() - start
+
+
+def _timed_loop(
+    fn: Callable[[], object], runs: int, clock: Clock, cpu_times: CpuTimesReader
+) -> tuple[tuple[int, ...], float | None]:
+    """``runs`` timed calls of ``fn``, and the share of the loop the thread waited for a CPU
+    (read just before the first call and after the last).
+
+    The collector is off, not run first: a full collection of a pytest process's heap takes
+    about 40 ms, as long as an instance's whole steady phase, and leaves the caches cold for the
+    first timed calls."""
+    __tracebackhide__ = True
+    samples = [0] * runs
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        before = cpu_times()
+        for i in range(runs):
+            start = clock()
+            fn()
+            samples[i] = clock() - start
+        after = cpu_times()
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return tuple(samples), wait_share(before, after)
+
+
+def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
+    floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
+    wanted = math.ceil(_INSTANCE_STEADY_S * 1e9 / max(estimate_ns, 1))
+    return max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE))
+
+
+def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
+    """The timed calls per instance that ``instance``'s fastest warm-up call suggests."""
+    return _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
+
+
+def _median_ci_half_width(values: Sequence[float]) -> float:
+    """Relative half-width of the distribution-free 95% CI of the median of ``values``."""
+    ordered = sorted(values)
+    n = len(ordered)
+    spread = 1.96 * math.sqrt(n) / 2.0
+    low = max(math.floor(n / 2.0 - spread), 0)
+    high = min(math.ceil(n / 2.0 + spread), n - 1)
+    middle = float(statistics.median(ordered))
+    return (ordered[high] - ordered[low]) / 2.0 / middle if middle > 0 else math.inf
+
+
+class TimedInstance:
+    """One fresh instance from ``start_instance``: loaded, called once and warmed up when made,
+    then timed a block of calls at a time (:meth:`block`), so that the two sides of an
+    interleaved pair can take turns while both stay alive."""
+
+    def __init__(
+        self,
+        start_instance: StartInstance,
+        settings: MeasureSettings,
+        clock: Clock = time.perf_counter_ns,
+        cpu_times: CpuTimesReader = read_cpu_times,
+    ) -> None:
+        __tracebackhide__ = True
+        self._clock, self._cpu_times = clock, cpu_times
+        load_start = clock()
+        self._fn = start_instance()
+        self.load_ns = clock() - load_start
+        self.first_ns = time_once(self._fn, clock)
+        self.warmup_ns = tuple(time_once(self._fn, clock) for _ in range(settings.warmup))
+        self._samples: list[int] = []
+        self._waits: list[tuple[float | None, int]] = []
+
+    def block(self, runs: int) -> None:
+        """Time ``runs`` more calls."""
+        __tracebackhide__ = True
+        samples, share = _timed_loop(self._fn, runs, self._clock, self._cpu_times)
+        self._samples.extend(samples)
+        self._waits.append((share, runs))
+
+    def samples(self) -> InstanceSamples:
+        """What the instance yielded so far; its wait share is its blocks', weighted by their
+        calls (None when any block's is unknown)."""
+        shares = [share for share, _ in self._waits]
+        wait = None
+        if self._waits and None not in shares:
+            total = sum(runs for _, runs in self._waits)
+            wait = sum((share or 0.0) * runs for share, runs in self._waits) / total
+        return InstanceSamples(
+            self.load_ns, self.first_ns, self.warmup_ns, tuple(self._samples), wait
+        )
+
+
+def instance_runner(
+    start_instance: StartInstance,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    cpu_times: CpuTimesReader = read_cpu_times,
+) -> InstanceRunner:
+    """Times one fresh instance from ``start_instance`` through its four phases per call."""
+
+    def run(runs: int | None) -> InstanceSamples:
+        __tracebackhide__ = True
+        instance = TimedInstance(start_instance, settings, clock, cpu_times)
+        instance.block(runs if runs is not None else _runs_chosen_by(instance, settings))
+        return instance.samples()
+
+    return run
+
+
+def measure(
+    start_instance: StartInstance,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    cpu_times: CpuTimesReader = read_cpu_times,
+    early: EarlyStop | None = None,
+) -> Measurement:
+    """Measure fresh instances from ``start_instance`` until a stop rule holds; ``clock``
+    times the samples and the stop rules alike, ``cpu_times`` (read outside the timed loops)
+    says how much of each loop the thread waited for a CPU, ``early`` stops it once its
+    comparison with a baseline is settled."""
+    __tracebackhide__ = True
+    from ..core.stats import instance_value
+
+    run = instance_runner(start_instance, settings, clock, cpu_times)
+    began = clock()
+    instances: list[InstanceSamples] = []
+    # Each instance's figure, taken once: the stop rules read all of them after every
+    # instance, and recomputing them took a tenth of a test's time on a 40-instance run.
+    values: list[float] = []
+    runs: int | None = None
+    while True:
+        instances.append(run(runs))
+        values.append(instance_value(instances[-1].samples_ns, settings.metric))
+        runs = len(instances[0].samples_ns)
+        elapsed_s = (clock() - began) / 1e9
+        reason = _stop_reason(instances, values, settings, elapsed_s, early)
+        if reason:
+            return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
+
+
+@contextlib.contextmanager
+def pinned(cores: Collection[int]) -> Iterator[None]:
+    """This thread on ``cores`` for the block, and back where it was after it; unchanged when
+    ``cores`` is empty or the host cannot pin (another OS, a container's narrower cpuset).
+
+    Both sides of an interleaved pair measure on the same core: on a shared VM each core's
+    speed drifts by itself (a neighbour on the host's sibling thread), and two processes left
+    to the scheduler stay on different cores for seconds, so the pairs compared two cores."""
+    before = os.sched_getaffinity(0) if cores and hasattr(os, "sched_setaffinity") else None
+    if before is not None:
+        try:
+            os.sched_setaffinity(0, cores)
+        except OSError:
+            before = None
+    try:
+        yield
+    finally:
+        if before is not None:
+            os.sched_setaffinity(0, before)
+
+
+@dataclass(frozen=True)
+class PairedMeasurement:
+    """Two sides measured in interleaved pairs of instances, both instances of a pair alive
+    together and timed in turns (:func:`measure_pairs`): neither side has the better slot on
+    average, and a change of the host's speed slows both sides of a pair alike. Instance ``i``
+    of each side is pair ``i``'s."""
+
+    head: Measurement
+    base: Measurement
+    elapsed_s: float
+    stop_reason: str
+
+    @property
+    def pairs(self) -> int:
+        return len(self.head.instances)
+
+
+def measure_pairs(
+    head: StartSide,
+    base: StartSide,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
+) -> PairedMeasurement:
+    """Measure pairs of head and base instances until a stop rule of the pairs holds (with
+    ``early``, once the head's comparison with the base is settled).
+
+    Both instances of a pair are made first, then take turns :data:`PAIR_BLOCKS` times, a block
+    of calls each, the head first in pair 0 (AB BA AB ...) and the base in pair 1 (BA AB BA
+    ...): the host's speed moves both alike, whatever it does during the pair, so the pair's
+    ratio is the change. Both sides take as many timed calls per instance as the head's first
+    instance chose, and together they get :data:`PAIRED_SPAN` times ``max_time``: each side as
+    much as a measurement against a stored baseline takes; a slowdown that ``early`` still
+    suspects but cannot yet decide then measures on, up to :data:`SUSPECT_SPAN` times that
+    budget."""
+    __tracebackhide__ = True
+    from ..core.stats import instance_value
+
+    began = clock()
+    heads: list[InstanceSamples] = []
+    bases: list[InstanceSamples] = []
+    head_values: list[float] = []  # taken once per instance, as in measure()
+    base_values: list[float] = []
+    block: int | None = None
+    while True:
+        head_first = len(heads) % 2 == 0
+        if head_first:
+            head_instance = head()
+            base_instance = base()
+        else:
+            base_instance = base()
+            head_instance = head()
+        if block is None:
+            block = math.ceil(_runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
+        for turn in range(PAIR_BLOCKS):
+            one, other = (head_instance, base_instance)
+            if head_first != (turn % 2 == 0):
+                one, other = other, one
+            one.block(block)
+            other.block(block)
+        for side, values, instance in (
+            (heads, head_values, head_instance),
+            (bases, base_values, base_instance),
+        ):
+            side.append(instance.samples())
+            values.append(instance_value(side[-1].samples_ns, settings.metric))
+        elapsed_s = (clock() - began) / 1e9
+        reason = _pairs_stop_reason(head_values, base_values, settings, elapsed_s, early)
+        if reason:
+            return PairedMeasurement(
+                Measurement(tuple(heads), settings.metric, elapsed_s, reason),
+                Measurement(tuple(bases), settings.metric, elapsed_s, reason),
+                elapsed_s,
+                reason,
+            )
+
+
+def _pairs_stop_reason(
+    head_values: Sequence[float],
+    base_values: Sequence[float],
+    settings: MeasureSettings,
+    elapsed_s: float,
+    early: EarlyStop | None,
+) -> str | None:
+    from ..core.stats import fastest
+
+    count, budget_s = len(head_values), settings.max_time_s * PAIRED_SPAN
+    if count >= settings.max_instances:
+        return f"{count} pairs measured"
+    if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
+        suspects = early.suspects if early is not None else None
+        if suspects is None or not suspects(base_values, head_values):
+            return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
+        if elapsed_s >= budget_s * SUSPECT_SPAN:
+            return (
+                f"{PAIRED_SPAN * SUSPECT_SPAN:g} x max_time {settings.max_time_s:g} s reached, "
+                "a suspected slowdown still undecided"
+            )
+    if count < settings.min_instances:
+        return None
+    spanned = elapsed_s >= budget_s * _SHORTEST_SPAN
+    if early is not None:
+        return early.reason(base_values, head_values, spanned)
+    if spanned and all(
+        _median_ci_half_width(fastest(values)) <= settings.precision
+        for values in (head_values, base_values)
+    ):
+        return (
+            f"{settings.metric} of each side's fastest instances within ±{settings.precision:.0%}"
+        )
+    return None
+
+
+def _stop_reason(
+    instances: Sequence[InstanceSamples],
+    values: Sequence[float],
+    settings: MeasureSettings,
+    elapsed_s: float,
+    early: EarlyStop | None,
+) -> str | None:
+    count = len(instances)
+    if count >= settings.max_instances:
+        return f"{count} instances measured"
+    if elapsed_s >= settings.max_time_s and count >= _FEWEST_INSTANCES:
+        return f"max_time {settings.max_time_s:g} s reached"
+    total = sum(len(inst.samples_ns) for inst in instances)
+    if count < settings.min_instances or total < settings.min_runs:
+        return None
+    from ..core.stats import fastest
+
+    spanned = elapsed_s >= settings.max_time_s * _SHORTEST_SPAN
+    if early is not None:
+        return early.reason(early.baseline_ms, values, spanned)
+    if spanned and _median_ci_half_width(fastest(values)) <= settings.precision:
+        return f"{settings.metric} of the fastest instances within ±{settings.precision:.0%}"
+    return None

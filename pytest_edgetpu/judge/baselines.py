@@ -1,0 +1,385 @@
+"""Baseline files: versioned JSON, one file per device profile, keyed by test id.
+
+A device profile is what makes two measurements comparable: device kind and connection, host
+CPU architecture and model for CPU runs, libedgetpu build for Edge TPUs, runtime family. Its
+key is the file name, e.g. ``baselines/cpu-x86_64-amd-epyc-litert.json``.
+
+Files are written for review in a pull request: sorted keys, numbers rounded to four
+significant digits, per-instance values sorted and on one line, so re-recording unchanged
+code changes a few digits. Writes re-read the file under a lock, merge, and replace it
+atomically; a corrupt, foreign or future-version file is an error that names the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Final, TypeGuard
+
+from ..core.errors import BaselineError
+from ..core.jsonio import (
+    MAX_BYTES,
+    JsonObject,
+    check_header,
+    loads_limited,
+    read_regular,
+    write_atomic,
+)
+from ..core.limits import (
+    LATENCY_WORDS,
+    MAX_MEMORY_KIB,
+    MAX_NUM_THREADS,
+    MAX_SAMPLE_COUNT,
+    MAX_WORKERS,
+    THREADS_AND_WORKERS_WORDS,
+    is_count,
+    is_duration_ms,
+    is_latency_ms,
+    is_number,
+)
+from ..device.profile import Profile
+from ..engine.memory import MEMORY_PHASES
+
+__all__ = [
+    "FORMAT",
+    "SCHEMA_VERSION",
+    "BaselineEntry",
+    "BaselineFile",
+    "BaselineStore",
+    "Lookup",
+    "dumps",
+    "load_file",
+    "parse_entry",
+    "parse_text",
+    "prune_entries",
+    "write_entries",
+]
+
+FORMAT: Final = "pytest-edgetpu-baselines"
+#: Schema history (bump on any change a reader must know about):
+#:   1: pytest-edgetpu 0.1.0, first release.
+SCHEMA_VERSION: Final = 1
+
+_SIGNIFICANT_DIGITS: Final = 4
+
+
+@dataclass(frozen=True)
+class BaselineEntry:
+    """One test's baseline: enough of the distribution for a statistical comparison."""
+
+    metric: str
+    instance_values_ms: tuple[float, ...]
+    summary_ms: Mapping[str, float]  # n, min, p50, p90, p99, max, mean of pooled samples
+    load_ms: float
+    first_inference_ms: float
+    num_threads: int
+    workers: int  # how many measurements ran in parallel on the host while recording
+    recorded: str  # ISO 8601 UTC
+    model_sha256: str | None = None
+    model_path: str | None = None
+    environment: Mapping[str, str] = field(default_factory=dict)
+    #: How contended the host was while recording (:mod:`pytest_edgetpu.engine.contention`): the
+    #: share of the timed loops the benchmark thread waited for a CPU; None: not measured.
+    run_queue_wait: float | None = None
+    #: The model's memory per phase in KiB (:mod:`pytest_edgetpu.engine.memory`); None: not
+    #: measured.
+    memory_kib: Mapping[str, float] | None = None
+
+    @property
+    def value_ms(self) -> float:
+        return float(self.summary_ms[self.metric])
+
+    def to_json(self) -> JsonObject:
+        data: JsonObject = asdict(self)
+        data["instance_values_ms"] = sorted(_round(v) for v in self.instance_values_ms)
+        data["summary_ms"] = {
+            k: int(v) if k == "n" else _round(v) for k, v in self.summary_ms.items()
+        }
+        data["load_ms"] = _round(self.load_ms)
+        data["first_inference_ms"] = _round(self.first_inference_ms)
+        data["environment"] = dict(self.environment)
+        if self.run_queue_wait is None:
+            del data["run_queue_wait"]  # entries of earlier versions read and write the same
+        else:
+            data["run_queue_wait"] = round(self.run_queue_wait, 4)
+        if self.memory_kib is None:
+            del data["memory_kib"]
+        else:
+            data["memory_kib"] = {phase: round(kib) for phase, kib in self.memory_kib.items()}
+        return data
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.{_SIGNIFICANT_DIGITS}g}")
+
+
+@dataclass(frozen=True)
+class BaselineFile:
+    """A parsed baseline file."""
+
+    path: Path
+    profile: Profile
+    entries: Mapping[str, BaselineEntry]
+
+
+def dumps(profile: Profile, entries: Mapping[str, BaselineEntry]) -> str:
+    """The file's text: stable key order, rounded numbers, number lists on one line."""
+    document = {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "profile": dict(profile.fields),
+        "entries": {test_id: entries[test_id].to_json() for test_id in sorted(entries)},
+    }
+    text = json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False)
+    return (
+        re.sub(
+            r"\[\s+([-0-9.e+,\s]+?)\s+\]",
+            lambda m: "[" + ", ".join(part.strip() for part in m.group(1).split(",")) + "]",
+            text,
+        )
+        + "\n"
+    )
+
+
+def load_file(path: Path) -> BaselineFile:
+    """Read and validate one baseline file; any problem is a BaselineError naming it."""
+    try:
+        text = read_regular(path, MAX_BYTES).decode("utf-8")
+    except ValueError as exc:  # too large, or not UTF-8
+        raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
+    except OSError as exc:
+        raise BaselineError(
+            f"{path} is not a readable baseline file ({exc.strerror or exc}); {_RESTORE}"
+        ) from exc
+    return parse_text(text, path)
+
+
+_RESTORE = (
+    "restore it from git (git checkout -- <file>) or delete it and record again with "
+    "--edgetpu-update-baselines"
+)
+
+
+def parse_text(text: str, path: Path) -> BaselineFile:
+    """Validate a baseline file's text (``path`` names where it came from)."""
+    try:
+        document = loads_limited(text)
+    except ValueError as exc:
+        raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
+    document = check_header(
+        document,
+        path,
+        kind=FORMAT,
+        what="pytest-edgetpu baseline",
+        newest=SCHEMA_VERSION,
+        foreign_fix="move it out of the baseline directory, or use another baseline directory",
+        error=BaselineError,
+    )
+    profile_data = document.get("profile")
+    entries_data = document.get("entries")
+    if not _is_str_mapping(profile_data) or not isinstance(entries_data, dict):
+        raise BaselineError(
+            f'{path}: "profile" must map names to strings and "entries" must be an '
+            "object; restore the file from git"
+        )
+    profile = Profile(dict(profile_data))
+    entries = {test_id: parse_entry(path, test_id, raw) for test_id, raw in entries_data.items()}
+    return BaselineFile(path, profile, entries)
+
+
+def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
+    return isinstance(value, dict) and all(
+        isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+    )
+
+
+_NUMBER = (int, float)
+
+
+def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
+    """Validate one entry read from ``path`` (a file, or whatever else it came from)."""
+
+    def bad(what: str) -> BaselineError:
+        return BaselineError(
+            f"{path}: entry {test_id!r} {what}; restore the file from git or record the "
+            "test again with --edgetpu-update-baselines"
+        )
+
+    if not isinstance(raw, dict):
+        raise bad("is not an object")
+    required: dict[str, type | tuple[type, ...]] = {
+        "metric": str,
+        "instance_values_ms": list,
+        "summary_ms": dict,
+        "load_ms": _NUMBER,
+        "first_inference_ms": _NUMBER,
+        "num_threads": int,
+        "workers": int,
+        "recorded": str,
+    }
+    for name, kind in required.items():
+        if name not in raw:
+            raise bad(f"has no {name!r}")
+        if not isinstance(raw[name], kind) or isinstance(raw[name], bool):
+            raise bad(f"has a {name!r} of the wrong type")
+    values = raw["instance_values_ms"]
+    if len(values) < 2 or not all(is_latency_ms(v) for v in values):
+        raise bad(f"needs at least two instance_values_ms, each {LATENCY_WORDS}")
+    summary = raw["summary_ms"]
+    if raw["metric"] not in summary:
+        raise bad(f"has no summary_ms value for its metric {raw['metric']!r}")
+    for name, value in summary.items():
+        if not (is_count(value, 0, MAX_SAMPLE_COUNT) if name == "n" else is_latency_ms(value)):
+            words = "a whole number of samples" if name == "n" else LATENCY_WORDS
+            raise bad(f"has a summary_ms {name!r} of {value!r}, which is not {words}")
+    if not is_count(raw["num_threads"], 1, MAX_NUM_THREADS) or not is_count(
+        raw["workers"], 1, MAX_WORKERS
+    ):
+        raise bad(f"needs {THREADS_AND_WORKERS_WORDS}")
+    if not is_duration_ms(raw["load_ms"]) or not is_duration_ms(raw["first_inference_ms"]):
+        raise bad("has a load_ms or first_inference_ms that is negative or over an hour")
+    environment = raw.get("environment", {})
+    if not _is_str_mapping(environment):
+        raise bad("has a malformed 'environment'")
+    optional = {k: raw.get(k) for k in ("model_sha256", "model_path")}
+    if not all(v is None or isinstance(v, str) for v in optional.values()):
+        raise bad("has a malformed model_sha256 or model_path")
+    wait = raw.get("run_queue_wait")
+    if wait is not None and not (is_number(wait) and 0 <= wait <= 1):
+        raise bad("has a run_queue_wait that is not a share from 0 to 1")
+    memory = raw.get("memory_kib")
+    if memory is not None and not (
+        isinstance(memory, dict)
+        and set(memory) <= set(MEMORY_PHASES)
+        and all(is_number(v) and abs(v) <= MAX_MEMORY_KIB for v in memory.values())
+    ):
+        raise bad(
+            f"has a memory_kib that is not {', '.join(MEMORY_PHASES)} in KiB (each a number "
+            f"of at most {MAX_MEMORY_KIB:.0e})"
+        )
+    return BaselineEntry(
+        metric=raw["metric"],
+        instance_values_ms=tuple(float(v) for v in values),
+        summary_ms={k: float(v) for k, v in summary.items()},
+        load_ms=float(raw["load_ms"]),
+        first_inference_ms=float(raw["first_inference_ms"]),
+        num_threads=raw["num_threads"],
+        workers=raw["workers"],
+        recorded=raw["recorded"],
+        model_sha256=optional["model_sha256"],
+        model_path=optional["model_path"],
+        environment=dict(environment),
+        run_queue_wait=float(wait) if wait is not None else None,
+        memory_kib={k: float(v) for k, v in memory.items()} if memory is not None else None,
+    )
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The result of looking a test up: its entry in this profile's file, if any, and the
+    other profiles that hold an entry for it (never compared, only named)."""
+
+    path: Path
+    entry: BaselineEntry | None
+    other_profiles: tuple[str, ...]
+
+
+class BaselineStore:
+    """Every baseline file of one directory, read once and validated up front.
+
+    ``source`` says where the directory was given (``--edgetpu-baseline-dir``, an ini key, the
+    command line tool's ``--baseline-dir``), for the error when it is not a directory.
+    """
+
+    def __init__(self, directory: Path, source: str) -> None:
+        self.directory = directory
+        self.files: dict[str, BaselineFile] = {}
+        if directory.exists() and not directory.is_dir():
+            # Not "no baselines": a gate that quietly finds nothing would pass everything.
+            raise BaselineError(
+                f"{source}: the baseline directory {directory} is a file; give a directory"
+            )
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.json")):
+                parsed = load_file(path)
+                if parsed.profile.key != path.stem:
+                    raise BaselineError(
+                        f"{path} holds the baselines of profile {parsed.profile.key!r}; "
+                        f"rename it to {parsed.profile.key}.json (the name selects the profile)"
+                    )
+                self.files[path.stem] = parsed
+
+    def path_for(self, profile: Profile) -> Path:
+        return self.directory / f"{profile.key}.json"
+
+    def lookup(self, test_id: str, profile: Profile) -> Lookup:
+        own = self.files.get(profile.key)
+        others = tuple(
+            key for key, f in self.files.items() if key != profile.key and test_id in f.entries
+        )
+        if own is not None and own.profile != profile:
+            # Two profiles whose keys collide: the file belongs to the other one.
+            others += (f"{profile.key} ({', '.join(own.profile.differences(profile))})",)
+            own = None
+        entry = own.entries.get(test_id) if own is not None else None
+        return Lookup(self.path_for(profile), entry, others)
+
+
+@contextlib.contextmanager
+def _locked(directory: Path) -> Iterator[None]:
+    # The directory itself is the lock: no lock file to leave behind in a git checkout.
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
+    """Merge ``entries`` into the profile's file under a lock and replace it atomically.
+
+    The file is re-read under the lock, so concurrent writers each keep the other's entries;
+    entries of tests not in ``entries`` are kept as they are.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BaselineError(f"cannot create the baseline directory {directory}: {exc}") from exc
+    path = directory / f"{profile.key}.json"
+    try:
+        with _locked(directory):
+            merged: dict[str, BaselineEntry] = {}
+            if path.exists():
+                existing = load_file(path)
+                if existing.profile != profile:
+                    raise BaselineError(
+                        f"{path} holds the profile {dict(existing.profile.fields)}, not "
+                        f"{dict(profile.fields)}; move the file aside before recording"
+                    )
+                merged.update(existing.entries)
+            merged.update(entries)
+            write_atomic(path, dumps(profile, merged))
+    except OSError as exc:
+        raise BaselineError(f"cannot write {path}: {exc}; the previous file is unchanged") from exc
+    return path
+
+
+def prune_entries(path: Path, keep: Callable[[str], bool]) -> list[str]:
+    """Remove the entries of the baseline file ``path`` whose test id ``keep`` rejects, under
+    the lock and atomically like :func:`write_entries`; returns the removed test ids, sorted."""
+    try:
+        with _locked(path.parent):
+            existing = load_file(path)
+            kept = {test_id: e for test_id, e in existing.entries.items() if keep(test_id)}
+            if len(kept) < len(existing.entries):
+                write_atomic(path, dumps(existing.profile, kept))
+    except OSError as exc:
+        raise BaselineError(f"cannot write {path}: {exc}; the previous file is unchanged") from exc
+    return sorted(set(existing.entries) - set(kept))

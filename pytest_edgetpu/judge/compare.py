@@ -1,0 +1,500 @@
+"""Verdicts: compare a measurement with its baseline. Computes, never prints or raises.
+
+The rule: the threshold is the smallest slowdown the gate is built to catch. A test regressed
+when the Hodges-Lehmann shift of its fastest per-instance values (the instances that ran while
+the machine was quiet, :func:`~pytest_edgetpu.core.stats.fastest`) against the baseline's counts
+against the threshold (:data:`COUNTS_FROM`) AND the shift's confidence interval excludes no
+change, and a second, independent measurement confirms it (:func:`confirm`). A shift that counts
+but is not significant is ``UNSTABLE``: the measurement cannot tell. A slowdown that the host's
+contention explains (the benchmark thread waited for a CPU,
+:mod:`pytest_edgetpu.engine.contention`) is ``BUSY``: it passes, naming the evidence, unless it
+lies clearly beyond what the waiting explains. Every verdict says when the threshold is finer than
+what the measured noise lets this comparison resolve.
+"""
+
+from __future__ import annotations
+
+import decimal
+import enum
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from ..core.stats import (
+    Shift,
+    compared_value,
+    fastest,
+    instance_figure,
+    paired_shift,
+    shift,
+)
+from ..engine.against import Against
+from ..engine.timing import Settled, SettleRule, SuspectRule
+from .baselines import BaselineEntry, Lookup
+
+__all__ = [
+    "COUNTS_FROM",
+    "Against",
+    "Current",
+    "Policy",
+    "Status",
+    "Verdict",
+    "compare",
+    "compare_against",
+    "compared_words",
+    "confirm",
+    "decide",
+    "format_interval",
+    "format_ms",
+    "recordable",
+    "settle_rule",
+    "suspect_rule",
+    "why_incomparable",
+]
+
+
+class Status(str, enum.Enum):
+    """The outcome of a comparison."""
+
+    PASS = "PASS"
+    REGRESSION = "REGRESSION"
+    IMPROVED = "IMPROVED"
+    NO_BASELINE = "NO_BASELINE"
+    MODEL_CHANGED = "MODEL_CHANGED"
+    INCOMPARABLE = "INCOMPARABLE"
+    UNSTABLE = "UNSTABLE"
+    BUSY = "BUSY"
+
+
+#: The share of the threshold from which a measured change counts. A slowdown of exactly the
+#: threshold measures on either side of it (on a shared 2-core host within about a percent, see
+#: ``benchmarks/RESULTS.md``), so counting only estimates beyond the threshold would catch it
+#: half the time; from four fifths on it is caught in at least 80% of runs, the usual power for a
+#: smallest effect worth detecting. Unchanged code still has to look significant twice to fail.
+COUNTS_FROM = 0.8
+
+#: Outcomes that fail the test only with ``--edgetpu-strict``.
+STRICT_FAILURES = frozenset({Status.NO_BASELINE, Status.INCOMPARABLE, Status.UNSTABLE, Status.BUSY})
+
+#: How much more of its time the benchmark thread must have waited for a CPU than while the
+#: baseline was recorded before contention can explain a slowdown: a few points come and go
+#: on a quiet host.
+BUSY_EXTRA_WAIT = 0.05
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How to judge: the smallest slowdown that counts, the confidence level, strictness."""
+
+    threshold: float  # fraction: 0.05 = 5%
+    confidence: float = 0.95
+    strict: bool = False
+
+
+@dataclass(frozen=True)
+class Current:
+    """What a verdict needs to know about the current measurement."""
+
+    metric: str
+    value_ms: float
+    instance_values_ms: tuple[float, ...]
+    num_threads: int
+    workers: int
+    device_words: str  # e.g. "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+    model_sha256: str | None = None
+    #: The share of its timed loops the benchmark thread waited for a CPU (None: unknown).
+    wait_share: float | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The decision for one test, with every figure its message shows."""
+
+    status: Status
+    metric: str
+    current_ms: float
+    device_words: str
+    baseline_path: Path
+    baseline_ms: float | None = None
+    change: Shift | None = None
+    #: The figures the change is estimated between
+    #: (:func:`~pytest_edgetpu.core.stats.compared_value` of each side's instance values);
+    #: ``baseline_ms`` and ``current_ms`` are pooled figures.
+    compared_baseline_ms: float | None = None
+    compared_current_ms: float | None = None
+    model_changed: bool = False
+    confirmed: bool = False
+    baseline_recorded: str | None = None
+    baseline_sha256: str | None = None
+    reason: str = ""
+    noise_note: str = ""
+    #: Relative mode: the revision compared with (``origin/main (a1b2c3d)``) and how many
+    #: interleaved pairs of instances were measured.
+    against: str = ""
+    pairs: int = 0
+
+    def fails(self, strict: bool) -> bool:
+        """Whether this verdict fails its test."""
+        return self.status is Status.REGRESSION or (strict and self.status in STRICT_FAILURES)
+
+    @property
+    def message(self) -> str:
+        """One line: what changed, how sure, on which device, against which baseline. The
+        figures before the change are the ones it was estimated between; the pooled ones follow,
+        labelled."""
+        head = f"{self.status.value} {self.metric}"
+        if self.baseline_ms is None or self.change is None:
+            text = f"{head} {format_ms(self.current_ms)} ms on {self.device_words}: {self.reason}"
+        else:
+            c = self.change
+            if self.against:
+                compared_with = (
+                    f" against {self.against}, measured now, {self.pairs} interleaved pairs"
+                )
+            else:
+                compared_with = (
+                    f"; baseline {self.baseline_path} recorded "
+                    f"{(self.baseline_recorded or '?')[:10]}"
+                )
+                if self.baseline_sha256:
+                    compared_with += f" from model sha256 {self.baseline_sha256[:4]}…"
+            text = (
+                f"{head} {self.compared_figures} "
+                f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
+                f"on {self.device_words}{compared_with}; compared: "
+                f"{compared_words(self.metric, paired=bool(self.against))} "
+                f"(pooled {self.metric} {format_ms(self.baseline_ms)} ms -> "
+                f"{format_ms(self.current_ms)} ms)"
+            )
+            if self.reason:
+                text += f"; {self.reason}"
+        if self.noise_note:
+            text += f"; {self.noise_note}"
+        return text
+
+    @property
+    def compared_figures(self) -> str:
+        """``1.31 ms -> 1.52 ms``: the compared figures, baseline first ("" when none)."""
+        if self.compared_baseline_ms is None or self.compared_current_ms is None:
+            return ""
+        return (
+            f"{format_ms(self.compared_baseline_ms)} ms -> {format_ms(self.compared_current_ms)} ms"
+        )
+
+
+def compared_words(metric: str, paired: bool = False) -> str:
+    """What a verdict on ``metric`` compares, in words: ``the p5 of each side's fastest
+    instances``; ``paired``: of each side of each interleaved pair."""
+    if paired:
+        return f"the {instance_figure(metric)} of each side, pair by pair (medians shown)"
+    return f"the {instance_figure(metric)} of each side's fastest instances"
+
+
+def format_ms(value: float) -> str:
+    """Three significant digits, trailing zeros kept: 1.00, 0.504, 12.3, 123.
+
+    Rounded from the four significant digits a baseline file keeps, half up: a figure shows
+    the same whether it comes from this run (0.23751) or from the file that recorded it
+    (0.2375), instead of 0.238 in one place and 0.237 in the other."""
+    if value <= 0 or not math.isfinite(value):
+        return f"{value:g}"
+    places = max(0, 2 - math.floor(math.log10(value)))
+    stored = decimal.Decimal(f"{value:.4g}")
+    return str(stored.quantize(decimal.Decimal(1).scaleb(-places), decimal.ROUND_HALF_UP))
+
+
+def format_interval(low: float, high: float) -> str:
+    """A confidence interval of a relative change: ``+14.2..+17.9%``."""
+    return f"{low * 100:+.1f}..{high * 100:+.1f}%"
+
+
+def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
+    """Judge ``current`` against the baseline ``lookup`` found (or did not find)."""
+    base = Verdict(
+        status=Status.NO_BASELINE,
+        metric=current.metric,
+        current_ms=current.value_ms,
+        device_words=current.device_words,
+        baseline_path=lookup.path,
+    )
+    entry = lookup.entry
+    if entry is None:
+        if lookup.other_profiles:
+            return replace(
+                base,
+                status=Status.INCOMPARABLE,
+                reason=(
+                    "baselines exist only for other device profiles: "
+                    + ", ".join(lookup.other_profiles)
+                    + f"; never compared with {lookup.path.stem}; record one for this "
+                    f"device with --edgetpu-update-baselines{_workers_flag(current.workers)}"
+                ),
+            )
+        return replace(
+            base,
+            reason=f"no baseline in {lookup.path}; record one with --edgetpu-update-baselines",
+        )
+    mismatch = why_incomparable(entry, current.metric, current.num_threads, current.workers)
+    if mismatch:
+        return replace(
+            base,
+            status=Status.INCOMPARABLE,
+            baseline_recorded=entry.recorded,
+            reason=(
+                f"{mismatch} in {lookup.path}; record again with --edgetpu-update-baselines"
+                f"{_workers_flag(current.workers)}"
+            ),
+        )
+    change = shift(
+        fastest(entry.instance_values_ms), fastest(current.instance_values_ms), policy.confidence
+    )
+    model_changed = bool(
+        entry.model_sha256 and current.model_sha256 and entry.model_sha256 != current.model_sha256
+    )
+    status, reason = decide(change, policy.threshold)
+    if status in (Status.REGRESSION, Status.UNSTABLE):
+        busy = _contention_explains(change, policy.threshold, entry, current)
+        if busy:
+            status, reason = Status.BUSY, busy
+    if status is Status.PASS and model_changed:
+        status = Status.MODEL_CHANGED
+    if model_changed:
+        old, new = entry.model_sha256 or "", current.model_sha256 or ""
+        reason = "; ".join(
+            r for r in (reason, f"model changed since the baseline ({old[:8]} -> {new[:8]})") if r
+        )
+    return replace(
+        base,
+        status=status,
+        baseline_ms=entry.value_ms,
+        change=change,
+        compared_baseline_ms=compared_value(entry.instance_values_ms),
+        compared_current_ms=compared_value(current.instance_values_ms),
+        model_changed=model_changed,
+        baseline_recorded=entry.recorded,
+        baseline_sha256=entry.model_sha256,
+        reason=reason,
+        noise_note=_noise_note(change, policy.threshold),
+    )
+
+
+def compare_against(against: Against, current: Current, policy: Policy) -> Verdict:
+    """Judge ``current`` against the same benchmark at a revision, measured beside it.
+
+    Pair by pair: the two instances of a pair were alive together and took turns, block by
+    block, so whatever the host did during the pair (its speed moves by a quarter between
+    spells of seconds on a shared VM, a neighbour streams memory) slowed both alike, and the
+    change is the Hodges-Lehmann estimate of the pairs' ratios
+    (:func:`~pytest_edgetpu.core.stats.paired_shift`). Unchanged code measured this way resolved a
+    change about twice as finely on a quiet host, and three times beside memory-streaming
+    neighbours, as the shift of each side's fastest instances did (``benchmarks/pair_blocks.py``:
+    the interval's median half-width 3.3% -> 1.8%, and 10.9% -> 3.7%). The threshold and the
+    confidence rules are :func:`compare`'s. Interleaving gives both sides the same moments of
+    the host, busy or quiet, so there is no BUSY here."""
+    base = Verdict(
+        status=Status.NO_BASELINE,
+        metric=current.metric,
+        current_ms=current.value_ms,
+        device_words=current.device_words,
+        baseline_path=Path(against.where),
+        against=against.revision,
+    )
+    if against.summary is None or against.pairs != len(current.instance_values_ms):
+        return replace(base, reason=against.missing or f"nothing measured at {against.revision}")
+    change = paired_shift(against.instance_values_ms, current.instance_values_ms, policy.confidence)
+    status, reason = decide(change, policy.threshold)
+    if status is Status.IMPROVED:
+        reason = f"faster than at {against.revision}"
+    model_changed = bool(
+        against.model_sha256
+        and current.model_sha256
+        and against.model_sha256 != current.model_sha256
+    )
+    if status is Status.PASS and model_changed:
+        status = Status.MODEL_CHANGED
+    if model_changed:
+        old, new = against.model_sha256 or "", current.model_sha256 or ""
+        reason = _join(reason, f"model changed since {against.revision}: {old[:8]} -> {new[:8]}")
+    return replace(
+        base,
+        status=status,
+        baseline_ms=against.summary.value(current.metric),
+        change=change,
+        compared_baseline_ms=statistics.median(against.instance_values_ms),
+        compared_current_ms=statistics.median(current.instance_values_ms),
+        model_changed=model_changed,
+        baseline_sha256=against.model_sha256,
+        reason=reason,
+        noise_note=_noise_note(change, policy.threshold),
+        pairs=against.pairs,
+    )
+
+
+def _contention_explains(
+    change: Shift, threshold: float, entry: BaselineEntry, current: Current
+) -> str:
+    """Why the host's contention explains a slowdown ("" when it does not).
+
+    A thread that waited for a CPU a share ``w`` of its time ran ``1 / (1 - w)`` times slower
+    than it would have on a quiet core; against a baseline recorded at ``w0``, waiting explains
+    a slowdown of up to ``(1 - w0) / (1 - w)``. A slowdown whose interval lies wholly beyond
+    that, by more than the threshold, is not explained: it stays a regression. An entry that
+    recorded no wait share counts as recorded on a quiet host."""
+    now, then = current.wait_share, entry.run_queue_wait or 0.0
+    if now is None or now - then < BUSY_EXTRA_WAIT:
+        return ""
+    explained = (1.0 - then) / (1.0 - now) if now < 1.0 else math.inf
+    if 1.0 + change.low > explained * (1.0 + threshold):
+        return ""
+    return (
+        f"the host was busy: the benchmark thread waited for a CPU {now:.0%} of its timed "
+        f"loops (the baseline's {then:.0%}), which explains a slowdown of up to "
+        f"{explained - 1:+.0%}; run again on a quiet host, or gate with --edgetpu-against"
+    )
+
+
+def why_incomparable(entry: BaselineEntry, metric: str, num_threads: int, workers: int) -> str:
+    """What keeps a measurement of ``metric`` with ``num_threads`` threads and ``workers``
+    parallel workers from being compared with ``entry`` ("" when nothing does)."""
+    if entry.metric != metric:
+        return f"the baseline gates {entry.metric}, the test now gates {metric}"
+    if entry.num_threads != num_threads:
+        return f"the baseline ran {entry.num_threads} thread(s), this run {num_threads}"
+    if entry.workers != workers:
+        # Parallel workers slow each other down (noise.md): never compare across concurrency.
+        return (
+            f"the baseline was recorded with {_workers_words(entry.workers)}, this run has "
+            f"{_workers_words(workers)}"
+        )
+    return ""
+
+
+def _workers_flag(workers: int) -> str:
+    return f" -n {workers}" if workers > 1 else ""
+
+
+def _workers_words(workers: int) -> str:
+    return f"-n {workers}" if workers > 1 else "1 worker (no -n)"
+
+
+def recordable(status: Status, *, accept_unstable: bool) -> bool:
+    """Whether a measurement judged ``status`` may replace its baseline entry: an UNSTABLE one
+    cannot tell whether the old entry is still right, and a BUSY one was slowed by the host;
+    replacing the entry would bake noise into the baseline, unless the user says so (an update
+    run's --edgetpu-accept-unstable, ``accept --accept-unstable``)."""
+    return status not in (Status.UNSTABLE, Status.BUSY) or accept_unstable
+
+
+def decide(change: Shift, threshold: float) -> tuple[Status, str]:
+    """The status a shift earns against ``threshold`` on its own, and why when that needs saying
+    (:func:`compare` adds what the baseline and the model say)."""
+    counted = threshold * COUNTS_FROM
+    if change.estimate >= counted:
+        if change.estimate >= threshold:
+            size = f"{change.estimate:+.1%} is beyond the {threshold:.1%} threshold"
+        else:
+            size = (
+                f"{change.estimate:+.1%} counts against the {threshold:.1%} threshold "
+                f"(slowdowns count from four fifths of it, {counted:.1%}, so that one of the "
+                "threshold itself is caught)"
+            )
+        if not change.significant_slowdown:
+            return Status.UNSTABLE, (
+                f"{size} but its {change.confidence:.0%} CI includes no change: too noisy to decide"
+            )
+        return Status.REGRESSION, "" if change.estimate >= threshold else size
+    if change.estimate <= -counted and change.significant_speedup:
+        return Status.IMPROVED, "faster than the baseline: consider recording it again"
+    return Status.PASS, ""
+
+
+def settle_rule(policy: Policy, *, paired: bool = False) -> SettleRule:
+    """When a comparison under ``policy`` is settled before the measurement ends: the change's
+    interval lies wholly in one of the bands that :func:`decide` tells apart, at or beyond the
+    point from which a slowdown counts (nothing more could clear it), within that point either
+    way (unchanged), or at or below the point from which a speedup counts. An interval that
+    reaches from "unchanged" into "faster" is not settled either: stopped there, unchanged code
+    would be called ``IMPROVED`` more often than a whole measurement calls it (seen in relative
+    mode beside memory neighbours). Replayed on recorded gate runs, stopping once settled from
+    the eighth instance on decided as the whole measurements did (``benchmarks/replay.py``).
+    ``paired``: the values are interleaved pairs', judged as :func:`compare_against` does."""
+    counted = policy.threshold * COUNTS_FROM
+
+    def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
+        change = _change_so_far(baseline_ms, current_ms, policy, paired)
+        if change is None:
+            return None
+        interval = f"settled: the change's {change.confidence:.0%} CI "
+        interval += format_interval(change.low, change.high)
+        if change.low >= counted:
+            return Settled(f"{interval} lies beyond {counted:+.1%}", slower=True)
+        if -counted < change.low and change.high < counted:
+            return Settled(f"{interval} lies within ±{counted:.1%}", slower=False)
+        if change.high <= -counted:
+            return Settled(f"{interval} lies below {-counted:+.1%}", slower=False)
+        return None
+
+    return settled
+
+
+def suspect_rule(policy: Policy, *, paired: bool = False) -> SuspectRule:
+    """Whether a comparison under ``policy`` would be ``UNSTABLE`` if it ended now: a change
+    that counts as a slowdown, in an interval that still reaches down to no change (``paired``:
+    as :func:`settle_rule`)."""
+
+    def suspects(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> bool:
+        change = _change_so_far(baseline_ms, current_ms, policy, paired)
+        return change is not None and decide(change, policy.threshold)[0] is Status.UNSTABLE
+
+    return suspects
+
+
+def _change_so_far(
+    baseline_ms: Sequence[float], current_ms: Sequence[float], policy: Policy, paired: bool
+) -> Shift | None:
+    """The change a measurement shows so far, as its verdict would estimate it; None before
+    either side has the two values an interval needs."""
+    if len(baseline_ms) < 2 or len(current_ms) < 2:
+        return None
+    if paired:
+        return paired_shift(baseline_ms, current_ms, policy.confidence)
+    return shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
+
+
+def _noise_note(change: Shift, threshold: float) -> str:
+    resolution = change.resolution
+    if resolution <= threshold:
+        return ""
+    return (
+        f"the threshold {threshold:.1%} is finer than this measurement resolves "
+        f"(±{resolution:.1%}); raise it to at least {math.ceil(resolution * 100)}% or "
+        "measure longer (max_time)"
+    )
+
+
+def confirm(first: Verdict, second: Verdict) -> Verdict:
+    """Combine a suspected regression with the verdict of an independent re-measurement.
+
+    Only a regression seen twice fails; a suspicion the second measurement contradicts passes,
+    and one it can neither confirm nor refute is ``UNSTABLE``.
+    """
+    if first.status is not Status.REGRESSION:
+        return first
+    first_words = f"first measurement {_estimate(first)}"
+    if second.status is Status.REGRESSION:
+        return replace(
+            second, confirmed=True, reason=_join(second.reason, f"{first_words}, confirmed")
+        )
+    return replace(
+        second, reason=_join(second.reason, f"{first_words} not confirmed by a second one")
+    )
+
+
+def _estimate(verdict: Verdict) -> str:
+    return f"{verdict.change.estimate:+.1%}" if verdict.change else "?"
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)

@@ -1,0 +1,1 @@
+"""TFLite model files: bounds-checked reading, and the project's generated example models."""

@@ -1,0 +1,137 @@
+"""Relative mode (``--edgetpu-against=REV``): each benchmark's counterpart at a git revision.
+
+A model file the repository tracks is compared with the file as it is at the revision (``git
+show REV:path``), loaded in this process on this device beside the current one: one delegate
+serves both sides, so an Edge TPU is never open in two processes. A callable, or a model the
+tests make themselves (untracked, such as the example suite's generated models), is compared
+with the test's own code at the revision, run by a helper pytest process in a checkout of it,
+one helper per test file (:mod:`pytest_edgetpu.relative.helper`). A side may be missing: a
+benchmark new since the revision, a model outside the repository, a test that fails at the
+revision, or a helper on an Edge TPU. Those are measured alone and say why they were not compared.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+from ..core.errors import EdgeTpuError
+from ..core.limits import MAX_MODEL_BYTES
+from ..engine.against import Against, Base
+from ..engine.session import DeviceSession
+from ..model.inspection import ModelInfo
+from .git import Revision, RevisionFiles
+from .helper import RevisionHelper, RevisionTest
+
+__all__ = ["Relative"]
+
+
+class Relative:
+    """The revision a run gates against, and what of it this process made: files, a checkout,
+    the helper of the test file being measured."""
+
+    def __init__(self, revision: Revision, rootdir: Path) -> None:
+        self.revision = revision
+        self.rootdir = rootdir
+        self.files = RevisionFiles(revision, MAX_MODEL_BYTES)
+        self._helper: RevisionHelper | None = None
+        self._test: RevisionTest | None = None
+        self._logs = itertools.count(1)
+
+    @classmethod
+    def resolve(cls, name: str, rootdir: Path, source: str) -> Relative:
+        return cls(Revision.resolve(name, rootdir, source), rootdir)
+
+    @property
+    def words(self) -> str:
+        return self.revision.words
+
+    def model(
+        self, session: DeviceSession, info: ModelInfo, node_id: str, call: int
+    ) -> Base | Against:
+        """The base side of ``info``'s model (call ``call`` of test ``node_id``), or why it
+        has none."""
+        relative = self.revision.relative(info.path)
+        if relative is None:
+            return Against(
+                self.words,
+                str(info.path),
+                missing=(
+                    f"{info.path} lies outside the git repository {self.revision.toplevel}, so "
+                    f"{self.revision.name} has no version of it; not compared"
+                ),
+            )
+        where = f"{self.revision.name}:{relative}"
+        try:
+            path = self.files.file(info.path)
+            if path is None:
+                if self.revision.tracks(info.path):
+                    return Against(self.words, where, missing=f"new since {self.words}: no {where}")
+                # Not a versioned file but one the tests make: make it as the test at the
+                # revision does.
+                return self.test_call(session, node_id, call)
+            base = session.inspect(path)
+        except EdgeTpuError as error:
+            return Against(
+                self.words, where, missing=f"{where} cannot be measured ({error}); not compared"
+            )
+        return session.model_base(base, self.words, where)
+
+    def test_call(self, session: DeviceSession, node_id: str, call: int) -> Base | Against:
+        """Call ``call`` of test ``node_id`` as the test makes it at the revision, or why
+        there is none."""
+        where = f"{self.revision.name}:{node_id}"
+        if session.device.is_edgetpu:
+            return Against(
+                self.words,
+                where,
+                missing=(
+                    f"the test's own code at {self.words} would run in a second process, and an "
+                    f"Edge TPU is open in one process at a time ({session.device.id} is this "
+                    "one's); give tpu_bench a model file the repository tracks (compared on the "
+                    "device) or gate this test against stored baselines"
+                ),
+            )
+        try:
+            test = self._test_for(node_id)
+        except EdgeTpuError as error:
+            return Against(self.words, where, missing=f"not compared: {error}")
+        if test.missing:
+            return Against(self.words, where, missing=test.missing)
+        found = test.calls.get(call)
+        if found is None:
+            return Against(
+                self.words,
+                where,
+                missing=(
+                    f"new since {self.words}: the test makes {len(test.calls)} tpu_bench call(s) "
+                    f"there, this is call {call}"
+                ),
+            )
+        return Base(self.words, where, lambda s: test.side(call, s), found.model_sha256)
+
+    def _test_for(self, node_id: str) -> RevisionTest:
+        if self._test is not None and self._test.node_id == node_id:
+            return self._test
+        file = node_id.split("::", 1)[0]
+        helper = self._helper
+        if helper is None or helper.file != file or not (helper.running or helper.missing):
+            self.close_helper()
+            relative = self.revision.relative(self.rootdir)
+            checkout = self.files.checkout() / (relative or "")
+            log = self.files.scratch() / f"helper-{next(self._logs)}.log"
+            helper = RevisionHelper(checkout, file, log)
+            helper.start(self.words)
+            self._helper = helper
+        self._test = helper.test(node_id)
+        return self._test
+
+    def close_helper(self) -> None:
+        self._test = None
+        if self._helper is not None:
+            self._helper.close()
+            self._helper = None
+
+    def close(self) -> None:
+        self.close_helper()
+        self.files.close()

@@ -1,0 +1,196 @@
+"""A git revision and its files: what ``--edgetpu-against`` and ``pytest-edgetpu diff`` read.
+
+Every git call takes an argument list, never a shell, and user text never stands where git
+reads an option. A blob is sized before it is read (a commit can hold a file of any size), and
+only regular files count: a symlink or a submodule at the revision is not a model.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.errors import RevisionError
+
+__all__ = ["Revision", "RevisionFiles", "git"]
+
+
+def git(*args: str, cwd: Path) -> bytes:
+    """git's output; a failure is a :class:`RevisionError` with git's own first line."""
+    try:
+        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, check=False)
+    except FileNotFoundError:
+        raise RevisionError("git is not installed (or not on PATH)") from None
+    except OSError as error:  # cwd missing, not a directory
+        raise RevisionError(f"git cannot run in {cwd}: {error.strerror}") from None
+    if done.returncode != 0:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise RevisionError(f"git {args[0]} failed: {lines[0] if lines else done.returncode}")
+    return done.stdout
+
+
+@dataclass(frozen=True)
+class Revision:
+    """A commit, by the name the user gave it, in the repository at ``toplevel``."""
+
+    name: str  # "origin/main", as given
+    commit: str  # the full hash it names now
+    toplevel: Path
+
+    @property
+    def words(self) -> str:
+        """``origin/main (a1b2c3d)``."""
+        return f"{self.name} ({self.commit[:7]})"
+
+    @classmethod
+    def resolve(cls, name: str, directory: Path, source: str) -> Revision:
+        """The commit ``name`` names in the repository holding ``directory``; every way that
+        fails is one line starting with ``source`` that says what to do."""
+        if not name.strip() or name.startswith("-") or not name.isprintable():
+            raise RevisionError(
+                f"{source}: {name!r} is not a git revision; give one like origin/main, HEAD~1, "
+                "a tag or a commit hash"
+            )
+        try:
+            top = git("rev-parse", "--show-toplevel", cwd=directory)
+        except RevisionError as error:
+            if "not installed" in str(error):
+                raise RevisionError(f"{source}: relative mode needs git: {error}") from None
+            raise RevisionError(
+                f"{source}: {directory} is not inside a git repository; relative mode measures "
+                "the tests at a revision of the repository they live in (clone it, or gate "
+                "against stored baselines without --edgetpu-against)"
+            ) from None
+        toplevel = Path(os.fsdecode(top.rstrip(b"\n")))
+        try:
+            commit = git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", cwd=toplevel)
+        except RevisionError:
+            shallow = git("rev-parse", "--is-shallow-repository", cwd=toplevel).strip()
+            if shallow == b"true":
+                raise RevisionError(
+                    f"{source}: {name!r} names no commit in this clone of {toplevel}, which is "
+                    "shallow; fetch the history (actions/checkout: fetch-depth: 0, or "
+                    "git fetch --unshallow)"
+                ) from None
+            raise RevisionError(
+                f"{source}: {name!r} names no commit in {toplevel}; fetch it first (e.g. "
+                "git fetch origin) or give a branch, tag or commit hash that exists"
+            ) from None
+        return cls(name, commit.decode("ascii").strip(), toplevel)
+
+    def tracks(self, path: Path) -> bool:
+        """Whether ``path`` is a file git tracks in the working tree's index (committed or
+        added): a versioned input, rather than something the tests make."""
+        relative = self.relative(path)
+        if relative is None:
+            return False
+        listing = git("--literal-pathspecs", "ls-files", "-z", "--", relative, cwd=self.toplevel)
+        return os.fsencode(relative) in listing.split(b"\0")
+
+    def relative(self, path: Path) -> str | None:
+        """``path`` as git names it in this repository (``models/a.tflite``); None when it
+        lies outside the repository."""
+        try:
+            return path.resolve().relative_to(self.toplevel.resolve()).as_posix()
+        except ValueError:
+            return None
+
+    def blob(self, relative: str) -> tuple[str, int] | None:
+        """The object id and size of the regular file ``relative`` at this revision; None
+        when the revision has no regular file there."""
+        listing = git("ls-tree", "-z", "-l", self.commit, "--", relative, cwd=self.toplevel)
+        for record in filter(None, listing.split(b"\0")):
+            meta, _, name = record.partition(b"\t")
+            mode, kind, object_id, size = meta.split()
+            if os.fsdecode(name) == relative and kind == b"blob" and mode in (b"100644", b"100755"):
+                return object_id.decode("ascii"), int(size)
+        return None
+
+    def read(self, object_id: str) -> bytes:
+        return git("cat-file", "blob", object_id, cwd=self.toplevel)
+
+
+class RevisionFiles:
+    """Files of a revision written out where the runtime can load them: a private directory
+    (mode 0700, made for this process) that goes when the run ends."""
+
+    def __init__(self, revision: Revision, max_bytes: int) -> None:
+        self.revision = revision
+        self.max_bytes = max_bytes
+        self._directory: Path | None = None
+        self._checkout: Path | None = None
+        self._written: dict[str, Path | None] = {}
+
+    def file(self, path: Path) -> Path | None:
+        """A copy of ``path`` as it is at the revision; None when it does not exist there."""
+        relative = self.revision.relative(path)
+        if relative is None:
+            return None
+        if relative not in self._written:
+            self._written[relative] = self._write(relative)
+        return self._written[relative]
+
+    def _write(self, relative: str) -> Path | None:
+        found = self.revision.blob(relative)
+        if found is None:
+            return None
+        object_id, size = found
+        if size > self.max_bytes:
+            raise RevisionError(
+                f"{self.revision.name}:{relative}: {size} bytes is more than a model may hold "
+                f"(at most {self.max_bytes})"
+            )
+        # One folder per file keeps its own name (a ``_edgetpu`` suffix means something).
+        folder = self.scratch() / str(len(self._written))
+        folder.mkdir()
+        target = folder / Path(relative).name
+        target.write_bytes(self.revision.read(object_id))
+        return target
+
+    def checkout(self) -> Path:
+        """A checkout of the whole revision (its tracked files, as ``git archive`` gives
+        them), made once; unpacked with tarfile's ``data`` filter, so an entry can neither
+        leave the directory nor be a device or a link out of it."""
+        if self._checkout is None:
+            if not hasattr(tarfile, "data_filter"):
+                raise RevisionError(
+                    f"{self.revision.words}: checking out a revision safely needs tarfile's data "
+                    "filter, which this Python lacks; use Python 3.10.12 or newer"
+                )
+            target = self.scratch() / "checkout"
+            target.mkdir()
+            archive = subprocess.Popen(
+                ["git", "archive", "--format=tar", self.revision.commit],
+                cwd=self.revision.toplevel,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            assert archive.stdout is not None
+            try:
+                with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+                    tar.extractall(target, filter="data")
+            except (tarfile.TarError, OSError) as error:
+                raise RevisionError(
+                    f"{self.revision.words}: its files could not be checked out ({error})"
+                ) from None
+            finally:
+                archive.stdout.close()
+                archive.wait()
+            self._checkout = target
+        return self._checkout
+
+    def scratch(self) -> Path:
+        """This process's private directory for the revision's files (made on first use)."""
+        if self._directory is None:
+            self._directory = Path(tempfile.mkdtemp(prefix="pytest-edgetpu-against-"))
+        return self._directory
+
+    def close(self) -> None:
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = self._checkout = None

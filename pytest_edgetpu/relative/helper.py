@@ -1,0 +1,434 @@
+"""A test's own code at a git revision, measured on command by a helper pytest process.
+
+Relative mode measures a callable (or a model the test makes itself) at the revision by running
+the test there: a helper pytest process in a checkout of the revision collects the test's file
+and runs the tests this process asks for, one at a time, under this process's lease (an Edge
+TPU is never handed to it, see :mod:`pytest_edgetpu.relative.base`). Of each test it records the
+instances of each ``tpu_bench`` call instead of measuring them, and, once the test body has
+passed, makes an instance of call ``k`` when this process asks, on the cores this process's
+measuring thread is pinned to (the command names them), and times blocks of its calls on
+command while this process's own instance waits. So the two sides of a pair take turns block by
+block although they live in two processes, and only one of them runs at any moment. One
+helper serves every test of its file that this process measures, in turn.
+
+The checkout's directory stays off ``sys.path``: the helper runs this process's
+pytest-edgetpu (the protocol is this version's), while the test module and what it imports
+from the checkout (pytest's rootdir-based imports) come from the revision. Installed packages
+are what this environment has installed.
+
+The protocol is framed like the probe's (:mod:`pytest_edgetpu.engine.probe`): one line of ASCII JSON
+per message, on descriptors of their own, so nothing the test prints can pass for an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Final
+
+from ..core.errors import RevisionError
+from ..engine.timing import (
+    InstanceSamples,
+    LiveInstance,
+    MeasureSettings,
+    StartInstance,
+    StartSide,
+    TimedInstance,
+    pinned,
+)
+
+if TYPE_CHECKING:
+    from ..core.jsonio import JsonObject
+
+__all__ = ["SERVE_ENV", "RevisionHelper", "RevisionTest", "Serving"]
+
+#: How the helper learns it is one: its descriptors and the revision, as JSON.
+SERVE_ENV: Final = "PYTEST_EDGETPU_SERVE"
+#: How long the helper may take to start and collect (the first test), and to run a test body.
+START_TIMEOUT_S: Final = 300.0
+#: How long one instance may take at the revision.
+INSTANCE_TIMEOUT_S: Final = 120.0
+_MAX_LINE: Final = 16 * 1024 * 1024
+#: Beyond any core number a host has (Linux allows 8192 CPUs at most).
+_MAX_CORE: Final = 8192
+#: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
+#: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
+#: Python 3.11 only).
+_HELPER_MAIN: Final = "import sys; del sys.path[0]; import pytest; sys.exit(pytest.console_main())"
+
+
+def _send(stream: IO[str], message: JsonObject) -> None:
+    stream.write(json.dumps(message, ensure_ascii=True) + "\n")
+    stream.flush()
+
+
+def _receive(stream: IO[str], timeout_s: float | None) -> JsonObject | None:
+    """The next message; None at the end of the stream, on a timeout or on garbage."""
+    if timeout_s is not None:
+        with selectors.DefaultSelector() as selector:
+            selector.register(stream, selectors.EVENT_READ)
+            if not selector.select(timeout_s):
+                return None
+    line = stream.readline(_MAX_LINE)
+    try:
+        message = json.loads(line)
+    except ValueError:
+        return None
+    return message if isinstance(message, dict) else None
+
+
+@dataclass(frozen=True)
+class Call:
+    """One ``tpu_bench`` call of the test at the revision."""
+
+    target: str
+    model_sha256: str | None
+
+
+class RevisionHelper:
+    """This process's side: a helper at the revision that runs the tests of one file there, one
+    at a time, each when this process asks for it (:meth:`test`).
+
+    One helper serves every test of its file, so its start (Python, pytest, the runtime, the
+    file's imports) is paid once per file rather than once per test."""
+
+    def __init__(self, checkout: Path, file: str, log: Path) -> None:
+        self.checkout = checkout
+        self.file = file
+        self.log = log
+        self.missing = ""
+        self.revision = ""
+        self._helper: subprocess.Popen[bytes] | None = None
+        self._commands: IO[str] | None = None
+        self._answers: IO[str] | None = None
+        self._serving: RevisionTest | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._helper is not None and self._helper.poll() is None
+
+    def start(self, revision: str) -> None:
+        self.revision = revision
+        # The test's file, or the nearest folder of it that exists at the revision: a model
+        # file the tests make (the example suite's) appears only once the checkout's conftest
+        # has run, and pytest refuses a path that does not exist yet.
+        collect = Path(self.file)
+        if collect.suffix == ".py" and not (self.checkout / collect).is_file():
+            self.missing = f"new since {revision}: no {collect.as_posix()} there"
+            return
+        while collect != collect.parent and not (self.checkout / collect).exists():
+            collect = collect.parent
+        commands_read, commands_write = os.pipe()
+        answers_read, answers_write = os.pipe()
+        environment = {
+            **os.environ,
+            SERVE_ENV: json.dumps(
+                {"commands": commands_read, "answers": answers_write, "revision": revision}
+            ),
+        }
+        command = [
+            sys.executable, "-c", _HELPER_MAIN, os.fspath(self.checkout / collect),
+            "--rootdir", os.fspath(self.checkout),
+            "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-o", "addopts=",
+            "-o", "edgetpu_against=", "-q", "--edgetpu-device=cpu",
+        ]  # fmt: skip
+        with open(self.log, "wb") as log:
+            try:
+                self._helper = subprocess.Popen(
+                    command,
+                    cwd=self.checkout,
+                    env=environment,
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(commands_read, answers_write),
+                )
+            finally:
+                os.close(commands_read)
+                os.close(answers_write)
+        self._commands = os.fdopen(commands_write, "w", encoding="ascii")
+        self._answers = os.fdopen(answers_read, "r", encoding="ascii")
+
+    def test(self, node_id: str) -> RevisionTest:
+        """Test ``node_id`` run at the revision: its ``tpu_bench`` calls there, ready to be
+        measured, or why it has none. The test served before it is done."""
+        test = RevisionTest(node_id, self)
+        if self.missing:
+            test.missing = self.missing
+            return test
+        self.done()
+        if self._commands is not None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                _send(self._commands, {"test": node_id})
+        first = self._receive(START_TIMEOUT_S) or {}
+        calls, missing = first.get("calls"), first.get("missing")
+        if isinstance(calls, list):
+            for index, raw in enumerate(calls, start=1):
+                target = raw.get("target") if isinstance(raw, dict) else None
+                sha = raw.get("model_sha256") if isinstance(raw, dict) else None
+                if isinstance(target, str):
+                    test.calls[index] = Call(target, sha if isinstance(sha, str) else None)
+            self._serving = test
+        elif isinstance(missing, str):
+            test.missing = missing
+        else:
+            test.missing = f"the test did not run at {self.revision}: {self._log_line()}"
+            self.close()
+        return test
+
+    def done(self) -> None:
+        """Let the test being served finish at the revision."""
+        if self._serving is not None and self._commands is not None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                _send(self._commands, {"done": True})
+        self._serving = None
+
+    def measure(self, test: RevisionTest, command: JsonObject) -> InstanceSamples:
+        if self._serving is not test or self._commands is None:
+            raise RevisionError(f"{test.node_id}: the helper at the revision has moved on")
+        with contextlib.suppress(BrokenPipeError, ValueError):
+            _send(self._commands, command)  # a dead helper: no answer below says so
+        answer = self._receive(INSTANCE_TIMEOUT_S)
+        instance = answer.get("instance") if answer is not None else None
+        samples = _instance_from(instance)
+        if samples is None:
+            self.close()
+            raise RevisionError(
+                f"{test.node_id}: the test at the revision stopped answering while "
+                f"measured ({self._log_line()})"
+            )
+        return samples
+
+    def _receive(self, timeout_s: float) -> JsonObject | None:
+        return None if self._answers is None else _receive(self._answers, timeout_s)
+
+    def _log_line(self) -> str:
+        """The line of the helper's output that says most about why it stopped."""
+        try:
+            with open(self.log, "rb") as log:
+                lines = log.read()[-65536:].decode("utf-8", "replace").splitlines()
+        except OSError:
+            return "no output"
+        told = [line for line in lines if line.startswith(("E ", "ERROR", "FAILED"))]
+        words = [line.strip() for line in told or lines if line.strip()]
+        return (words[0] if told else words[-1]) if words else "no output"
+
+    def close(self) -> None:
+        helper, self._helper = self._helper, None
+        self._serving = None
+        for stream in (self._commands, self._answers):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+        self._commands = self._answers = None
+        if helper is not None:
+            try:
+                helper.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                helper.kill()
+                helper.wait()
+
+
+class RevisionTest:
+    """One test as it runs at the revision: its ``tpu_bench`` calls there (``calls``, by
+    number), or ``missing``, why it has none (new since the revision, fails or cannot be
+    collected there, a helper that did not start)."""
+
+    def __init__(self, node_id: str, helper: RevisionHelper) -> None:
+        self.node_id = node_id
+        self.calls: dict[int, Call] = {}
+        self.missing = ""
+        self.helper = helper
+
+    def side(self, call: int, settings: MeasureSettings) -> StartSide:
+        """Starts instances of call ``call`` at the revision, each alive in the helper until
+        the next one starts."""
+
+        def start() -> LiveInstance:
+            command: JsonObject = {
+                "call": call,
+                "warmup": settings.warmup,
+                # Both sides of a pair on the cores this thread measures on.
+                "cores": _this_threads_cores(),
+            }
+            return _HelperInstance(self, self.helper.measure(self, command))
+
+        return start
+
+
+class _HelperInstance:
+    """This process's handle on the instance the helper keeps alive: each block is a command,
+    each answer the instance's samples so far."""
+
+    def __init__(self, test: RevisionTest, started: InstanceSamples) -> None:
+        self._test = test
+        self._latest = started
+
+    @property
+    def first_ns(self) -> int:
+        return self._latest.first_ns
+
+    @property
+    def warmup_ns(self) -> tuple[int, ...]:
+        return self._latest.warmup_ns
+
+    def block(self, runs: int) -> None:
+        before = len(self._latest.samples_ns)
+        latest = self._test.helper.measure(self._test, {"block": runs})
+        if len(latest.samples_ns) != before + runs:
+            self._test.helper.close()
+            raise RevisionError(
+                f"{self._test.node_id}: the helper at the revision answered {runs} calls with "
+                f"{len(latest.samples_ns) - before} samples"
+            )
+        self._latest = latest
+
+    def samples(self) -> InstanceSamples:
+        return self._latest
+
+
+def _instance_from(raw: object) -> InstanceSamples | None:
+    if not isinstance(raw, dict):
+        return None
+    numbers = [raw.get(key) for key in ("load_ns", "first_ns")]
+    warmup, samples, wait = raw.get("warmup_ns"), raw.get("samples_ns"), raw.get("wait_share")
+    if not (
+        all(_is_duration(n) for n in numbers)
+        and isinstance(warmup, list)
+        and isinstance(samples, list)
+        and all(_is_duration(n) for n in [*warmup, *samples])
+        and (wait is None or (isinstance(wait, float | int) and 0.0 <= wait <= 1.0))
+    ):
+        return None
+    return InstanceSamples(
+        load_ns=int(numbers[0]),  # type: ignore[arg-type]
+        first_ns=int(numbers[1]),  # type: ignore[arg-type]
+        warmup_ns=tuple(int(n) for n in warmup),
+        samples_ns=tuple(int(n) for n in samples),
+        wait_share=float(wait) if wait is not None else None,
+    )
+
+
+def _this_threads_cores() -> list[object]:
+    if not hasattr(os, "sched_getaffinity"):
+        return []
+    return [*sorted(os.sched_getaffinity(0))]
+
+
+def _cores_from(raw: object) -> tuple[int, ...]:
+    """The cores a command names, or none (unpinned) for anything but a list of core numbers."""
+    if not isinstance(raw, list) or not all(
+        isinstance(core, int) and not isinstance(core, bool) and 0 <= core < _MAX_CORE
+        for core in raw
+    ):
+        return ()
+    return tuple(raw)
+
+
+def _count(value: object, lowest: int) -> int | None:
+    """``value`` when it is a whole number from ``lowest`` to a million, else None."""
+    if isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= 10**6:
+        return value
+    return None
+
+
+def _is_duration(value: object) -> bool:
+    # A nanosecond count of at most an hour: anything else is not a sample.
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 3_600 * 10**9
+
+
+class Serving:
+    """The helper's side: the test asked for (:meth:`next_test`), its calls as it made them,
+    then measured on command until that test is done."""
+
+    def __init__(self, revision: str, commands: IO[str], answers: IO[str]) -> None:
+        self.revision = revision
+        self._commands = commands
+        self._answers = answers
+        self._calls: list[tuple[Call, StartInstance]] = []
+        self._finished = True
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str]) -> Serving | None:
+        """The helper's channel when this process is one (and the variable is then dropped,
+        so that a pytest the test starts is no helper)."""
+        raw = environ.get(SERVE_ENV)
+        if raw is None:
+            return None
+        os.environ.pop(SERVE_ENV, None)
+        told = json.loads(raw)
+        return cls(
+            str(told["revision"]),
+            os.fdopen(int(told["commands"]), "r", encoding="ascii"),
+            os.fdopen(int(told["answers"]), "w", encoding="ascii"),
+        )
+
+    def next_test(self) -> str | None:
+        """The node id of the next test the other side asks for; None once it is done."""
+        while True:
+            command = _receive(self._commands, None)
+            if command is None:
+                return None
+            node_id = command.get("test")
+            if isinstance(node_id, str):
+                self._calls = []
+                self._finished = False
+                return node_id
+
+    def register(self, target: str, model_sha256: str | None, start: StartInstance) -> None:
+        self._calls.append((Call(target, model_sha256), start))
+
+    def finish(self, missing: str) -> None:
+        """Tell the other side there is nothing to measure in this test, and why."""
+        if not self._finished:
+            self._finished = True
+            _send(self._answers, {"missing": missing})
+
+    def serve(self) -> None:
+        """Say which calls the test made, then measure instances on command until the other
+        side is done with the test (or closes its end)."""
+        if self._finished:
+            return
+        self._finished = True
+        listed: list[object] = [
+            {"target": call.target, "model_sha256": call.model_sha256} for call, _ in self._calls
+        ]
+        _send(self._answers, {"calls": listed})
+        instance: TimedInstance | None = None
+        with contextlib.ExitStack() as cores:
+            while True:
+                command = _receive(self._commands, None)
+                if command is None:
+                    return
+                runs, warmup = _count(command.get("block"), 1), _count(command.get("warmup"), 0)
+                index = _count(command.get("call"), 1)
+                if instance is not None and runs is not None:
+                    instance.block(runs)
+                elif index is not None and index <= len(self._calls) and warmup is not None:
+                    # The instance keeps the cores of the other side's thread while it lives.
+                    cores.close()
+                    cores.enter_context(pinned(_cores_from(command.get("cores"))))
+                    start = self._calls[index - 1][1]
+                    instance = TimedInstance(start, MeasureSettings(warmup=warmup))
+                else:
+                    return  # {"done": true}, or anything else: the test is over
+                samples = instance.samples()
+                _send(
+                    self._answers,
+                    {
+                        "instance": {
+                            "load_ns": samples.load_ns,
+                            "first_ns": samples.first_ns,
+                            "warmup_ns": list(samples.warmup_ns),
+                            "samples_ns": list(samples.samples_ns),
+                            "wait_share": samples.wait_share,
+                        }
+                    },
+                )

@@ -1,0 +1,77 @@
+"""The hooks of a relative-mode helper: run each test it is asked for, then measure on command.
+
+See :mod:`pytest_edgetpu.relative.helper`. The helper collects the whole file and runs no test of
+its own accord: it runs the test the other side names, and once that test's body has passed, serves
+its ``tpu_bench`` calls until the other side is done with it; then the next one. A test that is not
+there (new since the revision) or cannot be collected, or is skipped or fails there, says so
+instead. Each test runs as if it were the session's last (its fixtures, session-scoped ones
+included, are torn down after it), since which test comes next is known only once asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+
+import pytest
+
+from ..core.errors import one_line
+from .helper import Serving
+
+__all__ = ["ServeHooks"]
+
+
+class ServeHooks:
+    """Registered only in a helper process (``PYTEST_EDGETPU_SERVE`` set)."""
+
+    def __init__(self, serving: Serving) -> None:
+        self.serving = serving
+        self.collect_errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if report.failed:
+            lines = [line for line in str(report.longrepr).splitlines() if line.strip()]
+            told = [line for line in lines if line.startswith("E ")]
+            self.collect_errors.append((told or lines or ["a collection error"])[-1])
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> bool:
+        items = {item.nodeid: item for item in session.items}
+        revision = self.serving.revision
+        while (node_id := self.serving.next_test()) is not None:
+            item = items.get(node_id)
+            if item is None:
+                if self.collect_errors:
+                    error = one_line(self.collect_errors[0])
+                    self.serving.finish(f"the test cannot be collected at {revision}: {error}")
+                else:
+                    self.serving.finish(f"new since {revision}: no test {node_id} there")
+                continue
+            item.config.hook.pytest_runtest_protocol(item=item, nextitem=None)
+            self.serving.finish(f"the test did not run at {revision}")
+        return True
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and report.when in ("setup", "call"):
+            reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else ""
+            reason = one_line(str(reason).removeprefix("Skipped: "))
+            self.serving.finish(
+                f"the test is skipped at {self.serving.revision}"
+                + (f" ({reason})" if reason else "")
+            )
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            yield
+        except BaseException as error:
+            words = one_line(str(error).strip().splitlines()[0] if str(error).strip() else "")
+            self.serving.finish(
+                f"the test fails at {self.serving.revision} ({type(error).__name__}"
+                + (f": {words}" if words else "")
+                + ")"
+            )
+            raise
+        self.serving.serve()
+
+    def pytest_sessionfinish(self) -> None:
+        self.serving.finish(f"the test did not run at {self.serving.revision}")

@@ -1,0 +1,2 @@
+"""Rendering what the judge decided: terminal tables, progress lines, JUnit properties,
+Markdown, plots. Never decides anything."""

@@ -1,0 +1,442 @@
+"""Rendering: the terminal summary, progress lines, JUnit properties and the Markdown report.
+
+Renders what the gate decided (:class:`~pytest_edgetpu.judge.results.Result`); never decides
+anything itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Collection, Mapping, Sequence
+from typing import Final
+
+from ..core.errors import one_line
+from ..core.keys import call_of
+from ..device.profile import Profile
+from ..engine.memory import MEMORY_PHASES
+from ..judge.compare import Status, format_interval, format_ms
+from ..judge.results import Result
+
+__all__ = [
+    "headline",
+    "junit_properties",
+    "kept_line",
+    "markdown_report",
+    "progress_line",
+    "result_notes",
+    "summary_table",
+    "text_table",
+    "update_headline",
+    "update_line",
+]
+
+# Regressions first, so a reader sees what failed before what passed.
+_ORDER: Final = {
+    Status.REGRESSION: 0,
+    Status.UNSTABLE: 1,
+    Status.BUSY: 2,
+    Status.INCOMPARABLE: 3,
+    Status.MODEL_CHANGED: 4,
+    Status.NO_BASELINE: 5,
+    Status.IMPROVED: 6,
+    Status.PASS: 7,
+}
+
+_ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
+#: The column of the figures a change is estimated between (compare.compared_words).
+_COMPARED_HEADER: Final = "compared ms (baseline -> now)"
+
+
+def _change(result: Result) -> str:
+    change = result.verdict.change if result.verdict is not None else None
+    if change is None:
+        return ""
+    return f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
+
+
+def _compared(result: Result) -> str:
+    """The figures the change was estimated between, ``0.480 -> 0.538`` (ms), naming the
+    metric unless it is p50."""
+    verdict = result.verdict
+    if verdict is None or verdict.compared_figures == "":
+        return ""
+    metric = "" if result.metric == "p50" else f" ({result.metric})"
+    return verdict.compared_figures.replace(" ms", "") + metric
+
+
+def _wait(result: Result) -> str:
+    """The share of its timed loops the benchmark thread waited for a CPU: ``3%``."""
+    return f"{result.run_queue_wait:.0%}" if result.run_queue_wait is not None else ""
+
+
+def _sort_key(result: Result) -> tuple[int, str]:
+    verdict = result.verdict
+    return (_ORDER[verdict.status] if verdict else 10, result.test_id)
+
+
+def _rows(results: Sequence[Result]) -> list[dict[str, str | int]]:
+    rows: list[dict[str, str | int]] = []
+    for r in sorted(results, key=_sort_key):
+        rows.append(
+            {
+                # Results files come from anyone: no escape sequence in an id reaches the
+                # terminal.
+                "test": one_line(r.test_id),
+                "device": one_line(r.device),
+                _COMPARED_HEADER: _compared(r),
+                "change (95% CI)": _change(r),
+                "pooled p50 ms": format_ms(r.summary.p50_ms),
+                "pooled p90 ms": format_ms(r.summary.p90_ms),
+                "pooled p99 ms": format_ms(r.summary.p99_ms),
+                "n": r.summary.n,
+                "CPU wait": _wait(r),
+                "verdict": r.status_words,
+            }
+        )
+    return rows
+
+
+_NUMBER: Final = re.compile(r"[-+]?[0-9][0-9.,]*%?")
+
+
+def text_table(rows: Sequence[Mapping[str, object]]) -> str:
+    """``rows`` as a plain-text table under their keys (the first row's, in order): a column of
+    numbers aligned right, any other left, two spaces between columns, no trailing blanks."""
+    if not rows:
+        return ""
+    headers = list(rows[0])
+    cells = [[str(row.get(header, "")) for header in headers] for row in rows]
+    widths, numeric = [], []
+    for column, header in enumerate(headers):
+        values = [line[column] for line in cells]
+        widths.append(max(len(header), *(len(value) for value in values)))
+        numeric.append(all(_NUMBER.fullmatch(v) for v in values if v) and any(values))
+    lines = []
+    for line in [headers, *cells]:
+        padded = (
+            value.rjust(width) if right else value.ljust(width)
+            for value, width, right in zip(line, widths, numeric, strict=True)
+        )
+        lines.append("  ".join(padded).rstrip())
+    return "\n".join(lines)
+
+
+def summary_table(results: Sequence[Result]) -> str:
+    """A plain-text table of timed results, for the terminal summary and ``compare``."""
+    return text_table(_rows([r for r in results if r.timed]))
+
+
+def progress_line(result: Result) -> str:
+    """One judged test's figures and verdict, for the line under it in ``pytest -v``."""
+    summary, verdict = result.summary, result.verdict
+    assert verdict is not None, "only judged results have a progress line"
+    text = (
+        f"p50 {format_ms(summary.p50_ms)} ms, p90 {format_ms(summary.p90_ms)} ms, "
+        f"p99 {format_ms(summary.p99_ms)} ms (n {summary.n}): {verdict.status.value}"
+    )
+    if verdict.change is not None and verdict.compared_figures:
+        text += f" {_change(result)}, compared {verdict.compared_figures}"
+    if verdict.confirmed:
+        text += ", confirmed"
+    if result.recorded:
+        text += "; recorded"
+    return text
+
+
+def junit_properties(result: Result) -> list[tuple[str, str]]:
+    """A judged test's verdict and key figures as ``--junitxml`` properties.
+
+    Times in milliseconds (four significant digits); the change and its confidence bounds as
+    fractions (``+0.1234`` is 12.34% slower) of the gated metric, per instance."""
+    verdict, metric = result.verdict, result.metric
+    assert verdict is not None, "only judged results have JUnit properties"
+    figures = ["p50", "p90", "p99"] + ([metric] if metric not in ("p50", "p90", "p99") else [])
+    properties = [
+        ("verdict", verdict.status.value),
+        ("metric", metric),
+        ("device", result.device),
+    ]
+    properties += [(f"{name}_ms", f"{result.summary.value(name):.4g}") for name in figures]
+    if verdict.baseline_ms is not None:
+        properties.append((f"baseline_{metric}_ms", f"{verdict.baseline_ms:.4g}"))
+    if verdict.compared_baseline_ms is not None and verdict.compared_current_ms is not None:
+        properties += [
+            ("compared_baseline_ms", f"{verdict.compared_baseline_ms:.4g}"),
+            ("compared_ms", f"{verdict.compared_current_ms:.4g}"),
+        ]
+    if verdict.change is not None:
+        properties += [
+            ("change", f"{verdict.change.estimate:+.4f}"),
+            ("change_ci_low", f"{verdict.change.low:+.4f}"),
+            ("change_ci_high", f"{verdict.change.high:+.4f}"),
+        ]
+    properties.append(("confirmed", "true" if verdict.confirmed else "false"))
+    against = result.against
+    if against is not None:
+        properties += [("against", against.revision), ("against_pairs", str(against.pairs))]
+        if against.summary is not None:
+            properties += [
+                (f"against_{name}_ms", f"{against.summary.value(name):.4g}") for name in figures
+            ]
+    if result.memory is not None:
+        properties += [
+            (f"memory_{phase}_kib", f"{kib:.0f}") for phase, kib in result.memory.kib.items()
+        ]
+    if result.memory_verdict is not None:
+        memory_failed = result.memory_verdict.failed
+        properties.append(("memory_verdict", "REGRESSION" if memory_failed else "PASS"))
+    if result.delegations:
+        fully = all(d.fully_delegated for d in result.delegations)
+        properties.append(("fully_delegated", "true" if fully else "false"))
+    # A test's second tpu_bench call gets edgetpu_2_p50_ms, ...: property names stay unique
+    # within the test's testcase.
+    call = call_of(result.test_id)
+    prefix = f"edgetpu_{call}_" if call > 1 else "edgetpu_"
+    return [(prefix + name, value) for name, value in properties]
+
+
+def update_line(result: Result) -> str:
+    """What an update run did to one test's baseline, for the terminal."""
+    verdict = result.verdict
+    assert verdict is not None, "an update judges every timed result"
+    now = f"{result.metric} {format_ms(result.value_ms)} ms"
+    if result.record_error:
+        return (
+            f"{result.test_id}: not recorded: {now}; its baseline file could not be written "
+            "(the ERROR line below says why)"
+        )
+    compared = f"compared {verdict.compared_figures}"
+    if not result.recorded and verdict.status is Status.BUSY:
+        return (
+            f"{result.test_id}: not recorded: {now} is BUSY: {verdict.reason}; the old entry, if "
+            f"any, is kept; or record it anyway with {_ACCEPT_UNSTABLE}"
+        )
+    if not result.recorded:
+        return (
+            f"{result.test_id}: not recorded: {now} is UNSTABLE against the baseline "
+            f"({compared}, {_change(result)}: too noisy to decide); the old entry is kept; "
+            f"measure again, or record it anyway with {_ACCEPT_UNSTABLE}"
+        )
+    if verdict.change is None or verdict.baseline_ms is None:
+        return f"{result.test_id}: recorded {now} (new)"
+    how = {
+        Status.PASS: "unchanged within the threshold",
+        Status.MODEL_CHANGED: "model changed, latency unchanged within the threshold",
+    }.get(verdict.status, verdict.status.value.lower())
+    return (
+        f"{result.test_id}: recorded {now} ({compared}, {verdict.change.estimate:+.1%}: {how}; "
+        f"pooled {result.metric} was {format_ms(verdict.baseline_ms)} ms)"
+    )
+
+
+def result_notes(result: Result, shown: str = "") -> list[str]:
+    """The result's notes (a partly mapped model, a throttled Edge TPU) that ``shown``, the
+    text already printed for it, does not hold yet."""
+    return [note for note in result.notes if note not in shown]
+
+
+def kept_line(test_id: str) -> str:
+    """A baseline entry an update kept although its test did not run."""
+    return f"{test_id}: kept (not run)"
+
+
+def update_headline(results: Sequence[Result]) -> str:
+    """``2 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY)`` over an update's
+    results."""
+    recorded = sum(1 for r in results if r.recorded)
+    failed = sum(1 for r in results if r.record_error)
+    refused = len(results) - recorded - failed
+    text = f"{recorded} baseline(s) recorded"
+    if refused:
+        text += f", {refused} not recorded (UNSTABLE or BUSY; {_ACCEPT_UNSTABLE} records them)"
+    if failed:
+        text += f", {failed} not recorded (the baseline file could not be written)"
+    return text
+
+
+def headline(results: Sequence[Result]) -> str:
+    """``1 regressed, 0 improved, 3 unchanged, 1 new`` over the gated results."""
+    counts = Counter(r.verdict.status for r in results if r.verdict is not None)
+    parts = [
+        f"{counts[Status.REGRESSION]} regressed",
+        f"{counts[Status.IMPROVED]} improved",
+        f"{counts[Status.PASS] + counts[Status.MODEL_CHANGED]} unchanged",
+        f"{counts[Status.NO_BASELINE]} new",
+    ]
+    parts += [
+        f"{counts[s]} {s.value.lower()}"
+        for s in (Status.UNSTABLE, Status.BUSY, Status.INCOMPARABLE)
+        if counts[s]
+    ]
+    grown = sum(1 for r in results if r.memory_verdict is not None and r.memory_verdict.failed)
+    if grown:
+        parts.append(f"{grown} grew in memory")
+    return ", ".join(parts)
+
+
+def _cell(value: object) -> str:
+    return str(value).replace("|", "\\|")
+
+
+def _table(
+    header: Sequence[str], rows: Sequence[Sequence[object]], numbers: Collection[int] = ()
+) -> list[str]:
+    """A Markdown table; the columns at the indices ``numbers`` are right-aligned."""
+    aligns = ["---:" if index in numbers else ":---" for index in range(len(header))]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(aligns) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def _verdict_cell(result: Result) -> str:
+    assert result.verdict is not None, "the report shows judged results"
+    status = result.verdict.status.value
+    text = f"**{status}**" if result.verdict.status is Status.REGRESSION else status
+    return text + (", recorded" if result.recorded else "")
+
+
+def _says_more(result: Result) -> bool:
+    """Whether the verdict's message says more than the report's row: then it is shown below
+    the table."""
+    verdict = result.verdict
+    return verdict is not None and bool(
+        verdict.status is not Status.PASS or verdict.reason or verdict.noise_note
+    )
+
+
+def _device_section(device: str, results: Sequence[Result]) -> list[str]:
+    words = "; ".join(sorted({r.device_words for r in results}))
+    rows = [
+        [
+            f"`{r.test_id}`",
+            _compared(r),
+            _change(r),
+            format_ms(r.summary.p50_ms),
+            format_ms(r.summary.p90_ms),
+            format_ms(r.summary.p99_ms),
+            _wait(r),
+            _verdict_cell(r),
+        ]
+        for r in results
+    ]
+    header = [
+        "test",
+        _COMPARED_HEADER,
+        "change (95% CI)",
+        "pooled p50 ms",
+        "pooled p90 ms",
+        "pooled p99 ms",
+        "CPU wait",
+        "verdict",
+    ]
+    lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5, 6}), ""]
+    shown = {r.test_id: r.verdict.message for r in results if r.verdict and _says_more(r)}
+    lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
+    flags = [
+        f"- `{r.test_id}`: {note}"
+        for r in results
+        for note in result_notes(r, shown.get(r.test_id, ""))
+    ]
+    lines += flags
+    grown = [
+        f"- `{r.test_id}`: {r.memory_verdict.message}"
+        for r in results
+        if r.memory_verdict is not None and r.memory_verdict.failed
+    ]
+    lines += grown
+    return lines + ([""] if shown or flags or grown else [])
+
+
+def _memory_and_delegation(results: Sequence[Result]) -> list[str]:
+    """Each model's memory per phase (medians of its processes, and the largest spread among
+    them) and how its delegate ran it; empty when no result has either."""
+    rows = []
+    for r in results:
+        if r.memory is None and not r.delegations:
+            continue
+        memory = r.memory
+        figures = (
+            [
+                *(f"{memory.kib[p]:,.0f}" for p in MEMORY_PHASES),
+                f"{max(memory.spread_kib.values()):,.0f}",
+            ]
+            if memory is not None
+            else [""] * (len(MEMORY_PHASES) + 1)
+        )
+        delegation = "; ".join(d.words() for d in r.delegations)
+        rows.append([f"`{r.test_id}`", r.device, *figures, delegation])
+    if not rows:
+        return []
+    header = ["test", "device", *MEMORY_PHASES, "largest spread", "delegation"]
+    return [
+        "<details><summary>Memory per phase (KiB) and delegation</summary>",
+        "",
+        *_table(header, rows, numbers=set(range(2, len(MEMORY_PHASES) + 3))),
+        "",
+        "</details>",
+        "",
+    ]
+
+
+def _fingerprints(results: Sequence[Result]) -> list[str]:
+    rows = []
+    for r in sorted(results, key=lambda r: (r.test_id, r.device)):
+        verdict = r.verdict
+        rows.append(
+            [
+                f"`{r.test_id}`",
+                r.device,
+                f"`{r.model.path if r.model is not None else r.target}`",
+                ((r.model.sha256 if r.model is not None else None) or "")[:12],
+                ((verdict.baseline_sha256 if verdict else None) or "")[:12],
+                ((verdict.baseline_recorded if verdict else None) or "")[:10],
+                f"`{verdict.baseline_path if verdict else ''}`",
+            ]
+        )
+    header = [
+        "test",
+        "device",
+        "model",
+        "sha256",
+        "baseline sha256",
+        "baseline recorded",
+        "baseline file",
+    ]
+    return _table(header, rows)
+
+
+def markdown_report(
+    results: Sequence[Result], environment: Mapping[str, str], profiles: Mapping[str, Profile]
+) -> str:
+    """A Markdown report for a CI job summary or a pull-request comment: the headline, a table
+    per device (regressions first), and the environment and fingerprints, collapsed."""
+    gated = sorted((r for r in results if r.timed), key=_sort_key)
+    lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
+    revisions = sorted({r.against.revision for r in gated if r.against is not None})
+    if revisions:
+        lines += [
+            f"Relative mode: against {', '.join(f'`{rev}`' for rev in revisions)}, measured in "
+            "this run on the same device, in interleaved pairs; nothing compared with stored "
+            "baselines.",
+            "",
+        ]
+    by_device: dict[str, list[Result]] = {}
+    for result in gated:
+        by_device.setdefault(result.device, []).append(result)
+    # The device with the worst verdict first; sorted records make its first one its worst.
+    for device in sorted(by_device, key=lambda d: (_sort_key(by_device[d][0])[0], d)):
+        lines += _device_section(device, by_device[device])
+    lines += _memory_and_delegation(gated)
+    lines += ["<details><summary>Environment and fingerprints</summary>", "", "Environment:", ""]
+    lines += [f"- {key}: {value}" for key, value in sorted(environment.items())]
+    used = sorted({r.profile for r in gated})
+    if used:
+        lines += ["", "Device profiles (a baseline is compared only within its profile):", ""]
+        for key in used:
+            known = profiles[key].fields if key in profiles else {}
+            fields = ", ".join(f"{k} {v}" for k, v in sorted(known.items()))
+            lines.append(f"- `{key}`: {fields}")
+        lines += ["", "Fingerprints:", "", *_fingerprints(gated)]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
