@@ -25,7 +25,8 @@ from pathlib import Path
 from ai_edge_litert.interpreter import Interpreter
 from saved import ROOT, save
 
-from pytest_edgetpu.engine.timing import MeasureSettings, measure
+from pytest_edgetpu.engine.measurement import MeasureSettings
+from pytest_edgetpu.engine.timing import measure
 from pytest_edgetpu.model.examples import write_example_models
 
 MODEL = ROOT.parent / "shared" / "models" / "coral" / "mobilenet_v1_0.25_128_quant.tflite"

@@ -39,10 +39,9 @@ from relative_gate import fetch_mediapipe_models
 from saved import measure_or_report
 
 from pytest_edgetpu.core.stats import Shift, fastest, instance_value, paired_shift, shift
+from pytest_edgetpu.engine.measurement import InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.timing import (
     PAIRED_SPAN,
-    InstanceSamples,
-    MeasureSettings,
     TimedInstance,
     instance_runner,
     measure_pairs,

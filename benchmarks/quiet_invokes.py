@@ -31,7 +31,8 @@ from saved import save
 from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
 from pytest_edgetpu.engine.inputs import fill_inputs, random_inputs_for
-from pytest_edgetpu.engine.timing import MeasureSettings, measure
+from pytest_edgetpu.engine.measurement import MeasureSettings
+from pytest_edgetpu.engine.timing import measure
 from pytest_edgetpu.judge.compare import Status, decide
 
 CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"

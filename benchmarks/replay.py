@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_edgetpu.core.stats import fastest, shift
-from pytest_edgetpu.engine.timing import MeasureSettings
+from pytest_edgetpu.engine.measurement import MeasureSettings
 from pytest_edgetpu.judge.compare import COUNTS_FROM, Policy, Status, decide, settle_rule
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)

@@ -18,7 +18,8 @@ from .core.errors import (
 )
 
 if TYPE_CHECKING:
-    from .engine.session import BenchResult, LoadedModel
+    from .engine.bench_result import BenchResult
+    from .engine.session import LoadedModel
     from .judge.compare import Status, Verdict
 
 __all__ = [
@@ -40,7 +41,7 @@ __all__ = [
 # Imported on first use: the plugin module imports this package in every pytest run of a
 # project that has it installed, and these pull in numpy.
 _LAZY = {
-    "BenchResult": ".engine.session",
+    "BenchResult": ".engine.bench_result",
     "LoadedModel": ".engine.session",
     "Status": ".judge.compare",
     "Verdict": ".judge.compare",

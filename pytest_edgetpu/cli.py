@@ -17,7 +17,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .config import option_help, parse_memory_slack, parse_threshold
 from .core.errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
 from .core.jsonio import MAX_BYTES
 from .core.stats import compared_value, fastest, shift
@@ -28,9 +27,11 @@ from .device.selection import cpu_governor, cpu_model, parse_device_spec, resolv
 from .engine.memory import MemoryPolicy
 from .judge.baselines import BaselineEntry, BaselineFile, BaselineStore, write_entries
 from .judge.baselines import parse_text as parse_baseline_text
-from .judge.compare import Policy, Status, compare, compare_against, format_ms, recordable
-from .judge.gate import judge_memory
-from .judge.results import current_of, load_results
+from .judge.compare import Policy, Status, format_ms, recordable
+from .judge.gate import compared_entry, final_verdict, first_verdict, judge_memory
+from .judge.results import current_of
+from .judge.results_file import load_results
+from .options import option_help, parse_memory_slack, parse_threshold
 from .relative.git import Revision, git
 from .report.render import summary_table, text_table
 
@@ -132,17 +133,21 @@ def _compare(args: argparse.Namespace) -> int:
         float(parse_memory_slack(args.memory_slack, "--memory-slack")),
     )
     judged = []
-    for result in document.results:
-        if not result.timed:
-            continue
-        lookup = None
-        if result.against is not None:
-            # A relative run's result is judged against the side measured beside it.
-            verdict, compared = compare_against(result.against, current_of(result), policy), None
-        else:
-            lookup = store.lookup(result.test_id, document.profiles[result.profile])
-            verdict = compare(lookup, current_of(result), policy)
-            compared = lookup.entry if verdict.baseline_ms is not None else None
+    for result in document.timed:
+        # As the gate judges a measurement (first_verdict, final_verdict), less the second
+        # measurement a suspected regression gets there: a relative run's result against the
+        # side measured beside it, any other against the stored entry.
+        lookup = (
+            store.lookup(result.test_id, document.profiles[result.profile])
+            if result.against is None
+            else None
+        )
+        verdict = final_verdict(
+            first_verdict(current_of(result), result.against, lookup, policy),
+            result.thermal,
+            result.run_queue_wait,
+            update=False,
+        )
         memory = judge_memory(
             result.memory, result.against, lookup, memory_policy, result.device_words
         )
@@ -150,7 +155,7 @@ def _compare(args: argparse.Namespace) -> int:
             replace(
                 result,
                 verdict=verdict,
-                compared_entry=compared,
+                compared_entry=compared_entry(verdict, lookup),
                 recorded=False,
                 memory_verdict=memory,
             )
@@ -160,11 +165,11 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     print(summary_table(judged))
     for result in judged:
-        if result.verdict is not None and result.verdict.status is not Status.PASS:
+        if result.verdict.status is not Status.PASS:
             print(one_line(f"{result.test_id}: {result.verdict.message}"))
         if result.memory_verdict is not None and result.memory_verdict.failed:
             print(one_line(f"{result.test_id}: {result.memory_verdict.message}"))
-    regressed = sum(1 for r in judged if r.verdict and r.verdict.status is Status.REGRESSION)
+    regressed = sum(1 for r in judged if r.verdict.status is Status.REGRESSION)
     grown = sum(1 for r in judged if r.memory_verdict is not None and r.memory_verdict.failed)
     print(
         f"{regressed} regressed of {len(judged)} (one measurement each: a regression found here "
@@ -191,14 +196,11 @@ def _accept(args: argparse.Namespace) -> int:
     directory = Path(args.baseline_dir)
     store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
-    statuses: dict[tuple[str, str], Status | None] = {}
-    for result in document.results:
-        entry = result.baseline_entry
-        if not result.timed or entry is None:
-            continue
-        judged = result.verdict.status if result.verdict is not None else None
-        fix = _not_accepted_because(judged, args) if judged is not None else None
-        if judged is not None and fix is not None:
+    statuses: dict[tuple[str, str], Status] = {}
+    for result in document.timed:
+        entry, judged = result.baseline_entry, result.verdict.status
+        fix = _not_accepted_because(judged, args)
+        if fix is not None:
             print(
                 one_line(
                     f"{result.test_id}: not accepted: its measurement was {judged.value} "

@@ -22,8 +22,9 @@ from .core.keys import measurement_key
 
 if TYPE_CHECKING:
     from .engine.against import Base
-    from .engine.session import BenchResult, DeviceSession, LoadedModel
-    from .engine.timing import EarlyStop
+    from .engine.bench_result import BenchResult
+    from .engine.measurement import EarlyStop
+    from .engine.session import DeviceSession, LoadedModel
     from .judge.gate import Pending
     from .model.inspection import ModelInfo
     from .run import BenchRun
@@ -203,10 +204,11 @@ class TpuBench:
             __tracebackhide__ = True
             if isinstance(base, Against):
                 return replace(measure(None, None), against=base)
+            if base is None:
+                return measure(None, early_stop(False, confirming))
             try:
-                return measure(base, early_stop(base is not None, confirming))
+                return measure(base, early_stop(True, confirming))
             except RevisionError as error:  # the helper at the revision stopped mid-way
-                assert base is not None
                 missing = f"not compared: {error}"
                 return replace(
                     measure(None, None), against=Against(base.revision, base.where, missing)

@@ -100,7 +100,7 @@ class Outputs:
             return
         if not collector.results:
             return
-        from .judge.results import ResultsFile, write_text
+        from .judge.results_file import ResultsFile, write_text
         from .report.render import markdown_report
 
         settings = run.settings
@@ -189,9 +189,7 @@ class Outputs:
                 if settings.update:
                     shown = update_line(result)
                     terminal.write_line(one_line(shown))
-                elif result.verdict is not None and (
-                    result.verdict.reason or result.verdict.noise_note
-                ):
+                elif result.verdict.reason or result.verdict.noise_note:
                     shown = result.verdict.message
                     terminal.write_line(one_line(f"{result.test_id}: {shown}"))
                 for note in result_notes(result, shown):

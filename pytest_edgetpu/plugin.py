@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from . import fixtures
-from .config import MARKER_DOC, OPTIONS, SessionSettings, session_settings, test_settings
+from .config import SessionSettings, session_settings, test_settings
 from .core.errors import ConfigError, EdgeTpuError, one_line
 from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
 from .items import collect_tflite
+from .options import MARKER_DOC, OPTIONS
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
 from .relative.helper import Serving
 from .relative.serve import ServeHooks
@@ -257,6 +258,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     pending_benches = item.stash.get(PENDING_KEY, [])
     if not pending_benches:
         return
+    from .judge.results import TimedResult
     from .report.render import junit_properties, progress_line
 
     run = item.config.stash[RUN_KEY].get()
@@ -266,7 +268,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
             result = run.judge(pending)
         except EdgeTpuError as error:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
-        if result.verdict is None:
+        if not isinstance(result, TimedResult):
             continue
         item.user_properties.extend(junit_properties(result))
         item.stash.setdefault(_PROGRESS_KEY, []).append(progress_line(result))

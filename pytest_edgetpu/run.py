@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Literal
 
 from .config import SessionSettings
 from .core.errors import DeviceError
+from .device.delegates import open_edgetpu_delegate
 from .device.discovery import Discovery, discover
 from .device.leases import is_free
 from .device.runtime import Runtime, load_runtime
-from .device.selection import Device, open_edgetpu_delegate, resolve_devices
+from .device.selection import Device, resolve_devices
 from .judge.baselines import BaselineStore
 from .relative.helper import Serving
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from pytest_edgetpu.device.selection import Device
 from pytest_edgetpu.engine.station import device_profile
 from pytest_edgetpu.judge.baselines import BaselineEntry, write_entries
 from pytest_edgetpu.judge.compare import Status, Verdict
-from pytest_edgetpu.judge.results import ModelFacts, Phases, Result
+from pytest_edgetpu.judge.results import ModelFacts, Phases, Result, SmokeResult, TimedResult
 
 PROFILE = "cpu-x86_64-amd-epyc-litert"
 #: The options of an update that records whatever the host's noise (a measurement refused as
@@ -114,7 +115,7 @@ def result(
             else ""
         ),
     )
-    return Result(
+    smoke = SmokeResult(
         test_id=test_id,
         target=f"models/{name}.tflite",
         device=device,
@@ -123,7 +124,6 @@ def result(
         profile=PROFILE if device.startswith("cpu") else USB_PROFILE,
         metric=metric,
         num_threads=1,
-        timed=timed,
         summary=figures,
         phases=Phases(load_ms=5.0, first_inference_ms=30.0, warmup_mean_ms=1.2),
         instance_values_ms=values,
@@ -134,11 +134,16 @@ def result(
             cpu_ops=3,
             partially_mapped=False,
         ),
-        verdict=verdict if timed else None,
-        compared_entry=compared if timed else None,
-        baseline_entry=entry(p50) if timed else None,
+    )
+    if not timed:
+        return smoke
+    return TimedResult(
+        **{field.name: getattr(smoke, field.name) for field in fields(smoke)},
+        verdict=verdict,
+        compared_entry=compared,
+        baseline_entry=entry(p50),
         recorded=recorded,
-        quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)) if timed else None,
+        quantiles_ms=tuple(p50 * (0.9 + 0.6 * i / 20) for i in range(21)),
         run_queue_wait=run_queue_wait,
     )
 

@@ -622,14 +622,17 @@ def test_store_lookup(tmp_path: Path) -> None:
     store = BaselineStore(tmp_path, "--edgetpu-baseline-dir")
     assert sorted(store.files) == [PROFILE.key, USB.key]
 
+    # Another profile is named with what sets it apart, as the INCOMPARABLE line shows it.
+    usb = f"{USB.key} ({', '.join(USB.differences(PROFILE))})"
+    assert usb.startswith(f"{USB.key} (arch '-' vs ")
     assert store.lookup("t", PROFILE) == Lookup(
-        tmp_path / f"{PROFILE.key}.json", rounded(small_entry(1.0)), (USB.key,)
+        tmp_path / f"{PROFILE.key}.json", rounded(small_entry(1.0)), (usb,)
     )
     assert store.lookup("only-cpu", PROFILE) == Lookup(
         tmp_path / f"{PROFILE.key}.json", rounded(small_entry(2.0)), ()
     )
     assert store.lookup("only-usb", PROFILE) == Lookup(
-        tmp_path / f"{PROFILE.key}.json", None, (USB.key,)
+        tmp_path / f"{PROFILE.key}.json", None, (usb,)
     )
     assert store.lookup("nowhere", PROFILE) == Lookup(tmp_path / f"{PROFILE.key}.json", None, ())
 
@@ -637,7 +640,8 @@ def test_store_lookup(tmp_path: Path) -> None:
 def test_store_lookup_for_a_profile_without_a_file(tmp_path: Path) -> None:
     write_entries(tmp_path, PROFILE, {"t": small_entry()})
     store = BaselineStore(tmp_path, "--edgetpu-baseline-dir")
-    assert store.lookup("t", USB) == Lookup(tmp_path / f"{USB.key}.json", None, (PROFILE.key,))
+    cpu = f"{PROFILE.key} ({', '.join(PROFILE.differences(USB))})"
+    assert store.lookup("t", USB) == Lookup(tmp_path / f"{USB.key}.json", None, (cpu,))
     assert store.path_for(USB) == tmp_path / "usb-16.0-litert.json"
 
 

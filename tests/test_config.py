@@ -11,11 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # Imported as a module: a bare ``test_settings`` name here would be collected as a test.
-from pytest_edgetpu import config
-from pytest_edgetpu.config import MARKER_ARGS, OPTIONS, Sourced, parse_threshold, session_settings
+from pytest_edgetpu import config, options
+from pytest_edgetpu.config import Sourced, session_settings
 from pytest_edgetpu.core.errors import ConfigError
 from pytest_edgetpu.device.selection import DeviceRequest, parse_device_spec
-from pytest_edgetpu.engine.timing import MeasureSettings
+from pytest_edgetpu.engine.measurement import MeasureSettings
+from pytest_edgetpu.options import MARKER_ARGS, OPTIONS, parse_threshold
 
 ROOT = Path("/repo")
 INI = "/repo/pytest.ini"
@@ -582,7 +583,7 @@ def test_marker_args_match_the_documented_signature() -> None:
         "fully_delegated",
     ]
     for name in MARKER_ARGS:
-        assert f"{name}=" in config.MARKER_DOC
+        assert f"{name}=" in options.MARKER_DOC
 
 
 WHERE = f"tpu_bench(...) on {TEST}"

@@ -16,14 +16,8 @@ from typing import Any
 import pytest
 from factories import build_shared_object
 
-from pytest_edgetpu.device.discovery import (
-    LIBEDGETPU_NAME,
-    Discovery,
-    EdgeTpu,
-    discover,
-    libedgetpu_build,
-    read_apex_temperature,
-)
+from pytest_edgetpu.device.discovery import Discovery, EdgeTpu, discover, read_apex_temperature
+from pytest_edgetpu.device.libedgetpu import LIBEDGETPU_NAME, libedgetpu_build
 
 FAKE_LIBEDGETPU_SOURCE = Path(__file__).parent / "fake_libedgetpu" / "fake_libedgetpu.c"
 NOT_FOUND = (

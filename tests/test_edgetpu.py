@@ -27,15 +27,18 @@ from pytest_edgetpu.core.errors import (
     RuntimeUnavailableError,
 )
 from pytest_edgetpu.core.stats import summarize
+from pytest_edgetpu.device.delegates import check_delegate_options, open_edgetpu_delegate
 from pytest_edgetpu.device.discovery import Discovery, EdgeTpu, Thermal
 from pytest_edgetpu.device.runtime import Runtime, load_runtime, make_interpreter
-from pytest_edgetpu.device.selection import Device, check_delegate_options, open_edgetpu_delegate
-from pytest_edgetpu.engine.session import BenchResult, DeviceSession, mapping_note
+from pytest_edgetpu.device.selection import Device
+from pytest_edgetpu.engine.bench_result import BenchResult, mapping_note
+from pytest_edgetpu.engine.measurement import InstanceSamples, Measurement, MeasureSettings
+from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.station import device_profile
-from pytest_edgetpu.engine.timing import InstanceSamples, Measurement, MeasureSettings
 from pytest_edgetpu.judge.compare import Status
 from pytest_edgetpu.judge.gate import Pending
-from pytest_edgetpu.judge.results import Result
+from pytest_edgetpu.judge.results import SmokeResult, TimedResult
+from pytest_edgetpu.judge.results_file import result_json
 from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report.render import markdown_report, result_notes, update_line
 from pytest_edgetpu.run import BenchRun
@@ -351,7 +354,7 @@ def test_real_edgetpu_models_are_fully_mapped(coral_models: Path) -> None:
     assert len(models) == 4
     for path in models:
         info = inspect_model(path)
-        result = Result.measured(
+        result = SmokeResult.of(
             "t", bench_result(info), device_words="words", workers=1, profile="p"
         )
         assert result.model is not None
@@ -363,7 +366,7 @@ def test_real_edgetpu_models_are_fully_mapped(coral_models: Path) -> None:
 
 def test_real_cpu_twin_has_no_tpu_subgraph(coral_models: Path) -> None:
     info = inspect_model(coral_models / "mobilenet_v1_0.25_128_quant.tflite")
-    result = Result.measured(
+    result = SmokeResult.of(
         "t", bench_result(info, "cpu:0"), device_words="w", workers=1, profile="p"
     )
     assert result.model is not None
@@ -460,9 +463,11 @@ def remeasure_never() -> BenchResult:
     raise AssertionError("a verdict without a regression measures once")
 
 
-def judge(run: BenchRun, test_id: str, result: BenchResult) -> Result:
+def judge(run: BenchRun, test_id: str, result: BenchResult) -> TimedResult:
     """``run``'s judgement of a measurement that needs no confirmation (5% threshold)."""
-    return run.judge(Pending(test_id, result, 0.05, remeasure_never))
+    judged = run.judge(Pending(test_id, result, 0.05, remeasure_never))
+    assert isinstance(judged, TimedResult)
+    return judged
 
 
 def edgetpu_run(
@@ -658,7 +663,7 @@ def test_throttling_is_recorded_and_noted_in_the_verdict(tmp_path: Path) -> None
     verdict = judged.verdict
     assert verdict is not None and verdict.reason.endswith(f"; {THROTTLED_NOTE}")
     assert judged.thermal == Thermal(80.0, 91.0, 85.0)
-    assert judged.to_json()["thermal"] == {
+    assert result_json(judged)["thermal"] == {
         "before_c": 80.0,
         "after_c": 91.0,
         "trip_point_c": 85.0,

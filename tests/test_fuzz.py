@@ -26,12 +26,13 @@ from hypothesis import strategies as st
 
 from pytest_edgetpu import cli
 from pytest_edgetpu import config as config_module
-from pytest_edgetpu.config import MARKER_ARGS, OPTIONS, session_settings
+from pytest_edgetpu.config import session_settings
 from pytest_edgetpu.core.errors import BaselineError, ConfigError, ResultsError
 from pytest_edgetpu.core.jsonio import MAX_DEPTH, loads_limited
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import BaselineEntry, BaselineFile, dumps, load_file, parse_text
-from pytest_edgetpu.judge.results import load_results
+from pytest_edgetpu.judge.results_file import load_results, result_json
+from pytest_edgetpu.options import MARKER_ARGS, OPTIONS
 
 T = TypeVar("T")
 E = TypeVar("E", bound=Exception)
@@ -222,9 +223,9 @@ def test_options_and_ini_values_give_settings_or_a_config_error_naming_them(
 # results files and the command that reads them
 
 VALID_RECORD: dict[str, Any] = {
-    **result(
-        "tests/test_a.py::test_a", "PASS", 1.1, baseline=1.1, change=(0.0, -0.01, 0.01)
-    ).to_json(),
+    **result_json(
+        result("tests/test_a.py::test_a", "PASS", 1.1, baseline=1.1, change=(0.0, -0.01, 0.01))
+    ),
     "profile": PROFILE.key,
     "baseline_entry": VALID_BASELINE["entries"]["tests/test_a.py::test_a"],
 }

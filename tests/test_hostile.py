@@ -34,6 +34,7 @@ from pytest_edgetpu.device import leases
 from pytest_edgetpu.device.leases import acquire
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import dumps, load_file, write_entries
+from pytest_edgetpu.judge.results_file import result_json
 from pytest_edgetpu.model.inspection import inspect_model
 
 #: A uid no account on the test host has: the "other user" of these tests.
@@ -479,7 +480,7 @@ def test_an_update_next_to_a_corrupt_number_stops_before_measuring_and_loses_not
 def test_compare_and_accept_refuse_out_of_range_results(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = result("t", "PASS", 1.0).to_json()
+    base = result_json(result("t", "PASS", 1.0))
     bad_values = {**base, "instance_values_ms": [1e300, 1.0]}
     bad_entry = {
         **base,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.engine.contention import SCHEDSTAT, read_cpu_times, wait_share
-from pytest_edgetpu.engine.timing import EarlyStop, MeasureSettings, Settled, measure, pinned
+from pytest_edgetpu.engine.measurement import EarlyStop, MeasureSettings, Settled
+from pytest_edgetpu.engine.timing import measure, pinned
 
 
 def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:

@@ -22,17 +22,14 @@ from pytest_edgetpu.core.errors import RevisionError
 from pytest_edgetpu.core.stats import fastest, shift, summarize
 from pytest_edgetpu.device.runtime import Runtime, load_runtime
 from pytest_edgetpu.engine.against import Against
+from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings, Settled
 from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.timing import (
     PAIR_BLOCKS,
     PAIRED_SPAN,
     SUSPECT_SPAN,
-    EarlyStop,
-    InstanceSamples,
     LiveInstance,
-    MeasureSettings,
     PairedMeasurement,
-    Settled,
     StartSide,
     measure_pairs,
 )

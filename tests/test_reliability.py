@@ -30,7 +30,7 @@ from factories import RECORDING_UPDATE, cpu_profile, entry, record
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import load_file, write_entries
-from pytest_edgetpu.judge.results import write_text
+from pytest_edgetpu.judge.results_file import write_text
 
 # Short measurements keep the suite fast; what is checked here does not depend on length.
 PACKAGE = Path(__file__).resolve().parent.parent / "pytest_edgetpu"

@@ -26,12 +26,12 @@ from factories import (
 )
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.config import OPTIONS
 from pytest_edgetpu.core.errors import ConfigError
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import BaselineEntry
 from pytest_edgetpu.judge.compare import Status
 from pytest_edgetpu.model.examples import write_conv_model
+from pytest_edgetpu.options import OPTIONS
 from pytest_edgetpu.report.plots import check_matplotlib, write_plots
 from pytest_edgetpu.report.render import (
     junit_properties,
@@ -306,7 +306,7 @@ def baseline_entry(values: list[float]) -> BaselineEntry:
 
 
 def test_write_plots_draws_one_png_per_timed_result(tmp_path: Path) -> None:
-    untimed = replace(NEW, test_id="test_a.py::test_smoke", timed=False, verdict=None)
+    untimed = result("test_a.py::test_smoke", "PASS", 0.5, timed=False)
     clash = replace(NEW, test_id="test_a.py/test_new")  # the same file name as test_a.py::test_new
     regression = replace(REGRESSION, compared_entry=baseline_entry([0.48, 0.5, 0.51, 0.52, 0.55]))
     paths = write_plots([regression, NEW, untimed, clash], tmp_path / "plots")

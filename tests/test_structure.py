@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest_edgetpu
-from pytest_edgetpu.config import MARKER_DOC
 from pytest_edgetpu.model.examples import write_conv_model
+from pytest_edgetpu.options import MARKER_DOC
 
 PACKAGE = Path(pytest_edgetpu.__file__).resolve().parent
 
@@ -77,6 +77,24 @@ def test_every_import_runs_from_a_room_to_its_own_or_a_lower_one() -> None:
     ]
     assert upwards == []
     assert {name.split(".")[0] for name in MODULES if "." in name} == set(ROOMS)
+
+
+def test_no_module_of_the_package_exceeds_500_lines() -> None:
+    lengths = {
+        name: len(path.read_text(encoding="utf-8").splitlines()) for name, path in MODULES.items()
+    }
+    assert {name: n for name, n in lengths.items() if n > 500} == {}
+
+
+def test_library_code_holds_no_assert() -> None:
+    # ``python -O`` drops asserts: a check the code relies on must be an ``if`` that raises.
+    found = [
+        f"{name}:{node.lineno}"
+        for name, path in sorted(MODULES.items())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Assert)
+    ]
+    assert found == []
 
 
 def test_the_public_api_is_pinned() -> None:

@@ -30,6 +30,9 @@ __all__ = ["CompiledInterpreter", "accelerator_missing", "compiled_model_api"]
 _NAMES: Final = {"cpu": "LiteRT CPU", "gpu": "LiteRT GPU", "npu": "LiteRT NPU"}
 
 
+_NO_API: Final = "the installed runtime has no LiteRT CompiledModel (pip install ai-edge-litert)"
+
+
 @functools.cache
 def compiled_model_api() -> tuple[Any, Any, Any, Any] | None:
     """LiteRT's CompiledModel, HardwareAccelerator, Options and CpuOptions; None when the
@@ -43,9 +46,7 @@ def compiled_model_api() -> tuple[Any, Any, Any, Any] | None:
     return CompiledModel, HardwareAccelerator, Options, CpuOptions
 
 
-def _options(accelerator: Accelerator, num_threads: int, alone: bool = False) -> Any:
-    api = compiled_model_api()
-    assert api is not None
+def _options(api: Any, accelerator: Accelerator, num_threads: int, alone: bool = False) -> Any:
     _, hardware, options, cpu_options = api
     flags = {"cpu": hardware.CPU, "gpu": hardware.GPU, "npu": hardware.NPU}[accelerator]
     if not alone and accelerator != "cpu":
@@ -58,7 +59,7 @@ def accelerator_missing(accelerator: Accelerator) -> str | None:
     """Why ``accelerator`` cannot be used here, in one line; None when it can."""
     api = compiled_model_api()
     if api is None:
-        return "the installed runtime has no LiteRT CompiledModel (pip install ai-edge-litert)"
+        return _NO_API
     from ..model.examples import dense_model_bytes
 
     content = dense_model_bytes(input_size=4, hidden=(4,), outputs=2)
@@ -68,7 +69,7 @@ def accelerator_missing(accelerator: Accelerator) -> str | None:
         saved = os.dup(2)
         os.dup2(log.fileno(), 2)
         try:
-            api[0].from_buffer(content, options=_options(accelerator, 1, alone=True))
+            api[0].from_buffer(content, options=_options(api, accelerator, 1, alone=True))
         except Exception as exc:  # LiteRT raises RuntimeError and ValueError
             failure: BaseException | None = exc
         else:
@@ -92,10 +93,13 @@ class CompiledInterpreter:
 
     def __init__(self, path: Path, accelerator: Accelerator, num_threads: int) -> None:
         api = compiled_model_api()
-        assert api is not None
+        if api is None:  # the device was resolved with the API present: a runtime swapped since
+            raise ModelError(f"{path}: {_NO_API}")
         self.accelerator = accelerator
         try:
-            self._model = api[0].from_file(str(path), options=_options(accelerator, num_threads))
+            self._model = api[0].from_file(
+                str(path), options=_options(api, accelerator, num_threads)
+            )
         except (RuntimeError, ValueError) as exc:
             raise ModelError(
                 f"{path}: {_NAMES[accelerator]} cannot compile this model "

@@ -47,6 +47,10 @@ class Profile:
         names = sorted(self.fields, key=lambda n: (_KEY_ORDER.get(n, len(_KEY_ORDER)), n))
         return _slug("-".join(self.fields[name] for name in names))
 
+    def without_workers(self) -> Profile:
+        """The profile of the same device in a serial run."""
+        return Profile({k: v for k, v in self.fields.items() if k != "workers"})
+
     def differences(self, other: Profile) -> list[str]:
         """Human words for every field that differs, e.g. ``cpu_model 'A' vs 'B'``."""
         names = sorted(set(self.fields) | set(other.fields))

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ..core.stats import Summary
+    from .measurement import MeasureSettings
     from .memory import MemoryUse
-    from .timing import MeasureSettings, StartSide
+    from .timing import StartSide
 
 __all__ = ["Against", "Base"]
 

@@ -36,11 +36,13 @@ import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..core.errors import ModelError
-from .memory import MEMORY_RUNS, MemoryUse
+from ..core.fields import Fields
+from .memory import MEMORY_PHASES, MEMORY_RUNS, MemoryUse
 
 __all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe"]
 
@@ -48,6 +50,29 @@ __all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe"]
 PROBE_TIMEOUT_S = 120.0
 HELPER_COMMAND = (sys.executable, "-m", "pytest_edgetpu.engine.probe")
 _OK, _FAILED, _CRASHED = "ok", "failed", "crashed"
+
+
+@dataclass(frozen=True)
+class _Helper:
+    """The helper process and its two streams: requests in, answers out."""
+
+    process: subprocess.Popen[str]
+    requests: IO[str]
+    answers: IO[str]
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The helper's answer to one request: ``ok``, ``failed`` (the runtime refused the model
+    cleanly) or ``crashed`` (with how its child ended), and the model's memory per phase."""
+
+    answer: str
+    exit_words: str | None = None
+    memory: MemoryUse | None = None
+
+
+#: What a helper that died or garbled its answer said: nothing a session may trust.
+_NO_ANSWER = _Answer("")
 
 
 class ModelProbe:
@@ -66,21 +91,32 @@ class ModelProbe:
         self._runtime_label = runtime_label
         self._command = tuple(command) if command is not None else None
         self._timeout_s = timeout_s
-        self._helper: subprocess.Popen[str] | None = None
+        self._helper: _Helper | None = None
         self._safe: dict[tuple[str, int, str], MemoryUse | None] = {}
         self._numbers = itertools.count(1)
 
     def start(self) -> None:
         """Start the helper now, so its imports overlap the session's own start."""
-        if self._helper is None or self._helper.poll() is not None:
-            self._helper = subprocess.Popen(
-                self._command or HELPER_COMMAND,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                start_new_session=True,
-            )
+        self._running()
+
+    def _running(self) -> _Helper:
+        """The helper, started anew when there is none or it has ended."""
+        if self._helper is None or self._helper.process.poll() is not None:
+            self._helper = self._started()
+        return self._helper
+
+    def _started(self) -> _Helper:
+        process = subprocess.Popen(
+            self._command or HELPER_COMMAND,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        if process.stdin is None or process.stdout is None:  # PIPE gives both; typeshed can't tell
+            raise OSError(f"{self._runtime_label} probe helper started without its pipes")
+        return _Helper(process, process.stdin, process.stdout)
 
     def check(
         self, path: Path, sha256: str, num_threads: int, kernels: str = "default"
@@ -91,30 +127,25 @@ class ModelProbe:
         key = (sha256, num_threads, kernels)
         if key in self._safe:
             return self._safe[key]
-        self.start()
-        helper = self._helper
-        assert helper is not None and helper.stdin is not None and helper.stdout is not None
+        helper = self._running()
         number = next(self._numbers)
         # ensure_ascii: a path that is not valid UTF-8 (surrogate escapes) travels as \udcXX.
         request = json.dumps(
             {"id": number, "threads": num_threads, "kernels": kernels, "path": os.fspath(path)}
         )
         try:
-            helper.stdin.write(request + "\n")
-            helper.stdin.flush()
+            helper.requests.write(request + "\n")
+            helper.requests.flush()
         except BrokenPipeError:
             pass  # the helper died at start; its exit status below says how
         reply = _read_answer(helper, number, self._timeout_s)
-        answer = None if reply is None else str(reply.get("answer"))
-        if answer in (_OK, _FAILED):
+        if reply is not None and reply.answer in (_OK, _FAILED):
             # A model the runtime refuses cleanly raises the same error in the session, with
             # the session's own message; only crashes and hangs are the probe's to report.
-            assert reply is not None
-            self._safe[key] = _memory_of(reply) if answer == _OK else None
+            self._safe[key] = reply.memory if reply.answer == _OK else None
             return self._safe[key]
-        exit_words = str(reply.get("exit")) if answer == _CRASHED and reply else None
         self.close()
-        if answer is None:
+        if reply is None:
             raise ModelError(
                 f"{path}: loading it and running two inferences did not finish within "
                 f"{self._timeout_s:g} s in a probe process, so the session did not load it; "
@@ -122,7 +153,8 @@ class ModelProbe:
             )
         raise ModelError(
             f"{path}: the probe process running {self._runtime_label} ended with "
-            f"{exit_words or _exit_words(helper.returncode)} while loading or running this "
+            f"{reply.exit_words or _exit_words(helper.process.returncode)} while loading or "
+            "running this "
             "model, so the session did not load it; the file is damaged or hits a runtime bug; "
             "re-export or re-download it"
         )
@@ -132,53 +164,44 @@ class ModelProbe:
         helper, self._helper = self._helper, None
         if helper is None:
             return
-        if helper.poll() is None:
+        if helper.process.poll() is None:
             # The group: a child stuck in a model goes with the helper that forked it.
             try:
-                os.killpg(helper.pid, signal.SIGKILL)
+                os.killpg(helper.process.pid, signal.SIGKILL)
             except OSError:
-                helper.kill()
-        helper.wait()
-        for stream in (helper.stdin, helper.stdout):
-            if stream is not None:
-                stream.close()
+                helper.process.kill()
+        helper.process.wait()
+        helper.requests.close()
+        helper.answers.close()
 
 
-def _read_answer(
-    helper: subprocess.Popen[str], number: int, timeout_s: float
-) -> dict[str, Any] | None:
-    """The helper's answer to request ``number``; ``{}`` when it died, None when it did not
-    answer in time. A line that is not that answer (which would be a protocol bug) counts as
-    a dead helper: the session never loads a model on a stale or garbled "ok"."""
-    assert helper.stdout is not None
+def _read_answer(helper: _Helper, number: int, timeout_s: float) -> _Answer | None:
+    """The helper's answer to request ``number``; :data:`_NO_ANSWER` when it died, None when
+    it did not answer in time. A line that is not that answer (which would be a protocol bug)
+    counts as a dead helper: the session never loads a model on a stale or garbled "ok"."""
     with selectors.DefaultSelector() as selector:
-        selector.register(helper.stdout, selectors.EVENT_READ)
+        selector.register(helper.answers, selectors.EVENT_READ)
         if not selector.select(timeout_s):
             return None
-    line = helper.stdout.readline()
+    line = helper.answers.readline()
     try:
-        reply = json.loads(line)
-    except ValueError:
-        reply = None
-    if not isinstance(reply, dict) or reply.get("id") != number:
-        helper.kill()
-        helper.wait()
-        return {}
-    return reply
+        fields = Fields(json.loads(line), "answer", fix="", error=ModelError)
+        if fields.raw("id") != number:
+            raise fields.problem("answers another request")
+        return _Answer(fields.text("answer"), fields.optional_text("exit"), _memory_of(fields))
+    except (ValueError, ModelError):
+        helper.process.kill()
+        helper.process.wait()
+        return _NO_ANSWER
 
 
-def _memory_of(reply: Mapping[str, Any]) -> MemoryUse | None:
-    runs = reply.get("memory")
-    if not isinstance(runs, list):
-        return None
-    usable = [
-        run
-        for run in runs
-        if isinstance(run, dict) and all(isinstance(v, (int, float)) for v in run.values())
-    ]
+def _memory_of(answer: Fields) -> MemoryUse | None:
+    """The model's memory per phase, from the runs the answer lists; None where there are
+    none, or they are not all measured in every phase (an answer of another version)."""
+    runs = answer.optional_children("memory") or []
     try:
-        return MemoryUse.of_runs(usable)
-    except KeyError:  # a phase missing: an answer of another version
+        return MemoryUse.of_runs([{p: run.number(p) for p in MEMORY_PHASES} for run in runs])
+    except ModelError:
         return None
 
 

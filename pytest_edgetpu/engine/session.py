@@ -9,18 +9,17 @@ alive longer than every interpreter that uses it). :class:`LoadedModel` is what
 from __future__ import annotations
 
 import functools
-import hashlib
 import time
-from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..core.errors import ModelError, NeedsEdgeTpuError
-from ..core.stats import Summary, summarize
+from ..core.stats import summarize
+from ..device.delegates import open_edgetpu_delegate, open_external_delegate
 from ..device.delegation import Delegation, delegation_of, edgetpu_delegation
 from ..device.discovery import Thermal, read_apex_temperature, read_apex_trip_point
 from ..device.runtime import (
@@ -30,30 +29,20 @@ from ..device.runtime import (
     consume_first_cpu_log,
     make_interpreter,
 )
-from ..device.selection import Device, open_edgetpu_delegate, open_external_delegate
+from ..device.selection import Device
 from ..model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .against import Against, Base
+from .bench_result import BenchResult
 from .inputs import fill_inputs, random_inputs_for
+from .measurement import EarlyStop, MeasureSettings
 from .memory import MemoryUse
 from .probe import ModelProbe
-from .timing import (
-    EarlyStop,
-    Measurement,
-    MeasureSettings,
-    StartInstance,
-    TimedInstance,
-    measure,
-    measure_pairs,
-    pinned,
-    time_once,
-)
+from .timing import StartInstance, TimedInstance, measure, measure_pairs, pinned, time_once
 
 __all__ = [
-    "BenchResult",
     "DeviceSession",
     "LoadedModel",
     "Thermal",
-    "mapping_note",
 ]
 
 
@@ -116,125 +105,6 @@ class LoadedModel:
             self.set_inputs(self._inputs_set)
 
 
-def mapping_note(info: ModelInfo) -> str | None:
-    """The flag for a model the Edge TPU compiler mapped only in part; None otherwise."""
-    if not info.partially_mapped:
-        return None
-    counts = Counter(op for op in info.operators if op != EDGETPU_CUSTOM_OP)
-    names = ", ".join(f"{n} {op}" for op, n in sorted(counts.items()))
-    return (
-        f"{info.path.name} is only partly mapped to the Edge TPU: {info.edgetpu_ops} TPU "
-        f"subgraph(s), {info.cpu_ops} op(s) left on the CPU ({names}); those run on the host "
-        "between TPU calls, so host load and num_threads change this latency (the "
-        "edgetpu_compiler log says why each op was not mapped)"
-    )
-
-
-@dataclass(frozen=True)
-class BenchResult:
-    """What one ``tpu_bench`` call measured.
-
-    ``timed`` is False for the untimed smoke run without ``--edgetpu``: the figures are then
-    one steady inference (n = 1), enough for a sanity budget, never gated.
-    """
-
-    target: str  # the model path, or the callable's name
-    device_id: str
-    metric: str
-    num_threads: int
-    timed: bool
-    summary: Summary
-    load_ms: float
-    first_inference_ms: float
-    warmup_ms: float
-    instance_values_ms: tuple[float, ...]
-    model: ModelInfo | None
-    measurement: Measurement | None
-    delegate_load_ms: float | None = None
-    """How long opening the Edge TPU delegate took, once per session, outside every phase."""
-    thermal: Thermal | None = None
-    callable_models: tuple[ModelInfo, ...] = ()
-    """The models a timed callable runs (those loaded with ``edgetpu.load`` before it)."""
-    against: Against | None = None
-    """Relative mode: the same benchmark at the revision, measured in pairs with this one."""
-    delegations: tuple[Delegation | None, ...] = ()
-    """For each of :attr:`models`, which of its operators the device's delegate ran (None
-    where the runtime does not say)."""
-    memory: MemoryUse | None = None
-    """A model's memory per phase (not a callable's), measured in fresh processes."""
-
-    @property
-    def models(self) -> tuple[ModelInfo, ...]:
-        """Every model this result timed: the model, or the callable's models."""
-        return (self.model,) if self.model is not None else self.callable_models
-
-    @property
-    def model_sha256(self) -> str | None:
-        """What identifies the timed models, so that swapping one is a MODEL_CHANGED: the
-        model's digest, or for a callable of several models the digest of theirs, sorted."""
-        digests = sorted(model.sha256 for model in self.models)
-        if len(digests) <= 1:
-            return digests[0] if digests else None
-        return hashlib.sha256("\n".join(digests).encode("ascii")).hexdigest()
-
-    @property
-    def n(self) -> int:
-        return self.summary.n
-
-    @property
-    def p50_ms(self) -> float:
-        return self.summary.p50_ms
-
-    @property
-    def p90_ms(self) -> float:
-        return self.summary.p90_ms
-
-    @property
-    def p99_ms(self) -> float:
-        return self.summary.p99_ms
-
-    @property
-    def mean_ms(self) -> float:
-        return self.summary.mean_ms
-
-    @property
-    def min_ms(self) -> float:
-        return self.summary.min_ms
-
-    @property
-    def max_ms(self) -> float:
-        return self.summary.max_ms
-
-    @property
-    def stdev_ms(self) -> float:
-        return self.summary.stdev_ms
-
-    @property
-    def throughput_per_s(self) -> float:
-        return self.summary.throughput_per_s
-
-    @property
-    def wait_share(self) -> float | None:
-        """How contended the host was: the share of its timed loops the benchmark thread
-        waited for a CPU (:mod:`pytest_edgetpu.engine.contention`); None when untimed or unknown."""
-        return self.measurement.wait_share if self.measurement is not None else None
-
-    @property
-    def value_ms(self) -> float:
-        """The gating metric's figure."""
-        return self.summary.value(self.metric)
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        """What a reader of the report must know about this result: a partly mapped model,
-        a throttled chip."""
-        notes = (
-            mapping_note(self.model) if self.model is not None else None,
-            self.thermal.note if self.thermal is not None else None,
-        )
-        return tuple(note for note in notes if note)
-
-
 class DeviceSession:
     """One device held for the run, with the runtime and (on an Edge TPU, or with an external
     delegate) its delegate.
@@ -277,7 +147,7 @@ class DeviceSession:
             return ()
         start = time.perf_counter_ns()
         if self.device.delegate is not None:
-            delegate = open_external_delegate(self.runtime, self.device)
+            delegate = open_external_delegate(self.runtime, self.device.delegate)
         else:
             delegate = open_edgetpu_delegate(self.runtime, self.device, self.delegate_options)
         self.delegate_load_ms = (time.perf_counter_ns() - start) / 1e6
@@ -376,8 +246,8 @@ class DeviceSession:
         if self.device.accelerator is not None:
             from ..device.accelerators import CompiledInterpreter
 
-            assert isinstance(interpreter, CompiledInterpreter)
-            return interpreter.delegation(len(info.operators))
+            if isinstance(interpreter, CompiledInterpreter):  # what new_interpreter makes here
+                return interpreter.delegation(len(info.operators))
         if self.device.delegate is not None:
             name = self.device.delegate.name
         else:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Final, TypeGuard
 
 from ..core.errors import BaselineError
+from ..core.fields import Fields
 from ..core.jsonio import (
     MAX_BYTES,
     JsonObject,
@@ -199,82 +200,58 @@ def _is_str_mapping(value: object) -> TypeGuard[dict[str, str]]:
     )
 
 
-_NUMBER = (int, float)
-
-
 def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     """Validate one entry read from ``path`` (a file, or whatever else it came from)."""
-
-    def bad(what: str) -> BaselineError:
-        return BaselineError(
-            f"{path}: entry {test_id!r} {what}; restore the file from git or record the "
-            "test again with --edgetpu-update-baselines"
-        )
-
-    if not isinstance(raw, dict):
-        raise bad("is not an object")
-    required: dict[str, type | tuple[type, ...]] = {
-        "metric": str,
-        "instance_values_ms": list,
-        "summary_ms": dict,
-        "load_ms": _NUMBER,
-        "first_inference_ms": _NUMBER,
-        "num_threads": int,
-        "workers": int,
-        "recorded": str,
-    }
-    for name, kind in required.items():
-        if name not in raw:
-            raise bad(f"has no {name!r}")
-        if not isinstance(raw[name], kind) or isinstance(raw[name], bool):
-            raise bad(f"has a {name!r} of the wrong type")
-    values = raw["instance_values_ms"]
+    fields = Fields(
+        raw,
+        f"{path}: entry {test_id!r}",
+        fix="restore the file from git or record the test again with --edgetpu-update-baselines",
+        error=BaselineError,
+    )
+    metric = fields.text("metric")
+    values = fields.items("instance_values_ms")
+    summary = fields.child("summary_ms")
+    load_ms, first_ms = fields.number("load_ms"), fields.number("first_inference_ms")
+    num_threads, workers = fields.whole("num_threads"), fields.whole("workers")
+    recorded = fields.text("recorded")
     if len(values) < 2 or not all(is_latency_ms(v) for v in values):
-        raise bad(f"needs at least two instance_values_ms, each {LATENCY_WORDS}")
-    summary = raw["summary_ms"]
-    if raw["metric"] not in summary:
-        raise bad(f"has no summary_ms value for its metric {raw['metric']!r}")
-    for name, value in summary.items():
+        raise fields.problem(f"needs at least two instance_values_ms, each {LATENCY_WORDS}")
+    if metric not in summary.names():
+        raise fields.problem(f"has no summary_ms value for its metric {metric!r}")
+    figures = {name: summary.raw(name) for name in summary.names()}
+    for name, value in figures.items():
         if not (is_count(value, 0, MAX_SAMPLE_COUNT) if name == "n" else is_latency_ms(value)):
             words = "a whole number of samples" if name == "n" else LATENCY_WORDS
-            raise bad(f"has a summary_ms {name!r} of {value!r}, which is not {words}")
-    if not is_count(raw["num_threads"], 1, MAX_NUM_THREADS) or not is_count(
-        raw["workers"], 1, MAX_WORKERS
-    ):
-        raise bad(f"needs {THREADS_AND_WORKERS_WORDS}")
-    if not is_duration_ms(raw["load_ms"]) or not is_duration_ms(raw["first_inference_ms"]):
-        raise bad("has a load_ms or first_inference_ms that is negative or over an hour")
-    environment = raw.get("environment", {})
-    if not _is_str_mapping(environment):
-        raise bad("has a malformed 'environment'")
-    optional = {k: raw.get(k) for k in ("model_sha256", "model_path")}
-    if not all(v is None or isinstance(v, str) for v in optional.values()):
-        raise bad("has a malformed model_sha256 or model_path")
-    wait = raw.get("run_queue_wait")
+            raise fields.problem(f"has a summary_ms {name!r} of {value!r}, which is not {words}")
+    if not is_count(num_threads, 1, MAX_NUM_THREADS) or not is_count(workers, 1, MAX_WORKERS):
+        raise fields.problem(f"needs {THREADS_AND_WORKERS_WORDS}")
+    if not is_duration_ms(load_ms) or not is_duration_ms(first_ms):
+        raise fields.problem("has a load_ms or first_inference_ms that is negative or over an hour")
+    wait = fields.raw("run_queue_wait")
     if wait is not None and not (is_number(wait) and 0 <= wait <= 1):
-        raise bad("has a run_queue_wait that is not a share from 0 to 1")
-    memory = raw.get("memory_kib")
+        raise fields.problem("has a run_queue_wait that is not a share from 0 to 1")
+    memory = fields.raw("memory_kib")
     if memory is not None and not (
         isinstance(memory, dict)
         and set(memory) <= set(MEMORY_PHASES)
         and all(is_number(v) and abs(v) <= MAX_MEMORY_KIB for v in memory.values())
     ):
-        raise bad(
+        raise fields.problem(
             f"has a memory_kib that is not {', '.join(MEMORY_PHASES)} in KiB (each a number "
             f"of at most {MAX_MEMORY_KIB:.0e})"
         )
     return BaselineEntry(
-        metric=raw["metric"],
-        instance_values_ms=tuple(float(v) for v in values),
-        summary_ms={k: float(v) for k, v in summary.items()},
-        load_ms=float(raw["load_ms"]),
-        first_inference_ms=float(raw["first_inference_ms"]),
-        num_threads=raw["num_threads"],
-        workers=raw["workers"],
-        recorded=raw["recorded"],
-        model_sha256=optional["model_sha256"],
-        model_path=optional["model_path"],
-        environment=dict(environment),
+        metric=metric,
+        instance_values_ms=tuple(float(v) for v in values if is_number(v)),
+        summary_ms={k: float(v) for k, v in figures.items() if is_number(v)},
+        load_ms=load_ms,
+        first_inference_ms=first_ms,
+        num_threads=num_threads,
+        workers=workers,
+        recorded=recorded,
+        model_sha256=fields.optional_text("model_sha256"),
+        model_path=fields.optional_text("model_path"),
+        environment=fields.text_mapping("environment") or {},
         run_queue_wait=float(wait) if wait is not None else None,
         memory_kib={k: float(v) for k, v in memory.items()} if memory is not None else None,
     )
@@ -319,9 +296,14 @@ class BaselineStore:
         return self.directory / f"{profile.key}.json"
 
     def lookup(self, test_id: str, profile: Profile) -> Lookup:
+        """``test_id``'s entry in ``profile``'s file, and the other profiles that hold one,
+        each named with what differs from ``profile`` (``link 'usb5000' vs 'usb480'``: the
+        usual surprise is a stick that came up on USB 2)."""
         own = self.files.get(profile.key)
         others = tuple(
-            key for key, f in self.files.items() if key != profile.key and test_id in f.entries
+            _named(key, f.profile, profile)
+            for key, f in self.files.items()
+            if key != profile.key and test_id in f.entries
         )
         if own is not None and own.profile != profile:
             # Two profiles whose keys collide: the file belongs to the other one.
@@ -329,6 +311,16 @@ class BaselineStore:
             own = None
         entry = own.entries.get(test_id) if own is not None else None
         return Lookup(self.path_for(profile), entry, others)
+
+
+def _named(key: str, other: Profile, profile: Profile) -> str:
+    """Another profile's key, and what sets it apart from ``profile``."""
+    if other != profile and other.without_workers() == profile.without_workers():
+        recorded = other.fields.get("workers", "1").split("-")[0]
+        how = f"-n {recorded}" if recorded != "1" else "a serial run (no -n)"
+        return f"{key} (recorded with {how})"
+    differences = other.differences(profile)
+    return f"{key} ({', '.join(differences)})" if differences else key
 
 
 @contextlib.contextmanager

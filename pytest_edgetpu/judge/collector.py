@@ -16,7 +16,8 @@ from ..core.errors import BaselineError, ResultsError
 from ..core.jsonio import JsonObject
 from ..device.profile import Profile
 from .baselines import BaselineEntry, BaselineStore, parse_entry, write_entries
-from .results import Result, read_environment, read_profiles, read_results
+from .results import Result, TimedResult
+from .results_file import read_environment, read_profiles, read_results, result_json
 
 __all__ = ["Collector"]
 
@@ -35,8 +36,8 @@ class Collector:
         self._queued: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
 
     @property
-    def timed(self) -> list[Result]:
-        return [result for result in self.results if result.timed]
+    def timed(self) -> list[TimedResult]:
+        return [result for result in self.results if isinstance(result, TimedResult)]
 
     def add(self, result: Result, profile: Profile, environment: Mapping[str, str]) -> None:
         """Keep ``result``; queue its entry when the gate recorded it."""
@@ -44,7 +45,7 @@ class Collector:
         self.profiles[profile.key] = profile
         if environment not in self.environments:
             self.environments.append(environment)
-        if result.recorded and result.baseline_entry is not None:
+        if isinstance(result, TimedResult) and result.recorded:
             self._queue(profile, {result.test_id: result.baseline_entry})
 
     def _queue(self, profile: Profile, entries: Mapping[str, BaselineEntry]) -> None:
@@ -61,7 +62,7 @@ class Collector:
         if not self.results and not self._queued:
             return None
         payload: JsonObject = {
-            "results": [result.to_json() for result in self.results],
+            "results": [result_json(result) for result in self.results],
             "environment": dict(self.environment) if self.results else {},
             "profiles": {key: dict(profile.fields) for key, profile in self.profiles.items()},
             "pending": {
@@ -120,7 +121,7 @@ class Collector:
                 errors.append(str(error))
                 self.results = [
                     replace(r, recorded=False, record_error=str(error))
-                    if r.profile == key and r.recorded
+                    if isinstance(r, TimedResult) and r.profile == key and r.recorded
                     else r
                     for r in self.results
                 ]

@@ -31,7 +31,7 @@ from ..core.stats import (
     shift,
 )
 from ..engine.against import Against
-from ..engine.timing import Settled, SettleRule, SuspectRule
+from ..engine.measurement import Settled, SettleRule, SuspectRule
 from .baselines import BaselineEntry, Lookup
 
 __all__ = [

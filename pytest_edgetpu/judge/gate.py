@@ -14,15 +14,15 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..core.stats import BASELINE_FIGURES
-from ..device.profile import Profile
+from ..device.discovery import Thermal
+from ..engine.against import Against
+from ..engine.bench_result import BenchResult
 from ..engine.contention import CONTENDED_SHARE
+from ..engine.measurement import EarlyStop
 from ..engine.memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
-from ..engine.session import BenchResult
 from ..engine.station import Station
-from ..engine.timing import EarlyStop
 from .baselines import BaselineEntry, BaselineStore, Lookup
 from .compare import (
-    Against,
     Current,
     Policy,
     Status,
@@ -35,9 +35,16 @@ from .compare import (
     suspect_rule,
     why_incomparable,
 )
-from .results import Result
+from .results import Result, SmokeResult, TimedResult
 
-__all__ = ["Gate", "Pending", "judge_memory"]
+__all__ = [
+    "Gate",
+    "Pending",
+    "compared_entry",
+    "final_verdict",
+    "first_verdict",
+    "judge_memory",
+]
 
 
 @dataclass(frozen=True)
@@ -48,13 +55,6 @@ class Pending:
     result: BenchResult
     threshold: float
     remeasure: Callable[[], BenchResult]
-
-
-def _only_workers_differ(one: Profile, other: Profile) -> bool:
-    def without(profile: Profile) -> dict[str, str]:
-        return {k: v for k, v in profile.fields.items() if k != "workers"}
-
-    return one != other and without(one) == without(other)
 
 
 class Gate:
@@ -85,48 +85,36 @@ class Gate:
         profile = self.station.profile
         words, workers = self.station.words(result.num_threads), self.station.workers
         if not result.timed:
-            return Result.measured(
+            return SmokeResult.of(
                 pending.key, result, device_words=words, workers=workers, profile=profile.key
             )
         policy = Policy(threshold=pending.threshold, strict=self.strict)
-        lookup = self._lookup(pending.key, profile) if result.against is None else None
-
-        def verdict_of(measured: BenchResult) -> Verdict:
-            if lookup is not None:
-                return compare(lookup, self._current(measured), policy)
-            assert measured.against is not None, "a relative measurement is remeasured alike"
-            return compare_against(measured.against, self._current(measured), policy)
-
-        verdict = verdict_of(result)
+        lookup = None
+        if result.against is None:
+            found = self.store.lookup(pending.key, profile)
+            lookup = replace(found, path=self.display(found.path))
+        verdict = first_verdict(self._current(result), result.against, lookup, policy)
         if verdict.status is Status.REGRESSION and not self.update:
             result = pending.remeasure()
-            verdict = confirm(verdict, verdict_of(result))
-        if result.thermal is not None and result.thermal.note:
-            reason = "; ".join(r for r in (verdict.reason, result.thermal.note) if r)
-            verdict = replace(verdict, reason=reason)
-        wait = result.wait_share
-        if self.update and wait is not None and wait >= CONTENDED_SHARE:
-            # A baseline serves every later run: one taken on a busy host is not kept.
-            verdict = replace(
-                verdict,
-                status=Status.BUSY,
-                reason=(
-                    f"the host was busy while recording: the benchmark thread waited for a CPU "
-                    f"{wait:.0%} of its timed loops; record again on a quiet host"
-                ),
-            )
+            second = first_verdict(self._current(result), result.against, lookup, policy)
+            verdict = confirm(verdict, second)
+        verdict = final_verdict(verdict, result.thermal, result.wait_share, update=self.update)
         recorded = self.update and recordable(verdict.status, accept_unstable=self.accept_unstable)
-        return Result.measured(
+        return TimedResult.of(
             pending.key,
             result,
             device_words=words,
             workers=workers,
             profile=profile.key,
             verdict=verdict,
-            compared_entry=lookup.entry if lookup and verdict.baseline_ms is not None else None,
+            compared_entry=compared_entry(verdict, lookup),
             baseline_entry=self._entry(result),
             recorded=recorded,
-            memory_verdict=self._memory_verdict(result, lookup, words),
+            memory_verdict=(
+                None  # an update records the figures; it judges none
+                if self.update
+                else judge_memory(result.memory, result.against, lookup, self.memory_policy, words)
+            ),
         )
 
     def early_stop(
@@ -160,29 +148,6 @@ class Gate:
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
-    def _memory_verdict(
-        self, result: BenchResult, lookup: Lookup | None, words: str
-    ) -> MemoryVerdict | None:
-        if self.update:  # an update records the figures; it judges none
-            return None
-        return judge_memory(result.memory, result.against, lookup, self.memory_policy, words)
-
-    def _lookup(self, test_id: str, profile: Profile) -> Lookup:
-        found = self.store.lookup(test_id, profile)
-        # Name what differs, e.g. "link 'usb5000' vs 'usb480'": the usual surprise is a stick
-        # that came up on USB 2.
-        others = []
-        for key in found.other_profiles:
-            other = self.store.files.get(key)
-            if other is not None and _only_workers_differ(other.profile, profile):
-                recorded = other.profile.fields.get("workers", "1").split("-")[0]
-                how = f"-n {recorded}" if recorded != "1" else "a serial run (no -n)"
-                others.append(f"{key} (recorded with {how})")
-                continue
-            differences = other.profile.differences(profile) if other else []
-            others.append(f"{key} ({', '.join(differences)})" if differences else key)
-        return Lookup(self.display(found.path), found.entry, tuple(others))
-
     def _current(self, result: BenchResult) -> Current:
         return Current(
             metric=result.metric,
@@ -211,6 +176,43 @@ class Gate:
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
         )
+
+
+def first_verdict(
+    current: Current, against: Against | None, lookup: Lookup | None, policy: Policy
+) -> Verdict:
+    """A measurement's verdict before confirmation: against the side measured beside it in
+    relative mode, else against the stored entry ``lookup`` found (or did not find)."""
+    if against is not None:
+        return compare_against(against, current, policy)
+    if lookup is None:
+        raise ValueError("a stored-baseline verdict needs the lookup of its entry")
+    return compare(lookup, current, policy)
+
+
+def final_verdict(
+    verdict: Verdict, thermal: Thermal | None, wait_share: float | None, *, update: bool
+) -> Verdict:
+    """``verdict`` with what the measurement's circumstances add: a throttled Edge TPU's note,
+    and in an update run, ``BUSY`` for a measurement taken on a contended host."""
+    if thermal is not None and thermal.note:
+        verdict = replace(verdict, reason="; ".join(r for r in (verdict.reason, thermal.note) if r))
+    if update and wait_share is not None and wait_share >= CONTENDED_SHARE:
+        # A baseline serves every later run: one taken on a busy host is not kept.
+        verdict = replace(
+            verdict,
+            status=Status.BUSY,
+            reason=(
+                f"the host was busy while recording: the benchmark thread waited for a CPU "
+                f"{wait_share:.0%} of its timed loops; record again on a quiet host"
+            ),
+        )
+    return verdict
+
+
+def compared_entry(verdict: Verdict, lookup: Lookup | None) -> BaselineEntry | None:
+    """The stored entry ``verdict`` compared with; None when it compared none."""
+    return lookup.entry if lookup is not None and verdict.baseline_ms is not None else None
 
 
 def judge_memory(

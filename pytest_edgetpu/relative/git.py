@@ -164,23 +164,20 @@ class RevisionFiles:
                 )
             target = self.scratch() / "checkout"
             target.mkdir()
-            archive = subprocess.Popen(
+            # Leaving the block closes git's pipe and waits for it, also when extracting failed.
+            with subprocess.Popen(
                 ["git", "archive", "--format=tar", self.revision.commit],
                 cwd=self.revision.toplevel,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.DEVNULL,
-            )
-            assert archive.stdout is not None
-            try:
-                with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-                    tar.extractall(target, filter="data")
-            except (tarfile.TarError, OSError) as error:
-                raise RevisionError(
-                    f"{self.revision.words}: its files could not be checked out ({error})"
-                ) from None
-            finally:
-                archive.stdout.close()
-                archive.wait()
+            ) as archive:
+                try:
+                    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
+                        tar.extractall(target, filter="data")
+                except (tarfile.TarError, OSError) as error:
+                    raise RevisionError(
+                        f"{self.revision.words}: its files could not be checked out ({error})"
+                    ) from None
             self._checkout = target
         return self._checkout
 

@@ -34,15 +34,10 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
 from ..core.errors import RevisionError
-from ..engine.timing import (
-    InstanceSamples,
-    LiveInstance,
-    MeasureSettings,
-    StartInstance,
-    StartSide,
-    TimedInstance,
-    pinned,
-)
+from ..core.fields import Fields
+from ..core.limits import MAX_DURATION_MS, is_count
+from ..engine.measurement import InstanceSamples, MeasureSettings
+from ..engine.timing import LiveInstance, StartInstance, StartSide, TimedInstance, pinned
 
 if TYPE_CHECKING:
     from ..core.jsonio import JsonObject
@@ -58,6 +53,7 @@ INSTANCE_TIMEOUT_S: Final = 120.0
 _MAX_LINE: Final = 16 * 1024 * 1024
 #: Beyond any core number a host has (Linux allows 8192 CPUs at most).
 _MAX_CORE: Final = 8192
+_MAX_NS: Final = int(MAX_DURATION_MS * 1e6)
 #: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
 #: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
 #: Python 3.11 only).
@@ -295,25 +291,20 @@ class _HelperInstance:
 
 
 def _instance_from(raw: object) -> InstanceSamples | None:
-    if not isinstance(raw, dict):
+    """The instance an answer describes; None when the answer is not one (the helper died
+    mid-answer): every duration a nanosecond count from 1 ns to an hour."""
+    try:
+        fields = Fields(raw, "instance", fix="", error=RevisionError)
+        words = "a duration from 1 ns to 1 h in nanoseconds"
+        return InstanceSamples(
+            load_ns=fields.count("load_ns", 1, _MAX_NS, words),
+            first_ns=fields.count("first_ns", 1, _MAX_NS, words),
+            warmup_ns=fields.counts("warmup_ns", 1, _MAX_NS, words),
+            samples_ns=fields.counts("samples_ns", 1, _MAX_NS, words),
+            wait_share=fields.share("wait_share"),
+        )
+    except RevisionError:
         return None
-    numbers = [raw.get(key) for key in ("load_ns", "first_ns")]
-    warmup, samples, wait = raw.get("warmup_ns"), raw.get("samples_ns"), raw.get("wait_share")
-    if not (
-        all(_is_duration(n) for n in numbers)
-        and isinstance(warmup, list)
-        and isinstance(samples, list)
-        and all(_is_duration(n) for n in [*warmup, *samples])
-        and (wait is None or (isinstance(wait, float | int) and 0.0 <= wait <= 1.0))
-    ):
-        return None
-    return InstanceSamples(
-        load_ns=int(numbers[0]),  # type: ignore[arg-type]
-        first_ns=int(numbers[1]),  # type: ignore[arg-type]
-        warmup_ns=tuple(int(n) for n in warmup),
-        samples_ns=tuple(int(n) for n in samples),
-        wait_share=float(wait) if wait is not None else None,
-    )
 
 
 def _this_threads_cores() -> list[object]:
@@ -334,14 +325,7 @@ def _cores_from(raw: object) -> tuple[int, ...]:
 
 def _count(value: object, lowest: int) -> int | None:
     """``value`` when it is a whole number from ``lowest`` to a million, else None."""
-    if isinstance(value, int) and not isinstance(value, bool) and lowest <= value <= 10**6:
-        return value
-    return None
-
-
-def _is_duration(value: object) -> bool:
-    # A nanosecond count of at most an hour: anything else is not a sample.
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 3_600 * 10**9
+    return value if is_count(value, lowest, 10**6) else None
 
 
 class Serving:

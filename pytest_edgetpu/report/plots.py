@@ -29,7 +29,7 @@ from ..core.jsonio import write_atomic
 from ..core.stats import instance_figure
 from ..judge.baselines import BaselineEntry
 from ..judge.compare import Status, compared_words, format_interval, format_ms
-from ..judge.results import QUANTILE_LEVELS, Result
+from ..judge.results import QUANTILE_LEVELS, Result, TimedResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -71,7 +71,7 @@ def write_plots(results: Sequence[Result], directory: Path) -> list[Path]:
     written: list[Path] = []
     used: set[str] = set()
     for result in results:
-        if not result.timed or result.verdict is None:
+        if not isinstance(result, TimedResult):
             continue
         path = directory / f"{_file_stem(result.test_id, used)}.png"
         png = _plot(result, result.compared_entry)
@@ -95,11 +95,10 @@ def _file_stem(test_id: str, used: set[str]) -> str:
     return unique
 
 
-def _plot(result: Result, baseline: BaselineEntry | None) -> bytes:
+def _plot(result: TimedResult, baseline: BaselineEntry | None) -> bytes:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    assert result.verdict is not None, "only judged results are drawn"
     color = _STATUS_COLORS.get(result.verdict.status, _CURRENT_COLOR)
     figure = Figure(figsize=(8.5, 6.0), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
@@ -119,9 +118,8 @@ def _plot(result: Result, baseline: BaselineEntry | None) -> bytes:
     return png.getvalue()
 
 
-def _title(result: Result) -> str:
+def _title(result: TimedResult) -> str:
     verdict, metric = result.verdict, result.metric
-    assert verdict is not None, "only judged results are drawn"
     now = format_ms(result.value_ms)
     change = verdict.change
     if change is None or verdict.baseline_ms is None:

@@ -1,6 +1,6 @@
 """Rendering: the terminal summary, progress lines, JUnit properties and the Markdown report.
 
-Renders what the gate decided (:class:`~pytest_edgetpu.judge.results.Result`); never decides
+Renders what the gate decided (:class:`~pytest_edgetpu.judge.results.TimedResult`); never decides
 anything itself.
 """
 
@@ -16,7 +16,7 @@ from ..core.keys import call_of
 from ..device.profile import Profile
 from ..engine.memory import MEMORY_PHASES
 from ..judge.compare import Status, format_interval, format_ms
-from ..judge.results import Result
+from ..judge.results import Result, TimedResult
 
 __all__ = [
     "headline",
@@ -48,34 +48,33 @@ _ACCEPT_UNSTABLE: Final = "--edgetpu-accept-unstable"
 _COMPARED_HEADER: Final = "compared ms (baseline -> now)"
 
 
-def _change(result: Result) -> str:
-    change = result.verdict.change if result.verdict is not None else None
+def _change(result: TimedResult) -> str:
+    change = result.verdict.change
     if change is None:
         return ""
     return f"{change.estimate:+.1%} ({format_interval(change.low, change.high)})"
 
 
-def _compared(result: Result) -> str:
+def _compared(result: TimedResult) -> str:
     """The figures the change was estimated between, ``0.480 -> 0.538`` (ms), naming the
     metric unless it is p50."""
     verdict = result.verdict
-    if verdict is None or verdict.compared_figures == "":
+    if verdict.compared_figures == "":
         return ""
     metric = "" if result.metric == "p50" else f" ({result.metric})"
     return verdict.compared_figures.replace(" ms", "") + metric
 
 
-def _wait(result: Result) -> str:
+def _wait(result: TimedResult) -> str:
     """The share of its timed loops the benchmark thread waited for a CPU: ``3%``."""
     return f"{result.run_queue_wait:.0%}" if result.run_queue_wait is not None else ""
 
 
-def _sort_key(result: Result) -> tuple[int, str]:
-    verdict = result.verdict
-    return (_ORDER[verdict.status] if verdict else 10, result.test_id)
+def _sort_key(result: TimedResult) -> tuple[int, str]:
+    return (_ORDER[result.verdict.status], result.test_id)
 
 
-def _rows(results: Sequence[Result]) -> list[dict[str, str | int]]:
+def _rows(results: Sequence[TimedResult]) -> list[dict[str, str | int]]:
     rows: list[dict[str, str | int]] = []
     for r in sorted(results, key=_sort_key):
         rows.append(
@@ -124,13 +123,12 @@ def text_table(rows: Sequence[Mapping[str, object]]) -> str:
 
 def summary_table(results: Sequence[Result]) -> str:
     """A plain-text table of timed results, for the terminal summary and ``compare``."""
-    return text_table(_rows([r for r in results if r.timed]))
+    return text_table(_rows([r for r in results if isinstance(r, TimedResult)]))
 
 
-def progress_line(result: Result) -> str:
+def progress_line(result: TimedResult) -> str:
     """One judged test's figures and verdict, for the line under it in ``pytest -v``."""
     summary, verdict = result.summary, result.verdict
-    assert verdict is not None, "only judged results have a progress line"
     text = (
         f"p50 {format_ms(summary.p50_ms)} ms, p90 {format_ms(summary.p90_ms)} ms, "
         f"p99 {format_ms(summary.p99_ms)} ms (n {summary.n}): {verdict.status.value}"
@@ -144,13 +142,12 @@ def progress_line(result: Result) -> str:
     return text
 
 
-def junit_properties(result: Result) -> list[tuple[str, str]]:
+def junit_properties(result: TimedResult) -> list[tuple[str, str]]:
     """A judged test's verdict and key figures as ``--junitxml`` properties.
 
     Times in milliseconds (four significant digits); the change and its confidence bounds as
     fractions (``+0.1234`` is 12.34% slower) of the gated metric, per instance."""
     verdict, metric = result.verdict, result.metric
-    assert verdict is not None, "only judged results have JUnit properties"
     figures = ["p50", "p90", "p99"] + ([metric] if metric not in ("p50", "p90", "p99") else [])
     properties = [
         ("verdict", verdict.status.value),
@@ -196,10 +193,9 @@ def junit_properties(result: Result) -> list[tuple[str, str]]:
     return [(prefix + name, value) for name, value in properties]
 
 
-def update_line(result: Result) -> str:
+def update_line(result: TimedResult) -> str:
     """What an update run did to one test's baseline, for the terminal."""
     verdict = result.verdict
-    assert verdict is not None, "an update judges every timed result"
     now = f"{result.metric} {format_ms(result.value_ms)} ms"
     if result.record_error:
         return (
@@ -241,7 +237,7 @@ def kept_line(test_id: str) -> str:
     return f"{test_id}: kept (not run)"
 
 
-def update_headline(results: Sequence[Result]) -> str:
+def update_headline(results: Sequence[TimedResult]) -> str:
     """``2 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY)`` over an update's
     results."""
     recorded = sum(1 for r in results if r.recorded)
@@ -255,9 +251,9 @@ def update_headline(results: Sequence[Result]) -> str:
     return text
 
 
-def headline(results: Sequence[Result]) -> str:
+def headline(results: Sequence[TimedResult]) -> str:
     """``1 regressed, 0 improved, 3 unchanged, 1 new`` over the gated results."""
-    counts = Counter(r.verdict.status for r in results if r.verdict is not None)
+    counts = Counter(r.verdict.status for r in results)
     parts = [
         f"{counts[Status.REGRESSION]} regressed",
         f"{counts[Status.IMPROVED]} improved",
@@ -289,23 +285,20 @@ def _table(
     return lines
 
 
-def _verdict_cell(result: Result) -> str:
-    assert result.verdict is not None, "the report shows judged results"
+def _verdict_cell(result: TimedResult) -> str:
     status = result.verdict.status.value
     text = f"**{status}**" if result.verdict.status is Status.REGRESSION else status
     return text + (", recorded" if result.recorded else "")
 
 
-def _says_more(result: Result) -> bool:
+def _says_more(result: TimedResult) -> bool:
     """Whether the verdict's message says more than the report's row: then it is shown below
     the table."""
     verdict = result.verdict
-    return verdict is not None and bool(
-        verdict.status is not Status.PASS or verdict.reason or verdict.noise_note
-    )
+    return bool(verdict.status is not Status.PASS or verdict.reason or verdict.noise_note)
 
 
-def _device_section(device: str, results: Sequence[Result]) -> list[str]:
+def _device_section(device: str, results: Sequence[TimedResult]) -> list[str]:
     words = "; ".join(sorted({r.device_words for r in results}))
     rows = [
         [
@@ -331,7 +324,7 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
         "verdict",
     ]
     lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5, 6}), ""]
-    shown = {r.test_id: r.verdict.message for r in results if r.verdict and _says_more(r)}
+    shown = {r.test_id: r.verdict.message for r in results if _says_more(r)}
     lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
     flags = [
         f"- `{r.test_id}`: {note}"
@@ -348,7 +341,7 @@ def _device_section(device: str, results: Sequence[Result]) -> list[str]:
     return lines + ([""] if shown or flags or grown else [])
 
 
-def _memory_and_delegation(results: Sequence[Result]) -> list[str]:
+def _memory_and_delegation(results: Sequence[TimedResult]) -> list[str]:
     """Each model's memory per phase (medians of its processes, and the largest spread among
     them) and how its delegate ran it; empty when no result has either."""
     rows = []
@@ -379,7 +372,7 @@ def _memory_and_delegation(results: Sequence[Result]) -> list[str]:
     ]
 
 
-def _fingerprints(results: Sequence[Result]) -> list[str]:
+def _fingerprints(results: Sequence[TimedResult]) -> list[str]:
     rows = []
     for r in sorted(results, key=lambda r: (r.test_id, r.device)):
         verdict = r.verdict
@@ -389,9 +382,9 @@ def _fingerprints(results: Sequence[Result]) -> list[str]:
                 r.device,
                 f"`{r.model.path if r.model is not None else r.target}`",
                 ((r.model.sha256 if r.model is not None else None) or "")[:12],
-                ((verdict.baseline_sha256 if verdict else None) or "")[:12],
-                ((verdict.baseline_recorded if verdict else None) or "")[:10],
-                f"`{verdict.baseline_path if verdict else ''}`",
+                (verdict.baseline_sha256 or "")[:12],
+                (verdict.baseline_recorded or "")[:10],
+                f"`{verdict.baseline_path}`",
             ]
         )
     header = [
@@ -411,7 +404,7 @@ def markdown_report(
 ) -> str:
     """A Markdown report for a CI job summary or a pull-request comment: the headline, a table
     per device (regressions first), and the environment and fingerprints, collapsed."""
-    gated = sorted((r for r in results if r.timed), key=_sort_key)
+    gated = sorted((r for r in results if isinstance(r, TimedResult)), key=_sort_key)
     lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
     revisions = sorted({r.against.revision for r in gated if r.against is not None})
     if revisions:
@@ -421,7 +414,7 @@ def markdown_report(
             "baselines.",
             "",
         ]
-    by_device: dict[str, list[Result]] = {}
+    by_device: dict[str, list[TimedResult]] = {}
     for result in gated:
         by_device.setdefault(result.device, []).append(result)
     # The device with the worst verdict first; sorted records make its first one its worst.
