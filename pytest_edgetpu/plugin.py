@@ -26,7 +26,7 @@ from .options import MARKER_DOC, OPTIONS
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
 from .relative.helper import Serving
 from .relative.serve import ServeHooks
-from .xdist_hooks import DEVICE_INPUT, PAYLOAD_ATTR, ControllerHooks, node_count
+from .xdist_hooks import DEVICE_INPUT, ControllerHooks, WorkerHooks, node_count
 
 if TYPE_CHECKING:
     from .run import BenchRun
@@ -105,20 +105,20 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(ServeHooks(serving), "edgetpu-serve")
 
     def make_run() -> BenchRun:
-        from .run import BenchRun
+        from .run import BenchRun, Role
 
         if serving is not None:
-            return BenchRun(settings, config.rootpath, role="base", serving=serving)
+            return BenchRun(settings, config.rootpath, role=Role.BASE, serving=serving)
         if worker_input is not None:
             return BenchRun(
                 settings,
                 config.rootpath,
-                role="worker",
+                role=Role.WORKER,
                 workers=int(worker_input["workercount"]),
                 assigned_device=worker_input.get(DEVICE_INPUT),
             )
         if controller:
-            return BenchRun(settings, config.rootpath, role="controller", workers=workers)
+            return BenchRun(settings, config.rootpath, role=Role.CONTROLLER, workers=workers)
         return BenchRun(settings, config.rootpath)
 
     controller = (
@@ -132,6 +132,8 @@ def pytest_configure(config: pytest.Config) -> None:
         except EdgeTpuError as error:
             raise pytest.UsageError(str(error)) from None
         config.pluginmanager.register(hooks, "edgetpu-controller")
+    elif worker_input is not None:
+        config.pluginmanager.register(WorkerHooks(lazy), "edgetpu-worker")
     config.stash[RUN_KEY] = lazy
     if settings.enabled and worker_input is None:
         config.stash[_COLLECTION_KEY] = CollectionErrors()
@@ -181,7 +183,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     try:
         run = lazy.get()
         run.start()
-        if run.role != "worker":
+        if run.role.writes_outputs:
             _check_outputs(run.settings)
     except EdgeTpuError as error:
         raise pytest.UsageError(str(error)) from None
@@ -208,7 +210,7 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     mode = "recording baselines" if run.settings.update else "gating"
     if run.relative is not None:
         mode = f"gating against {run.relative.words}, measured now in interleaved pairs,"
-    if run.role == "controller":
+    if not run.role.measures:
         devices = ", ".join(d.id for d in run.devices)
         primed = (
             f" (firmware loaded into {len(run.primed)} USB stick(s) in DFU mode first)"
@@ -282,17 +284,10 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Any, Any]:
-    """The call report carries the test's progress lines; on an xdist worker, the test's
-    records travel to the controller with its report, so a worker that crashes later loses
-    nothing that was already measured."""
+    """The call report carries the test's progress lines."""
     report = yield
-    run = item.config.stash[RUN_KEY].made
     if report.when == "call" and _PROGRESS_KEY in item.stash:
         setattr(report, PROGRESS_ATTR, item.stash[_PROGRESS_KEY])
-    if run is not None and run.role == "worker" and report.when in ("call", "teardown"):
-        payload = run.collector.drain()
-        if payload is not None:
-            setattr(report, PAYLOAD_ATTR, payload)
     return report
 
 
@@ -300,7 +295,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Write baselines (update mode), the JSON results, the Markdown report and the plots."""
     config = session.config
     run = config.stash[RUN_KEY].made
-    if run is None or not run.settings.enabled or run.role == "worker":
+    if run is None or not run.settings.enabled or not run.role.writes_outputs:
         return
     if exitstatus == pytest.ExitCode.INTERRUPTED and config.stash[_COLLECTION_KEY].failed:
         return  # no test ran: pytest's "Interrupted: 1 error during collection" says why

@@ -18,10 +18,11 @@ has a :class:`~pytest_edgetpu.judge.collector.Collector` (the results, and the e
 
 from __future__ import annotations
 
+import enum
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from .config import SessionSettings
 from .core.errors import DeviceError
@@ -44,7 +45,35 @@ if TYPE_CHECKING:
 
 __all__ = ["BenchRun", "Role"]
 
-Role = Literal["serial", "controller", "worker", "base"]
+
+class Role(enum.Enum):
+    """What one process of a benchmarking session does (see the module's docstring)."""
+
+    SERIAL = "serial"
+    CONTROLLER = "controller"
+    WORKER = "worker"
+    BASE = "base"
+
+    @property
+    def measures(self) -> bool:
+        """Holds a device and measures on it (the controller only hands devices out)."""
+        return self is not Role.CONTROLLER
+
+    @property
+    def writes_outputs(self) -> bool:
+        """Writes the run's baselines, results, report and plots: a worker hands its results
+        to the controller, and a relative-mode helper's are its parent's to report."""
+        return self in (Role.SERIAL, Role.CONTROLLER)
+
+    @property
+    def hands_results_over(self) -> bool:
+        """Sends its results to the xdist controller with each test's report."""
+        return self is Role.WORKER
+
+    @property
+    def borrows_device(self) -> bool:
+        """Measures on the device its parent process holds, without a lease of its own."""
+        return self is Role.BASE
 
 
 class BenchRun:
@@ -55,7 +84,7 @@ class BenchRun:
         settings: SessionSettings,
         rootdir: Path,
         *,
-        role: Role = "serial",
+        role: Role = Role.SERIAL,
         workers: int = 1,
         assigned_device: str | None = None,
         discover_devices: Callable[[], Discovery] = discover,
@@ -88,7 +117,7 @@ class BenchRun:
     def discovery(self) -> Discovery:
         """The Edge TPUs found; on the controller, after loading DFU-mode sticks' firmware."""
         found = self._discover()
-        if self.role == "controller" and any(
+        if self.role is Role.CONTROLLER and any(
             r.kind in ("auto", "usb", "any") for r in self.settings.devices
         ):
             found = self._prime_dfu_sticks(found)
@@ -98,7 +127,7 @@ class BenchRun:
         """Open each USB stick still in DFU mode once, serially, and enumerate again.
 
         libedgetpu lists DFU-mode sticks first, and a stick's first open loads its firmware
-        and re-enumerates it, which renumbers the other sticks (edgetpu.md §1.4): workers
+        and re-enumerates it, which renumbers the other sticks (``docs/devices.md``): workers
         opening their ``usb:N`` at the same time could open each other's. Once every stick
         runs its firmware the order is stable, so devices are handed out only after this.
         Sticks already running firmware are left alone: one may be held by another process,
@@ -138,11 +167,11 @@ class BenchRun:
     @functools.cached_property
     def station(self) -> Station:
         """The device this process measures on, leased for the whole session."""
-        if self.role == "controller":
+        if not self.role.measures:
             raise DeviceError("the xdist controller measures nothing; its workers do")
         from .engine.station import Station
 
-        if self.role == "base":
+        if self.role.borrows_device:
             return Station.borrowed(self.devices[0], self.runtime, self.discovery)
         return Station.lease(
             self.devices,
@@ -190,10 +219,10 @@ class BenchRun:
             return
         if self.relative is None:  # relative mode reads no stored baseline
             _ = self.store
-        if self.role == "controller":
-            _ = self.devices
-        else:
+        if self.role.measures:
             self.station.session.open()
+        else:
+            _ = self.devices
 
     def judge(self, pending: Pending) -> Result:
         """Judge a measurement and keep its result."""

@@ -1,10 +1,11 @@
-"""pytest-xdist on the controller: one worker per device, devices handed out and taken back.
+"""pytest-xdist: one worker per device, devices handed out and taken back, results sent home.
 
-Registered only on an xdist controller of a ``--edgetpu`` run. The controller opens no device:
-it enumerates (without opening), gives each worker exactly one device through
-``workerinput``, takes a device back when its worker goes down so a replacement gets a free
-one, and names the device when a worker crashed (libedgetpu aborts the process on a USB
-transfer error). Results come back attached to each test's report (see ``plugin.py``).
+:class:`ControllerHooks` are registered only on the xdist controller of a ``--edgetpu`` run.
+The controller opens no device: it enumerates (without opening), gives each worker exactly one
+device through ``workerinput``, takes a device back when its worker goes down so a replacement
+gets a free one, and names the device when a worker crashed (libedgetpu aborts the process on
+a USB transfer error). :class:`WorkerHooks`, on each worker, attach the worker's results to
+each test's report, so a worker that crashes later loses nothing already measured.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from .core.errors import DeviceBusyError, DeviceError
 from .device.selection import Device
 
 if TYPE_CHECKING:
+    from .fixtures import LazyRun
     from .run import BenchRun
 
-__all__ = ["DEVICE_INPUT", "PAYLOAD_ATTR", "ControllerHooks", "node_count"]
+__all__ = ["DEVICE_INPUT", "PAYLOAD_ATTR", "ControllerHooks", "WorkerHooks", "node_count"]
 
 #: The ``workerinput`` key that carries a worker's device id.
 DEVICE_INPUT = "edgetpu_device"
@@ -95,3 +97,21 @@ class ControllerHooks:
         payload = getattr(report, PAYLOAD_ATTR, None)
         if payload is not None:
             self.run.collector.absorb(payload, f"the xdist worker that ran {report.nodeid}")
+
+
+class WorkerHooks:
+    """xdist hooks of a worker: its results travel to the controller with each test's
+    report."""
+
+    def __init__(self, run: LazyRun) -> None:
+        self.run = run
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item) -> Generator[None, Any, Any]:
+        report = yield
+        run = self.run.made
+        if run is not None and report.when in ("call", "teardown"):
+            payload = run.collector.drain()
+            if payload is not None:
+                setattr(report, PAYLOAD_ATTR, payload)
+        return report

@@ -41,7 +41,7 @@ from pytest_edgetpu.judge.results import SmokeResult, TimedResult
 from pytest_edgetpu.judge.results_file import result_json
 from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report.render import markdown_report, result_notes, update_line
-from pytest_edgetpu.run import BenchRun
+from pytest_edgetpu.run import BenchRun, Role
 
 LIBRARY = "libedgetpu.so.1"
 USB3 = EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1", "sysfs", usb_speed_mbps=5000)
@@ -720,7 +720,7 @@ class DfuHost:
         return BenchRun(
             settings(tmp_path, device=device),
             tmp_path,
-            role="controller",
+            role=Role.CONTROLLER,
             workers=3,
             discover_devices=self.discover,
             runtime=fake_edgetpu_runtime(self.load_delegate),

@@ -9,8 +9,8 @@ Two layers:
 
 Instance values on a shared machine are a mixture of a quiet mode and slower ones: a neighbour on
 the host slows every workload on the core for a fraction of a second up to seconds, so whole
-instances land 15-30% slower, and how many do changes from run to run (see ``noise.md`` and
-``benchmarks/RESULTS.md``). A verdict therefore compares the :func:`fastest` share of each side,
+instances land 15-30% slower, and how many do changes from run to run (``benchmarks/RESULTS.md``,
+``docs/measuring.md``). A verdict therefore compares the :func:`fastest` share of each side,
 the instances that ran while the machine was quiet; a slowdown of the code under test moves that
 share, a busier neighbour does not. The same holds inside one instance, which is why the default
 metric's instance value is the instance's quiet invokes (:data:`QUIET_PERCENTILE`).

@@ -2,7 +2,7 @@
 external delegate libraries loaded, every failure one line that names the device and the fix.
 
 libedgetpu reports a bad option and an unplugged stick with the same bare ``ValueError``, so
-options are checked here before the device is touched (``edgetpu.md`` §1.5).
+options are checked here before the device is touched.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Opening an Edge TPU resets it (USB) or claims it for this process (PCIe), so the pytest
 controller must only *enumerate* and leave opening to the worker that will use the device
-(see ``edgetpu.md`` §1.4, §1.7). Three sources are asked, in this order:
+(``docs/devices.md``). Three sources are asked, in this order:
 
 1. pycoral's ``list_edge_tpus()``, when Google's pycoral is importable;
 2. libedgetpu's C API (``edgetpu_list_devices``) through ctypes;

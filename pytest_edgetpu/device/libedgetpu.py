@@ -3,7 +3,7 @@ device.
 
 Which build it is (``libedgetpu1-max`` runs USB at full clock, ``-std`` throttles it), where the
 dynamic loader found it, and its version; a library that does not load is a note that says
-which package to install, never an exception (``edgetpu.md`` §1.2).
+which package to install, never an exception (``docs/devices.md#edge-tpu-setup``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ from typing import Final
 
 __all__ = ["Profile"]
 
+#: How a profile's ``workers`` field writes its count: ``2-workers``.
+_WORKERS: Final = "-workers"
+
 # Profile fields in the order they read best in a file name: cpu-x86_64-amd-epyc-litert.
 _KEY_ORDER: Final = {
     name: i
@@ -47,9 +50,17 @@ class Profile:
         names = sorted(self.fields, key=lambda n: (_KEY_ORDER.get(n, len(_KEY_ORDER)), n))
         return _slug("-".join(self.fields[name] for name in names))
 
-    def without_workers(self) -> Profile:
-        """The profile of the same device in a serial run."""
-        return Profile({k: v for k, v in self.fields.items() if k != "workers"})
+    def with_workers(self, workers: int) -> Profile:
+        """The profile of this device measured beside ``workers - 1`` other xdist workers
+        (they slow each other down); a serial run's profile has no ``workers`` field."""
+        serial = {k: v for k, v in self.fields.items() if k != "workers"}
+        return Profile({**serial, "workers": f"{workers}{_WORKERS}"} if workers > 1 else serial)
+
+    @property
+    def workers(self) -> int:
+        """How many xdist workers measured side by side (1: a serial run)."""
+        count = self.fields.get("workers", "").removesuffix(_WORKERS)
+        return int(count) if count.isdigit() else 1
 
     def differences(self, other: Profile) -> list[str]:
         """Human words for every field that differs, e.g. ``cpu_model 'A' vs 'B'``."""

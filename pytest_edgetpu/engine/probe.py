@@ -11,7 +11,7 @@ When the helper reports an ordinary error, the session loads the model itself an
 error with its usual message.
 
 Never on an Edge TPU: a second process opening a USB Accelerator resets it under the first
-(``edgetpu.md`` §1.7), and the helper would hold the device the session needs.
+(``docs/devices.md``), and the helper would hold the device the session needs.
 
 One helper serves a whole session, one model after another, so a session pays for one
 interpreter import, not one per model: for each model it forks :data:`MEMORY_RUNS` children,

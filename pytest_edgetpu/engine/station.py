@@ -50,7 +50,6 @@ def device_profile(
     the host CPU that runs what it leaves; for the CPU without XNNPACK and LiteRT's
     CompiledModel accelerators, their own device names.
     """
-    parallel = {"workers": f"{workers}-workers"} if workers > 1 else {}
     if device.edgetpu is None:
         fields = {
             "device": _device_word(device),
@@ -63,7 +62,7 @@ def device_profile(
             fields["delegate_sha256"] = device.delegate.sha256[:12]
             if device.delegate.options:
                 fields["delegate_options"] = device.delegate.options_text
-        return Profile({**fields, **parallel})
+        return Profile(fields).with_workers(workers)
     tpu = device.edgetpu
     link = f"usb{tpu.usb_speed_mbps}" if tpu.usb_speed_mbps else tpu.kind
     fields = {
@@ -75,7 +74,7 @@ def device_profile(
     }
     if performance is not None:
         fields["performance"] = performance
-    return Profile({**fields, **parallel})
+    return Profile(fields).with_workers(workers)
 
 
 def _device_word(device: Device) -> str:
@@ -98,11 +97,7 @@ class Station:
         *,
         performance: str | None,
         workers: int,
-        pin: bool,
     ) -> None:
-        if pin and device.cores and hasattr(os, "sched_setaffinity"):
-            # Parallel workers on their own cores disturb each other less (noise.md).
-            os.sched_setaffinity(0, device.cores)
         options = {"Performance": performance} if performance is not None else {}
         self.session = DeviceSession(device, runtime, delegate_options=options)
         self.runtime = runtime
@@ -123,7 +118,8 @@ class Station:
         performance: str | None,
         workers: int,
     ) -> Station:
-        """Lease the ``assigned`` device (an xdist worker's), or else the first free one."""
+        """Lease the ``assigned`` device (an xdist worker's, which then runs on its device's
+        cores alone), or else the first free one."""
         if assigned is not None:
             device = next((d for d in devices if d.id == assigned), None)
             if device is None:
@@ -132,15 +128,12 @@ class Station:
                     f"({', '.join(d.id for d in devices)}); with --tx to other hosts give each "
                     "the same --edgetpu-device"
                 )
-            return cls(
-                device,
-                acquire(device.lease_id),
-                runtime,
-                discovery,
-                performance=performance,
-                workers=workers,
-                pin=True,
-            )
+            held = acquire(device.lease_id)
+            if device.cores and hasattr(os, "sched_setaffinity"):
+                # Parallel workers on their own cores disturb each other less: a neighbour's
+                # process on the same core moves a measurement by far more than one on another.
+                os.sched_setaffinity(0, device.cores)
+            return cls(device, held, runtime, discovery, performance=performance, workers=workers)
         busy = []
         for device in devices:
             try:
@@ -148,22 +141,14 @@ class Station:
             except DeviceBusyError as error:
                 busy.append(str(error))
                 continue
-            return cls(
-                device,
-                lease,
-                runtime,
-                discovery,
-                performance=performance,
-                workers=workers,
-                pin=False,
-            )
+            return cls(device, lease, runtime, discovery, performance=performance, workers=workers)
         raise DeviceError("every selected device is in use: " + "; ".join(busy))
 
     @classmethod
     def borrowed(cls, device: Device, runtime: Runtime, discovery: Discovery) -> Station:
         """The device the parent process holds, for a relative-mode helper: no lease (the
         parent's covers it) and the parent's cores (inherited)."""
-        return cls(device, None, runtime, discovery, performance=None, workers=1, pin=False)
+        return cls(device, None, runtime, discovery, performance=None, workers=1)
 
     @property
     def device(self) -> Device:

@@ -1,6 +1,6 @@
 """The timing loop: fresh instances, separate phases, per-invoke samples.
 
-One interpreter instance is one draw from a mixture of latency modes (``noise.md``): the
+One interpreter instance is one draw from a mixture of latency modes (``docs/measuring.md``): the
 steady-state median of a single instance is a lottery ticket. A measurement therefore creates
 several fresh instances in turn and times each of them through four phases:
 

@@ -315,9 +315,8 @@ class BaselineStore:
 
 def _named(key: str, other: Profile, profile: Profile) -> str:
     """Another profile's key, and what sets it apart from ``profile``."""
-    if other != profile and other.without_workers() == profile.without_workers():
-        recorded = other.fields.get("workers", "1").split("-")[0]
-        how = f"-n {recorded}" if recorded != "1" else "a serial run (no -n)"
+    if other != profile and other.with_workers(1) == profile.with_workers(1):
+        how = f"-n {other.workers}" if other.workers > 1 else "a serial run (no -n)"
         return f"{key} (recorded with {how})"
     differences = other.differences(profile)
     return f"{key} ({', '.join(differences)})" if differences else key

@@ -363,7 +363,7 @@ def why_incomparable(entry: BaselineEntry, metric: str, num_threads: int, worker
     if entry.num_threads != num_threads:
         return f"the baseline ran {entry.num_threads} thread(s), this run {num_threads}"
     if entry.workers != workers:
-        # Parallel workers slow each other down (noise.md): never compare across concurrency.
+        # Parallel workers slow each other down: never compare across concurrency.
         return (
             f"the baseline was recorded with {_workers_words(entry.workers)}, this run has "
             f"{_workers_words(workers)}"
