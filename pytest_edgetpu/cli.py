@@ -33,7 +33,7 @@ from .judge.results import current_of
 from .judge.results_file import load_results
 from .options import option_help, parse_memory_slack, parse_threshold
 from .relative.git import Revision, git
-from .report.render import summary_table, text_table
+from .report.render import says_more, summary_table, text_table
 
 __all__ = ["main"]
 
@@ -165,7 +165,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     print(summary_table(judged))
     for result in judged:
-        if result.verdict.status is not Status.PASS:
+        if says_more(result):
             print(one_line(f"{result.test_id}: {result.verdict.message}"))
         if result.memory_verdict is not None and result.memory_verdict.failed:
             print(one_line(f"{result.test_id}: {result.memory_verdict.message}"))

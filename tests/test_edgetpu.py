@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from test_discovery import FakeHost
 
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.config import SessionSettings, session_settings
 from pytest_edgetpu.core.errors import (
     ConfigError,
@@ -35,10 +36,11 @@ from pytest_edgetpu.engine.bench_result import BenchResult, mapping_note
 from pytest_edgetpu.engine.measurement import InstanceSamples, Measurement, MeasureSettings
 from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.station import device_profile
+from pytest_edgetpu.judge.baselines import write_entries
 from pytest_edgetpu.judge.compare import Status
 from pytest_edgetpu.judge.gate import Pending
 from pytest_edgetpu.judge.results import SmokeResult, TimedResult
-from pytest_edgetpu.judge.results_file import result_json
+from pytest_edgetpu.judge.results_file import ResultsFile, result_json
 from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report.render import markdown_report, result_notes, update_line
 from pytest_edgetpu.run import BenchRun, Role
@@ -672,6 +674,38 @@ def test_throttling_is_recorded_and_noted_in_the_verdict(tmp_path: Path) -> None
     assert judged.notes == (THROTTLED_NOTE,)
     # Shown once: the verdict line already holds it.
     assert result_notes(judged, verdict.message) == []
+
+
+def test_compare_words_each_verdict_as_the_test_run_did(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A throttled Edge TPU's note and a BUSY verdict: pytest-edgetpu compare, run where the
+    # test run ran, prints each verdict's line as the run's summary did.
+    (tmp_path / "host").mkdir()
+    host = FakeHost(tmp_path / "host")
+    session = pcie_session(host, "80000")
+    hot = session.bench_callable(heats_to(host, "91000"), [], QUICK)
+    run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)
+    quiet = (1.0, 1.01, 1.02, 1.0, 1.03, 1.01, 1.0, 1.02)
+    busy = contended(replace(hot, instance_values_ms=tuple(v * 1.3 for v in quiet)), 0.35)
+    hot = contended(replace(hot, instance_values_ms=quiet), 0.0)
+    recorded = run.gate._entry(hot)
+    write_entries(tmp_path / "baselines", run.station.profile, {"t.py::test_busy": recorded})
+    run.close()
+    run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)  # reads the entry just written
+    judged = [judge(run, "t.py::test_hot", hot), judge(run, "t.py::test_busy", busy)]
+    assert [r.verdict.status for r in judged] == [Status.NO_BASELINE, Status.BUSY]
+    assert judged[0].verdict.reason.endswith(THROTTLED_NOTE)
+    document = ResultsFile(tuple(run.collector.results), {}, run.collector.profiles)
+    (tmp_path / "results.json").write_text(document.dumps())
+    capsys.readouterr()
+    monkeypatch.chdir(tmp_path)
+    code = main(["compare", "results.json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    out = captured.out.splitlines()
+    for result in judged:
+        assert f"{result.test_id}: {result.verdict.message}" in out
 
 
 def test_the_cards_own_trip_point_counts(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ __all__ = [
     "markdown_report",
     "progress_line",
     "result_notes",
+    "says_more",
     "summary_table",
     "text_table",
     "update_headline",
@@ -291,7 +292,7 @@ def _verdict_cell(result: TimedResult) -> str:
     return text + (", recorded" if result.recorded else "")
 
 
-def _says_more(result: TimedResult) -> bool:
+def says_more(result: TimedResult) -> bool:
     """Whether the verdict's message says more than the report's row: then it is shown below
     the table."""
     verdict = result.verdict
@@ -324,7 +325,7 @@ def _device_section(device: str, results: Sequence[TimedResult]) -> list[str]:
         "verdict",
     ]
     lines = [f"### `{device}`: {words}", "", *_table(header, rows, numbers={3, 4, 5, 6}), ""]
-    shown = {r.test_id: r.verdict.message for r in results if _says_more(r)}
+    shown = {r.test_id: r.verdict.message for r in results if says_more(r)}
     lines += [f"- `{test_id}`: {message}" for test_id, message in shown.items()]
     flags = [
         f"- `{r.test_id}`: {note}"
