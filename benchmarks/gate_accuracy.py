@@ -34,18 +34,12 @@ import random
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from saved import ROOT, stamped
+from harness import CORAL, CORAL_MODELS, plugin_at, pytest_run, wilson
+from saved import stamped
 
-CORAL = ROOT.parent / "shared" / "models" / "coral"
-MODELS = {
-    "lstm": "keras_lstm_mnist_ptq.tflite",
-    "mnv1_025": "mobilenet_v1_0.25_128_quant.tflite",
-    "mnv2": "mobilenet_v2_1.0_224_quant.tflite",
-}
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
 PYTEST_BENCHMARK_RULES = ("median", "mean", "min")
 
@@ -145,7 +139,7 @@ def test_model(name, benchmark):
 
 
 def write_suite(directory: Path, metric: str) -> None:
-    models = {name: str(CORAL / file) for name, file in MODELS.items()}
+    models = {name: str(CORAL / file) for name, file in CORAL_MODELS.items()}
     (directory / "ours").mkdir()
     (directory / "theirs").mkdir()
     for sub, template in (("ours", OURS), ("theirs", THEIRS)):
@@ -153,24 +147,6 @@ def write_suite(directory: Path, metric: str) -> None:
         (directory / sub / f"test_{sub}.py").write_text(template.format(models=models))
         ini = "[pytest]\n" + (f"edgetpu_metric = {metric}\n" if sub == "ours" else "")
         (directory / sub / "pytest.ini").write_text(ini)
-
-
-def pytest_run(
-    cwd: Path, args: list[str], slowdown: float, plugin_at: Path | None = None
-) -> tuple[int, float, str]:
-    env = {**os.environ, "SLOWDOWN": str(slowdown), "PYTHONDONTWRITEBYTECODE": "1"}
-    if plugin_at is not None:  # the plugin as it was at another revision, imported first
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, (str(plugin_at), env.get("PYTHONPATH"))))
-    start = time.perf_counter()
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return done.returncode, time.perf_counter() - start, done.stdout[-4000:]
 
 
 def ours(
@@ -247,21 +223,6 @@ def theirs(cwd: Path, slowdown: float, update: bool) -> dict[str, Any]:
     }
 
 
-def plugin_at(revision: str, directory: Path) -> tuple[str, Path]:
-    """The plugin's source tree at ``revision``, unpacked into ``directory``."""
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", revision], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    if not commit:
-        sys.exit(f"--also {revision}: no such revision in {ROOT}")
-    archive = subprocess.run(
-        ["git", "archive", commit, "pytest_edgetpu"], cwd=ROOT, capture_output=True, check=True
-    ).stdout
-    directory.mkdir()
-    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
-    return commit, directory
-
-
 def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     devices = ",".join(f"cpu:{i}" for i in range(args.workers))
@@ -307,17 +268,6 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     )
 
 
-def wilson(successes: int, n: int) -> str:
-    if n == 0:
-        return "n/a"
-    z = 1.96
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    low, high = max(0.0, centre - half), min(1.0, centre + half)
-    return f"{successes}/{n} = {p:.0%} (95% CI {low:.0%}..{high:.0%})"
-
-
 def report(data: dict[str, Any]) -> str:
     runs = data["runs"]
     lines = [
@@ -355,8 +305,8 @@ def report(data: dict[str, Any]) -> str:
     rules = {tool: f"{tool} (default)" for tool in ours_tools} | {
         stat: f"pytest-benchmark {stat}:5%" for stat in PYTEST_BENCHMARK_RULES
     }
-    for name in [*MODELS, "all"]:
-        names = list(MODELS) if name == "all" else [name]
+    for name in [*CORAL_MODELS, "all"]:
+        names = list(CORAL_MODELS) if name == "all" else [name]
         for rule, label in rules.items():
             cells = [alarms(rule, names, slowdown) for slowdown in SLOWDOWNS]
             lines.append(f"| {label} | {name} | " + " | ".join(cells) + " |")
@@ -370,7 +320,7 @@ def report(data: dict[str, Any]) -> str:
         "| gate with +10% wall s/test |",
         "|---|---|---|---|---|",
     ]
-    tests = len(MODELS)
+    tests = len(CORAL_MODELS)
 
     def mean_wall(tool: str, update: bool, slowdown: float) -> float:
         walls = [
@@ -397,7 +347,7 @@ def report(data: dict[str, Any]) -> str:
             f"A/A gate run alone: {gates:.2f}x."
         )
     lines += ["", "Realized slowdown (pytest-edgetpu's measured change, median over rounds):", ""]
-    for name in MODELS:
+    for name in CORAL_MODELS:
         parts = []
         for slowdown in SLOWDOWNS[1:]:
             changes = sorted(
@@ -432,7 +382,7 @@ def main() -> None:
     if args.report:
         print(report(json.loads(args.report.read_text())))
         return
-    if not (CORAL / MODELS["lstm"]).is_file():
+    if not (CORAL / CORAL_MODELS["lstm"]).is_file():
         sys.exit(f"the Coral models are needed at {CORAL}")
     data = run_rounds(args)
     if args.out:

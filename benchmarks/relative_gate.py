@@ -13,7 +13,7 @@ a model slows far more than the injected Python work does, so the table also say
 injected slowdown realized there (pytest-edgetpu's measured change).
 
 A round, in each condition (quiet; 2 or 4 neighbour processes copying a 64 MiB buffer in a
-loop, ``busy_verdicts.NEIGHBOURS["mem"]``), for each change of its list (A/A, and the
+loop, ``harness.NEIGHBOURS["mem"]``), for each change of its list (A/A, and the
 slowdowns worth measuring there), in a shuffled order:
 
 - pytest-edgetpu: the scratch repository's commit has no injected work; the working tree gets
@@ -47,27 +47,20 @@ import subprocess
 import sys
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
-from busy_verdicts import NEIGHBOURS
-from gate_accuracy import CORAL, plugin_at, pytest_run, wilson
-from gate_accuracy import MODELS as CORAL_MODELS
+from harness import (
+    CORAL,
+    CORAL_MODELS,
+    fetch_mediapipe_models,
+    plugin_at,
+    pytest_run,
+    start_neighbours,
+    wilson,
+)
 from saved import stamped
 
-MEDIAPIPE = "mediapipe==0.10.14"
-MEDIAPIPE_MODELS = (
-    "hand_recrop",
-    "iris_landmark",
-    "face_detection_short_range",
-    "face_landmark",
-    "selfie_segmentation_landscape",
-    "face_detection_full_range_sparse",
-    "selfie_segmentation",
-    "hand_landmark_lite",
-)
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "pytest-edgetpu-bench"
 SLOWDOWNS = (0.05, 0.10, 1.0)
 #: The changes gated in each condition: A/A everywhere, and what the issue asks there.
 CELLS = {"quiet": (0.0, 0.05, 0.10), "mem2": (0.0, 0.10), "mem4": (0.0, 1.0)}
@@ -206,35 +199,6 @@ def test_model(name, benchmark):
 """
 
 
-def fetch_mediapipe_models() -> dict[str, str]:
-    """MediaPipe's published models, from its wheel on PyPI, cached between runs."""
-    folder = CACHE / MEDIAPIPE.replace("==", "-")
-    if not all((folder / f"{name}.tflite").is_file() for name in MEDIAPIPE_MODELS):
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                "-q",
-                "-d",
-                str(folder),
-                MEDIAPIPE,
-            ],
-            check=True,
-        )
-        (wheel,) = folder.glob("mediapipe-*.whl")
-        with zipfile.ZipFile(wheel) as archive:
-            for info in archive.infolist():
-                name = Path(info.filename).stem
-                if info.filename.endswith(".tflite") and name in MEDIAPIPE_MODELS:
-                    (folder / f"{name}.tflite").write_bytes(archive.read(info))
-        wheel.unlink()
-    return {name: str(folder / f"{name}.tflite") for name in MEDIAPIPE_MODELS}
-
-
 def calibrate(directory: Path, models: dict[str, str]) -> dict[str, float]:
     """For each model, the burn loop count worth one quiet invoke (open loop: the loop and the
     invoke timed apart, in alternation), the median over CALIBRATIONS processes; an injected
@@ -348,11 +312,6 @@ def theirs_job(other: Path, models: dict[str, str], loops: dict[str, int]) -> di
         if name in sides["head"]
     }
     return {"tool": "pytest-benchmark", "mode": "same-job", "wall_s": wall, "tests": tests}
-
-
-def start_neighbours(condition: str) -> list[subprocess.Popen[bytes]]:
-    count = int(condition[3:]) if condition.startswith("mem") else 0
-    return [subprocess.Popen([sys.executable, "-c", NEIGHBOURS["mem"]]) for _ in range(count)]
 
 
 def all_models() -> dict[str, str]:

@@ -20,6 +20,14 @@ def run(*args: str) -> str:
     ).stdout.strip()
 
 
+def script_path(script: str) -> str:
+    """Where ``script`` lies, from the repository: a standing suite, or an experiment."""
+    for folder in (HERE, HERE / "experiments"):
+        if (folder / script).is_file():
+            return (folder / script).relative_to(HERE.parent).as_posix()
+    raise FileNotFoundError(script)
+
+
 def section(title: str, command: str, body: str) -> str:
     return f"## {title}\n\nReproduce: `{command}`\n\n{body}\n"
 
@@ -229,12 +237,11 @@ def main() -> None:
                 "memory.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
+            location = script_path(script)
             command = (
-                command_of(path)
-                if reporting
-                else f"python benchmarks/{script} benchmarks/results/{name}"
+                command_of(path) if reporting else f"python {location} benchmarks/results/{name}"
             )
-            parts.append(section(title, command, intro + run(f"benchmarks/{script}", *report)))
+            parts.append(section(title, command, intro + run(location, *report)))
     for name, title in (
         (
             "scaling_6tests_yardstick.json",

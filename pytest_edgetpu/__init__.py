@@ -20,7 +20,7 @@ from .core.errors import (
 if TYPE_CHECKING:
     from .engine.bench_result import BenchResult
     from .engine.session import LoadedModel
-    from .judge.compare import Status, Verdict
+    from .judge.verdict import Status, Verdict
 
 __all__ = [
     "BaselineError",
@@ -43,8 +43,8 @@ __all__ = [
 _LAZY = {
     "BenchResult": ".engine.bench_result",
     "LoadedModel": ".engine.session",
-    "Status": ".judge.compare",
-    "Verdict": ".judge.compare",
+    "Status": ".judge.verdict",
+    "Verdict": ".judge.verdict",
 }
 
 

@@ -27,10 +27,11 @@ from .device.selection import cpu_governor, cpu_model, parse_device_spec, resolv
 from .engine.memory import MemoryPolicy
 from .judge.baselines import BaselineEntry, BaselineFile, BaselineStore, write_entries
 from .judge.baselines import parse_text as parse_baseline_text
-from .judge.compare import Policy, Status, format_ms, recordable
+from .judge.compare import recordable
 from .judge.gate import compared_entry, final_verdict, first_verdict, judge_memory
 from .judge.results import current_of
 from .judge.results_file import load_results
+from .judge.verdict import Policy, Status, format_ms
 from .options import option_help, parse_memory_slack, parse_threshold
 from .relative.git import Revision, git
 from .report.render import says_more, summary_table, text_table

@@ -191,7 +191,7 @@ def _check_output_paths(
 #: Baselines are measured for this many times ``max_time``: a baseline serves every later run, so
 #: its precision is worth a longer recording. It buys more instances for slow models (mobilenet_v2
 #: here: about 12 instead of 8) and little else; it does not save a baseline from a busy stretch
-#: of the host that outlasts the recording (``benchmarks/replay.py``, third table).
+#: of the host that outlasts the recording (``benchmarks/experiments/replay.py``, third table).
 BASELINE_SPAN = 1.5
 
 

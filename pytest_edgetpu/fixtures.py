@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, NoReturn
 
@@ -21,9 +21,7 @@ from .core.errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
 from .core.keys import measurement_key
 
 if TYPE_CHECKING:
-    from .engine.against import Base
     from .engine.bench_result import BenchResult
-    from .engine.measurement import EarlyStop
     from .engine.session import DeviceSession, LoadedModel
     from .judge.gate import Pending
     from .model.inspection import ModelInfo
@@ -172,87 +170,30 @@ class TpuBench:
     ) -> BenchResult:
         # An exception in the user's callable shows their frames, not this plugin's.
         __tracebackhide__ = True
-        measuring = self.run.settings.enabled and self.run.serving is None
-        measure_settings = self.settings.measure if measuring else None
-        session = self.edgetpu.session.with_threads(self.settings.num_threads)
-
-        from .core.errors import RevisionError
-        from .engine.against import Against
+        from .bench_call import BenchCall
         from .judge.gate import Pending
 
-        call = len(self.pending) + 1
-        key = measurement_key(self.node_id, call)
-        relative = self.run.relative if measure_settings is not None else None
-
-        def early_stop(paired: bool, confirming: bool) -> EarlyStop | None:
-            if measure_settings is None:
-                return None
-            return self.run.gate.early_stop(
-                key,
-                self.settings.threshold.value,
-                measure_settings.metric,
-                self.settings.num_threads,
-                paired=paired,
-                confirming=confirming,
-            )
-
-        def measured(
-            measure: Callable[[Base | None, EarlyStop | None], BenchResult],
-            base: Base | Against | None,
-            confirming: bool,
-        ) -> BenchResult:
-            __tracebackhide__ = True
-            if isinstance(base, Against):
-                return replace(measure(None, None), against=base)
-            if base is None:
-                return measure(None, early_stop(False, confirming))
-            try:
-                return measure(base, early_stop(True, confirming))
-            except RevisionError as error:  # the helper at the revision stopped mid-way
-                missing = f"not compared: {error}"
-                return replace(
-                    measure(None, None), against=Against(base.revision, base.where, missing)
-                )
-
-        def bench(confirming: bool = False) -> BenchResult:
-            __tracebackhide__ = True
-            if not callable(timed):
-                info = timed
-
-                def bench_model(base: Base | None, early: EarlyStop | None) -> BenchResult:
-                    __tracebackhide__ = True
-                    return session.bench_model(info, measure_settings, base, early)
-
-                base = relative.model(session, info, self.node_id, call) if relative else None
-                return measured(bench_model, base, confirming)
-
-            fn = timed
-
-            def bench_callable(base: Base | None, early: EarlyStop | None) -> BenchResult:
-                __tracebackhide__ = True
-                return session.bench_callable(fn, models, measure_settings, base, early)
-
-            base = relative.test_call(session, self.node_id, call) if relative else None
-            return measured(bench_callable, base, confirming)
-
-        models = self.edgetpu.models
+        number = len(self.pending) + 1
         try:
-            timed = self._what_to_time(target)
-            result = bench()
+            call = BenchCall(
+                run=self.run,
+                session=self.edgetpu.session.with_threads(self.settings.num_threads),
+                settings=self.settings,
+                node_id=self.node_id,
+                call=number,
+                key=measurement_key(self.node_id, number),
+                timed=self._what_to_time(target),
+                models=tuple(self.edgetpu.models),
+            )
+            result = call.measure()
         except ConfigError as error:
             raise pytest.fail.Exception(str(error), pytrace=False) from None
         except EdgeTpuError as error:
             report_model_error(error, self.edgetpu.strict)
-        serving = self.run.serving
-        if serving is not None:
-            start = (
-                session.callable_instances(timed, models)
-                if callable(timed)
-                else session.model_instances(timed)
-            )
-            serving.register(result.target, result.model_sha256, start)
-        remeasure = functools.partial(bench, confirming=True)
-        self.pending.append(Pending(key, result, self.settings.threshold.value, remeasure))
+        if self.run.serving is not None:
+            self.run.serving.register(result.target, result.model_sha256, call.instances())
+        remeasure = functools.partial(call.measure, confirming=True)
+        self.pending.append(Pending(call.key, result, self.settings.threshold.value, remeasure))
         return result
 
     def _what_to_time(

@@ -16,8 +16,8 @@ from pytest_edgetpu.device.runtime import load_runtime
 from pytest_edgetpu.device.selection import Device
 from pytest_edgetpu.engine.station import device_profile
 from pytest_edgetpu.judge.baselines import BaselineEntry, write_entries
-from pytest_edgetpu.judge.compare import Status, Verdict
 from pytest_edgetpu.judge.results import ModelFacts, Phases, Result, SmokeResult, TimedResult
+from pytest_edgetpu.judge.verdict import Status, Verdict
 
 PROFILE = "cpu-x86_64-amd-epyc-litert"
 #: The options of an update that records whatever the host's noise (a measurement refused as

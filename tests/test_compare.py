@@ -13,16 +13,13 @@ from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup
 from pytest_edgetpu.judge.compare import (
     COUNTS_FROM,
-    Current,
-    Policy,
-    Status,
-    Verdict,
     compare,
     confirm,
     recordable,
     settle_rule,
     suspect_rule,
 )
+from pytest_edgetpu.judge.verdict import Current, Policy, Status, Verdict
 
 PATH = Path("baselines/cpu-x.json")
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -392,9 +389,9 @@ def test_fails_covers_every_status() -> None:
 
 
 def test_a_slowdown_the_hosts_waiting_explains_is_busy() -> None:
-    # Recorded by benchmarks/contention_signals.py (mobilenet_v2_1.0_224_quant, four neighbours
-    # on the two cores): the instances ran 5.016x their quiet figure while the benchmark thread
-    # waited for a CPU 80.08% of its timed loops, which explains 1 / (1 - 0.8008) = 5.02x.
+    # Recorded by benchmarks/experiments/contention_signals.py (mobilenet_v2_1.0_224_quant, four
+    # neighbours on the two cores): the instances ran 5.016x their quiet figure while the benchmark
+    # thread waited for a CPU 80.08% of its timed loops, which explains 1 / (1 - 0.8008) = 5.02x.
     entry = replace(make_entry(scaled(TIGHT, 14.14), value_ms=14.14), run_queue_wait=0.0)
     current = replace(make_current(scaled(TIGHT, 14.14 * 5.016), value_ms=70.9), wait_share=0.8008)
     verdict = compare(found(entry), current, POLICY)

@@ -37,10 +37,10 @@ from pytest_edgetpu.engine.measurement import InstanceSamples, Measurement, Meas
 from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.station import device_profile
 from pytest_edgetpu.judge.baselines import write_entries
-from pytest_edgetpu.judge.compare import Status
 from pytest_edgetpu.judge.gate import Pending
 from pytest_edgetpu.judge.results import SmokeResult, TimedResult
 from pytest_edgetpu.judge.results_file import ResultsFile, result_json
+from pytest_edgetpu.judge.verdict import Status
 from pytest_edgetpu.model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from pytest_edgetpu.report.render import markdown_report, result_notes, update_line
 from pytest_edgetpu.run import BenchRun, Role

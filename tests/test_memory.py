@@ -99,7 +99,8 @@ def test_the_helper_measures_each_coral_model_alike_in_fresh_processes(
             assert one is not None and other is not None and one.runs == 3
             for phase in MEMORY_PHASES:
                 # Within a few pages in a session, and across sessions within a few pages or,
-                # for the peak of a larger model, 2% (benchmarks/memory.py: at most 1.7%).
+                # for the peak of a larger model, 2% (benchmarks/experiments/memory.py: at most
+                # 1.7%).
                 bound = max(256.0, 0.02 * abs(one.kib[phase]))
                 assert one.spread_kib[phase] <= bound, (name, phase, one)
                 assert abs(one.kib[phase] - other.kib[phase]) <= bound, (name, phase)

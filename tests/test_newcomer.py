@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.judge.compare import format_ms
+from pytest_edgetpu.judge.verdict import format_ms
 
 CALLABLE_TEST = """
 def test_pipeline(edgetpu, tpu_bench):

@@ -21,7 +21,7 @@ from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import RevisionError
 from pytest_edgetpu.core.stats import fastest, shift, summarize
 from pytest_edgetpu.device.runtime import Runtime, load_runtime
-from pytest_edgetpu.engine.against import Against
+from pytest_edgetpu.engine.against import Against, NotCompared
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings, Settled
 from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.timing import (
@@ -33,7 +33,8 @@ from pytest_edgetpu.engine.timing import (
     StartSide,
     measure_pairs,
 )
-from pytest_edgetpu.judge.compare import Current, Policy, Status, compare_against
+from pytest_edgetpu.judge.compare import compare_against
+from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 from pytest_edgetpu.model.inspection import inspect_model
 from pytest_edgetpu.relative.base import Relative
@@ -246,7 +247,7 @@ def test_an_unchanged_benchmark_passes_and_a_swapped_model_is_flagged() -> None:
 
 
 def test_nothing_measured_at_the_revision_is_no_baseline_with_the_reason() -> None:
-    missing = Against("HEAD (a1b2c3d)", "HEAD:t.py::test_x", missing="new since HEAD (a1b2c3d)")
+    missing = NotCompared("HEAD (a1b2c3d)", "HEAD:t.py::test_x", "new since HEAD (a1b2c3d)")
     verdict = compare_against(missing, current(BASE), Policy(0.05))
     assert verdict.status is Status.NO_BASELINE and not verdict.fails(strict=False)
     assert verdict.fails(strict=True)
@@ -400,16 +401,16 @@ def test_on_an_edge_tpu_both_sides_share_the_one_delegate_and_no_helper_starts(
     try:
         info = inspect_model(repo / "models" / "tiny_conv.tflite")
         base = relative.model(session, info, "t.py::test_model", 1)
-        assert not isinstance(base, Against)
+        assert not isinstance(base, NotCompared)
         quick = MeasureSettings(warmup=1, min_runs=1, max_time_s=0.05, min_instances=2)
         result = session.bench_model(info, quick, base)
-        assert result.against is not None and result.against.pairs >= 2
+        assert isinstance(result.against, Against) and result.against.pairs >= 2
         assert opened == ["usb:0"]  # one open, in this process, for both sides
         assert DelegateIgnoringInterpreter.delegates_seen
         callable_base = relative.test_call(session, "t.py::test_callable", 1)
-        assert isinstance(callable_base, Against)
+        assert isinstance(callable_base, NotCompared)
         assert "an Edge TPU is open in one process at a time (usb:0 is this one's)" in (
-            callable_base.missing
+            callable_base.why
         )
     finally:
         relative.close()

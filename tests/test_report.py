@@ -29,7 +29,7 @@ from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import ConfigError
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import BaselineEntry
-from pytest_edgetpu.judge.compare import Status
+from pytest_edgetpu.judge.verdict import Status
 from pytest_edgetpu.model.examples import write_conv_model
 from pytest_edgetpu.options import OPTIONS
 from pytest_edgetpu.report.plots import check_matplotlib, write_plots

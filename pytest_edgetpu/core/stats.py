@@ -63,7 +63,7 @@ _ATTRIBUTE = {"n": "n", "cv": "cv", "throughput_per_s": "throughput_per_s"}
 #: than one instance's 50 ms, and a whole measurement can fall inside a busy spell in which no
 #: instance's median is quiet while a few of its invokes still are. A slowdown of the code under
 #: test moves those invokes as much as the median. Tail metrics (p90, p99), mean and min keep
-#: their own figure. ``benchmarks/quiet_invokes.py`` weighs the choice.
+#: their own figure. ``benchmarks/experiments/quiet_invokes.py`` weighs the choice.
 QUIET_PERCENTILE = 5
 
 #: The share of instance values, fastest first, that a verdict compares.

@@ -1,9 +1,9 @@
 """Relative mode's other side, as the engine measures it: what to start, and what came of it.
 
 :class:`Base` is the same benchmark at a git revision, to measure in interleaved pairs with this
-one; :class:`Against` is what those pairs measured of it, or why nothing could be measured
-there. Light on purpose: the xdist controller reads results that carry an :class:`Against`
-without importing the measuring engine.
+one; :class:`Against` is what those pairs measured of it, :class:`NotCompared` why nothing could
+be measured there. Light on purpose: the xdist controller reads results that carry an
+:class:`Against` without importing the measuring engine.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .memory import MemoryUse
     from .timing import StartSide
 
-__all__ = ["Against", "Base"]
+__all__ = ["Against", "Base", "BaseSide", "NotCompared"]
 
 
 @dataclass(frozen=True)
@@ -36,14 +36,12 @@ class Base:
 @dataclass(frozen=True)
 class Against:
     """Relative mode's baseline: the same benchmark at a git revision, measured in this run in
-    pairs interleaved with ``current`` (``instance_values_ms[i]`` beside the current's ``i``-th),
-    or why nothing could be measured there (``missing``)."""
+    pairs interleaved with the current one (``instance_values_ms[i]`` beside its ``i``-th)."""
 
     revision: str  # "origin/main (a1b2c3d)"
     where: str  # "origin/main:models/a.tflite", or the test at the revision
-    missing: str = ""
-    summary: Summary | None = None
-    instance_values_ms: tuple[float, ...] = ()
+    summary: Summary
+    instance_values_ms: tuple[float, ...]
     model_sha256: str | None = None
     #: The model file's memory per phase at the revision, in KiB, where it was measured.
     memory_kib: Mapping[str, float] | None = None
@@ -51,3 +49,17 @@ class Against:
     @property
     def pairs(self) -> int:
         return len(self.instance_values_ms)
+
+
+@dataclass(frozen=True)
+class NotCompared:
+    """Why a benchmark has no side at the revision: new since it, a model outside the
+    repository, a test that fails or cannot run there, a helper that stopped mid-way."""
+
+    revision: str
+    where: str
+    why: str
+
+
+#: What relative mode measured of a benchmark at the revision, or why nothing.
+BaseSide = Against | NotCompared

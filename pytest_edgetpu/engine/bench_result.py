@@ -15,7 +15,7 @@ from ..core.stats import Summary
 from ..device.delegation import Delegation
 from ..device.discovery import Thermal
 from ..model.inspection import EDGETPU_CUSTOM_OP, ModelInfo
-from .against import Against
+from .against import BaseSide
 from .measurement import Measurement
 from .memory import MemoryUse
 
@@ -61,7 +61,7 @@ class BenchResult:
     thermal: Thermal | None = None
     callable_models: tuple[ModelInfo, ...] = ()
     """The models a timed callable runs (those loaded with ``edgetpu.load`` before it)."""
-    against: Against | None = None
+    against: BaseSide | None = None
     """Relative mode: the same benchmark at the revision, measured in pairs with this one."""
     delegations: tuple[Delegation | None, ...] = ()
     """For each of :attr:`models`, which of its operators the device's delegate ran (None

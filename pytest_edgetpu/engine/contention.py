@@ -4,9 +4,9 @@ The kernel counts, per thread, the time it ran on a CPU and the time it waited, 
 one (``/proc/thread-self/schedstat``, fields 1 and 2). The share of a timed loop's wall time
 spent waiting is what neighbours sharing the core take from it: a thread that waited a share
 ``w`` of the time ran ``1 / (1 - w)`` times slower than on a quiet core. Of the host signals
-``benchmarks/contention_signals.py`` weighed it explains the slowdowns best (correlation 0.98
-with the slowdown when neighbours share the cores; CPU pressure, host-wide, 0.96; steal and
-memory pressure silent). It does not see a neighbour on another core slowing the memory
+``benchmarks/experiments/contention_signals.py`` weighed it explains the slowdowns best
+(correlation 0.98 with the slowdown when neighbours share the cores; CPU pressure, host-wide, 0.96;
+steal and memory pressure silent). It does not see a neighbour on another core slowing the memory
 system, nor the waits of an interpreter's extra threads (``num_threads`` above 1).
 """
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..core.stats import BASELINE_FIGURES
 from ..device.discovery import Thermal
-from ..engine.against import Against
+from ..engine.against import Against, BaseSide
 from ..engine.bench_result import BenchResult
 from ..engine.contention import CONTENDED_SHARE
 from ..engine.measurement import EarlyStop
@@ -23,10 +23,6 @@ from ..engine.memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memo
 from ..engine.station import Station
 from .baselines import BaselineEntry, BaselineStore, Lookup
 from .compare import (
-    Current,
-    Policy,
-    Status,
-    Verdict,
     compare,
     compare_against,
     confirm,
@@ -36,6 +32,7 @@ from .compare import (
     why_incomparable,
 )
 from .results import Result, SmokeResult, TimedResult
+from .verdict import Current, Policy, Status, Verdict
 
 __all__ = [
     "Gate",
@@ -179,7 +176,7 @@ class Gate:
 
 
 def first_verdict(
-    current: Current, against: Against | None, lookup: Lookup | None, policy: Policy
+    current: Current, against: BaseSide | None, lookup: Lookup | None, policy: Policy
 ) -> Verdict:
     """A measurement's verdict before confirmation: against the side measured beside it in
     relative mode, else against the stored entry ``lookup`` found (or did not find)."""
@@ -217,7 +214,7 @@ def compared_entry(verdict: Verdict, lookup: Lookup | None) -> BaselineEntry | N
 
 def judge_memory(
     memory: MemoryUse | None,
-    against: Against | None,
+    against: BaseSide | None,
     lookup: Lookup | None,
     policy: MemoryPolicy,
     words: str,
@@ -229,7 +226,7 @@ def judge_memory(
     if memory is None:
         return None
     entry = lookup.entry if lookup is not None else None
-    if against is not None and against.memory_kib:
+    if isinstance(against, Against) and against.memory_kib:
         figures, what = against.memory_kib, f"against {against.revision}, measured now"
     elif entry is not None and entry.memory_kib and lookup is not None:
         figures = entry.memory_kib

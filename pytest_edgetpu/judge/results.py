@@ -4,7 +4,7 @@ Two kinds, so that which one a function handles is its signature, not an asserti
 
 * :class:`SmokeResult`: a ``tpu_bench`` call run untimed (no ``--edgetpu``): the model loaded
   and ran, once; nothing is judged.
-* :class:`TimedResult`: a measurement and its :class:`~pytest_edgetpu.judge.compare.Verdict`,
+* :class:`TimedResult`: a measurement and its :class:`~pytest_edgetpu.judge.verdict.Verdict`,
   with the baseline entry it was compared with and the one an update writes.
 
 The gate (:mod:`pytest_edgetpu.judge.gate`) makes them; the terminal table, the Markdown
@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, ClassVar, TypedDict
 from ..core.stats import Summary, pooled_quantiles_ms
 from ..device.delegation import Delegation
 from ..device.discovery import Thermal
-from ..engine.against import Against
+from ..engine.against import BaseSide
 from ..engine.memory import MemoryUse, MemoryVerdict
 from .baselines import BaselineEntry
-from .compare import Current, Verdict
+from .verdict import Current, Verdict
 
 if TYPE_CHECKING:
     from ..engine.bench_result import BenchResult
@@ -152,7 +152,7 @@ class TimedResult(Result):
     #: for a CPU (:mod:`pytest_edgetpu.engine.contention`); None when unknown.
     run_queue_wait: float | None = None
     #: Relative mode: the same benchmark at the revision, measured in pairs with this one.
-    against: Against | None = None
+    against: BaseSide | None = None
     #: The memory verdict against the baseline entry's figures; None where none was made.
     memory_verdict: MemoryVerdict | None = None
 

@@ -35,10 +35,9 @@ from ..core.stats import SUMMARY_FIGURES, Shift, Summary
 from ..device.delegation import Delegation
 from ..device.discovery import Thermal
 from ..device.profile import Profile
-from ..engine.against import Against
+from ..engine.against import Against, BaseSide, NotCompared
 from ..engine.memory import MEMORY_PHASES, MemoryUse, MemoryVerdict
 from .baselines import BaselineEntry, parse_entry
-from .compare import Status, Verdict
 from .results import (
     ModelFacts,
     ModelRef,
@@ -48,6 +47,7 @@ from .results import (
     SmokeResult,
     TimedResult,
 )
+from .verdict import Status, Verdict
 
 __all__ = [
     "RESULTS_FORMAT",
@@ -278,27 +278,33 @@ def _model_from(fields: Fields) -> ModelFacts:
     )
 
 
-def _against_json(against: Against) -> JsonObject:
-    summary = against.summary
+def _against_json(against: BaseSide) -> JsonObject:
+    # One object for both kinds: a side not compared has its "missing" words and no figures.
+    measured = against if isinstance(against, Against) else None
     return {
         "revision": against.revision,
         "where": against.where,
-        "missing": against.missing,
-        "summary_ms": _summary_json(summary) if summary is not None else None,
-        "instance_values_ms": list(against.instance_values_ms),
-        "model_sha256": against.model_sha256,
-        "memory_kib": dict(against.memory_kib) if against.memory_kib is not None else None,
+        "missing": against.why if isinstance(against, NotCompared) else "",
+        "summary_ms": _summary_json(measured.summary) if measured is not None else None,
+        "instance_values_ms": list(measured.instance_values_ms) if measured is not None else [],
+        "model_sha256": measured.model_sha256 if measured is not None else None,
+        "memory_kib": (
+            dict(measured.memory_kib)
+            if measured is not None and measured.memory_kib is not None
+            else None
+        ),
     }
 
 
-def _against_from(fields: Fields) -> Against:
-    summary = fields.optional_child("summary_ms")
+def _against_from(fields: Fields) -> BaseSide:
+    revision, where, missing = fields.text("revision"), fields.text("where"), fields.text("missing")
+    if missing:
+        return NotCompared(revision, where, missing)
     memory = fields.optional_child("memory_kib")
     return Against(
-        revision=fields.text("revision"),
-        where=fields.text("where"),
-        missing=fields.text("missing"),
-        summary=_summary(summary) if summary is not None else None,
+        revision=revision,
+        where=where,
+        summary=_summary(fields.child("summary_ms")),
         instance_values_ms=fields.numbers("instance_values_ms"),
         model_sha256=fields.optional_text("model_sha256"),
         memory_kib=_memory_figures(memory) if memory is not None else None,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..core.errors import EdgeTpuError
 from ..core.limits import MAX_MODEL_BYTES
-from ..engine.against import Against, Base
+from ..engine.against import Base, NotCompared
 from ..engine.session import DeviceSession
 from ..model.inspection import ModelInfo
 from .git import Revision, RevisionFiles
@@ -48,15 +48,15 @@ class Relative:
 
     def model(
         self, session: DeviceSession, info: ModelInfo, node_id: str, call: int
-    ) -> Base | Against:
+    ) -> Base | NotCompared:
         """The base side of ``info``'s model (call ``call`` of test ``node_id``), or why it
         has none."""
         relative = self.revision.relative(info.path)
         if relative is None:
-            return Against(
+            return NotCompared(
                 self.words,
                 str(info.path),
-                missing=(
+                (
                     f"{info.path} lies outside the git repository {self.revision.toplevel}, so "
                     f"{self.revision.name} has no version of it; not compared"
                 ),
@@ -66,26 +66,26 @@ class Relative:
             path = self.files.file(info.path)
             if path is None:
                 if self.revision.tracks(info.path):
-                    return Against(self.words, where, missing=f"new since {self.words}: no {where}")
+                    return NotCompared(self.words, where, f"new since {self.words}: no {where}")
                 # Not a versioned file but one the tests make: make it as the test at the
                 # revision does.
                 return self.test_call(session, node_id, call)
             base = session.inspect(path)
         except EdgeTpuError as error:
-            return Against(
-                self.words, where, missing=f"{where} cannot be measured ({error}); not compared"
+            return NotCompared(
+                self.words, where, f"{where} cannot be measured ({error}); not compared"
             )
         return session.model_base(base, self.words, where)
 
-    def test_call(self, session: DeviceSession, node_id: str, call: int) -> Base | Against:
+    def test_call(self, session: DeviceSession, node_id: str, call: int) -> Base | NotCompared:
         """Call ``call`` of test ``node_id`` as the test makes it at the revision, or why
         there is none."""
         where = f"{self.revision.name}:{node_id}"
         if session.device.is_edgetpu:
-            return Against(
+            return NotCompared(
                 self.words,
                 where,
-                missing=(
+                (
                     f"the test's own code at {self.words} would run in a second process, and an "
                     f"Edge TPU is open in one process at a time ({session.device.id} is this "
                     "one's); give tpu_bench a model file the repository tracks (compared on the "
@@ -95,15 +95,15 @@ class Relative:
         try:
             test = self._test_for(node_id)
         except EdgeTpuError as error:
-            return Against(self.words, where, missing=f"not compared: {error}")
+            return NotCompared(self.words, where, f"not compared: {error}")
         if test.missing:
-            return Against(self.words, where, missing=test.missing)
+            return NotCompared(self.words, where, test.missing)
         found = test.calls.get(call)
         if found is None:
-            return Against(
+            return NotCompared(
                 self.words,
                 where,
-                missing=(
+                (
                     f"new since {self.words}: the test makes {len(test.calls)} tpu_bench call(s) "
                     f"there, this is call {call}"
                 ),

@@ -28,8 +28,8 @@ from ..core.errors import ConfigError, ResultsError
 from ..core.jsonio import write_atomic
 from ..core.stats import instance_figure
 from ..judge.baselines import BaselineEntry
-from ..judge.compare import Status, compared_words, format_interval, format_ms
 from ..judge.results import QUANTILE_LEVELS, Result, TimedResult
+from ..judge.verdict import Status, compared_words, format_interval, format_ms
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,9 +14,10 @@ from typing import Final
 from ..core.errors import one_line
 from ..core.keys import call_of
 from ..device.profile import Profile
+from ..engine.against import NotCompared
 from ..engine.memory import MEMORY_PHASES
-from ..judge.compare import Status, format_interval, format_ms
 from ..judge.results import Result, TimedResult
+from ..judge.verdict import Status, format_interval, format_ms
 
 __all__ = [
     "headline",
@@ -171,12 +172,13 @@ def junit_properties(result: TimedResult) -> list[tuple[str, str]]:
         ]
     properties.append(("confirmed", "true" if verdict.confirmed else "false"))
     against = result.against
-    if against is not None:
+    if isinstance(against, NotCompared):
+        properties += [("against", against.revision), ("against_pairs", "0")]
+    elif against is not None:
         properties += [("against", against.revision), ("against_pairs", str(against.pairs))]
-        if against.summary is not None:
-            properties += [
-                (f"against_{name}_ms", f"{against.summary.value(name):.4g}") for name in figures
-            ]
+        properties += [
+            (f"against_{name}_ms", f"{against.summary.value(name):.4g}") for name in figures
+        ]
     if result.memory is not None:
         properties += [
             (f"memory_{phase}_kib", f"{kib:.0f}") for phase, kib in result.memory.kib.items()

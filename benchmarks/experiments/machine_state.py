@@ -7,22 +7,26 @@ workload beside it would not care; if a neighbour on the host slows the whole co
 together. Reports the correlation of the instance medians with the workload's time, and the
 spread of the instance medians alone and divided by the workload's time.
 
-    python benchmarks/machine_state.py --out benchmarks/results/machine_state.json
+    python benchmarks/experiments/machine_state.py --out benchmarks/results/machine_state.json
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL
 from saved import save
 
 from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
-
-CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 
 
 def reference_ns(values: np.ndarray) -> float:

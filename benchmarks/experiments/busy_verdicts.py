@@ -15,7 +15,8 @@ many BUSY verdicts were significant slowdowns that counted against the threshold
 REGRESSION candidates a gate without the contention rule would have had to confirm), whether
 each swap still failed, and the median run-queue wait share.
 
-    python benchmarks/busy_verdicts.py --runs 3 --out benchmarks/results/busy_verdicts.json
+    python benchmarks/experiments/busy_verdicts.py --runs 3 \\
+        --out benchmarks/results/busy_verdicts.json
 """
 
 from __future__ import annotations
@@ -32,22 +33,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL, NEIGHBOURS
 from saved import save
 
 from pytest_edgetpu.judge.compare import COUNTS_FROM
 
-CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 MODELS = ("mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant", "mobilenet_v2_1.0_224_quant")
 SWAP_FROM, SWAP_TO = "mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant"
-NEIGHBOURS = {
-    "cpu": "while True:\n    sum(i for i in range(10000))\n",
-    "mem": (
-        "import numpy as np\n"
-        "a = np.ones(64 * 1024 * 1024 // 8); b = np.empty_like(a)\n"
-        "while True:\n"
-        "    np.copyto(b, a)\n"
-    ),
-}
 CONDITIONS = ("quiet", "cpu2", "cpu4", "mem2", "mem4")
 THRESHOLD = 0.05
 

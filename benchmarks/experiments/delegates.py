@@ -12,8 +12,9 @@ range, the p50s of the last round, and the ops XNNPACK left to the CPU (from the
 ``delegation``). Only ratios within one round are compared, so the host's slow modes, which last
 minutes, cancel.
 
-    .venv/bin/python benchmarks/delegates.py --rounds 5 --out benchmarks/results/delegates.json
-    .venv/bin/python benchmarks/delegates.py --report benchmarks/results/delegates.json
+    .venv/bin/python benchmarks/experiments/delegates.py --rounds 5 \\
+        --out benchmarks/results/delegates.json
+    .venv/bin/python benchmarks/experiments/delegates.py --report benchmarks/results/delegates.json
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from gate_accuracy import CORAL
-from gate_accuracy import MODELS as CORAL_MODELS
-from relative_gate import fetch_mediapipe_models
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL, CORAL_MODELS, fetch_mediapipe_models
 from saved import measure_or_report
 
 DEVICES = ("cpu", "cpu-builtin")

@@ -15,17 +15,24 @@ Window sizes are the median instance counts of a baseline and of a gate run in
 ``results/gate_accuracy.json``. Scaled invokes are a replay, not a measured slowdown:
 ``gate_accuracy.py`` is the measurement that decides the defaults.
 
-    python benchmarks/quiet_invokes.py --seconds 60 --out benchmarks/results/quiet_invokes.json
+    python benchmarks/experiments/quiet_invokes.py --seconds 60 \\
+        --out benchmarks/results/quiet_invokes.json
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL
 from saved import save
 
 from pytest_edgetpu.core.stats import fastest, shift
@@ -33,9 +40,9 @@ from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
 from pytest_edgetpu.engine.inputs import fill_inputs, random_inputs_for
 from pytest_edgetpu.engine.measurement import MeasureSettings
 from pytest_edgetpu.engine.timing import measure
-from pytest_edgetpu.judge.compare import Status, decide
+from pytest_edgetpu.judge.compare import decide
+from pytest_edgetpu.judge.verdict import Status
 
-CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 #: model -> (instances in a baseline, instances in a gate run), from gate_accuracy.json
 WINDOWS = {
     "keras_lstm_mnist_ptq.tflite": (27, 15),

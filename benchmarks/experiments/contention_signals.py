@@ -22,8 +22,9 @@ signal's median, and, pooled over conditions, the correlation of log(instance va
 signal: a signal fit to tell "the host was busy" from "the code got slower" must move with the
 neighbours' slowdown.
 
-    python benchmarks/contention_signals.py --out benchmarks/results/contention_signals.json
-    python benchmarks/contention_signals.py --other-cores \
+    python benchmarks/experiments/contention_signals.py \\
+        --out benchmarks/results/contention_signals.json
+    python benchmarks/experiments/contention_signals.py --other-cores \\
         --out benchmarks/results/contention_signals_other_cores.json
 """
 
@@ -38,13 +39,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL
 from saved import save
 
 from pytest_edgetpu.core.stats import QUIET_PERCENTILE
 from pytest_edgetpu.device.runtime import load_runtime, make_interpreter
 from pytest_edgetpu.engine.inputs import fill_inputs, random_inputs_for
 
-CORAL = Path(__file__).resolve().parent.parent.parent / "shared" / "models" / "coral"
 NEIGHBOUR = (
     "import numpy as np\n"
     "a = np.ones(64 * 1024 * 1024 // 8); b = np.empty_like(a)\n"

@@ -12,9 +12,10 @@ that measured it did: pair by pair since 2026-12-02, ``pair_blocks.py``; the shi
 side's fastest instances before) and, with the head's instance values scaled by +5% and +10%,
 how often one measurement's verdict would be ``REGRESSION`` (the confirmation not counted).
 
-    .venv-bench/bin/python benchmarks/pair_cores.py --rounds 4 \\
+    .venv-bench/bin/python benchmarks/experiments/pair_cores.py --rounds 4 \\
         --out benchmarks/results/pair_cores.json
-    .venv-bench/bin/python benchmarks/pair_cores.py --report benchmarks/results/pair_cores.json
+    .venv-bench/bin/python benchmarks/experiments/pair_cores.py \\
+        --report benchmarks/results/pair_cores.json
 """
 
 from __future__ import annotations
@@ -22,7 +23,11 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from pathlib import Path
 from typing import Any
+
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pair_blocks
 from saved import measure_or_report

@@ -22,8 +22,8 @@ first settled "no slowdown", and settles a slowdown only from two thirds of its 
 measurements, and the share of instances the first measurement needed. A relative_gate.py file
 (``--paired``) is replayed the same way on its interleaved pairs, each measurement with itself.
 
-    python benchmarks/replay.py benchmarks/results/gate_accuracy.json
-    python benchmarks/replay.py --paired benchmarks/results/relative_gate.json
+    python benchmarks/experiments/replay.py benchmarks/results/gate_accuracy.json
+    python benchmarks/experiments/replay.py --paired benchmarks/results/relative_gate.json
 """
 
 from __future__ import annotations
@@ -36,7 +36,8 @@ from typing import Any
 
 from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.engine.measurement import MeasureSettings
-from pytest_edgetpu.judge.compare import COUNTS_FROM, Policy, Status, decide, settle_rule
+from pytest_edgetpu.judge.compare import COUNTS_FROM, decide, settle_rule
+from pytest_edgetpu.judge.verdict import Policy, Status
 
 SLOWDOWNS = (0.0, 0.05, 0.10, 0.20)
 SETTLED = settle_rule(Policy(threshold=0.05))

@@ -7,8 +7,9 @@ the range of the sessions' medians (run to run), and the largest spread within a
 same sessions, alternating with those, beside 2 memory-streaming neighbour processes (noise.md).
 Models: the three Coral CPU models, and the eight MediaPipe models ``relative_gate.py`` fetches.
 
-    .venv/bin/python benchmarks/memory.py --sessions 10 --out benchmarks/results/memory.json
-    .venv/bin/python benchmarks/memory.py --report benchmarks/results/memory.json
+    .venv/bin/python benchmarks/experiments/memory.py --sessions 10 \\
+        --out benchmarks/results/memory.json
+    .venv/bin/python benchmarks/experiments/memory.py --report benchmarks/results/memory.json
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gate_accuracy import CORAL
-from gate_accuracy import MODELS as CORAL_MODELS
-from relative_gate import fetch_mediapipe_models, start_neighbours
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL, CORAL_MODELS, fetch_mediapipe_models, start_neighbours
 from saved import measure_or_report
 
 from pytest_edgetpu.engine.memory import MEMORY_PHASES

@@ -14,9 +14,10 @@ Per comparison: the half-width of the verdict's 95% interval, and, with the head
 values scaled by +5% and +10%, how often one measurement would be ``REGRESSION`` (the
 confirmation not counted).
 
-    .venv-bench/bin/python benchmarks/pair_blocks.py --rounds 3 \\
+    .venv-bench/bin/python benchmarks/experiments/pair_blocks.py --rounds 3 \\
         --out benchmarks/results/pair_blocks.json
-    .venv-bench/bin/python benchmarks/pair_blocks.py --report benchmarks/results/pair_blocks.json
+    .venv-bench/bin/python benchmarks/experiments/pair_blocks.py \\
+        --report benchmarks/results/pair_blocks.json
 """
 
 from __future__ import annotations
@@ -29,13 +30,15 @@ import subprocess
 import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import numpy as np
-from busy_verdicts import NEIGHBOURS
-from gate_accuracy import CORAL, wilson
-from gate_accuracy import MODELS as CORAL_MODELS
-from relative_gate import fetch_mediapipe_models
+
+# The shared modules (harness, saved) sit beside the standing suites, one folder up.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from harness import CORAL, CORAL_MODELS, NEIGHBOURS, fetch_mediapipe_models, wilson
 from saved import measure_or_report
 
 from pytest_edgetpu.core.stats import Shift, fastest, instance_value, paired_shift, shift
@@ -47,7 +50,8 @@ from pytest_edgetpu.engine.timing import (
     measure_pairs,
     pinned,
 )
-from pytest_edgetpu.judge.compare import Status, decide
+from pytest_edgetpu.judge.compare import decide
+from pytest_edgetpu.judge.verdict import Status
 
 MEDIAPIPE = ("hand_recrop", "face_landmark", "selfie_segmentation")
 SETTINGS = MeasureSettings(max_instances=10**6)
