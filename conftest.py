@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -33,6 +34,14 @@ def private_lease_dir(
     directory = tmp_path_factory.mktemp("leases")
     monkeypatch.setenv("PYTEST_EDGETPU_LEASE_DIR", str(directory))
     return directory
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    """A FIFO where a file is expected: reading it would block until someone writes."""
+    path = tmp_path / "pipe"
+    os.mkfifo(path)
+    return path
 
 
 @pytest.fixture

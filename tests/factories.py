@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from pytest_edgetpu.config import SessionSettings, session_settings
 from pytest_edgetpu.core.stats import Shift, Summary
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.device.runtime import load_runtime
@@ -165,3 +169,93 @@ def build_shared_object(
         capture_output=True,
     )
     return library
+
+
+#: Whatever pytest prints when something escaped the plugin's error handling: a traceback, a
+#: chained exception, a frame of the plugin's own code, a worker that went down.
+NOT_CLEAN = (
+    "Traceback",
+    "INTERNALERROR",
+    "node down",
+    "During handling",
+    "direct cause",
+    "pytest_edgetpu/",
+)
+#: How long a test waits for a pytest process it started.
+TIMEOUT_S = 60
+#: A uid no account on the test host has: the "other user" of the hostile-host tests.
+OTHER_UID = 54321
+
+needs_root = pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0,
+    reason="making a file another user's needs root (chown); CI runs as root",
+)
+
+
+def assert_clean(result: pytest.RunResult) -> None:
+    """Nothing escaped the plugin's error handling in ``result``'s output."""
+    output = result.stdout.str() + result.stderr.str()
+    for words in NOT_CLEAN:
+        assert words not in output, words
+    # "E   " starts the lines of an exception pytest shows with its frames.
+    assert not [line for line in output.splitlines() if line.startswith("E   ")]
+
+
+def bench_file(*names: str, marker: str = 'model="models/tiny_dense.tflite"') -> str:
+    """A test file of one ``tpu_bench()`` test per name, each timing the marker's model."""
+    tests = [
+        f"@pytest.mark.tpu_bench({marker})\ndef {name}(tpu_bench):\n    tpu_bench()\n"
+        for name in names
+    ]
+    return "import pytest\n\n\n" + "\n\n".join(tests)
+
+
+def single_bench_file(marker: str = 'model="models/tiny_dense.tflite"', call: str = "") -> str:
+    """A test file of one test, ``test_a``, calling ``tpu_bench(call)`` under ``marker``."""
+    return (
+        "import pytest\n\n\n"
+        f"@pytest.mark.tpu_bench({marker})\n"
+        f"def test_a(tpu_bench):\n    tpu_bench({call})\n"
+    )
+
+
+def snapshot(directory: Path) -> dict[str, tuple[str, int]]:
+    """Every file below ``directory``: its content hash and modification time."""
+    return {
+        os.fspath(p.relative_to(directory)): (
+            hashlib.sha256(p.read_bytes()).hexdigest(),
+            p.stat().st_mtime_ns,
+        )
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def entries_of(path: Path) -> list[str]:
+    """The test ids a baseline file holds entries for."""
+    return sorted(json.loads(path.read_text(encoding="utf-8"))["entries"])
+
+
+def commit_everything(directory: Path, message: str) -> None:
+    """A new git repository at ``directory`` with every file in one commit."""
+    names = {
+        f"GIT_{who}_{what}": "t" for who in ("AUTHOR", "COMMITTER") for what in ("NAME", "EMAIL")
+    }
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", message]):
+        subprocess.run(["git", *args], cwd=directory, check=True, env={**os.environ, **names})
+
+
+needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
+
+
+def settings(tmp_path: Path, **cli: object) -> SessionSettings:
+    values: dict[str, object] = {"": True, "baseline_dir": str(tmp_path / "baselines")}
+    values.update(cli)
+    return session_settings(values, {}, tmp_path, "pytest.ini")
+
+
+CALLABLE_TEST = """
+def test_pipeline(edgetpu, tpu_bench):
+    model = edgetpu.load("models/current.tflite")
+    tpu_bench(lambda: model.run())
+"""

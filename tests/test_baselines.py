@@ -3,22 +3,45 @@ writes."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import multiprocessing
 import os
 import re
+import signal
 import stat
+import subprocess
+import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factories import (
+    RECORDING_UPDATE,
+    TIMEOUT_S,
+    assert_clean,
+    bench_file,
+    commit_everything,
+    cpu_profile,
+    entries_of,
+    entry,
+    needs_git,
+    record,
+    result,
+    single_bench_file,
+    snapshot,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import BaselineError
+from pytest_edgetpu.core.limits import MAX_DURATION_MS, MIN_LATENCY_MS
+from pytest_edgetpu.core.stats import shift
 from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.judge.baselines import (
     FORMAT,
@@ -30,6 +53,7 @@ from pytest_edgetpu.judge.baselines import (
     load_file,
     write_entries,
 )
+from pytest_edgetpu.judge.results_file import result_json, write_text
 
 GOLDEN = Path(__file__).parent / "golden" / "baselines_v1.json"
 
@@ -681,3 +705,570 @@ def test_store_refuses_a_bad_file_at_construction(tmp_path: Path, content: str, 
         BaselineStore(tmp_path, "--edgetpu-baseline-dir")
     assert str(info.value).startswith(str(bad))
     assert words in str(info.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad baseline files: the run stops naming the file, and the file is never overwritten
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (
+            lambda doc: json.dumps(doc)[:200],
+            "ERROR: {path} is not a readable baseline file (*line 1 column 201 (char 200));"
+            " restore it from git (git checkout -- <file>) or delete it and record again with"
+            " --edgetpu-update-baselines",
+        ),
+        (
+            lambda doc: json.dumps({**doc, "schema_version": 2}),
+            "ERROR: {path} has schema version 2, newer than this pytest-edgetpu reads (1);"
+            " upgrade pytest-edgetpu",
+        ),
+        (
+            lambda doc: json.dumps({**doc, "profile": {**doc["profile"], "cpu_model": "Other"}}),
+            "ERROR: {path} holds the baselines of profile 'cpu-*-other-litert'; rename it to"
+            " cpu-*-other-litert.json (the name selects the profile)",
+        ),
+        (
+            lambda doc: json.dumps(
+                {
+                    **doc,
+                    "entries": {
+                        "test_files.py::test_a": {
+                            k: v
+                            for k, v in doc["entries"]["test_files.py::test_a"].items()
+                            if k != "instance_values_ms"
+                        }
+                    },
+                }
+            ),
+            "ERROR: {path}: entry 'test_files.py::test_a' has no 'instance_values_ms'; restore"
+            " the file from git or record the test again with --edgetpu-update-baselines",
+        ),
+        (
+            lambda doc: "\x00\xff binary",
+            "ERROR: {path} is not a readable baseline file (Expecting value: line 1 column 1"
+            " (char 0)); restore it from git (git checkout -- <file>) or delete it and record"
+            " again with --edgetpu-update-baselines",
+        ),
+    ],
+    ids=["truncated", "future-schema", "other-profile", "missing-field", "binary"],
+)
+def test_bad_baseline_files_stop_the_run_naming_the_file(
+    project: pytest.Pytester, damage: Any, message: str
+) -> None:
+    path = record(project, "test_files.py::test_a")
+    path.write_text(damage(json.loads(path.read_text(encoding="utf-8"))), encoding="utf-8")
+    before = path.read_bytes()
+    project.makepyfile(test_files=bench_file("test_a"))
+    for args in (["--edgetpu"], ["--edgetpu-update-baselines"]):
+        result = project.runpytest(*args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([message.format(path=path)])
+        assert_clean(result)
+    assert path.read_bytes() == before
+
+
+def test_a_baseline_of_another_profile_is_never_compared(project: pytest.Pytester) -> None:
+    other = Profile({**cpu_profile().fields, "cpu_model": "Other CPU"})
+    write_entries(project.path / "baselines", other, {"test_files.py::test_a": entry(1.0)})
+    project.makepyfile(test_files=bench_file("test_a"))
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "test_files.py::test_a: INCOMPARABLE p50 * ms on cpu (*): baselines exist only for"
+            " other device profiles: cpu-*-other-cpu-litert (cpu_model 'Other CPU' vs *);"
+            " never compared with cpu-*; record one for this device with"
+            " --edgetpu-update-baselines"
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# writing: disk full, unsafe test ids, gates that only read
+
+
+def test_disk_full_while_writing_keeps_the_previous_file(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = record(project, "test_disk.py::test_a")
+    before = path.read_bytes()
+    project.makepyfile(test_disk=bench_file("test_a"))
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = project.runpytest("--edgetpu-update-baselines")
+    gate = project.runpytest("--edgetpu", "--edgetpu-json=out/r.json")
+    monkeypatch.undo()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [
+            f"edgetpu: ERROR: cannot write {path}: [Errno 28] No space left on device; the"
+            " previous file is unchanged"
+        ]
+    )
+    assert_clean(result)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+    assert gate.ret == pytest.ExitCode.TESTS_FAILED
+    gate.stdout.fnmatch_lines(
+        [f"edgetpu: ERROR: cannot write {project.path}/out/r.json: No space left on device"]
+    )
+    assert list((project.path / "out").iterdir()) == []
+
+
+UNSAFE_IDS = ["../../../etc/passwd", "a/b\\c:d*?<>|", "new\nline", "ünï😀", "\udc80", ""]
+
+
+def test_test_ids_unsafe_in_file_names_stay_keys_in_one_file(
+    project: pytest.Pytester, short_ini: str
+) -> None:
+    # Unescaped ids, the rawest a test id gets (pytest escapes non-ASCII ones by default).
+    project.makeini(
+        short_ini + "disable_test_id_escaping_and_forfeit_all_rights_to_community_support = true\n"
+    )
+    project.makepyfile(
+        test_ids=f"""
+        import pytest
+
+        @pytest.mark.parametrize("x", {UNSAFE_IDS!r})
+        @pytest.mark.tpu_bench(model="models/tiny_dense.tflite")
+        def test_id(tpu_bench, x):
+            tpu_bench()
+        """
+    )
+    # pytest's own cache cannot store a raw lone surrogate: that is pytest's to solve.
+    recorded = project.runpytest("--edgetpu-update-baselines", "-p", "no:cacheprovider")
+    recorded.assert_outcomes(passed=len(UNSAFE_IDS))
+    assert_clean(recorded)
+    (path,) = (project.path / "baselines").iterdir()
+    assert path.name == f"{cpu_profile().key}.json"
+    assert len(load_file(path).entries) == len(UNSAFE_IDS)
+    gated = project.runpytest(
+        "--edgetpu", "--edgetpu-json=r.json", "--edgetpu-threshold=900%", "-p", "no:cacheprovider"
+    )
+    gated.assert_outcomes(passed=len(UNSAFE_IDS))
+    results = json.loads((project.path / "r.json").read_text(encoding="utf-8"))["results"]
+    # Every test found its own entry again.
+    assert "NO_BASELINE" not in {r["verdict"]["status"] for r in results}
+
+
+def test_a_gate_run_never_modifies_the_baselines(project: pytest.Pytester) -> None:
+    # A baseline a thousand times faster than the model: the gate finds a regression.
+    record(project, "test_gate.py::test_a", value_ms=0.0001)
+    before = snapshot(project.path / "baselines")
+    project.makepyfile(test_gate=bench_file("test_a", "test_b"))
+    result = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-report=r.md")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*REGRESSION p50*confirmed*"])
+    assert snapshot(project.path / "baselines") == before
+
+
+# ---------------------------------------------------------------------------------------------
+# updates keep what did not run, unless asked to prune
+
+
+def test_an_update_keeps_entries_of_tests_that_did_not_run(project: pytest.Pytester) -> None:
+    path = record(
+        project, "test_keep.py::test_a", "test_keep.py::test_skipped", "test_gone.py::test_x"
+    )
+    project.makepyfile(
+        test_keep=bench_file("test_a", "test_b")
+        + "\n\n@pytest.mark.skip(reason='not today')\ndef test_skipped(tpu_bench):\n"
+        "    tpu_bench()\n"
+    )
+    result = project.runpytest("--edgetpu-update-baselines", "-k", "test_a or test_skipped")
+    result.assert_outcomes(passed=1, skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        ["test_gone.py::test_x: kept (not run)", "test_keep.py::test_skipped: kept (not run)"],
+        consecutive=False,
+    )
+    assert entries_of(path) == [
+        "test_gone.py::test_x",
+        "test_keep.py::test_a",
+        "test_keep.py::test_skipped",
+    ]
+
+
+def test_prune_removes_entries_of_tests_that_did_not_run(project: pytest.Pytester) -> None:
+    path = record(
+        project,
+        "test_prune.py::test_a",
+        "test_prune.py::test_a#2",
+        "test_prune.py::test_failing",
+        "test_prune.py::test_skipped",
+        "test_prune.py::test_deselected",
+        "test_gone.py::test_x",
+    )
+    project.makepyfile(
+        test_prune=bench_file("test_a", "test_deselected")
+        + "\n\n@pytest.mark.skip(reason='not today')\ndef test_skipped(tpu_bench):\n"
+        "    tpu_bench()\n\n\ndef test_failing(tpu_bench):\n    assert False\n"
+    )
+    # Both runs record whatever the host's noise: the second one re-records test_a against what
+    # the first measured, and an UNSTABLE comparison would leave the file unwritten (CI saw it).
+    update = (
+        "--edgetpu-update-baselines",
+        "--edgetpu-accept-unstable",
+        "--edgetpu-prune-baselines",
+    )
+    stopped = project.runpytest(*update, "-x")
+    stopped.stdout.fnmatch_lines(["edgetpu: not pruned: the run stopped early (-x or --maxfail)"])
+    assert len(entries_of(path)) == 6
+    result = project.runpytest(*update, "-k", "not test_deselected")
+    result.assert_outcomes(passed=1, failed=1, skipped=1, deselected=1)
+    result.stdout.fnmatch_lines(
+        [
+            "edgetpu: pruned from baselines/*.json (not measured in this run):"
+            " test_gone.py::test_x, test_prune.py::test_a#2, test_prune.py::test_deselected,"
+            " test_prune.py::test_skipped"
+        ]
+    )
+    assert [line for line in result.stdout.lines if "kept" in line] == [
+        "test_prune.py::test_failing: kept (not run)"
+    ]
+    # A failing test is broken, not gone: its entry stays.
+    assert entries_of(path) == ["test_prune.py::test_a", "test_prune.py::test_failing"]
+
+
+# ---------------------------------------------------------------------------------------------
+# processes: concurrent updates, a SIGKILL mid-update
+
+#: Loaded into the pytest processes below: a test waits for a file before it ends, and with
+#: SLOW_WRITE every baseline write holds the lock a moment, so two writers must meet there.
+PROCESS_CONFTEST = """
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+_replace = os.replace
+
+
+def _slow_replace(src, dst):
+    # Between the complete temporary file and the rename, with the directory locked.
+    if Path(dst).parent.name == "baselines":
+        Path(os.environ["MARK_DIR"], f"writing-{os.getpid()}").touch()
+        time.sleep(float(os.environ["SLOW_WRITE"]))
+    _replace(src, dst)
+
+
+os.replace = _slow_replace
+
+
+@pytest.fixture
+def meet():
+    def wait_for(name):
+        marks = Path(os.environ["MARK_DIR"])
+        (marks / f"{os.environ['ME']}-{name}").touch()
+        deadline = time.monotonic() + 60
+        while not (marks / f"go-{name}").exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    return wait_for
+"""
+
+
+def start_pytest(
+    project: pytest.Pytester, me: str, *args: str, slow_write: float, own_group: bool = False
+) -> subprocess.Popen[str]:
+    """A pytest process in the project; ``me`` names it in its marker files. With
+    ``own_group`` it leads a process group of its own, as a shell's foreground job does, which
+    a Ctrl-C reaches as a whole."""
+    marks = project.path / "marks"
+    env = {
+        **os.environ,
+        "ME": me,
+        "MARK_DIR": str(marks),
+        "SLOW_WRITE": str(slow_write),
+        # Each process its own leases: both may measure on cpu:0, even on a one-core host.
+        "PYTEST_EDGETPU_LEASE_DIR": str(marks / f"leases-{me}"),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=own_group,
+        # A shell starts background jobs with SIGINT ignored, and Python then installs no
+        # KeyboardInterrupt handler: give the child the default a foreground job has.
+        preexec_fn=_default_sigint if own_group else None,
+    )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def wait_for_files(*paths: Path) -> None:
+    deadline = time.monotonic() + TIMEOUT_S
+    while not all(p.exists() for p in paths):
+        assert time.monotonic() < deadline, f"timed out waiting for {paths}"
+        time.sleep(0.05)
+
+
+#: An update whose measurement must be recorded however busy the host is: these processes
+#: measure side by side on purpose, and the test is about the write, not the measurement.
+WAITING_TEST = """
+import pytest
+
+
+@pytest.mark.tpu_bench(model="models/tiny_dense.tflite")
+def test_{name}(tpu_bench, meet):
+    tpu_bench()
+    meet("measured")
+"""
+
+
+def test_two_concurrent_updates_keep_both_runs_entries(project: pytest.Pytester) -> None:
+    project.makeconftest(PROCESS_CONFTEST)
+    (project.path / "marks").mkdir()
+    path = record(project, "test_earlier.py::test_x")
+    project.makepyfile(
+        test_one=WAITING_TEST.format(name="one"), test_two=WAITING_TEST.format(name="two")
+    )
+    runs = [
+        start_pytest(project, name, f"test_{name}.py", *RECORDING_UPDATE, slow_write=0.5)
+        for name in ("one", "two")
+    ]
+    try:
+        # Both measured; released together, both write at once and meet at the lock.
+        marks = project.path / "marks"
+        wait_for_files(marks / "one-measured", marks / "two-measured")
+        (marks / "go-measured").touch()
+        outputs = [run.communicate(timeout=TIMEOUT_S)[0] for run in runs]
+    finally:
+        for run in runs:
+            run.kill()
+    assert [run.returncode for run in runs] == [0, 0], outputs
+    assert len(list(marks.glob("writing-*"))) == 2
+    assert entries_of(path) == [
+        "test_earlier.py::test_x",
+        "test_one.py::test_one",
+        "test_two.py::test_two",
+    ]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+@pytest.mark.parametrize("moment", ["measuring", "writing"])
+def test_sigkill_mid_update_leaves_the_previous_file_intact(
+    project: pytest.Pytester, moment: str
+) -> None:
+    project.makeconftest(PROCESS_CONFTEST)
+    marks = project.path / "marks"
+    marks.mkdir()
+    path = record(project, "test_killed.py::test_killed")
+    before = path.read_bytes()
+    project.makepyfile(test_killed=WAITING_TEST.format(name="killed"))
+    run = start_pytest(project, "victim", *RECORDING_UPDATE, slow_write=TIMEOUT_S)
+    try:
+        if moment == "measuring":
+            wait_for_files(marks / "victim-measured")
+        else:
+            (marks / "go-measured").touch()
+            wait_for_files(marks / f"writing-{run.pid}")
+        run.send_signal(signal.SIGKILL)
+        run.communicate(timeout=TIMEOUT_S)
+    finally:
+        run.kill()
+    assert run.returncode == -signal.SIGKILL
+    assert path.read_bytes() == before
+    leftovers = [p.name for p in path.parent.iterdir() if p != path]
+    if moment == "writing":
+        # Killed between the complete temporary file and the rename: a hidden leftover.
+        (leftover,) = leftovers
+        assert leftover.startswith(f".{path.name}.") and leftover.endswith(".tmp")
+    else:
+        assert leftovers == []
+    # The next write removes what the killed writer left.
+    write_entries(path.parent, cpu_profile(), {"test_next.py::test_y": entry(2.0)})
+    assert entries_of(path) == ["test_killed.py::test_killed", "test_next.py::test_y"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_ctrl_c_under_xdist_writes_nothing(project: pytest.Pytester) -> None:
+    project.makeconftest(PROCESS_CONFTEST)
+    marks = project.path / "marks"
+    marks.mkdir()
+    path = record(project, "test_earlier.py::test_x")
+    before = path.read_bytes()
+    project.makepyfile(
+        test_one=WAITING_TEST.format(name="one"), test_two=WAITING_TEST.format(name="two")
+    )
+    run = start_pytest(
+        project,
+        "ctrl-c",
+        "-n",
+        "2",
+        "--edgetpu-update-baselines",
+        "--edgetpu-json=r.json",
+        slow_write=0,
+        own_group=True,
+    )
+    try:
+        # Both workers measured and wait in their tests: the controller holds both records.
+        wait_for_files(marks / "ctrl-c-measured")
+        time.sleep(0.5)
+        os.killpg(run.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the foreground job
+        output = run.communicate(timeout=TIMEOUT_S)[0]
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(run.pid, signal.SIGKILL)
+    assert run.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert "edgetpu: interrupted: no baselines, results or report written" in output
+    assert "INTERNALERROR" not in output
+    assert path.read_bytes() == before
+    assert not (project.path / "r.json").exists()
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_results_write_removes_only_the_temporary_files_of_dead_writers(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    # Above Linux's largest pid (4194304): a writer that can no longer exist.
+    dead = tmp_path / ".results.json.999999999.k1ll3d.tmp"
+    live = tmp_path / f".results.json.{os.getpid()}.wr1t1ng.tmp"
+    other = tmp_path / ".report.md.999999999.k1ll3d.tmp"
+    for leftover in (dead, live, other):
+        leftover.write_text("{", encoding="utf-8")
+    write_text(path, "{}\n")
+    assert path.read_text(encoding="utf-8") == "{}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, live.name, other.name])
+
+
+# ---------------------------------------------------------------------------------------------
+# numbers are finite and in range before any statistic sees them
+
+
+def baseline_text(**overrides: Any) -> str:
+    document = json.loads(dumps(Profile({"device": "cpu"}), {"t": entry(1.0)}))
+    document["entries"]["t"].update(overrides)
+    return json.dumps(document)
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        ('"load_ms": 1e999', "1e999 is not a finite number"),
+        ('"load_ms": -1e999', "-1e999 is not a finite number"),
+        ('"n": 1e999', "1e999 is not a finite number"),
+        ('"load_ms": ' + "9" * 5000, "an integer of 5000 digits is out of range"),
+    ],
+    ids=["inf", "minus-inf", "n-inf", "5000-digits"],
+)
+def test_non_finite_and_huge_literals_are_refused_when_parsed(
+    tmp_path: Path, raw: str, words: str
+) -> None:
+    path = tmp_path / "cpu.json"
+    text = baseline_text().replace('"load_ms": 1.0', raw.replace('"n"', '"load_ms"'))
+    path.write_text(text)
+    with pytest.raises(BaselineError) as caught:
+        load_file(path)
+    assert f"is not a readable baseline file ({words})" in str(caught.value)
+    assert "set_int_max_str_digits" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"instance_values_ms": [1e300, 1.0]}, "needs at least two instance_values_ms"),
+        ({"instance_values_ms": [1e-320, 1.0]}, "needs at least two instance_values_ms"),
+        ({"load_ms": 1e300}, "has a load_ms or first_inference_ms that is negative or over"),
+        ({"num_threads": 10**6}, "needs num_threads of 1..256"),
+        ({"workers": 10**9}, "needs num_threads of 1..256 and workers of 1..4096"),
+    ],
+    ids=["huge-instance", "subnormal-instance", "huge-load", "threads", "workers"],
+)
+def test_out_of_range_numbers_are_refused_naming_the_entry(
+    tmp_path: Path, overrides: dict[str, Any], words: str
+) -> None:
+    path = tmp_path / "cpu.json"
+    path.write_text(baseline_text(**overrides))
+    with pytest.raises(BaselineError, match=f"entry 't' {words}"):
+        load_file(path)
+
+
+def test_duplicate_keys_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "cpu.json"
+    path.write_text(baseline_text().replace('"load_ms": 1.0', '"load_ms": 1.0, "load_ms": 9.0'))
+    with pytest.raises(BaselineError, match="the key 'load_ms' appears twice in one object"):
+        load_file(path)
+
+
+latencies = st.floats(min_value=MIN_LATENCY_MS, max_value=MAX_DURATION_MS)
+
+
+@given(st.lists(latencies, min_size=2, max_size=12), st.lists(latencies, min_size=2, max_size=12))
+def test_the_shift_is_total_over_every_latency_validation_lets_through(
+    baseline: list[float], current: list[float]
+) -> None:
+    change = shift(baseline, current)
+    for figure in (change.estimate, change.low, change.high, change.resolution):
+        assert figure == figure and abs(figure) < float("inf")
+
+
+def test_an_update_next_to_a_corrupt_number_stops_before_measuring_and_loses_nothing(
+    project: pytest.Pytester,
+) -> None:
+    path = record(project, "test_a.py::test_other")
+    path.write_text(path.read_text().replace('"load_ms": 1.0', '"load_ms": 1e999'))
+    before = path.read_bytes()
+    project.makepyfile(test_a=single_bench_file())
+    result = project.runpytest("--edgetpu-update-baselines")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [f"ERROR: {path} is not a readable baseline file (1e999 is not a finite number); *"]
+    )
+    assert path.read_bytes() == before
+    assert_clean(result)
+
+
+def test_compare_and_accept_refuse_out_of_range_results(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = result_json(result("t", "PASS", 1.0))
+    bad_values = {**base, "instance_values_ms": [1e300, 1.0]}
+    bad_entry = {
+        **base,
+        "baseline_entry": {**entry(1.0).to_json(), "instance_values_ms": [1e-320, 1.0]},
+    }
+    for record_, words in (
+        (bad_values, "t has no usable instance_values_ms"),
+        (bad_entry, "entry 't' needs at least two instance_values_ms"),
+    ):
+        document = {
+            "format": "pytest-edgetpu-results",
+            "schema_version": 1,
+            "profiles": {record_["profile"]: {"device": "cpu"}},
+            "results": [record_],
+        }
+        results = tmp_path / "r.json"
+        results.write_text(json.dumps(document))
+        for command in ("compare", "accept"):
+            assert main([command, str(results), "--baseline-dir", str(tmp_path / "b")]) == 2
+            assert words in capsys.readouterr().err
+    assert not (tmp_path / "b").exists()
+
+
+@needs_git
+def test_diff_against_a_revision_whose_value_is_zero_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baselines = tmp_path / "baselines"
+    path = write_entries(baselines, Profile({"device": "cpu"}), {"t": entry(1.0)})
+    zero = json.loads(path.read_text())
+    zero["entries"]["t"]["summary_ms"]["p50"] = 0
+    path.write_text(json.dumps(zero))
+    commit_everything(tmp_path, "zero")
+    path.write_text(dumps(Profile({"device": "cpu"}), {"t": entry(2.0)}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "HEAD"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("pytest-edgetpu: error: HEAD:baselines/cpu.json: entry 't' has a")
+    assert "'p50' of 0, which is not a latency" in err

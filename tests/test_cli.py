@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from factories import CALLABLE_TEST
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.device.accelerators import accelerator_missing
@@ -242,3 +243,59 @@ def test_module_entry_point_prints_help() -> None:
     assert done.returncode == 0
     for command in ("devices", "show", "compare", "accept", "diff"):
         assert command in done.stdout
+
+
+def test_show_prints_three_significant_digits_and_the_workers(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.makepyfile(test_pipe=CALLABLE_TEST.replace("current", "tiny_dense"))
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    monkeypatch.chdir(project.path)
+    capsys.readouterr()
+    assert main(["show"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.split()[3:8] == ["p50", "ms", "p90", "ms", "p99"]
+    assert "workers" in header.split()
+    figures = row.split()[3:6]
+    assert all(len(f.replace("0.", "").lstrip("0").replace(".", "")) == 3 for f in figures), row
+
+
+def test_accept_refuses_a_regression_unless_told(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.makepyfile(test_pipe=CALLABLE_TEST.replace("current", "tiny_dense"))
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    # Its verdict is set by hand below; a generous threshold keeps the run itself green.
+    gate = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-threshold=200%")
+    gate.assert_outcomes(passed=1)
+    monkeypatch.chdir(project.path)
+    results = project.path / "r.json"
+    document = json.loads(results.read_text())
+    document["results"][0]["verdict"]["status"] = "REGRESSION"
+    results.write_text(json.dumps(document))
+    baseline = next((project.path / "baselines").glob("*.json"))
+    before = baseline.read_bytes()
+    capsys.readouterr()
+    assert main(["accept", "r.json"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "test_pipe.py::test_pipeline: not accepted: its measurement was REGRESSION against the"
+        " baseline; fix it, or if it is intended, accept it anyway with --accept-regression"
+    )
+    assert baseline.read_bytes() == before
+    assert main(["accept", "r.json", "--accept-regression"]) == 0
+    assert ", accepted although REGRESSION)" in capsys.readouterr().out
+
+
+def test_devices_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
+    command = f"{sys.executable} -m pytest_edgetpu devices | head -1"
+    done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=60)
+    assert done.stdout.startswith("runtime: ")
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_diff_given_an_option_as_revision_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["diff", "--output=x", "--baseline-dir", "."]) == 2
+    assert capsys.readouterr().err == (
+        "pytest-edgetpu: error: diff: '--output=x' is not a git revision; give one like "
+        "origin/main, HEAD~1, a tag or a commit hash\n"
+    )

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import errno
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from factories import (
+    assert_clean,
+    bench_file,
+    record,
+    single_bench_file,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 # Imported as a module: a bare ``test_settings`` name here would be collected as a test.
 from pytest_edgetpu import config, options
 from pytest_edgetpu.config import Sourced, session_settings
-from pytest_edgetpu.core.errors import ConfigError
+from pytest_edgetpu.core.errors import (
+    ConfigError,
+)
 from pytest_edgetpu.device.selection import DeviceRequest, parse_device_spec
 from pytest_edgetpu.engine.measurement import MeasureSettings
 from pytest_edgetpu.options import MARKER_ARGS, OPTIONS, parse_threshold
@@ -679,3 +689,248 @@ def test_marker_ill_typed_values(name: str, raw: object, words: str) -> None:
 def test_marker_huge_whole_number_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"^tpu_bench\(warmup=\.\.\.\) on "):
         marker(warmup="9" * 5000)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad marker arguments: a collection error naming the test and the argument
+
+
+BAD_MARKERS = {
+    "metric": (
+        "metric='p42'",
+        "tpu_bench(metric=...) on test_metric.py::test_m: unknown metric 'p42'; use one of"
+        " p50, p90, p99, mean, min",
+    ),
+    "positional": (
+        "'models/a.tflite', 'models/b.tflite'",
+        "tpu_bench(...) on test_positional.py::test_m: takes at most one positional argument"
+        " (model), got 2",
+    ),
+    "threshold": (
+        "threshold=True",
+        "tpu_bench(threshold=...) on test_threshold.py::test_m: threshold True is not a"
+        " percentage; write it like '5%' or 5",
+    ),
+    "model": (
+        "model=3",
+        "tpu_bench(model=...) on test_model.py::test_m: expected a non-empty path or string, got 3",
+    ),
+    "time": (
+        "max_time=-1",
+        "tpu_bench(max_time=...) on test_time.py::test_m: -1 is not a positive number of"
+        " seconds (like 2 or 0.5)",
+    ),
+}
+
+
+def test_bad_marker_arguments_are_collection_errors(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        **{f"test_{name}": bench_file("test_m", marker=m) for name, (m, _) in BAD_MARKERS.items()}
+    )
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(errors=len(BAD_MARKERS))
+    for name, (_, message) in BAD_MARKERS.items():
+        result.stdout.fnmatch_lines([f"*ERROR collecting test_{name}.py*", message])
+    assert_clean(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# bad options and ini values: a usage error before any test runs
+
+
+@pytest.fixture
+def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Directories listed here refuse new files, as a read-only directory does for a normal
+    user; simulated, because permission bits do not stop root."""
+    refused: list[Path] = []
+    real = tempfile.mkstemp
+
+    def mkstemp(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        if kwargs.get("dir") is not None and Path(kwargs["dir"]) in refused:
+            raise PermissionError(errno.EACCES, "Permission denied", str(kwargs["dir"]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return refused
+
+
+@pytest.mark.parametrize(
+    ("args", "ini", "message"),
+    [
+        (
+            ["--edgetpu", "--edgetpu-prune-baselines"],
+            "",
+            "ERROR: --edgetpu-prune-baselines: pruning removes entries only while baselines are"
+            " written, and only --edgetpu-update-baselines writes them; add it, or drop the"
+            " setting",
+        ),
+        (
+            ["--edgetpu", "--edgetpu-accept-unstable"],
+            "",
+            "ERROR: --edgetpu-accept-unstable: accepting unstable measurements applies only while"
+            " baselines are written, and only --edgetpu-update-baselines writes them; add it,"
+            " or drop the setting",
+        ),
+        (
+            ["--edgetpu", "--edgetpu-baseline-dir=test_options.py"],
+            "",
+            "ERROR: --edgetpu-baseline-dir: the baseline directory */test_options.py is a file;"
+            " give a directory",
+        ),
+        (
+            ["--edgetpu"],
+            "edgetpu_baseline_dir = test_options.py",
+            "ERROR: ini edgetpu_baseline_dir in */tox.ini: the baseline directory"
+            " */test_options.py is a file; give a directory",
+        ),
+        (
+            ["--edgetpu-update-baselines", "--edgetpu-baseline-dir=test_options.py/baselines"],
+            "",
+            "ERROR: --edgetpu-baseline-dir: */test_options.py is a file, so"
+            " */test_options.py/baselines cannot be created; choose another path",
+        ),
+        (
+            ["--edgetpu", "--edgetpu-report=models"],
+            "",
+            "ERROR: --edgetpu-report: */models is a directory; give the path of a file",
+        ),
+        (
+            ["--edgetpu", "--edgetpu-device="],
+            "",
+            "ERROR: --edgetpu-device: expected a non-empty path or string, got ''",
+        ),
+        (
+            ["--edgetpu"],
+            "edgetpu_device = usb:zero",
+            "ERROR: ini edgetpu_device in */tox.ini: unknown device 'usb:zero' in 'usb:zero';"
+            " expected auto, cpu, cpu-builtin, usb, pci, litert-cpu, litert-gpu, litert-npu"
+            " (each but the last two also with :N), :N, delegate:PATH, or a comma list of them",
+        ),
+        (
+            ["--edgetpu"],
+            "edgetpu_warmup = many",
+            "ERROR: ini edgetpu_warmup in */tox.ini: 'many' is not a whole number",
+        ),
+        (
+            ["--edgetpu"],
+            "edgetpu_json = test_options.py/out.json",
+            "ERROR: ini edgetpu_json in */tox.ini: */test_options.py is a file, so"
+            " */test_options.py/out.json cannot be created; choose another path",
+        ),
+    ],
+    ids=[
+        "prune-without-update",
+        "accept-unstable-without-update",
+        "baseline-dir-is-a-file",
+        "ini-baseline-dir-is-a-file",
+        "baseline-dir-under-a-file",
+        "report-is-a-directory",
+        "empty-device",
+        "ini-device",
+        "ini-warmup",
+        "ini-json-under-a-file",
+    ],
+)
+def test_bad_options_stop_the_run_naming_the_option(
+    project: pytest.Pytester, short_ini: str, args: list[str], ini: str, message: str
+) -> None:
+    project.makeini(short_ini + ini + "\n")
+    project.makepyfile(test_options=bench_file("test_a"))
+    result = project.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert_clean(result)
+    assert not (project.path / "baselines").exists()
+
+
+def test_an_unwritable_baseline_directory_stops_an_update_before_measuring(
+    project: pytest.Pytester, unwritable: list[Path]
+) -> None:
+    path = record(project, "test_write.py::test_a")
+    before = path.read_bytes()
+    unwritable.append(path.parent)
+    project.makepyfile(test_write=bench_file("test_a"))
+    result = project.runpytest("--edgetpu-update-baselines")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            f"ERROR: --edgetpu-baseline-dir (default): cannot write {path.parent}"
+            f" ({path.parent}: Permission denied); choose a writable location or fix its"
+            " permissions"
+        ]
+    )
+    assert path.read_bytes() == before
+    # A gate only reads: the same directory serves it.
+    project.runpytest("--edgetpu").assert_outcomes(passed=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# settings that would take the host down
+
+
+@pytest.mark.parametrize(
+    ("marker", "message"),
+    [
+        (
+            "num_threads=10**6",
+            "tpu_bench(num_threads=...) on test_m.py::test_a: 1000000 is above the largest"
+            " allowed value 256 (more threads than any host has cores; each one is a real"
+            " thread)",
+        ),
+        (
+            "warmup=10**8",
+            "tpu_bench(warmup=...) on test_m.py::test_a: 100000000 is above the largest allowed"
+            " value 10000 (warm-up beyond that only costs time)",
+        ),
+        (
+            "min_runs=10**9",
+            "tpu_bench(min_runs=...) on test_m.py::test_a: 1000000000 is above the largest"
+            " allowed value 1000000 (the measurement stops on max_time anyway)",
+        ),
+        (
+            "max_time=10**6",
+            "tpu_bench(max_time=...) on test_m.py::test_a: 1000000 is above the largest allowed"
+            " value 3600 s (an hour per measurement)",
+        ),
+        (
+            "threshold=-5",
+            "tpu_bench(threshold=...) on test_m.py::test_a: threshold -5 must be above 0% and"
+            " below 1000%",
+        ),
+    ],
+    ids=["threads", "warmup", "min_runs", "max_time", "negative-threshold"],
+)
+def test_unbounded_marker_arguments_are_collection_errors(
+    project: pytest.Pytester, marker: str, message: str
+) -> None:
+    project.makepyfile(test_m=single_bench_file(marker=f'"models/tiny_dense.tflite", {marker}'))
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines([message])
+    result.stdout.no_fnmatch_line("*interrupted: no baselines*")
+    assert_clean(result)
+
+
+def test_a_number_of_a_hundred_thousand_digits_is_one_short_line(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nedgetpu_warmup = " + "9" * 100_000 + "\n")
+    project.makepyfile(test_a=single_bench_file())
+    result = project.runpytest("--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert result.stderr.lines == [
+        f"ERROR: ini edgetpu_warmup in {project.path}/tox.ini: a value of 100000 characters is"
+        " out of range",
+        "",
+    ]
+
+
+def test_an_unbounded_ini_value_is_a_usage_error(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\nedgetpu_num_threads = 1000000\n")
+    project.makepyfile(test_a=single_bench_file())
+    result = project.runpytest("--edgetpu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: ini edgetpu_num_threads in */tox.ini: 1000000 is above the largest allowed"
+            " value 256 (more threads than any host has cores; each one is a real thread)"
+        ]
+    )

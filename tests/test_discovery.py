@@ -14,77 +14,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from doubles import FakeHost
 from factories import build_shared_object
 
-from pytest_edgetpu.device.discovery import Discovery, EdgeTpu, discover, read_apex_temperature
-from pytest_edgetpu.device.libedgetpu import LIBEDGETPU_NAME, libedgetpu_build
+from pytest_edgetpu.device.discovery import Discovery, EdgeTpu, read_apex_temperature
+from pytest_edgetpu.device.libedgetpu import libedgetpu_build
 
 FAKE_LIBEDGETPU_SOURCE = Path(__file__).parent / "fake_libedgetpu" / "fake_libedgetpu.c"
 NOT_FOUND = (
     "libedgetpu.so.1 not found: install the Edge TPU runtime (libedgetpu1-std or libedgetpu1-max)"
 )
-
-
-class FakeHost:
-    """Test double for a host's /sys and /dev: directories and text files under tmp_path.
-
-    /dev/apex_N nodes are regular files here; ``is_char_device`` stands in for the
-    ``S_ISCHR`` check, which only root could satisfy with real nodes.
-    """
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.sys = root / "sys"
-        self.dev = root / "dev"
-        self.sys.mkdir()
-        self.dev.mkdir()
-        # A path that never loads, so these tests ignore a libedgetpu installed on the machine.
-        self.no_library = str(root / "absent" / LIBEDGETPU_NAME)
-
-    @property
-    def usb_devices(self) -> Path:
-        return self.sys / "bus" / "usb" / "devices"
-
-    def usb_bus(self) -> None:
-        """A USB bus with a root hub, a keyboard and an interface directory: none are TPUs."""
-        if self.usb_devices.is_dir():
-            return
-        self.usb_devices.mkdir(parents=True)
-        (self.dev / "bus" / "usb").mkdir(parents=True)
-        self._usb_dir("usb1", "1d6b", "0002", "480")
-        self._usb_dir("1-3", "046d", "c52b", "12")
-        (self.usb_devices / "1-3:1.0").mkdir()
-
-    def usb_stick(self, name: str, *, speed: str = "5000", dfu: bool = False) -> None:
-        self.usb_bus()
-        vendor, product = ("1a6e", "089a") if dfu else ("18d1", "9302")
-        self._usb_dir(name, vendor, product, speed)
-
-    def _usb_dir(self, name: str, vendor: str, product: str, speed: str) -> None:
-        device = self.usb_devices / name
-        device.mkdir()
-        (device / "idVendor").write_text(vendor + "\n")
-        (device / "idProduct").write_text(product + "\n")
-        (device / "speed").write_text(speed + "\n")
-
-    def apex(self, n: int, *, temp: str | None = None, dev_node: bool = True) -> None:
-        apex_dir = self.sys / "class" / "apex" / f"apex_{n}"
-        apex_dir.mkdir(parents=True)
-        if temp is not None:
-            (apex_dir / "temp").write_text(temp + "\n")
-        if dev_node:
-            (self.dev / f"apex_{n}").write_text("")
-
-    def discover(self, **kwargs: Any) -> Discovery:
-        options: dict[str, Any] = {
-            "sysfs_root": self.sys,
-            "dev_root": self.dev,
-            "library": self.no_library,
-            "use_pycoral": False,
-            "is_char_device": Path.is_file,
-        }
-        options.update(kwargs)
-        return discover(**options)
 
 
 @pytest.fixture

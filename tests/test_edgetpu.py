@@ -10,16 +10,17 @@ the real Coral models, the baseline store.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from test_discovery import FakeHost
+from doubles import PCIE, USB2, USB3, FakeHost, FakeLoadDelegate, discovery_of, fake_edgetpu_runtime
+from factories import settings
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.config import SessionSettings, session_settings
+from pytest_edgetpu.config import session_settings
 from pytest_edgetpu.core.errors import (
     ConfigError,
     DeviceError,
@@ -46,51 +47,6 @@ from pytest_edgetpu.report.render import markdown_report, result_notes, update_l
 from pytest_edgetpu.run import BenchRun, Role
 
 LIBRARY = "libedgetpu.so.1"
-USB3 = EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1", "sysfs", usb_speed_mbps=5000)
-USB2 = EdgeTpu("usb", 0, "/sys/bus/usb/devices/2-1", "sysfs", usb_speed_mbps=480)
-PCIE = EdgeTpu("pci", 0, "/dev/apex_0", "sysfs", apex_dir=Path("/sys/class/apex/apex_0"))
-
-
-class FakeDelegate:
-    """Test double for a loaded Edge TPU delegate: it only remembers its device."""
-
-    def __init__(self, device: str) -> None:
-        self.device = device
-
-
-class FakeLoadDelegate:
-    """Test double for the runtime's ``load_delegate``: stands in for libedgetpu and a device,
-    which this machine does not have. It records every call, raises ``error`` when given, and
-    calls ``on_open`` with the device string of every open that succeeds."""
-
-    def __init__(
-        self,
-        error: BaseException | None = None,
-        on_open: Callable[[str], None] | None = None,
-    ) -> None:
-        self.error = error
-        self.on_open = on_open
-        self.calls: list[tuple[str, dict[str, str]]] = []
-
-    def __call__(self, library: str, options: Mapping[str, str] | None = None) -> FakeDelegate:
-        given = dict(options or {})
-        self.calls.append((library, given))
-        if self.error is not None:
-            raise self.error
-        if self.on_open is not None:
-            self.on_open(given["device"])
-        return FakeDelegate(given["device"])
-
-
-def fake_edgetpu_runtime(load_delegate: FakeLoadDelegate) -> Runtime:
-    """Real LiteRT, with the Edge TPU delegate replaced by a test double."""
-    return Runtime("litert", "2.3.0", load_runtime().interpreter_class, load_delegate)
-
-
-def settings(tmp_path: Path, **cli: object) -> SessionSettings:
-    values: dict[str, object] = {"": True, "baseline_dir": str(tmp_path / "baselines")}
-    values.update(cli)
-    return session_settings(values, {}, tmp_path, "pytest.ini")
 
 
 # --- opening the delegate: every failure of edgetpu.md §3 (a, b) ------------------------
@@ -455,10 +411,6 @@ def test_an_update_does_not_record_a_contended_measurement(tmp_path: Path) -> No
 
 
 # --- the device profile and the environment ------------------------------------------------
-
-
-def discovery_of(*devices: EdgeTpu, build: str | None = "direct") -> Discovery:
-    return Discovery(devices, "/usr/lib/libedgetpu.so.1", "RuntimeVersion(14)", build, ())
 
 
 def remeasure_never() -> BenchResult:

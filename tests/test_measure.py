@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from doubles import FakeClock
 
 from pytest_edgetpu.engine.contention import SCHEDSTAT, read_cpu_times, wait_share
 from pytest_edgetpu.engine.measurement import EarlyStop, MeasureSettings, Settled
@@ -74,21 +75,6 @@ def test_an_exception_in_the_callable_propagates_unchanged() -> None:
 
     with pytest.raises(ZeroDivisionError, match="the user's bug"):
         measure(start_instance, MeasureSettings())
-
-
-class FakeClock:
-    """A clock that moves only when read, each read ``step_ns`` after the last: the stop rules
-    run on a known time line, and no test sleeps."""
-
-    def __init__(self, step_ns: int = 10_000) -> None:
-        self.now = 0
-        self.step_ns = step_ns
-        self.reads = 0
-
-    def __call__(self) -> int:
-        self.reads += 1
-        self.now += self.step_ns
-        return self.now
 
 
 def test_the_stop_rules_on_a_fake_clock_without_sleeping() -> None:

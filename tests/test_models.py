@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,12 @@ import flatbuffers
 import numpy as np
 import pytest
 import tflite
+from factories import (
+    TIMEOUT_S,
+    assert_clean,
+    bench_file,
+    single_bench_file,
+)
 
 from pytest_edgetpu.core.errors import ModelError
 from pytest_edgetpu.model.examples import (
@@ -435,3 +442,162 @@ def test_writing_the_example_models_follows_no_planted_symlink_and_waits_on_no_f
     assert victim.read_text() == "keep me"
     assert all(path.is_file() and not path.is_symlink() for path in paths)
     assert [inspect_model(path).size_bytes for path in paths] == [p.stat().st_size for p in paths]
+
+
+# ---------------------------------------------------------------------------------------------
+# bad models: the test fails (or skips) with one line naming the file and the fix
+
+
+def test_bad_model_files_fail_their_test_with_one_line(project: pytest.Pytester) -> None:
+    models = project.path / "models"
+    (models / "random.tflite").write_bytes(bytes(range(256)) * 8)
+    (models / "empty.tflite").write_bytes(b"")
+    (models / "truncated.tflite").write_bytes((models / "tiny_conv.tflite").read_bytes()[:3000])
+    (models / "renamed.tflite").write_text('{"format": "layers-model"}', encoding="utf-8")
+    project.makepyfile(
+        test_bad_models="""
+        import pytest
+
+        @pytest.mark.parametrize(
+            "name", ["missing", "random", "empty", "truncated", "renamed"]
+        )
+        def test_model(tpu_bench, name):
+            tpu_bench(f"models/{name}.tflite")
+        """
+    )
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(failed=5)
+    root = project.path
+    result.stdout.fnmatch_lines(
+        [
+            f"model file not found: {root}/models/missing.tflite (check the model path given to"
+            " the test, the marker or the command line; relative paths are resolved from the"
+            " pytest rootdir)",
+            f"{root}/models/random.tflite is not a TFLite model (no 'TFL3' flatbuffer"
+            " identifier at bytes 4..8; is it a SavedModel, an ONNX file or a truncated"
+            " download?)",
+            f"{root}/models/empty.tflite is not a TFLite model (the file is empty; an"
+            " interrupted download or write? re-export or re-download it)",
+            f"{root}/models/truncated.tflite is a corrupt TFLite model (* lies outside the"
+            " 3000-byte file); re-export or re-download it",
+            f"{root}/models/renamed.tflite is not a TFLite model (no 'TFL3' flatbuffer"
+            " identifier at bytes 4..8; it looks like JSON, not a .tflite flatbuffer: convert"
+            " the model to TFLite)",
+        ],
+        consecutive=False,
+    )
+    assert_clean(result)
+
+
+def test_a_bad_model_file_named_on_the_command_line_fails_its_item(
+    project: pytest.Pytester,
+) -> None:
+    (project.path / "models" / "broken.tflite").write_bytes(b"\x00" * 64)
+    result = project.runpytest("--edgetpu", "models/broken.tflite")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*_ tpu_bench broken.tflite _*",
+            f"{project.path}/models/broken.tflite is not a TFLite model (no 'TFL3' flatbuffer"
+            " identifier at bytes 4..8; is it a SavedModel, an ONNX file or a truncated"
+            " download?)",
+        ]
+    )
+    assert_clean(result)
+
+
+def test_unknown_custom_op_fails_and_an_edgetpu_model_skips(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    model = project.path / "models" / "invalid_model_invoking_error.tflite"
+    model.write_bytes((coral_models / model.name).read_bytes())
+    tpu_model = project.path / "models" / "split_concat_edgetpu.tflite"
+    tpu_model.write_bytes((coral_models / tpu_model.name).read_bytes())
+    project.makepyfile(
+        test_op=bench_file("test_op", marker=f"model={str(model)!r}"),
+        test_tpu=bench_file("test_tpu", marker=f"model={str(tpu_model)!r}"),
+    )
+    # Through the marker, and as files collected from the command line.
+    result = project.runpytest(
+        "--edgetpu", "-rs", "test_op.py", "test_tpu.py", f"models/{model.name}"
+    )
+    result.assert_outcomes(failed=2, skipped=1)
+    message = (
+        f"{model} uses the custom op 'fake-op-double*', which this runtime does not provide;"
+        " register the op or export the model without it"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*_ test_op _*",
+            message,
+            f"*_ tpu_bench {model.name} _*",
+            message,
+            f"SKIPPED ?1? test_tpu.py:4: {tpu_model} is compiled for the Edge TPU (1"
+            " edgetpu-custom-op node(s)) and this run uses cpu:0; attach an Edge TPU (see"
+            " `pytest-edgetpu devices`) or benchmark the CPU twin (the file without the"
+            " _edgetpu suffix)",
+        ]
+    )
+    assert_clean(result)
+
+
+# ---------------------------------------------------------------------------------------------
+# any character in a model path
+
+
+def test_a_newline_in_a_model_path_keeps_the_probe_in_step(
+    project: pytest.Pytester, coral_models: Path
+) -> None:
+    models = project.path / "models"
+    shutil.copy(models / "tiny_conv.tflite", models / "good\nname.tflite")
+    # A model that segfaults LiteRT (test_probe.py): were the probe one answer behind, the
+    # session would load it itself and die with SIGSEGV.
+    damaged = bytearray((coral_models / "split_concat.tflite").read_bytes())
+    damaged[208] = 0xFF
+    (models / "damaged.tflite").write_bytes(bytes(damaged))
+    project.makepyfile(
+        test_paths=(
+            "import pytest\n\n"
+            "@pytest.mark.parametrize('name', ['good\\nname', 'damaged'])\n"
+            "def test_model(tpu_bench, name):\n    tpu_bench(f'models/{name}.tflite')\n"
+        )
+    )
+    result = project.runpytest_subprocess("--edgetpu", "-p", "no:xdist", timeout=TIMEOUT_S * 2)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*models/damaged.tflite: the probe process running * SIGSEGV*"])
+
+
+def test_a_nul_in_a_model_path_is_one_line(project: pytest.Pytester) -> None:
+    project.makepyfile(test_call=single_bench_file(marker="", call="'models/tiny\\0conv.tflite'"))
+    called = project.runpytest("--edgetpu")
+    called.assert_outcomes(failed=1)
+    called.stdout.fnmatch_lines(
+        [
+            "*cannot read model file */models/tiny\\x00conv.tflite: the path * holds a NUL"
+            " byte, which no file name can"
+        ]
+    )
+    assert_clean(called)
+    project.makepyfile(test_call=single_bench_file(marker="model='models/tiny\\0conv.tflite'"))
+    marked = project.runpytest("--edgetpu")
+    marked.assert_outcomes(errors=1)
+    marked.stdout.fnmatch_lines(
+        [
+            "tpu_bench(model=...) on test_call.py::test_a: 'models/tiny\\x00conv.tflite' holds"
+            " a NUL byte, which no path can"
+        ]
+    )
+    assert_clean(marked)
+
+
+def test_an_error_naming_a_path_with_a_newline_or_escape_is_one_line(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_a=single_bench_file(marker="", call="'models/no\\nsuch\\x1b[2J.tflite'")
+    )
+    result = project.runpytest("--edgetpu")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*model file not found: */models/no\\nsuch\\x1b[2J.tflite (*"])
+    assert "\x1b[2J" not in result.stdout.str()

@@ -6,7 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import RECORDING_UPDATE
+from factories import (
+    RECORDING_UPDATE,
+    assert_clean,
+    single_bench_file,
+)
 
 from pytest_edgetpu.device.leases import acquire
 from pytest_edgetpu.model.examples import write_conv_model
@@ -178,3 +182,40 @@ def test_a_device_leased_by_another_session_is_refused(
     finally:
         lease.release()
     project.runpytest("--edgetpu", "--edgetpu-device=cpu:0").assert_outcomes(passed=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# devices held by another session, under xdist
+
+
+def test_xdist_against_devices_another_session_holds_is_one_line(
+    project: pytest.Pytester, private_lease_dir: Path
+) -> None:
+    project.makepyfile(test_a=single_bench_file())
+    held = [acquire("cpu:0", private_lease_dir), acquire("cpu:1", private_lease_dir)]
+    try:
+        both = project.runpytest("--edgetpu", "-n", "2", "--edgetpu-device=cpu:0,cpu:1")
+        assert both.ret == pytest.ExitCode.USAGE_ERROR
+        both.stderr.fnmatch_lines(
+            [
+                "ERROR: every selected device is in use (cpu:0, cpu:1 held by another"
+                " pytest-edgetpu session); wait for it to finish"
+            ]
+        )
+        assert_clean(both)
+        held.pop().release()
+        one = project.runpytest("--edgetpu", "-n", "2", "--edgetpu-device=cpu:0,cpu:1")
+        assert one.ret == pytest.ExitCode.USAGE_ERROR
+        one.stderr.fnmatch_lines(
+            [
+                "ERROR: 2 xdist workers but only 1 of the 2 selected device(s) are free: cpu:0"
+                " held by another pytest-edgetpu session; wait for it to finish, or use -n 1"
+            ]
+        )
+        assert_clean(one)
+        # -n 1 takes the free device.
+        free = project.runpytest("--edgetpu", "-n", "1", "--edgetpu-device=cpu:0,cpu:1")
+        free.assert_outcomes(passed=1)
+    finally:
+        for lease in held:
+            lease.release()

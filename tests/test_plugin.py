@@ -7,7 +7,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from factories import RECORDING_UPDATE
+from factories import (
+    CALLABLE_TEST,
+    RECORDING_UPDATE,
+    bench_file,
+    record,
+    snapshot,
+)
 
 from pytest_edgetpu.engine.contention import CONTENDED_SHARE
 from pytest_edgetpu.model.examples import write_conv_model
@@ -385,3 +391,100 @@ def test_example_suite_runs_from_a_copy(pytester: pytest.Pytester, short_ini: st
     pytester.makeini(short_ini)
     result = pytester.runpytest("examples")
     result.assert_outcomes(passed=2)
+
+
+# ---------------------------------------------------------------------------------------------
+# faults during measurement
+
+
+CALLABLE_RAISES = """
+def helper():
+    raise ValueError("user boom")
+
+
+def test_pipeline(edgetpu, tpu_bench):
+    tpu_bench(helper)
+"""
+
+
+@pytest.mark.parametrize("args", [[], ["--edgetpu"]], ids=["smoke", "timed"])
+def test_an_exception_in_the_callable_shows_the_users_frames(
+    project: pytest.Pytester, args: list[str]
+) -> None:
+    project.makepyfile(test_user=CALLABLE_RAISES)
+    result = project.runpytest(*args)
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            ">       tpu_bench(helper)",
+            "test_user.py:6: ",
+            "    def helper():",
+            '>       raise ValueError("user boom")',
+            "E       ValueError: user boom",
+            "test_user.py:2: ValueError",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*pytest_edgetpu/*.py*")  # no frame of the plugin
+
+
+def test_keyboard_interrupt_in_an_update_writes_nothing(project: pytest.Pytester) -> None:
+    record(project, "test_ki.py::test_first")
+    before = snapshot(project.path / "baselines")
+    project.makepyfile(
+        test_ki=bench_file("test_first") + "\n\ndef test_interrupted(edgetpu, tpu_bench):\n"
+        "    def stop():\n        raise KeyboardInterrupt\n\n    tpu_bench(stop)\n"
+    )
+    result = project.runpytest(
+        "--edgetpu-update-baselines",
+        "--edgetpu-json=r.json",
+        "--edgetpu-report=r.md",
+        no_reraise_ctrlc=True,  # the inner run's KeyboardInterrupt, not this test's
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    result.stdout.fnmatch_lines(
+        [
+            "edgetpu: interrupted: no baselines, results or report written (1 measurement(s)"
+            " discarded); run again to record them"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*recorded*")  # the update's lines would claim otherwise
+    assert snapshot(project.path / "baselines") == before
+    assert not (project.path / "r.json").exists() and not (project.path / "r.md").exists()
+
+
+def test_model_folders_in_testpaths_are_collected(project: pytest.Pytester) -> None:
+    project.makeini("[pytest]\ntestpaths = tests models\nedgetpu_max_time = 0.05\n")
+    (project.path / "tests").mkdir()
+    (project.path / "tests" / "test_plain.py").write_text("def test_plain():\n    pass\n")
+    result = project.runpytest("--edgetpu", "--collect-only", "-q")
+    result.stdout.fnmatch_lines(
+        [
+            "tests/test_plain.py::test_plain",
+            "models/tiny_conv.tflite::latency",
+            "models/tiny_dense.tflite::latency",
+        ],
+        consecutive=False,
+    )
+    # Without testpaths, a model file somewhere in the project is data, not a benchmark.
+    project.makeini("[pytest]\n")
+    bare = project.runpytest("--edgetpu", "--collect-only", "-q")
+    bare.stdout.no_fnmatch_line("*.tflite::latency*")
+
+
+def test_a_model_swapped_inside_a_callable_is_model_changed(project: pytest.Pytester) -> None:
+    models = project.path / "models"
+    shutil.copy(models / "tiny_dense.tflite", models / "current.tflite")
+    project.makepyfile(test_pipe=CALLABLE_TEST)
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    (entry,) = json.loads(next((project.path / "baselines").glob("*.json")).read_text())[
+        "entries"
+    ].values()
+    assert entry["model_path"] == "models/current.tflite"
+    assert entry["model_sha256"] is not None
+    shutil.copy(models / "tiny_conv.tflite", models / "current.tflite")
+    result = project.runpytest("--edgetpu", "--edgetpu-json=r.json")
+    result.stdout.fnmatch_lines(["*model changed since the baseline (*"])
+    (record,) = json.loads((project.path / "r.json").read_text())["results"]
+    assert record["verdict"]["model_changed"] is True
+    assert 0.0 <= record["run_queue_wait"] <= 1.0
+    assert [m["path"] for m in record["model"]["models"]] == [str(models / "current.tflite")]

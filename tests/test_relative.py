@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-from test_edgetpu import USB3, FakeLoadDelegate, discovery_of, settings
-from test_measure import FakeClock
+from doubles import USB3, FakeClock, FakeLoadDelegate, discovery_of
+from factories import settings
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import RevisionError

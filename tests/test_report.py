@@ -8,9 +8,11 @@ the plot folder) from a real run.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ElementTree
 from dataclasses import replace
 from pathlib import Path
 
@@ -20,16 +22,26 @@ from factories import (
     CPU_WORDS,
     PROFILE,
     PROFILE_FIELDS,
+    TIMEOUT_S,
     USB_PROFILE,
     USB_WORDS,
+    assert_clean,
+    commit_everything,
+    entry,
+    needs_git,
+    record,
     result,
+    single_bench_file,
 )
 
 from pytest_edgetpu.cli import main
-from pytest_edgetpu.core.errors import ConfigError
+from pytest_edgetpu.core import jsonio
+from pytest_edgetpu.core.errors import (
+    ConfigError,
+)
 from pytest_edgetpu.device.profile import Profile
-from pytest_edgetpu.judge.baselines import BaselineEntry
-from pytest_edgetpu.judge.verdict import Status
+from pytest_edgetpu.judge.baselines import BaselineEntry, dumps, write_entries
+from pytest_edgetpu.judge.verdict import Status, format_ms
 from pytest_edgetpu.model.examples import write_conv_model
 from pytest_edgetpu.options import OPTIONS
 from pytest_edgetpu.report.plots import check_matplotlib, write_plots
@@ -610,3 +622,172 @@ def test_help_shows_the_report_options(pytester: pytest.Pytester) -> None:
             "*edgetpu_plot (string):*",
         ]
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# outputs that would overwrite a baseline, writes that fail, escapes, plots
+
+
+def test_an_output_into_the_baseline_directory_is_refused(project: pytest.Pytester) -> None:
+    path = record(project, "test_a.py::test_a")
+    before = path.read_bytes()
+    project.makepyfile(test_a=single_bench_file())
+    for args in (
+        [f"--edgetpu-json={path}"],
+        ["--edgetpu-json=baselines/results.json"],
+        ["--edgetpu-json=out.md", "--edgetpu-report=out.md"],
+    ):
+        result = project.runpytest("--edgetpu", *args)
+        assert result.ret == pytest.ExitCode.USAGE_ERROR, args
+        assert_clean(result)
+    result.stderr.fnmatch_lines(
+        [
+            "ERROR: --edgetpu-report: */out.md is also the path of --edgetpu-json; give each output"
+            " a file of its own"
+        ]
+    )
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]
+
+
+def test_a_failed_update_write_reports_nothing_as_recorded(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_a=single_bench_file())
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    result = project.runpytest("--edgetpu-update-baselines", "--edgetpu-report=r.md")
+    monkeypatch.undo()
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    output = result.stdout.str()
+    assert "RECORDED" not in output
+    assert "1 baseline(s) recorded" not in output
+    result.stdout.fnmatch_lines(
+        [
+            "0 baseline(s) recorded, 1 not recorded (the baseline file could not be written)",
+            "test_a.py::test_a: not recorded: p50 * ms; its baseline file could not be written"
+            " (the ERROR line below says why)",
+            "edgetpu: ERROR: cannot write */baselines/cpu-*.json: * No space left on device;*",
+        ]
+    )
+
+
+def test_show_escapes_control_characters_of_test_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_entries(tmp_path, Profile({"device": "cpu"}), {"t\x1b]0;pwned\x07\nx": entry(1.0)})
+    assert main(["show", "--baseline-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "t\\x1b]0;pwned\\x07\\nx" in out
+
+
+def test_plots_replace_a_planted_symlink_and_a_failed_write_leaves_no_file(
+    project: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Imported here, not first inside an in-process run, whose end would unload half of it.
+    pytest.importorskip("matplotlib.figure")
+    pytest.importorskip("matplotlib.backends.backend_agg")
+    project.makepyfile(test_a=single_bench_file())
+    plots = project.path / "plots"
+    plots.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (plots / "test_a.py_test_a.png").symlink_to(victim)
+    result = project.runpytest("--edgetpu", "--edgetpu-plot=plots")
+    result.stdout.fnmatch_lines(["edgetpu: 1 plot(s) written to plots"])
+    assert victim.read_text() == "precious\n"
+    (png,) = plots.iterdir()
+    assert not png.is_symlink() and png.read_bytes().startswith(b"\x89PNG")
+    png.unlink()
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    failed = project.runpytest("--edgetpu", "--edgetpu-plot=plots")
+    monkeypatch.undo()
+    failed.stdout.fnmatch_lines(
+        [f"edgetpu: ERROR: cannot write the plot {plots}/test_a.py_test_a.png: No space left*"]
+    )
+    assert list(plots.iterdir()) == []
+
+
+def test_an_output_that_is_a_device_or_fifo_is_refused(
+    project: pytest.Pytester, fifo: Path
+) -> None:
+    project.makepyfile(test_a=single_bench_file())
+    for target, kind in ((fifo, "a FIFO (named pipe)"), (Path("/dev/null"), "a character device")):
+        result = project.runpytest("--edgetpu", f"--edgetpu-json={target}")
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines(
+            [
+                f"ERROR: --edgetpu-json: {target} is {kind}, not a regular file; give the path of a"
+                " file"
+            ]
+        )
+
+
+def test_a_fifo_as_the_job_summary_is_one_line_not_a_hang(
+    project: pytest.Pytester, fifo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_a=single_bench_file())
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(fifo))
+    result = project.runpytest_subprocess("--edgetpu", "-p", "no:xdist", timeout=TIMEOUT_S)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        [f"edgetpu: ERROR: cannot write {fifo}: it is a FIFO (named pipe), not a regular file"]
+    )
+
+
+@needs_git
+def test_diff_sizes_a_revisions_baseline_before_reading_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    baselines = tmp_path / "baselines"
+    baselines.mkdir()
+    (baselines / "cpu.json").write_bytes(b" " * (jsonio.MAX_BYTES + 1))
+    commit_everything(tmp_path, "huge")
+    (baselines / "cpu.json").write_text(dumps(Profile({"device": "cpu"}), {"t": entry(1.0)}))
+    monkeypatch.chdir(tmp_path)
+    assert main(["diff", "HEAD"]) == 2
+    assert capsys.readouterr().err == (
+        f"pytest-edgetpu: error: HEAD:baselines/cpu.json: {jsonio.MAX_BYTES + 1} bytes is too"
+        f" large for a baseline file (at most {jsonio.MAX_BYTES})\n"
+    )
+
+
+def test_two_tpu_bench_calls_write_unique_junit_properties(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_two="""
+        def test_two(tpu_bench):
+            tpu_bench("models/tiny_dense.tflite")
+            tpu_bench("models/tiny_conv.tflite")
+        """
+    )
+    project.runpytest("--edgetpu", "--junitxml=j.xml").assert_outcomes(passed=1)
+    names = [p.get("name") for p in ElementTree.parse(project.path / "j.xml").iter("property")]
+    assert len(names) == len(set(names)) and "edgetpu_verdict" in names
+    assert "edgetpu_2_verdict" in names and "edgetpu_2_p50_ms" in names
+
+
+def test_a_figure_shows_the_same_from_a_run_and_from_its_baseline_file() -> None:
+    # 0.23751 is recorded as 0.2375 (four significant digits): both read 0.238.
+    assert format_ms(0.23751) == format_ms(0.2375) == "0.238"
+    assert format_ms(0.23746) == format_ms(0.2375)
+    assert format_ms(1.0) == "1.00" and format_ms(12.34) == "12.3" and format_ms(0.0566) == "0.0566"
+
+
+def test_the_plot_shows_the_tail() -> None:
+    pytest.importorskip("matplotlib.figure")
+    from matplotlib.figure import Figure
+
+    from pytest_edgetpu.report.plots import _distribution
+
+    axes = Figure().subplots()
+    summary = {"min": 0.1, "p50": 0.11, "p90": 0.12, "p99": 0.15, "max": 2.0}
+    _distribution(axes, [0.1] * 21, [("this run", [0.1, 0.11], summary, "C0")])
+    assert axes.get_xlim()[1] >= 2.0 and axes.get_xscale() == "log"

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from pytest_edgetpu.device.runtime import FIRST_LOG_MODEL
 from pytest_edgetpu.model.examples import first_log_model_bytes, write_conv_model
 
@@ -34,3 +36,16 @@ def test_the_first_real_model_prints_no_xnnpack_line_once_the_log_is_consumed(
     model = write_conv_model(tmp_path / "conv.tflite")
     assert XNNPACK_LINE in _stderr_of_building(model, consume_first=False)
     assert XNNPACK_LINE not in _stderr_of_building(model, consume_first=True)
+
+
+def test_litert_info_line_is_not_in_a_failing_tests_output(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_fail="""
+        def test_fail(tpu_bench):
+            tpu_bench("models/tiny_dense.tflite")
+            assert False
+        """
+    )
+    result = project.runpytest_subprocess("--edgetpu", "-p", "no:xdist")
+    result.assert_outcomes(failed=1)
+    assert "XNNPACK delegate" not in result.stdout.str() + result.stderr.str()

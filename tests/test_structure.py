@@ -1,13 +1,25 @@
-"""The package's shape: no import cycle, a pinned public API, the plugin start-up kept light."""
+"""The package's shape: rooms layered without cycles, modules of bounded size, no assert in
+library code, a pinned public API, the plugin start-up kept light; and what no module may do
+(reach the network, run a shell, write outside its directory)."""
 
 from __future__ import annotations
 
 import ast
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from factories import (
+    bench_file,
+    entry,
+)
+
 import pytest_edgetpu
+from pytest_edgetpu.cli import main
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import write_entries
 from pytest_edgetpu.model.examples import write_conv_model
 from pytest_edgetpu.options import MARKER_DOC
 
@@ -196,3 +208,48 @@ def test_no_loose_dict_crosses_a_module_boundary() -> None:
                 if "str, Any]" in text:
                     loose.append(f"{name}.{node.name}: {text}")
     assert loose == []
+
+
+# ---------------------------------------------------------------------------------------------
+# security
+
+
+def test_a_run_and_the_command_never_touch_the_network(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise AssertionError("pytest-edgetpu tried to use the network")
+
+    for name in ("connect", "connect_ex", "sendto"):
+        monkeypatch.setattr(socket.socket, name, no_network)
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    project.makepyfile(test_net=bench_file("test_a"))
+    project.runpytest("--edgetpu-update-baselines", "--edgetpu-json=r.json").assert_outcomes(
+        passed=1
+    )
+    monkeypatch.chdir(project.path)
+    for argv in (["devices"], ["show"], ["compare", "r.json"], ["accept", "r.json"]):
+        assert main(argv) == 0
+
+
+def test_no_shell_is_ever_invoked() -> None:
+    """Subprocesses get argument lists, never a shell: user text cannot become a command."""
+    assert len(MODULES) > 40  # every room's modules, not the top level's alone
+    for name, source in sorted(MODULES.items()):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "shell":
+                pytest.fail(f"{name}:{node.value.lineno}: shell= passed to a subprocess")
+            if isinstance(node, ast.Attribute) and node.attr in {"system", "popen", "getoutput"}:
+                pytest.fail(f"{name}:{node.lineno}: os.{node.attr} runs a shell")
+
+
+def test_profile_keys_cannot_name_a_file_outside_the_directory(tmp_path: Path) -> None:
+    directory = tmp_path / "baselines"
+    for value in ("../../etc/passwd", "..", "/abs/path", "a\x00b", ".hidden", "~root"):
+        profile = Profile({"device": value, "runtime": value})
+        written = write_entries(directory, profile, {"t": entry(1.0)})
+        assert written.parent == directory
+        assert not written.name.startswith(".")
+    assert not any(p for p in tmp_path.iterdir() if p != directory)
