@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 CORAL_MODELS = Path(__file__).resolve().parent.parent / "shared" / "models" / "coral"
+COMPILED_MODELS = CORAL_MODELS.parent / "edgetpu-compiled"
 
 # Short measurements keep the suite fast; the verdict logic is the same at any length.
 SHORT_INI = """
@@ -24,6 +25,17 @@ def coral_models() -> Path:
     if not (CORAL_MODELS / "mobilenet_v1_0.25_128_quant.tflite").is_file():
         pytest.skip(f"real Coral models not found at {CORAL_MODELS} (the shared/ checkout)")
     return CORAL_MODELS
+
+
+@pytest.fixture(scope="session")
+def compiled_models() -> Path:
+    """The folder of real compiled Edge TPU models of several shapes (co-compiled, partially
+    mapped, a pipeline segment, a CPU custom op); tests that need it skip when it is absent."""
+    if not (COMPILED_MODELS / "movenet_single_pose_lightning_ptq_edgetpu.tflite").is_file():
+        pytest.skip(
+            f"compiled Edge TPU models not found at {COMPILED_MODELS} (the shared/ checkout)"
+        )
+    return COMPILED_MODELS
 
 
 @pytest.fixture(autouse=True)

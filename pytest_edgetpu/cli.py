@@ -3,12 +3,14 @@
 Subcommands: ``devices`` (what is attached, which runtime would be used), ``show`` (the
 baselines as a table), ``compare RESULTS.json`` (verdicts without pytest), ``accept
 RESULTS.json`` (a run's results become baselines), ``diff REV`` (how the baselines changed
-since a git revision). Exit codes: 0 success, 1 a regression (``compare``), 2 bad input.
+since a git revision), ``inspect MODEL...`` (what edgetpu_compiler did to a model). Exit codes: 0
+success, 1 a regression (``compare``), 2 bad input.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import sys
@@ -228,6 +230,27 @@ def _accept(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inspect(args: argparse.Namespace) -> int:
+    from .model.inspection import inspect_model
+    from .report.inspection import inspection_json, inspection_lines
+
+    documents, failed = [], 0
+    for path in args.models:
+        try:
+            info = inspect_model(path)
+        except EdgeTpuError as error:  # one bad file is one line; the others are still read
+            print(f"pytest-edgetpu: error: {one_line(str(error))}", file=sys.stderr)
+            failed += 1
+            continue
+        if args.json:
+            documents.append(inspection_json(info, path))
+        else:
+            print("\n".join(inspection_lines(info, path)))
+    if args.json:
+        print(json.dumps(documents, indent=2, sort_keys=True))
+    return 2 if failed else 0
+
+
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     try:
         git("rev-parse", "--show-toplevel", cwd=directory)
@@ -349,6 +372,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff = commands.add_parser("diff", help="How the baselines changed since a git revision")
     diff.add_argument("rev", nargs="?", help="A git revision, e.g. origin/main or HEAD~1")
+    inspect = commands.add_parser(
+        "inspect",
+        help="What edgetpu_compiler did to each model (or a plain model's operators and weights)",
+    )
+    inspect.add_argument("models", nargs="+", help="One or more .tflite files")
+    inspect.add_argument("--json", action="store_true", help="Print the reports as JSON")
+    inspect.set_defaults(handler=_inspect)
     for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):
         sub.add_argument(
             "--baseline-dir",

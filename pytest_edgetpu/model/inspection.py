@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import struct
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -27,6 +26,9 @@ from typing import Final
 from pytest_edgetpu.core.errors import ModelError
 from pytest_edgetpu.core.jsonio import NotRegularFileError, read_regular
 from pytest_edgetpu.core.limits import MAX_MODEL_BYTES
+
+from .compile_report import CompileReport, read_report
+from .flatbuffer import I8, I32, U8, U32, U64, CorruptError, Reader
 
 __all__ = [
     "EDGETPU_CUSTOM_OP",
@@ -85,6 +87,11 @@ class ModelInfo:
     edgetpu_ops: int
     cpu_ops: int
     unknown_custom_ops: tuple[str, ...]
+    #: What edgetpu_compiler did to it; None for a model it did not compile.
+    compiled: CompileReport | None = None
+    tensors: int = 0
+    #: Bytes of its constant buffers: the weights.
+    parameter_bytes: int = 0
 
     @property
     def needs_edgetpu(self) -> bool:
@@ -115,8 +122,8 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
     model_path = Path(os.fspath(path))
     data = _read_model_bytes(model_path)
     try:
-        operators, custom_codes = _operator_names(data)
-    except _CorruptModelError as exc:
+        graph = _walk(data)
+    except CorruptError as exc:
         raise ModelError(
             f"{model_path} is a corrupt TFLite model ({exc}); re-export or re-download it"
         ) from None
@@ -125,6 +132,14 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
             f"{model_path} uses TFLite schema version {exc.version}, but TFLite runtimes read "
             f"only version {SCHEMA_VERSION}; re-export it with a current converter"
         ) from None
+    try:
+        compiled = read_report(graph.operators, graph.packages, EDGETPU_CUSTOM_OP)
+    except CorruptError as exc:
+        raise ModelError(
+            f"{model_path} is a corrupt Edge TPU model ({exc}); compile it again with "
+            "edgetpu_compiler"
+        ) from None
+    operators = graph.operators
     edgetpu_ops = operators.count(EDGETPU_CUSTOM_OP)
     return ModelInfo(
         path=model_path,
@@ -133,7 +148,10 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
         operators=operators,
         edgetpu_ops=edgetpu_ops,
         cpu_ops=len(operators) - edgetpu_ops,
-        unknown_custom_ops=tuple(sorted(custom_codes - {EDGETPU_CUSTOM_OP})),
+        unknown_custom_ops=tuple(sorted(graph.custom_codes - {EDGETPU_CUSTOM_OP})),
+        compiled=compiled,
+        tensors=graph.tensors,
+        parameter_bytes=graph.parameter_bytes,
     )
 
 
@@ -204,10 +222,6 @@ def _format_hint(data: bytes) -> str:
     return "is it a SavedModel, an ONNX file or a truncated download?"
 
 
-class _CorruptModelError(Exception):
-    """Internal: the flatbuffer's offsets or values do not describe a valid model."""
-
-
 class _SchemaVersionError(Exception):
     """Internal: a well-formed file of a schema version other than 3."""
 
@@ -216,161 +230,49 @@ class _SchemaVersionError(Exception):
         self.version = version
 
 
-_I8: Final = struct.Struct("<b")
-_U8: Final = struct.Struct("<B")
-_U16: Final = struct.Struct("<H")
-_I32: Final = struct.Struct("<i")
-_U32: Final = struct.Struct("<I")
-_U64: Final = struct.Struct("<Q")
-
-
-class _Reader:
-    """Bounds-checked reads of flatbuffer scalars, tables, vectors and strings.
-
-    ``budget`` caps the vector elements visited: vectors of a real model do not overlap, so
-    visiting more elements than the file has bytes means aliased offsets that would otherwise
-    multiply the work (a vector of N subgraphs all pointing at one N-operator subgraph).
-    """
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.size = len(data)
-        self.budget = len(data)
-
-    def check(self, pos: int, width: int, what: str) -> None:
-        if pos < 0 or pos + width > self.size:
-            raise _CorruptModelError(f"{what} at byte {pos} lies outside the {self.size}-byte file")
-
-    def scalar(self, fmt: struct.Struct, pos: int, what: str) -> int:
-        self.check(pos, fmt.size, what)
-        value: int = fmt.unpack_from(self.data, pos)[0]
-        return value
-
-    def table(self, pos: int, what: str) -> _Table:
-        vtable = pos - self.scalar(_I32, pos, what)
-        vtable_size = self.scalar(_U16, vtable, f"vtable of {what}")
-        object_size = self.scalar(_U16, vtable + 2, f"vtable of {what}")
-        if vtable_size < 4 or vtable_size % 2:
-            raise _CorruptModelError(f"vtable of {what} has an invalid size {vtable_size}")
-        self.check(vtable, vtable_size, f"vtable of {what}")
-        if object_size < 4:
-            raise _CorruptModelError(f"{what} has an invalid size {object_size}")
-        self.check(pos, object_size, what)
-        return _Table(self, pos, vtable, vtable_size, object_size, what)
-
-    def charge(self, count: int, what: str) -> None:
-        self.budget -= count
-        if self.budget < 0:
-            raise _CorruptModelError(f"{what}: more elements than the file can hold")
-
-
 @dataclass(frozen=True)
-class _Table:
-    """One flatbuffer table; ``slot`` numbers are the field order in the TFLite schema."""
+class _Graph:
+    """What the walk found: one name per operator node (every subgraph's, in order), the
+    custom codes, each ``edgetpu-custom-op`` node's custom options by node index, the tensor
+    count and the bytes of the constant buffers."""
 
-    reader: _Reader
-    pos: int
-    vtable: int
-    vtable_size: int
-    object_size: int
-    what: str
-
-    def _field(self, slot: int, width: int) -> int | None:
-        entry = 4 + 2 * slot
-        if entry + 2 > self.vtable_size:
-            return None
-        offset = self.reader.scalar(_U16, self.vtable + entry, f"vtable of {self.what}")
-        if offset == 0:
-            return None
-        if offset + width > self.object_size:
-            raise _CorruptModelError(f"field {slot} of {self.what} lies outside the table")
-        return self.pos + offset
-
-    def scalar(self, slot: int, fmt: struct.Struct, default: int) -> int:
-        pos = self._field(slot, fmt.size)
-        if pos is None:
-            return default
-        return self.reader.scalar(fmt, pos, f"field {slot} of {self.what}")
-
-    def _target(self, slot: int, what: str) -> int | None:
-        pos = self._field(slot, 4)
-        if pos is None:
-            return None
-        return pos + self.reader.scalar(_U32, pos, what)
-
-    def vector(self, slot: int, elem_size: int, what: str) -> tuple[int, int]:
-        """Return ``(first element position, length)``; an absent vector is empty."""
-        start = self._target(slot, what)
-        if start is None:
-            return 0, 0
-        length = self.reader.scalar(_U32, start, what)
-        self.reader.check(start + 4, length * elem_size, what)
-        self.reader.charge(length, what)
-        return start + 4, length
-
-    def tables(self, slot: int, what: str) -> list[_Table]:
-        start, length = self.vector(slot, 4, what)
-        reader = self.reader
-        return [
-            reader.table(
-                start + 4 * i + reader.scalar(_U32, start + 4 * i, f"{what} #{i}"),
-                f"{what} #{i}",
-            )
-            for i in range(length)
-        ]
-
-    def table_field(self, slot: int, what: str) -> _Table | None:
-        pos = self._target(slot, what)
-        return None if pos is None else self.reader.table(pos, what)
-
-    def ints(self, slot: int, what: str) -> list[int]:
-        start, length = self.vector(slot, 4, what)
-        return [self.reader.scalar(_I32, start + 4 * i, what) for i in range(length)]
-
-    def string(self, slot: int, what: str) -> str | None:
-        start = self._target(slot, what)
-        if start is None:
-            return None
-        length = self.reader.scalar(_U32, start, what)
-        # The NUL terminator must be there too: the flatbuffers verifier demands it.
-        self.reader.check(start + 4, length + 1, what)
-        raw = self.reader.data[start + 4 : start + 4 + length]
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise _CorruptModelError(f"{what} is not UTF-8 text") from None
+    operators: tuple[str, ...]
+    custom_codes: set[str]
+    packages: dict[int, bytes]
+    tensors: int
+    parameter_bytes: int
 
 
-def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
-    """Walk the model's flatbuffer; return one name per operator node and the custom codes.
+def _walk(data: bytes) -> _Graph:
+    """Walk the model's flatbuffer: its operators and what the compiler left in them.
 
     Besides the operators, it checks the offsets of every tensor, buffer and operator
     vector: in a truncated file the operator list can survive intact while the weights are
     gone, and that must be reported rather than give a plausible answer. It also checks that
     every tensor an operator reads has a source (see :func:`_check_dataflow`).
     """
-    reader = _Reader(data)
-    model = reader.table(reader.scalar(_U32, 0, "root offset"), "model")
-    version = model.scalar(0, _U32, 0)
+    reader = Reader(data)
+    model = reader.table(reader.scalar(U32, 0, "root offset"), "model")
+    version = model.scalar(0, U32, 0)
     if version != SCHEMA_VERSION:
         # A zero version is what damage to the root table looks like; anything else is
         # most likely a real file from another schema.
         if version == 0:
-            raise _CorruptModelError("no schema version")
+            raise CorruptError("no schema version")
         raise _SchemaVersionError(version)
     model.string(3, "description")
 
     opcode_names: list[str] = []
     custom_opcodes: set[int] = set()
     for i, opcode in enumerate(model.tables(1, "operator code")):
-        deprecated = opcode.scalar(0, _I8, 0)
-        builtin = max(opcode.scalar(3, _I32, 0), deprecated)
+        deprecated = opcode.scalar(0, I8, 0)
+        builtin = max(opcode.scalar(3, I32, 0), deprecated)
         custom = opcode.string(1, f"custom code of operator code #{i}")
         if builtin < 0:
-            raise _CorruptModelError(f"operator code #{i} has a negative builtin code")
+            raise CorruptError(f"operator code #{i} has a negative builtin code")
         if builtin == _CUSTOM:
             if custom is None:
-                raise _CorruptModelError(f"custom operator code #{i} has no custom code")
+                raise CorruptError(f"custom operator code #{i} has no custom code")
             opcode_names.append(custom)
             custom_opcodes.add(i)
         else:
@@ -378,18 +280,22 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
 
     buffers = model.tables(4, "buffer")
     filled: set[int] = set()  # buffers that hold data: a tensor on one is a constant
+    parameter_bytes = 0
     for i, buffer in enumerate(buffers):
-        if buffer.vector(0, 1, f"data of buffer #{i}")[1]:
+        inline = buffer.vector(0, 1, f"data of buffer #{i}")[1]
+        if inline:
             filled.add(i)
-        offset = buffer.scalar(1, _U64, 0)
+        offset = buffer.scalar(1, U64, 0)
+        external = buffer.scalar(2, U64, 0) if offset > 1 else 0
         # Models over 2 GB keep weights after the flatbuffer; offset 1 is a placeholder.
         if offset > 1:
-            reader.check(offset, buffer.scalar(2, _U64, 0), f"external data of buffer #{i}")
+            reader.check(offset, external, f"external data of buffer #{i}")
             filled.add(i)
+        parameter_bytes += inline + external
     model.vector(5, 4, "metadata buffer list")
     for i, metadata in enumerate(model.tables(6, "metadata")):
-        if metadata.scalar(1, _U32, 0) >= len(buffers):
-            raise _CorruptModelError(f"metadata #{i} names a buffer that does not exist")
+        if metadata.scalar(1, U32, 0) >= len(buffers):
+            raise CorruptError(f"metadata #{i} names a buffer that does not exist")
         metadata.string(0, f"name of metadata #{i}")
     for i, signature in enumerate(model.tables(7, "signature")):
         signature.tables(0, f"inputs of signature #{i}")
@@ -398,19 +304,22 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
 
     subgraphs = model.tables(2, "subgraph")
     if not subgraphs:
-        raise _CorruptModelError("no subgraphs")
+        raise CorruptError("no subgraphs")
     names: list[str] = []
     custom_codes: set[str] = set()
+    packages: dict[int, bytes] = {}
+    tensor_count = 0
     for s, subgraph in enumerate(subgraphs):
         tensors = subgraph.tables(0, f"tensor of subgraph #{s}")
+        tensor_count += len(tensors)
         sources: set[int] = set()  # tensors that hold data before any operator runs
         for t, tensor in enumerate(tensors):
             shape = tensor.ints(0, f"shape of tensor #{t}")
-            buffer_index = tensor.scalar(2, _U32, 0)
+            buffer_index = tensor.scalar(2, U32, 0)
             if buffer_index >= max(len(buffers), 1):
-                raise _CorruptModelError(f"tensor #{t} names a buffer that does not exist")
+                raise CorruptError(f"tensor #{t} names a buffer that does not exist")
             # A constant, a variable (slot 5, e.g. an LSTM's state) or an empty tensor.
-            if buffer_index in filled or tensor.scalar(5, _U8, 0) or 0 in shape:
+            if buffer_index in filled or tensor.scalar(5, U8, 0) or 0 in shape:
                 sources.add(t)
             tensor.string(3, f"name of tensor #{t}")
             tensor.vector(7, 4, f"shape signature of tensor #{t}")
@@ -424,9 +333,9 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
         _check_tensor_indices(subgraph.ints(2, f"outputs of subgraph #{s}"), len(tensors), s)
         reads: list[tuple[int, list[int]]] = []
         for o, operator in enumerate(subgraph.tables(3, f"operator of subgraph #{s}")):
-            index = operator.scalar(0, _U32, 0)
+            index = operator.scalar(0, U32, 0)
             if index >= len(opcode_names):
-                raise _CorruptModelError(
+                raise CorruptError(
                     f"operator #{o} of subgraph #{s} has operator code {index}, but the model "
                     f"has {len(opcode_names)}"
                 )
@@ -434,14 +343,16 @@ def _operator_names(data: bytes) -> tuple[tuple[str, ...], set[str]]:
             outputs = operator.ints(2, f"outputs of operator #{o}")
             _check_tensor_indices(inputs, len(tensors), s)
             _check_tensor_indices(outputs, len(tensors), s)
-            operator.vector(5, 1, f"custom options of operator #{o}")
+            start, length = operator.vector(5, 1, f"custom options of operator #{o}")
+            if opcode_names[index] == EDGETPU_CUSTOM_OP:
+                packages[len(names)] = data[start : start + length]
             names.append(opcode_names[index])
             if index in custom_opcodes:
                 custom_codes.add(opcode_names[index])
             reads.append((o, inputs))
             sources.update(outputs)
         _check_dataflow(reads, sources | set(graph_inputs), s)
-    return tuple(names), custom_codes
+    return _Graph(tuple(names), custom_codes, packages, tensor_count, parameter_bytes)
 
 
 def _check_dataflow(reads: list[tuple[int, list[int]]], sources: set[int], subgraph: int) -> None:
@@ -452,7 +363,7 @@ def _check_dataflow(reads: list[tuple[int, list[int]]], sources: set[int], subgr
         for tensor in inputs:
             # -1 marks an omitted optional input.
             if tensor != -1 and tensor not in sources:
-                raise _CorruptModelError(
+                raise CorruptError(
                     f"operator #{operator} of subgraph #{subgraph} reads tensor #{tensor}, "
                     "which is no input, constant or operator output"
                 )
@@ -462,6 +373,6 @@ def _check_tensor_indices(indices: list[int], tensor_count: int, subgraph: int) 
     for index in indices:
         # -1 marks an omitted optional input.
         if not -1 <= index < tensor_count:
-            raise _CorruptModelError(
+            raise CorruptError(
                 f"subgraph #{subgraph} refers to tensor {index}, but it has {tensor_count}"
             )
