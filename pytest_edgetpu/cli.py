@@ -27,7 +27,13 @@ from .device.profile import Profile
 from .device.runtime import load_runtime
 from .device.selection import cpu_governor, cpu_model, parse_device_spec, resolve_devices
 from .engine.memory import MemoryPolicy
-from .judge.baselines import BaselineEntry, BaselineFile, BaselineStore, write_entries
+from .judge.baselines import (
+    STRUCTURE_FILE,
+    BaselineEntry,
+    BaselineFile,
+    BaselineStore,
+    write_entries,
+)
 from .judge.baselines import parse_text as parse_baseline_text
 from .judge.compare import recordable
 from .judge.gate import compared_entry, final_verdict, first_verdict, judge_memory
@@ -268,6 +274,8 @@ def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     )  # fmt: skip
     for name in filter(None, os.fsdecode(listing).split("\0")):
         found = revision.blob(name) if name.endswith(".json") else None
+        if Path(name).name == STRUCTURE_FILE:
+            continue
         if found is None:
             continue
         object_id, size = found

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Final, NoReturn
 import pytest
 
 from .config import SessionSettings, Sourced, TestSettings, test_settings
-from .core.errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError
+from .core.errors import ConfigError, EdgeTpuError, NeedsEdgeTpuError, one_line
 from .core.keys import measurement_key
 
 if TYPE_CHECKING:
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from .model.inspection import ModelInfo
     from .run import BenchRun
 
-__all__ = ["EdgeTpu", "HeldDevice", "LazyRun", "TpuBench"]
+__all__ = ["HeldDevice", "LazyRun", "ModelLoader", "TpuBench"]
 
 
 class LazyRun:
@@ -79,7 +79,7 @@ def report_model_error(error: EdgeTpuError, strict: bool) -> NoReturn:
     raise pytest.fail.Exception(str(error), pytrace=False) from None
 
 
-class EdgeTpu:
+class ModelLoader:
     """Loads models onto the held device: ``edgetpu.load(path) -> LoadedModel``.
 
     With ``fully_delegated`` set, a model whose operators are not all run by the device's
@@ -89,18 +89,23 @@ class EdgeTpu:
     def __init__(
         self,
         session: DeviceSession,
-        rootdir: Path,
-        strict: bool,
+        run: BenchRun,
+        node_id: str,
         fully_delegated: Sourced[bool] | None = None,
     ) -> None:
         self.session = session
-        self.rootdir = rootdir
-        self.strict = strict
+        self.run = run
+        self.node_id = node_id
+        self.rootdir = run.rootdir
+        self.strict = run.settings.strict
         self.fully_delegated = fully_delegated
         self.models: list[LoadedModel] = []
+        #: Why an Edge TPU model's latency was not measured, once a test was skipped for it
+        #: (a zero-code item, which measures nothing else, passes instead).
+        self.unmeasured = ""
 
     @classmethod
-    def for_test(cls, run: BenchRun, settings: TestSettings) -> EdgeTpu:
+    def for_test(cls, run: BenchRun, settings: TestSettings, node_id: str) -> ModelLoader:
         """The loader of one test, on the session's device with the test's thread count; the
         test is skipped when that device cannot run on this host."""
         session = run.station.session.with_threads(settings.num_threads)
@@ -108,7 +113,7 @@ class EdgeTpu:
             raise pytest.skip.Exception(
                 f"{session.device.id}: {session.unavailable}", _use_item_location=True
             )
-        return cls(session, run.rootdir, run.settings.strict, settings.fully_delegated)
+        return cls(session, run, node_id, settings.fully_delegated)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative model paths are resolved from the rootdir; ``~`` and ``~user`` expand
@@ -118,7 +123,10 @@ class EdgeTpu:
     def inspect(self, path: str | Path) -> ModelInfo:
         try:
             info = self.session.inspect(self.resolve(path))
+            self._check_structure(info)
             self._check_delegation(info)
+        except NeedsEdgeTpuError as error:
+            self._structure_only(self.resolve(path), error)
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
         return info
@@ -127,11 +135,37 @@ class EdgeTpu:
         """Load ``path`` (relative to the rootdir) onto the device."""
         try:
             model = self.session.load(self.resolve(path))
+            self._check_structure(model.info)
             self._check_delegation(model.info)
+        except NeedsEdgeTpuError as error:
+            self._structure_only(self.resolve(path), error)
         except EdgeTpuError as error:
             report_model_error(error, self.strict)
         self.models.append(model)
         return model
+
+    def _check_structure(self, info: ModelInfo, unmeasured: str = "") -> str:
+        """Gate what edgetpu_compiler did to the model (on any host: the file says it); a
+        structural regression fails the test before anything is measured. Returns the
+        verdict's line ("" where no structure is gated)."""
+        verdict = self.run.judge_structure(info, unmeasured)
+        if verdict is None:
+            return ""
+        if verdict.fails(self.strict) and not self.run.settings.update:
+            # From None: raised while an Edge TPU model's "no Edge TPU" is being handled too.
+            raise pytest.fail.Exception(one_line(verdict.message), pytrace=False) from None
+        return verdict.message
+
+    def _structure_only(self, path: Path, error: NeedsEdgeTpuError) -> NoReturn:
+        """An Edge TPU model and no Edge TPU: its compile structure is still gated, and the
+        test says that its latency was not measured (it fails with ``--edgetpu-strict``)."""
+        from .model.inspection import inspect_model
+
+        if not self.run.settings.enabled or self.strict:
+            report_model_error(error, self.strict)
+        why = f"no Edge TPU attached (this run uses {self.session.device.id})"
+        self.unmeasured = one_line(self._check_structure(inspect_model(path), why) or str(error))
+        raise pytest.skip.Exception(self.unmeasured, _use_item_location=True) from None
 
     def _check_delegation(self, info: ModelInfo) -> None:
         required = self.fully_delegated
@@ -157,7 +191,7 @@ class TpuBench:
     """``tpu_bench()``, ``tpu_bench(model_or_path)`` or ``tpu_bench(callable)``."""
 
     def __init__(
-        self, run: BenchRun, edgetpu: EdgeTpu, settings: TestSettings, node_id: str
+        self, run: BenchRun, edgetpu: ModelLoader, settings: TestSettings, node_id: str
     ) -> None:
         self.run = run
         self.edgetpu = edgetpu
@@ -246,14 +280,14 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
 
 
 @pytest.fixture
-def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> EdgeTpu:
+def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> ModelLoader:
     """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
     run = request.config.stash[RUN_KEY].get()
-    return EdgeTpu.for_test(run, _test_settings(request))
+    return ModelLoader.for_test(run, _test_settings(request), request.node.nodeid)
 
 
 @pytest.fixture
-def tpu_bench(request: pytest.FixtureRequest, edgetpu: EdgeTpu) -> TpuBench:
+def tpu_bench(request: pytest.FixtureRequest, edgetpu: ModelLoader) -> TpuBench:
     """Measures a model or callable; the verdict is applied when the test ends."""
     run = request.config.stash[RUN_KEY].get()
     bench = TpuBench(run, edgetpu, _test_settings(request), request.node.nodeid)

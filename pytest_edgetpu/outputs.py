@@ -98,7 +98,7 @@ class Outputs:
                 "to record them"
             )
             return
-        if not collector.results:
+        if not collector.results and not collector.structures:
             return
         from .judge.results_file import ResultsFile, write_text
         from .report.render import markdown_report
@@ -117,12 +117,16 @@ class Outputs:
             results = tuple(collector.results)
             environment = collector.environment
             if settings.json_path is not None:
-                document = ResultsFile(results, environment, collector.profiles)
+                document = ResultsFile(
+                    results, environment, collector.profiles, tuple(collector.structures)
+                )
                 write_text(settings.json_path, document.dumps())
                 self.lines.append(f"results written to {run.display(settings.json_path)}")
             step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
             if settings.report_path is not None or step_summary:
-                markdown = markdown_report(results, environment, collector.profiles)
+                markdown = markdown_report(
+                    results, environment, collector.profiles, collector.structures
+                )
                 if settings.report_path is not None:
                     write_text(settings.report_path, markdown)
                     self.lines.append(f"report written to {run.display(settings.report_path)}")
@@ -167,13 +171,15 @@ class Outputs:
         update recorded nothing, so it shows the table and says so, without the update's
         lines."""
         settings, timed = self.run.settings, self.run.collector.timed
-        if not timed and not self.lines:
+        structures = self.run.collector.structures
+        if not timed and not structures and not self.lines:
             return
         from .report.render import (
             headline,
             kept_line,
             result_notes,
             summary_table,
+            unique_structures,
             update_headline,
             update_line,
         )
@@ -196,5 +202,7 @@ class Outputs:
                     terminal.write_line(one_line(f"{result.test_id}: {note}"))
             for test_id in self.kept:
                 terminal.write_line(kept_line(test_id))
+        for verdict in unique_structures(structures):
+            terminal.write_line(one_line(verdict.message))
         for line in self.lines:
             terminal.write_line(one_line(f"edgetpu: {line}"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
     from .judge.collector import Collector
     from .judge.gate import Gate, Pending
     from .judge.results import Result
+    from .judge.structure import StructureStore, StructureVerdict
+    from .model.inspection import ModelInfo
     from .relative.base import Relative
 
 __all__ = ["BenchRun", "Role"]
@@ -223,6 +226,44 @@ class BenchRun:
             self.station.session.open()
         else:
             _ = self.devices
+
+    @functools.cached_property
+    def structures(self) -> StructureStore:
+        """The stored compile structures (``edgetpu-compile.json`` in the baseline directory)."""
+        from .judge.structure import StructureStore
+
+        return StructureStore(self.settings.baseline_dir)
+
+    def judge_structure(self, info: ModelInfo, unmeasured: str = "") -> StructureVerdict | None:
+        """The compile structure verdict of a model a test benchmarks, against the stored
+        structure or, in relative mode, the file at the revision; kept for the reports and an
+        update. None for a model that is neither compiled nor named as if it were, or where
+        nothing is gated (no ``--edgetpu``, a relative-mode helper). ``unmeasured`` says why
+        the model's latency will not be measured, where it will not."""
+        if not self.settings.enabled or self.serving is not None:
+            return None
+        if info.compiled is None and not info.path.name.endswith("_edgetpu.tflite"):
+            return None
+        from .judge.structure import judge_structure, structure_of
+        from .model.inspection import inspect_model
+
+        key = self.display(info.path).as_posix()
+        base = None
+        if self.relative is not None:
+            against = f"{self.relative.words}:{key}, the file there"
+            at_revision = self.relative.files.file(info.path)
+            if at_revision is None:
+                against = f"{self.relative.words} (no {key} there)"
+            else:
+                base = structure_of(inspect_model(at_revision))
+        else:
+            against = self.display(self.structures.path).as_posix()
+            base = self.structures.entries.get(key)
+        verdict = replace(
+            judge_structure(structure_of(info), base, key, against), unmeasured=unmeasured
+        )
+        self.collector.structures.append(verdict)
+        return verdict
 
     def judge(self, pending: Pending) -> Result:
         """Judge a measurement and keep its result."""

@@ -215,13 +215,21 @@ def test_tflite_files_named_on_the_command_line_are_benchmarks(
 def test_edgetpu_model_without_edgetpu_is_skipped_or_fails_when_strict(
     project: pytest.Pytester, coral_models: Path
 ) -> None:
+    # A user's test cannot go on without the latency tpu_bench could not measure: it is
+    # skipped, with its model's compile structure gated first (tests/test_compile_gate.py).
     model = coral_models / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
     project.makepyfile(test_latency=bench_test(model=str(model)))
     result = project.runpytest("--edgetpu", "-rs")
     result.assert_outcomes(passed=1, skipped=1)
     result.stdout.fnmatch_lines(
-        ["SKIPPED ?1? test_latency.py:*: *_edgetpu.tflite is compiled for the Edge TPU*cpu:0*"]
+        [
+            "SKIPPED ?1? test_latency.py:*: EDGETPU COMPILE NO_BASELINE *_edgetpu.tflite: 1 Edge "
+            "TPU subgraph(s), *; latency not measured: no Edge TPU attached (this run uses cpu:0)"
+        ]
     )
+    # Without --edgetpu nothing is gated: the smoke run skips it as it always did.
+    smoke = project.runpytest("-rs")
+    smoke.stdout.fnmatch_lines(["SKIPPED*_edgetpu.tflite is compiled for the Edge TPU*cpu:0*"])
     strict = project.runpytest("--edgetpu", "--edgetpu-strict")
     strict.assert_outcomes(passed=1, failed=1)
     strict.stdout.fnmatch_lines(["*is compiled for the Edge TPU (1 edgetpu-custom-op node(s))*"])

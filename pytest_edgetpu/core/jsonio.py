@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import glob
 import json
 import math
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
@@ -39,6 +40,7 @@ __all__ = [
     "check_header",
     "check_writable",
     "loads_limited",
+    "locked",
     "read_limited",
     "read_regular",
     "write_atomic",
@@ -250,6 +252,18 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[None]:
+    """Hold the host-wide lock of ``directory`` (an exclusive ``flock`` on the directory
+    itself: no lock file is left behind in a git checkout)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def write_atomic(path: Path, text: str | bytes) -> None:

@@ -12,12 +12,9 @@ atomically; a corrupt, foreign or future-version file is an error that names the
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Final, TypeGuard
@@ -29,6 +26,7 @@ from ..core.jsonio import (
     JsonObject,
     check_header,
     loads_limited,
+    locked,
     read_regular,
     write_atomic,
 )
@@ -50,6 +48,7 @@ from ..engine.memory import MEMORY_PHASES
 __all__ = [
     "FORMAT",
     "SCHEMA_VERSION",
+    "STRUCTURE_FILE",
     "BaselineEntry",
     "BaselineFile",
     "BaselineStore",
@@ -63,6 +62,9 @@ __all__ = [
 ]
 
 FORMAT: Final = "pytest-edgetpu-baselines"
+#: The file of Edge TPU compile structures (:mod:`pytest_edgetpu.judge.structure`), which lives
+#: beside the profiles' files and is not one of them.
+STRUCTURE_FILE: Final = "edgetpu-compile.json"
 #: Schema history (bump on any change a reader must know about):
 #:   1: pytest-edgetpu 0.1.0, first release.
 SCHEMA_VERSION: Final = 1
@@ -284,6 +286,8 @@ class BaselineStore:
             )
         if directory.is_dir():
             for path in sorted(directory.glob("*.json")):
+                if path.name == STRUCTURE_FILE:  # the compile structures, not a profile's file
+                    continue
                 parsed = load_file(path)
                 if parsed.profile.key != path.stem:
                     raise BaselineError(
@@ -322,17 +326,6 @@ def _named(key: str, other: Profile, profile: Profile) -> str:
     return f"{key} ({', '.join(differences)})" if differences else key
 
 
-@contextlib.contextmanager
-def _locked(directory: Path) -> Iterator[None]:
-    # The directory itself is the lock: no lock file to leave behind in a git checkout.
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
 def write_entries(directory: Path, profile: Profile, entries: Mapping[str, BaselineEntry]) -> Path:
     """Merge ``entries`` into the profile's file under a lock and replace it atomically.
 
@@ -345,7 +338,7 @@ def write_entries(directory: Path, profile: Profile, entries: Mapping[str, Basel
         raise BaselineError(f"cannot create the baseline directory {directory}: {exc}") from exc
     path = directory / f"{profile.key}.json"
     try:
-        with _locked(directory):
+        with locked(directory):
             merged: dict[str, BaselineEntry] = {}
             if path.exists():
                 existing = load_file(path)
@@ -366,7 +359,7 @@ def prune_entries(path: Path, keep: Callable[[str], bool]) -> list[str]:
     """Remove the entries of the baseline file ``path`` whose test id ``keep`` rejects, under
     the lock and atomically like :func:`write_entries`; returns the removed test ids, sorted."""
     try:
-        with _locked(path.parent):
+        with locked(path.parent):
             existing = load_file(path)
             kept = {test_id: e for test_id, e in existing.entries.items() if keep(test_id)}
             if len(kept) < len(existing.entries):

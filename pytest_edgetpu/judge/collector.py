@@ -13,11 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..core.errors import BaselineError, ResultsError
+from ..core.fields import Fields
 from ..core.jsonio import JsonObject
 from ..device.profile import Profile
 from .baselines import BaselineEntry, BaselineStore, parse_entry, write_entries
 from .results import Result, TimedResult
 from .results_file import read_environment, read_profiles, read_results, result_json
+from .structure import StructureStore, StructureVerdict
 
 __all__ = ["Collector"]
 
@@ -34,6 +36,8 @@ class Collector:
         #: The environments measured in: this process's, or each worker's.
         self.environments: list[Mapping[str, str]] = []
         self._queued: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
+        #: Each compiled model's structure verdict, once per test that benchmarks it.
+        self.structures: list[StructureVerdict] = []
 
     @property
     def timed(self) -> list[TimedResult]:
@@ -59,10 +63,11 @@ class Collector:
     def drain(self) -> JsonObject | None:
         """What a worker hands the controller since its last drain (None when nothing new):
         its results, profiles, environment and queued entries, as JSON."""
-        if not self.results and not self._queued:
+        if not self.results and not self._queued and not self.structures:
             return None
         payload: JsonObject = {
             "results": [result_json(result) for result in self.results],
+            "structures": [verdict.to_json() for verdict in self.structures],
             "environment": dict(self.environment) if self.results else {},
             "profiles": {key: dict(profile.fields) for key, profile in self.profiles.items()},
             "pending": {
@@ -74,6 +79,7 @@ class Collector:
             },
         }
         self.results = []
+        self.structures = []
         self._queued.clear()
         return payload
 
@@ -82,6 +88,15 @@ class Collector:
         if not isinstance(payload, dict):
             raise ResultsError(f"{source} sent a payload that is not an object")
         self.results.extend(read_results(payload.get("results"), source))
+        structures = payload.get("structures")
+        if not isinstance(structures, list):
+            raise ResultsError(f"{source} sent a payload without its compile structures")
+        self.structures.extend(
+            StructureVerdict.from_fields(
+                Fields(raw, f"{source}: structure", fix="a bug: report it", error=ResultsError)
+            )
+            for raw in structures
+        )
         self.profiles.update(read_profiles(payload.get("profiles"), source))
         environment = read_environment(payload.get("environment"), source)
         if environment and environment not in self.environments:
@@ -128,4 +143,10 @@ class Collector:
                 continue
             written.append(self.display(path))
         self._queued.clear()
+        if self.structures:
+            recorded = {verdict.model: verdict.current for verdict in self.structures}
+            try:
+                written.append(self.display(StructureStore(self.baseline_dir).write(recorded)))
+            except BaselineError as error:
+                errors.append(str(error))
         return written, errors

@@ -47,6 +47,7 @@ from .results import (
     SmokeResult,
     TimedResult,
 )
+from .structure import StructureVerdict
 from .verdict import Status, Verdict
 
 __all__ = [
@@ -409,9 +410,11 @@ class ResultsFile:
     results: tuple[Result, ...]
     environment: Mapping[str, str]
     profiles: Mapping[str, Profile]
+    #: The compile structure verdicts of the Edge TPU models the run's tests benchmarked.
+    structures: tuple[StructureVerdict, ...] = ()
 
     def to_json(self) -> JsonObject:
-        return {
+        document: JsonObject = {
             "format": RESULTS_FORMAT,
             "schema_version": RESULTS_SCHEMA_VERSION,
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -419,6 +422,9 @@ class ResultsFile:
             "profiles": {key: dict(profile.fields) for key, profile in self.profiles.items()},
             "results": [result_json(result) for result in self.results],
         }
+        if self.structures:
+            document["edgetpu_compile"] = [verdict.to_json() for verdict in self.structures]
+        return document
 
     def dumps(self) -> str:
         return json.dumps(self.to_json(), indent=2, sort_keys=True) + "\n"

@@ -22,6 +22,7 @@ __all__ = [
     "Status",
     "Verdict",
     "compared_words",
+    "format_bytes",
     "format_interval",
     "format_ms",
 ]
@@ -163,6 +164,15 @@ def format_ms(value: float) -> str:
     places = max(0, 2 - math.floor(math.log10(value)))
     stored = decimal.Decimal(f"{value:.4g}")
     return str(stored.quantize(decimal.Decimal(1).scaleb(-places), decimal.ROUND_HALF_UP))
+
+
+def format_bytes(count: int) -> str:
+    """``0 B``, ``245.19 KiB``, ``3.75 MiB``: as edgetpu_compiler prints its memory figures."""
+    if count < 1024:
+        return f"{count} B"
+    if count < 1024 * 1024:
+        return f"{count / 1024:.2f} KiB"
+    return f"{count / (1024 * 1024):.2f} MiB"
 
 
 def format_interval(low: float, high: float) -> str:

@@ -12,19 +12,11 @@ from collections import Counter
 
 from ..core.errors import one_line
 from ..core.jsonio import JsonObject
+from ..judge.verdict import format_bytes
 from ..model.compile_report import report_json
 from ..model.inspection import ModelInfo
 
-__all__ = ["format_bytes", "inspection_json", "inspection_lines"]
-
-
-def format_bytes(count: int) -> str:
-    """``0 B``, ``245.19 KiB``, ``3.75 MiB``: as edgetpu_compiler prints its memory figures."""
-    if count < 1024:
-        return f"{count} B"
-    if count < 1024 * 1024:
-        return f"{count / 1024:.2f} KiB"
-    return f"{count / (1024 * 1024):.2f} MiB"
+__all__ = ["inspection_json", "inspection_lines"]
 
 
 def _counts(names: list[str] | tuple[str, ...]) -> str:

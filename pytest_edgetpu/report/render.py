@@ -17,7 +17,8 @@ from ..device.profile import Profile
 from ..engine.against import NotCompared
 from ..engine.memory import MEMORY_PHASES
 from ..judge.results import Result, TimedResult
-from ..judge.verdict import Status, format_interval, format_ms
+from ..judge.structure import StructureVerdict
+from ..judge.verdict import Status, format_bytes, format_interval, format_ms
 
 __all__ = [
     "headline",
@@ -29,6 +30,7 @@ __all__ = [
     "says_more",
     "summary_table",
     "text_table",
+    "unique_structures",
     "update_headline",
     "update_line",
 ]
@@ -402,11 +404,49 @@ def _fingerprints(results: Sequence[TimedResult]) -> list[str]:
     return _table(header, rows)
 
 
+def unique_structures(verdicts: Sequence[StructureVerdict]) -> list[StructureVerdict]:
+    """Each model's structure verdict once (several tests may benchmark one model), the
+    regressions first."""
+    unique = {verdict.message: verdict for verdict in verdicts}
+    return sorted(unique.values(), key=lambda v: (_ORDER.get(v.status, 10), v.model))
+
+
+def _structure_section(verdicts: Sequence[StructureVerdict]) -> list[str]:
+    """The compile structure of every Edge TPU model benchmarked, and each verdict's line."""
+    shown = unique_structures(verdicts)
+    if not shown:
+        return []
+    rows = [
+        [
+            f"`{v.model}`",
+            v.current.edgetpu_subgraphs,
+            format_bytes(v.current.cached_bytes),
+            format_bytes(v.current.streamed_bytes),
+            sum(v.current.cpu_ops.values()),
+            f"**{v.status.value}**" if v.status is Status.REGRESSION else v.status.value,
+        ]
+        for v in shown
+    ]
+    header = ["model", "Edge TPU subgraphs", "cached on chip", "streamed", "CPU ops", "verdict"]
+    return [
+        "### Edge TPU compile structure",
+        "",
+        *_table(header, rows, numbers={1, 2, 3, 4}),
+        "",
+        *(f"- {v.message}" for v in shown),
+        "",
+    ]
+
+
 def markdown_report(
-    results: Sequence[Result], environment: Mapping[str, str], profiles: Mapping[str, Profile]
+    results: Sequence[Result],
+    environment: Mapping[str, str],
+    profiles: Mapping[str, Profile],
+    structures: Sequence[StructureVerdict] = (),
 ) -> str:
     """A Markdown report for a CI job summary or a pull-request comment: the headline, a table
-    per device (regressions first), and the environment and fingerprints, collapsed."""
+    per device (regressions first), the Edge TPU models' compile structure, and the
+    environment and fingerprints, collapsed."""
     gated = sorted((r for r in results if isinstance(r, TimedResult)), key=_sort_key)
     lines = ["## pytest-edgetpu latency gate", "", f"**{headline(gated)}**", ""]
     revisions = sorted({r.against.revision for r in gated if r.against is not None})
@@ -423,6 +463,7 @@ def markdown_report(
     # The device with the worst verdict first; sorted records make its first one its worst.
     for device in sorted(by_device, key=lambda d: (_sort_key(by_device[d][0])[0], d)):
         lines += _device_section(device, by_device[device])
+    lines += _structure_section(structures)
     lines += _memory_and_delegation(gated)
     lines += ["<details><summary>Environment and fingerprints</summary>", "", "Environment:", ""]
     lines += [f"- {key}: {value}" for key, value in sorted(environment.items())]
