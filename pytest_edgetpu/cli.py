@@ -39,7 +39,8 @@ from .judge.compare import recordable
 from .judge.gate import compared_entry, final_verdict, first_verdict, judge_memory
 from .judge.results import current_of
 from .judge.results_file import load_results
-from .judge.verdict import Policy, Status, format_ms
+from .judge.structure import StructureStore, judge_structure, parse_structures
+from .judge.verdict import Policy, Status, format_bytes, format_ms
 from .options import option_help, parse_memory_slack, parse_threshold
 from .relative.git import Revision, git
 from .report.render import says_more, summary_table, text_table
@@ -118,10 +119,28 @@ def _show(args: argparse.Namespace) -> int:
         for key, baseline in store.files.items()
         for test_id, entry in sorted(baseline.entries.items())
     ]
-    if not rows:
+    structures = StructureStore(Path(args.baseline_dir)).entries
+    if not rows and not structures:
         print(f"no baselines in {args.baseline_dir}")
         return 0
-    _print_table(rows)
+    if rows:
+        _print_table(rows)
+    if structures:
+        print(f"Edge TPU compile structures ({Path(args.baseline_dir) / STRUCTURE_FILE}):")
+        _print_table(
+            [
+                {
+                    "model": model,
+                    "Edge TPU subgraphs": s.edgetpu_subgraphs,
+                    "cached on chip": format_bytes(s.cached_bytes),
+                    "streamed": format_bytes(s.streamed_bytes),
+                    "CPU ops": sum(s.cpu_ops.values()),
+                    "compiler": ", ".join(s.compiler_versions),
+                    "min runtime": s.min_runtime_version,
+                }
+                for model, s in sorted(structures.items())
+            ]
+        )
     return 0
 
 
@@ -330,11 +349,43 @@ def _diff(args: argparse.Namespace) -> int:
                     else "",
                 }
             )
-    if not rows:
+    changed = _structure_changes(args.rev, directory)
+    if not rows and not changed:
         print(f"baselines unchanged since {args.rev}")
         return 0
-    _print_table(rows)
+    if rows:
+        _print_table(rows)
+    if changed:
+        print(f"Edge TPU compile structures changed since {args.rev}:")
+        _print_table(changed)
     return 0
+
+
+def _structure_changes(rev: str, directory: Path) -> list[dict[str, str]]:
+    """Per model whose stored compile structure changed since ``rev``: what changed, in the
+    gate's words."""
+    revision = Revision.resolve(rev, directory, "diff")
+    found = revision.blob(f"{revision.relative(directory)}/{STRUCTURE_FILE}")
+    before = {}
+    if found is not None:
+        object_id, size = found
+        if size > MAX_BYTES:
+            raise BaselineError(f"{rev}:{STRUCTURE_FILE}: {size} bytes is too large")
+        text = revision.read(object_id).decode("utf-8", "replace")
+        before = parse_structures(text, f"{rev}:{STRUCTURE_FILE}")
+    after = StructureStore(directory).entries
+    rows = []
+    for model in sorted(set(before) | set(after)):
+        old, new = before.get(model), after.get(model)
+        if old == new:
+            continue
+        if old is None or new is None:
+            change = "added" if old is None else "removed"
+        else:
+            verdict = judge_structure(new, old, model, rev)
+            change = "; ".join(verdict.findings + verdict.notes) or "unchanged"
+        rows.append({"model": model, "change": change})
+    return rows
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -90,12 +90,12 @@ class ModelLoader:
         self,
         session: DeviceSession,
         run: BenchRun,
-        node_id: str,
+        item: pytest.Item,
         fully_delegated: Sourced[bool] | None = None,
     ) -> None:
         self.session = session
         self.run = run
-        self.node_id = node_id
+        self.item = item
         self.rootdir = run.rootdir
         self.strict = run.settings.strict
         self.fully_delegated = fully_delegated
@@ -105,7 +105,7 @@ class ModelLoader:
         self.unmeasured = ""
 
     @classmethod
-    def for_test(cls, run: BenchRun, settings: TestSettings, node_id: str) -> ModelLoader:
+    def for_test(cls, run: BenchRun, settings: TestSettings, item: pytest.Item) -> ModelLoader:
         """The loader of one test, on the session's device with the test's thread count; the
         test is skipped when that device cannot run on this host."""
         session = run.station.session.with_threads(settings.num_threads)
@@ -113,7 +113,7 @@ class ModelLoader:
             raise pytest.skip.Exception(
                 f"{session.device.id}: {session.unavailable}", _use_item_location=True
             )
-        return cls(session, run, node_id, settings.fully_delegated)
+        return cls(session, run, item, settings.fully_delegated)
 
     def resolve(self, path: str | Path) -> Path:
         """Relative model paths are resolved from the rootdir; ``~`` and ``~user`` expand
@@ -151,6 +151,9 @@ class ModelLoader:
         verdict = self.run.judge_structure(info, unmeasured)
         if verdict is None:
             return ""
+        from .report.render import structure_properties
+
+        self.item.user_properties.extend(structure_properties(verdict))
         if verdict.fails(self.strict) and not self.run.settings.update:
             # From None: raised while an Edge TPU model's "no Edge TPU" is being handled too.
             raise pytest.fail.Exception(one_line(verdict.message), pytrace=False) from None
@@ -283,7 +286,7 @@ def edgetpu_device(pytestconfig: pytest.Config) -> HeldDevice:
 def edgetpu(request: pytest.FixtureRequest, edgetpu_device: HeldDevice) -> ModelLoader:
     """Loads models onto the held device: ``edgetpu.load(path) -> model``."""
     run = request.config.stash[RUN_KEY].get()
-    return ModelLoader.for_test(run, _test_settings(request), request.node.nodeid)
+    return ModelLoader.for_test(run, _test_settings(request), request.node)
 
 
 @pytest.fixture

@@ -51,7 +51,7 @@ class TfliteItem(pytest.Item):
     def runtest(self) -> None:
         run = self.config.stash[RUN_KEY].get()
         settings = test_settings(run.settings, (), {}, self.nodeid)
-        loader = ModelLoader.for_test(run, settings, self.nodeid)
+        loader = ModelLoader.for_test(run, settings, self)
         bench = TpuBench(run, loader, settings, self.nodeid)
         try:
             bench(self.path)

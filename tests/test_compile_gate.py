@@ -5,6 +5,7 @@ the file at a revision, serially and under xdist."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from factories import assert_clean, needs_git
 
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.judge.structure import Structure, judge_structure
 from pytest_edgetpu.judge.verdict import Status
 
@@ -212,3 +214,35 @@ def test_the_rules_of_the_structure_verdict() -> None:
     assert better.status is Status.IMPROVED and not better.fails(strict=True)
     new = judge_structure(structure(), None, "m", "b")
     assert new.status is Status.NO_BASELINE and new.fails(strict=True) and not new.fails(False)
+
+
+@needs_git
+def test_show_diff_and_junit_carry_the_structure(
+    project: pytest.Pytester,
+    shipped: Path,
+    compiled_models: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shipped_only = "models/classifier_edgetpu.tflite"
+    project.runpytest("--edgetpu-update-baselines", shipped_only).assert_outcomes(passed=1)
+    monkeypatch.chdir(project.path)
+    for args in (["init", "-q"], ["add", "."], ["commit", "-qm", "recorded"]):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], check=True)
+    shutil.copyfile(compiled_models / COCOMPILED, shipped)
+    junit = project.runpytest("--edgetpu", shipped_only, "--junitxml=j.xml")
+    junit.assert_outcomes(failed=1)
+    xml = (project.path / "j.xml").read_text()
+    assert '<property name="edgetpu_compile_verdict" value="REGRESSION"' in xml
+    assert '<property name="edgetpu_compile_streamed_bytes" value="251072"' in xml
+    project.runpytest("--edgetpu-update-baselines", shipped_only)
+    capsys.readouterr()
+    assert main(["show"]) == 0
+    shown = capsys.readouterr().out
+    assert "Edge TPU compile structures (baselines/edgetpu-compile.json):" in shown
+    assert re.search(r"models/classifier_edgetpu.tflite +1 +308.44 KiB +245.19 KiB +0 +cl/", shown)
+    assert main(["diff", "HEAD"]) == 0
+    assert (
+        "models/classifier_edgetpu.tflite  off-chip parameter streaming 0 B -> 245.19 KiB per "
+        "inference; on-chip cached parameters 553.62 KiB -> 308.44 KiB"
+    ) in capsys.readouterr().out

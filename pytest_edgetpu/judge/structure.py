@@ -44,6 +44,7 @@ __all__ = [
     "StructureStore",
     "StructureVerdict",
     "judge_structure",
+    "parse_structures",
     "structure_of",
 ]
 
@@ -240,23 +241,7 @@ class StructureStore:
             return
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise BaselineError(f"{self.path} cannot be read ({exc}); {_FIX}") from None
-        try:
-            document = loads_limited(text)
-        except ValueError as exc:
-            raise BaselineError(f"{self.path} is not readable JSON ({exc}); {_FIX}") from None
-        document = check_header(
-            document,
-            self.path,
-            kind=STRUCTURE_FORMAT,
-            what="pytest-edgetpu compile structure",
-            newest=STRUCTURE_SCHEMA_VERSION,
-            foreign_fix=f"move it aside: {STRUCTURE_FILE} is the plugin's file of structures",
-            error=BaselineError,
-        )
-        fields = Fields(document, str(self.path), fix=_FIX, error=BaselineError)
-        models = fields.child("models")
-        for name in models.names():
-            self.entries[name] = Structure.from_fields(models.child(name))
+        self.entries = parse_structures(text, self.path)
 
     def write(self, structures: Mapping[str, Structure]) -> Path:
         """Merge ``structures`` into the file under the directory's lock, atomically."""
@@ -278,3 +263,23 @@ class StructureStore:
                 f"cannot write {self.path}: {exc}; the previous file is unchanged"
             ) from exc
         return self.path
+
+
+def parse_structures(text: str, source: object) -> dict[str, Structure]:
+    """The structures an ``edgetpu-compile.json`` text holds, by model path; any problem is a
+    BaselineError naming ``source``."""
+    try:
+        document = loads_limited(text)
+    except ValueError as exc:
+        raise BaselineError(f"{source} is not readable JSON ({exc}); {_FIX}") from None
+    document = check_header(
+        document,
+        source,
+        kind=STRUCTURE_FORMAT,
+        what="pytest-edgetpu compile structure",
+        newest=STRUCTURE_SCHEMA_VERSION,
+        foreign_fix=f"move it aside: {STRUCTURE_FILE} is the plugin's file of structures",
+        error=BaselineError,
+    )
+    models = Fields(document, str(source), fix=_FIX, error=BaselineError).child("models")
+    return {name: Structure.from_fields(models.child(name)) for name in models.names()}

@@ -28,6 +28,7 @@ __all__ = [
     "progress_line",
     "result_notes",
     "says_more",
+    "structure_properties",
     "summary_table",
     "text_table",
     "unique_structures",
@@ -196,6 +197,19 @@ def junit_properties(result: TimedResult) -> list[tuple[str, str]]:
     call = call_of(result.test_id)
     prefix = f"edgetpu_{call}_" if call > 1 else "edgetpu_"
     return [(prefix + name, value) for name, value in properties]
+
+
+def structure_properties(verdict: StructureVerdict) -> list[tuple[str, str]]:
+    """An Edge TPU model's compile structure verdict as ``--junitxml`` properties."""
+    structure = verdict.current
+    return [
+        ("edgetpu_compile_verdict", verdict.status.value),
+        ("edgetpu_compile_model", verdict.model),
+        ("edgetpu_compile_subgraphs", str(structure.edgetpu_subgraphs)),
+        ("edgetpu_compile_cached_bytes", str(structure.cached_bytes)),
+        ("edgetpu_compile_streamed_bytes", str(structure.streamed_bytes)),
+        ("edgetpu_compile_cpu_ops", str(sum(structure.cpu_ops.values()))),
+    ]
 
 
 def update_line(result: TimedResult) -> str:
