@@ -222,6 +222,7 @@ class BenchRun:
             return
         if self.relative is None:  # relative mode reads no stored baseline
             _ = self.store
+            _ = self.structures
         if self.role.measures:
             self.station.session.open()
         else:

@@ -246,3 +246,21 @@ def test_show_diff_and_junit_carry_the_structure(
         "models/classifier_edgetpu.tflite  off-chip parameter streaming 0 B -> 245.19 KiB per "
         "inference; on-chip cached parameters 553.62 KiB -> 308.44 KiB"
     ) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [
+        ("{ half", "is not a readable compile structure file (*"),
+        ('{"format": "x"}', 'is not a pytest-edgetpu compile structure file (no "format": *'),
+    ],
+)
+def test_a_damaged_structure_file_stops_the_run_in_one_line(
+    project: pytest.Pytester, shipped: Path, content: str, words: str
+) -> None:
+    (project.path / "baselines").mkdir()
+    (project.path / "baselines" / "edgetpu-compile.json").write_text(content)
+    result = project.runpytest("--edgetpu", "models/classifier_edgetpu.tflite")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: */baselines/edgetpu-compile.json {words}"])
+    assert_clean(result)

@@ -39,6 +39,7 @@ __all__ = [
     "append_regular",
     "check_header",
     "check_writable",
+    "loads_document",
     "loads_limited",
     "locked",
     "read_limited",
@@ -215,6 +216,35 @@ def check_header(
             f"({newest}); upgrade pytest-edgetpu"
         )
     return document
+
+
+def loads_document(
+    text: str,
+    source: object,
+    *,
+    kind: str,
+    what: str,
+    newest: int,
+    foreign_fix: str,
+    damaged_fix: str,
+    error: type[Exception],
+) -> JsonObject:
+    """Parse the text of a ``pytest-edgetpu <what>`` file (format ``kind``) and check its
+    header; ``error`` says what is wrong with it, naming ``source``: unreadable JSON
+    (``damaged_fix``), a foreign file (``foreign_fix``), a version newer than ``newest``."""
+    try:
+        document = loads_limited(text)
+    except ValueError as exc:
+        raise error(f"{source} is not a readable {what} file ({exc}); {damaged_fix}") from None
+    return check_header(
+        document,
+        source,
+        kind=kind,
+        what=f"pytest-edgetpu {what}",
+        newest=newest,
+        foreign_fix=foreign_fix,
+        error=error,
+    )
 
 
 def read_limited(path: Path) -> Any:

@@ -24,8 +24,7 @@ from ..core.fields import Fields
 from ..core.jsonio import (
     MAX_BYTES,
     JsonObject,
-    check_header,
-    loads_limited,
+    loads_document,
     locked,
     read_regular,
     write_atomic,
@@ -171,17 +170,14 @@ _RESTORE = (
 
 def parse_text(text: str, path: Path) -> BaselineFile:
     """Validate a baseline file's text (``path`` names where it came from)."""
-    try:
-        document = loads_limited(text)
-    except ValueError as exc:
-        raise BaselineError(f"{path} is not a readable baseline file ({exc}); {_RESTORE}") from exc
-    document = check_header(
-        document,
+    document = loads_document(
+        text,
         path,
         kind=FORMAT,
-        what="pytest-edgetpu baseline",
+        what="baseline",
         newest=SCHEMA_VERSION,
         foreign_fix="move it out of the baseline directory, or use another baseline directory",
+        damaged_fix=_RESTORE,
         error=BaselineError,
     )
     profile_data = document.get("profile")

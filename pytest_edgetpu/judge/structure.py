@@ -26,8 +26,7 @@ from ..core.fields import Fields
 from ..core.jsonio import (
     MAX_BYTES,
     JsonObject,
-    check_header,
-    loads_limited,
+    loads_document,
     locked,
     read_regular,
     write_atomic,
@@ -268,17 +267,14 @@ class StructureStore:
 def parse_structures(text: str, source: object) -> dict[str, Structure]:
     """The structures an ``edgetpu-compile.json`` text holds, by model path; any problem is a
     BaselineError naming ``source``."""
-    try:
-        document = loads_limited(text)
-    except ValueError as exc:
-        raise BaselineError(f"{source} is not readable JSON ({exc}); {_FIX}") from None
-    document = check_header(
-        document,
+    document = loads_document(
+        text,
         source,
         kind=STRUCTURE_FORMAT,
-        what="pytest-edgetpu compile structure",
+        what="compile structure",
         newest=STRUCTURE_SCHEMA_VERSION,
         foreign_fix=f"move it aside: {STRUCTURE_FILE} is the plugin's file of structures",
+        damaged_fix=_FIX,
         error=BaselineError,
     )
     models = Fields(document, str(source), fix=_FIX, error=BaselineError).child("models")
