@@ -99,20 +99,16 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
     change = shift(
         fastest(entry.instance_values_ms), fastest(current.instance_values_ms), policy.confidence
     )
-    model_changed = bool(
-        entry.model_sha256 and current.model_sha256 and entry.model_sha256 != current.model_sha256
-    )
+    model_changed = _model_changed(entry.model_sha256, current.model_sha256)
     status, reason = decide(change, policy.threshold)
     if status in (Status.REGRESSION, Status.UNSTABLE):
         busy = _contention_explains(change, policy.threshold, entry, current)
         if busy:
             status, reason = Status.BUSY, busy
-    if status is Status.PASS and model_changed:
-        status = Status.MODEL_CHANGED
     if model_changed:
         old, new = entry.model_sha256 or "", current.model_sha256 or ""
-        reason = "; ".join(
-            r for r in (reason, f"model changed since the baseline ({old[:8]} -> {new[:8]})") if r
+        status, reason = _flag_model_change(
+            status, reason, f"model changed since the baseline ({old[:8]} -> {new[:8]})"
         )
     return replace(
         base,
@@ -158,16 +154,12 @@ def compare_against(against: BaseSide, current: Current, policy: Policy) -> Verd
     status, reason = decide(change, policy.threshold)
     if status is Status.IMPROVED:
         reason = f"faster than at {against.revision}"
-    model_changed = bool(
-        against.model_sha256
-        and current.model_sha256
-        and against.model_sha256 != current.model_sha256
-    )
-    if status is Status.PASS and model_changed:
-        status = Status.MODEL_CHANGED
+    model_changed = _model_changed(against.model_sha256, current.model_sha256)
     if model_changed:
         old, new = against.model_sha256 or "", current.model_sha256 or ""
-        reason = _join(reason, f"model changed since {against.revision}: {old[:8]} -> {new[:8]}")
+        status, reason = _flag_model_change(
+            status, reason, f"model changed since {against.revision}: {old[:8]} -> {new[:8]}"
+        )
     return replace(
         base,
         status=status,
@@ -346,6 +338,17 @@ def confirm(first: Verdict, second: Verdict) -> Verdict:
 
 def _estimate(verdict: Verdict) -> str:
     return f"{verdict.change.estimate:+.1%}" if verdict.change else "?"
+
+
+def _model_changed(before: str | None, now: str | None) -> bool:
+    """Whether the timed model differs from the one compared with (unknown: not changed)."""
+    return bool(before and now and before != now)
+
+
+def _flag_model_change(status: Status, reason: str, words: str) -> tuple[Status, str]:
+    """A verdict on a changed model: an unchanged latency is ``MODEL_CHANGED``, and every
+    verdict names the change (``words``)."""
+    return (Status.MODEL_CHANGED if status is Status.PASS else status), _join(reason, words)
 
 
 def _join(*parts: str) -> str:
