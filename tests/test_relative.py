@@ -7,6 +7,7 @@ import ast
 import json
 import math
 import os
+import shutil
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -786,3 +787,46 @@ def test_the_ini_key_turns_relative_mode_on(changed: pytest.Pytester) -> None:
         ["edgetpu: gating against HEAD (*), measured now in interleaved pairs, on cpu*"]
     )
     result.assert_outcomes(passed=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Git LFS: a model repository's files at the revision, read from the clone's LFS store
+
+needs_lfs = pytest.mark.skipif(
+    shutil.which("git-lfs") is None,
+    reason="git-lfs is not installed (Debian: apt-get install git-lfs)",
+)
+
+
+@needs_lfs
+def test_a_model_kept_in_git_lfs_is_compared_with_its_version_at_the_revision(
+    pytester: pytest.Pytester, short_ini: str
+) -> None:
+    root = pytester.path
+    pytester.makeini(short_ini)
+    git(root, "init", "-q")
+    git(root, "lfs", "install", "--local")
+    git(root, "lfs", "track", "*.tflite")
+    write_example_models(root / "models")
+    commit_all(root, "models in LFS")
+    assert git(root, "cat-file", "-p", "HEAD:models/tiny_dense.tflite").startswith(
+        "version https://git-lfs.github.com/spec/v1"
+    )
+    # The working tree's model becomes another, and much slower, one.
+    shutil.copyfile(root / "models" / "tiny_conv.tflite", root / "models" / "tiny_dense.tflite")
+    result = pytester.runpytest(
+        "--edgetpu-against=HEAD", "--edgetpu-threshold=500%", "models/tiny_dense.tflite"
+    )
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*MODEL_CHANGED*against HEAD (*), measured now*"])
+    result.stdout.no_fnmatch_line("*Git LFS pointer*")
+    # Without the object in the clone's store: one line that says how to fetch it.
+    shutil.rmtree(root / ".git" / "lfs" / "objects")
+    missing = pytester.runpytest("--edgetpu-against=HEAD", "models/tiny_dense.tflite")
+    missing.stdout.fnmatch_lines(
+        [
+            "*HEAD:models/tiny_dense.tflite is a Git LFS object that is not in this clone (*); "
+            "fetch it with `git lfs fetch origin *` (in CI: check out with lfs: true and the "
+            "history)*"
+        ]
+    )

@@ -2,22 +2,28 @@
 
 Every git call takes an argument list, never a shell, and user text never stands where git
 reads an option. A blob is sized before it is read (a commit can hold a file of any size), and
-only regular files count: a symlink or a submodule at the revision is not a model.
+only regular files count: a symlink or a submodule at the revision is not a model. A file the
+repository keeps in Git LFS is read from the clone's own LFS store, as smudging would.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Final
 
 from ..core.errors import RevisionError
+from ..core.jsonio import read_regular
+from ..core.limits import MAX_MODEL_BYTES
 
-__all__ = ["Revision", "RevisionFiles", "git"]
+__all__ = ["Revision", "RevisionFiles", "git", "lfs_pointer"]
 
 
 def git(*args: str, cwd: Path) -> bytes:
@@ -114,6 +120,50 @@ class Revision:
     def read(self, object_id: str) -> bytes:
         return git("cat-file", "blob", object_id, cwd=self.toplevel)
 
+    def lfs_object(self, oid: str, size: int, where: str) -> bytes:
+        """The content of the Git LFS object ``oid`` (``size`` bytes) from this clone's local
+        LFS store, which ``git lfs fetch`` fills and smudging reads; never from the network.
+        ``where`` (``REV:path``) names the file in errors."""
+        if size > MAX_MODEL_BYTES:
+            raise RevisionError(
+                f"{where} is a Git LFS object of {size} bytes, more than a model may hold "
+                f"(at most {MAX_MODEL_BYTES})"
+            )
+        configured = git("config", "--default", "", "lfs.storage", cwd=self.toplevel).strip()
+        common = git("rev-parse", "--git-common-dir", cwd=self.toplevel).strip()
+        # git-lfs keeps its store in the git directory, or where lfs.storage says (relative
+        # to the git directory); either may be absolute.
+        git_dir = self.toplevel / os.fsdecode(common)
+        storage = git_dir / (os.fsdecode(configured) if configured else "lfs")
+        try:
+            content = read_regular(storage / "objects" / oid[:2] / oid[2:4] / oid, size)
+        except (OSError, ValueError):
+            content = None
+        if content is None or hashlib.sha256(content).hexdigest() != oid:
+            raise RevisionError(
+                f"{where} is a Git LFS object that is not in this clone ({oid[:12]}...); fetch "
+                f"it with `git lfs fetch origin {self.commit[:12]}` (in CI: check out with "
+                "lfs: true and the history)"
+            )
+        return content
+
+
+#: The first line of a Git LFS pointer file (git-lfs's spec v1).
+_LFS_VERSION: Final = b"version https://git-lfs.github.com/spec/v1\n"
+_LFS_OID: Final = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.M)
+_LFS_SIZE: Final = re.compile(rb"^size ([0-9]{1,15})$", re.M)
+
+
+def lfs_pointer(content: bytes) -> tuple[str, int] | None:
+    """The object id and size a Git LFS pointer names; None for any other content (a pointer
+    is a few lines of text under 1 KiB)."""
+    if len(content) > 1024 or not content.startswith(_LFS_VERSION):
+        return None
+    oid, size = _LFS_OID.search(content), _LFS_SIZE.search(content)
+    if oid is None or size is None:
+        return None
+    return oid.group(1).decode("ascii"), int(size.group(1))
+
 
 class RevisionFiles:
     """Files of a revision written out where the runtime can load them: a private directory
@@ -145,11 +195,15 @@ class RevisionFiles:
                 f"{self.revision.name}:{relative}: {size} bytes is more than a model may hold "
                 f"(at most {self.max_bytes})"
             )
+        content = self.revision.read(object_id)
+        pointer = lfs_pointer(content)
+        if pointer is not None:
+            content = self.revision.lfs_object(*pointer, f"{self.revision.name}:{relative}")
         # One folder per file keeps its own name (a ``_edgetpu`` suffix means something).
         folder = self.scratch() / str(len(self._written))
         folder.mkdir()
         target = folder / Path(relative).name
-        target.write_bytes(self.revision.read(object_id))
+        target.write_bytes(content)
         return target
 
     def checkout(self) -> Path:
