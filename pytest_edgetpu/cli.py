@@ -4,7 +4,7 @@ Subcommands: ``devices`` (what is attached, which runtime would be used), ``show
 baselines as a table), ``compare RESULTS.json`` (verdicts without pytest), ``accept
 RESULTS.json`` (a run's results become baselines), ``diff REV`` (how the baselines changed
 since a git revision), ``inspect MODEL...`` (what edgetpu_compiler did to a model). Exit codes: 0
-success, 1 a regression (``compare``), 2 bad input.
+success, 1 a regression (``compare``) or a measurement not accepted (``accept``), 2 bad input.
 """
 
 from __future__ import annotations
@@ -225,6 +225,7 @@ def _accept(args: argparse.Namespace) -> int:
     store = BaselineStore(directory, "--baseline-dir")
     by_profile: dict[str, tuple[Profile, dict[str, BaselineEntry]]] = {}
     statuses: dict[tuple[str, str], Status] = {}
+    refused = 0
     for result in document.timed:
         entry, judged = result.baseline_entry, result.verdict.status
         fix = _not_accepted_because(judged, args)
@@ -235,11 +236,12 @@ def _accept(args: argparse.Namespace) -> int:
                     f"against the baseline; {fix}"
                 )
             )
+            refused += 1
             continue
         profile = document.profiles[result.profile]
         by_profile.setdefault(profile.key, (profile, {}))[1][result.test_id] = entry
         statuses[profile.key, result.test_id] = judged
-    if not by_profile:
+    if not by_profile and not refused:
         print(f"{source} holds no timed results: nothing to accept")
         return 0
     for profile, entries in by_profile.values():
@@ -252,6 +254,10 @@ def _accept(args: argparse.Namespace) -> int:
             print(one_line(f"{test_id}: {entry.metric} {format_ms(entry.value_ms)} ms ({was})"))
         path = write_entries(directory, profile, entries)
         print(f"baselines written to {path}")
+    if refused:
+        # A CI step that accepts a run's results must not look green when it did not.
+        print(f"{refused} measurement(s) not accepted (see above)")
+        return 1
     return 0
 
 

@@ -118,9 +118,10 @@ def test_accept_refuses_an_unstable_measurement_unless_told(
     document["results"][0]["verdict"]["status"] = "UNSTABLE"
     unstable = measured / "unstable.json"
     unstable.write_text(json.dumps(document))
-    assert main(["accept", str(unstable)]) == 0
+    assert main(["accept", str(unstable)]) == 1  # a CI accept step fails when it refused
     out = capsys.readouterr().out
     assert "test_conv.py::test_conv: not accepted: its measurement was UNSTABLE" in out
+    assert out.endswith("1 measurement(s) not accepted (see above)\n")
     assert not (measured / "baselines").exists()
     assert main(["accept", str(unstable), "--accept-unstable"]) == 0
     assert "baselines written to" in capsys.readouterr().out
@@ -276,7 +277,7 @@ def test_accept_refuses_a_regression_unless_told(
     baseline = next((project.path / "baselines").glob("*.json"))
     before = baseline.read_bytes()
     capsys.readouterr()
-    assert main(["accept", "r.json"]) == 0
+    assert main(["accept", "r.json"]) == 1
     assert capsys.readouterr().out.splitlines()[0] == (
         "test_pipe.py::test_pipeline: not accepted: its measurement was REGRESSION against the"
         " baseline; fix it, or if it is intended, accept it anyway with --accept-regression"

@@ -152,7 +152,7 @@ def test_a_model_that_crashes_a_forked_child_is_a_model_error(
         "import os, signal\n"
         "import pytest_edgetpu.engine.probe as probe\n"
         "probe._try_model = lambda runtime, request: os.kill(os.getpid(), signal.SIGSEGV)\n"
-        "probe._serve()\n"
+        "probe.serve()\n"
     )
     probe = ModelProbe("LiteRT 2.3.0", (sys.executable, "-c", helper))
     model = tmp_path / "m.tflite"

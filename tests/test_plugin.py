@@ -496,3 +496,25 @@ def test_a_model_swapped_inside_a_callable_is_model_changed(project: pytest.Pyte
     assert record["verdict"]["model_changed"] is True
     assert 0.0 <= record["run_queue_wait"] <= 1.0
     assert [m["path"] for m in record["model"]["models"]] == [str(models / "current.tflite")]
+
+
+def test_the_readme_callable_runs_a_one_input_model_on_one_array(
+    project: pytest.Pytester,
+) -> None:
+    # README: tpu_bench(lambda: postprocess(model.run(preprocess(frame)))), preprocess giving
+    # the model's one input as an array, not a list of arrays.
+    project.makepyfile(
+        test_pipeline="""
+import numpy as np
+
+
+def test_pipeline(edgetpu, tpu_bench):
+    model = edgetpu.load("models/tiny_dense.tflite")
+    frame = model.random_inputs(0)[0]
+    outputs = model.run(np.copy(frame))
+    assert len(outputs) == 1
+    tpu_bench(lambda: model.run(np.copy(frame)))
+"""
+    )
+    project.runpytest("--edgetpu").assert_outcomes(passed=1)
+    project.runpytest().assert_outcomes(passed=1)

@@ -830,3 +830,39 @@ def test_a_model_kept_in_git_lfs_is_compared_with_its_version_at_the_revision(
             "history)*"
         ]
     )
+
+
+CALLABLE_AT_HEAD = """
+def test_sum(tpu_bench):
+    tpu_bench(lambda: sum(range(2000)))
+"""
+
+
+def test_the_helper_has_an_environment_of_its_own(
+    pytester: pytest.Pytester, short_ini: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The run's own outputs and options, set for the run in the environment, are not the
+    # helper's: it neither writes them nor takes the options meant for the run.
+    pytester.makeini(short_ini)
+    pytester.makepyfile(test_sum=CALLABLE_AT_HEAD)
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "a callable")
+    summary = pytester.path / "summary.md"
+    addopts = "--edgetpu-against=HEAD --edgetpu-json=r.json --edgetpu-threshold=500%"
+    monkeypatch.setenv("PYTEST_ADDOPTS", addopts)
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+    (written,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert written["timed"] and written["against"]["missing"] == "", written["against"]
+    assert summary.read_text().count("## pytest-edgetpu latency gate") == 1
+
+
+def test_a_project_module_named_like_the_standard_librarys_is_not_the_probes(
+    project: pytest.Pytester,
+) -> None:
+    # The probe helper imports selectors and json: a project's own files of those names, in
+    # the directory pytest runs from, must not stand in for them.
+    project.makepyfile(selectors="raise SystemExit('the project selectors.py ran')")
+    result = project.runpytest("--edgetpu", "models/tiny_dense.tflite")
+    result.assert_outcomes(passed=1)

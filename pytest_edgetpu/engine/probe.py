@@ -44,11 +44,17 @@ from ..core.errors import ModelError
 from ..core.fields import Fields
 from .memory import MEMORY_PHASES, MEMORY_RUNS, MemoryUse
 
-__all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe"]
+__all__ = ["HELPER_COMMAND", "PROBE_TIMEOUT_S", "ModelProbe", "serve"]
 
 #: How long one model may take in the helper: loaded and run twice, in each of its processes.
 PROBE_TIMEOUT_S = 120.0
-HELPER_COMMAND = (sys.executable, "-m", "pytest_edgetpu.engine.probe")
+#: Not ``-m``: that puts the working directory first on ``sys.path``, where a project's own
+#: ``selectors.py`` or ``json.py`` would stand in for the standard library's.
+HELPER_COMMAND = (
+    sys.executable,
+    "-c",
+    "import sys; del sys.path[0]; from pytest_edgetpu.engine.probe import serve; serve()",
+)
 _OK, _FAILED, _CRASHED = "ok", "failed", "crashed"
 
 
@@ -214,7 +220,7 @@ def _exit_words(returncode: int | None) -> str:
     return f"exit status {returncode}"
 
 
-def _serve() -> None:
+def serve() -> None:
     """The helper: for each request, try the model in fresh children and answer on a private
     descriptor."""
     answers = os.fdopen(os.dup(1), "w", encoding="ascii")
@@ -299,7 +305,3 @@ def _try_model(runtime: Any, request: Mapping[str, Any]) -> dict[str, float] | N
         run(interpreter)
         return None
     return phase_memory(build, allocate, run)
-
-
-if __name__ == "__main__":
-    _serve()

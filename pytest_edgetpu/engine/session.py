@@ -77,12 +77,15 @@ class LoadedModel:
         """Deterministic inputs matching the model's input tensors."""
         return random_inputs_for(self.input_details, seed)
 
-    def set_inputs(self, inputs: Sequence[np.ndarray] | None = None) -> None:
-        """Copy ``inputs`` (default: ``random_inputs(0)``) into the input tensors."""
+    def set_inputs(self, inputs: Sequence[np.ndarray] | np.ndarray | None = None) -> None:
+        """Copy ``inputs`` (default: ``random_inputs(0)``; one array for a model of one
+        input) into the input tensors."""
         if inputs is None:
             if self._default_inputs is None:
                 self._default_inputs = self.random_inputs(0)
             inputs = self._default_inputs
+        elif isinstance(inputs, np.ndarray):
+            inputs = [inputs]
         details = self.input_details
         if len(inputs) != len(details):
             raise ValueError(
@@ -91,8 +94,9 @@ class LoadedModel:
         fill_inputs(self.interpreter, details, inputs)
         self._inputs_set = inputs
 
-    def run(self, inputs: Sequence[np.ndarray] | None = None) -> list[np.ndarray]:
-        """One inference on ``inputs`` (default: ``random_inputs(0)``); returns the outputs."""
+    def run(self, inputs: Sequence[np.ndarray] | np.ndarray | None = None) -> list[np.ndarray]:
+        """One inference on ``inputs`` (default: ``random_inputs(0)``; one array for a model
+        of one input, as ``model.run(preprocess(frame))``); returns the outputs."""
         self.set_inputs(inputs)
         self.interpreter.invoke()
         return [np.copy(self.interpreter.get_tensor(d["index"])) for d in self.output_details]

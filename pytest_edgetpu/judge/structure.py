@@ -236,7 +236,7 @@ class StructureStore:
         self.entries: dict[str, Structure] = {}
         try:
             text = read_regular(self.path, MAX_BYTES).decode("utf-8")
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):  # none recorded; no directory yet
             return
         except (OSError, UnicodeDecodeError, ValueError) as exc:
             raise BaselineError(f"{self.path} cannot be read ({exc}); {_FIX}") from None

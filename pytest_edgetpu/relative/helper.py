@@ -57,7 +57,15 @@ _MAX_NS: Final = int(MAX_DURATION_MS * 1e6)
 #: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
 #: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
 #: Python 3.11 only).
-_HELPER_MAIN: Final = "import sys; del sys.path[0]; import pytest; sys.exit(pytest.console_main())"
+_HELPER_MAIN: Final = "import sys; del sys.path[0]; import pytest; sys.exit(pytest.main())"
+#: What the helper does not inherit: the run's own outputs and pytest options (the helper's
+#: command line is its own), and anything that would keep the plugin from loading there.
+_NOT_INHERITED: Final = (
+    "PYTEST_ADDOPTS",
+    "PYTEST_PLUGINS",
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
+    "GITHUB_STEP_SUMMARY",
+)
 
 
 def _send(stream: IO[str], message: JsonObject) -> None:
@@ -124,7 +132,7 @@ class RevisionHelper:
         commands_read, commands_write = os.pipe()
         answers_read, answers_write = os.pipe()
         environment = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name not in _NOT_INHERITED},
             SERVE_ENV: json.dumps(
                 {"commands": commands_read, "answers": answers_write, "revision": revision}
             ),
