@@ -866,3 +866,24 @@ def test_a_project_module_named_like_the_standard_librarys_is_not_the_probes(
     project.makepyfile(selectors="raise SystemExit('the project selectors.py ran')")
     result = project.runpytest("--edgetpu", "models/tiny_dense.tflite")
     result.assert_outcomes(passed=1)
+
+
+def test_the_checkout_at_the_revision_holds_what_export_ignore_and_links_would_hide(
+    pytester: pytest.Pytester, short_ini: str
+) -> None:
+    # A common .gitattributes keeps tests out of archives, and a tree may hold a link to an
+    # absolute path: neither may cost a benchmark its side at the revision.
+    pytester.makeini(short_ini)
+    tests = pytester.path / "tests"
+    tests.mkdir()
+    (tests / "test_sum.py").write_text(CALLABLE_AT_HEAD)
+    (pytester.path / ".gitattributes").write_text("/tests export-ignore\n")
+    (pytester.path / "py").symlink_to("/usr/bin/python3")
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "tests kept out of archives, and a link")
+    result = pytester.runpytest(
+        "--edgetpu-against=HEAD", "--edgetpu-threshold=500%", "--edgetpu-json=r.json", "tests"
+    )
+    result.assert_outcomes(passed=1)
+    (written,) = json.loads((pytester.path / "r.json").read_text())["results"]
+    assert written["against"]["missing"] == "" and written["against"]["instance_values_ms"]

@@ -8,12 +8,12 @@ repository keeps in Git LFS is read from the clone's own LFS store, as smudging 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +148,8 @@ class Revision:
         return content
 
 
+_CHUNK: Final = 1 << 20
+_MAX_POINTER_BYTES: Final = 1024
 #: The first line of a Git LFS pointer file (git-lfs's spec v1).
 _LFS_VERSION: Final = b"version https://git-lfs.github.com/spec/v1\n"
 _LFS_OID: Final = re.compile(rb"^oid sha256:([0-9a-f]{64})$", re.M)
@@ -157,7 +159,7 @@ _LFS_SIZE: Final = re.compile(rb"^size ([0-9]{1,15})$", re.M)
 def lfs_pointer(content: bytes) -> tuple[str, int] | None:
     """The object id and size a Git LFS pointer names; None for any other content (a pointer
     is a few lines of text under 1 KiB)."""
-    if len(content) > 1024 or not content.startswith(_LFS_VERSION):
+    if len(content) > _MAX_POINTER_BYTES or not content.startswith(_LFS_VERSION):
         return None
     oid, size = _LFS_OID.search(content), _LFS_SIZE.search(content)
     if oid is None or size is None:
@@ -207,33 +209,75 @@ class RevisionFiles:
         return target
 
     def checkout(self) -> Path:
-        """A checkout of the whole revision (its tracked files, as ``git archive`` gives
-        them), made once; unpacked with tarfile's ``data`` filter, so an entry can neither
-        leave the directory nor be a device or a link out of it."""
+        """A checkout of the revision, made once: every regular file git tracks there, as the
+        test at the revision sees it (``export-ignore`` does not apply, and a model kept in Git
+        LFS is its real file where the clone has it), written by this process into its private
+        directory. Symbolic links and submodules are not made (a link may lead anywhere), and a
+        file larger than a model may be is left out: the helper runs tests, not data sets."""
         if self._checkout is None:
-            if not hasattr(tarfile, "data_filter"):
-                raise RevisionError(
-                    f"{self.revision.words}: checking out a revision safely needs tarfile's data "
-                    "filter, which this Python lacks; use Python 3.10.12 or newer"
-                )
             target = self.scratch() / "checkout"
             target.mkdir()
-            # Leaving the block closes git's pipe and waits for it, also when extracting failed.
-            with subprocess.Popen(
-                ["git", "archive", "--format=tar", self.revision.commit],
-                cwd=self.revision.toplevel,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-            ) as archive:
-                try:
-                    with tarfile.open(fileobj=archive.stdout, mode="r|") as tar:
-                        tar.extractall(target, filter="data")
-                except (tarfile.TarError, OSError) as error:
-                    raise RevisionError(
-                        f"{self.revision.words}: its files could not be checked out ({error})"
-                    ) from None
+            listing = git(
+                "ls-tree", "-r", "-z", "-l", self.revision.commit, cwd=self.revision.toplevel
+            )
+            files = []
+            for record in filter(None, listing.split(b"\0")):
+                meta, _, name = record.partition(b"\t")
+                mode, kind, object_id, size = meta.split()
+                relative = Path(os.fsdecode(name))
+                if (
+                    kind == b"blob"
+                    and mode in (b"100644", b"100755")
+                    and int(size) <= self.max_bytes
+                    and not relative.is_absolute()
+                    and ".." not in relative.parts
+                ):
+                    files.append((object_id.decode("ascii"), int(size), relative, mode))
+            try:
+                self._write_files(target, files)
+            except OSError as error:
+                raise RevisionError(
+                    f"{self.revision.words}: its files could not be checked out ({error})"
+                ) from None
             self._checkout = target
         return self._checkout
+
+    def _write_files(self, target: Path, files: list[tuple[str, int, Path, bytes]]) -> None:
+        """Write ``files`` (object id, size, path, mode) below ``target``, read through one
+        ``git cat-file --batch``."""
+        with subprocess.Popen(
+            ["git", "cat-file", "--batch"],
+            cwd=self.revision.toplevel,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        ) as batch:
+            requests, answers = batch.stdin, batch.stdout
+            if requests is None or answers is None:  # PIPE gives both; typeshed cannot tell
+                raise OSError("git cat-file started without its pipes")
+            for object_id, size, relative, mode in files:
+                requests.write(object_id.encode("ascii") + b"\n")
+                requests.flush()
+                header = answers.readline().split()
+                if len(header) != 3 or header[2] != str(size).encode("ascii"):
+                    raise OSError(f"git cat-file answered {b' '.join(header)!r} for {relative}")
+                path = target / relative
+                path.parent.mkdir(parents=True, exist_ok=True)
+                with open(path, "wb") as out:
+                    left = size
+                    while left:  # in chunks: a file may be as large as a model may be
+                        chunk = answers.read(min(left, _CHUNK))
+                        if not chunk:
+                            raise OSError(f"git cat-file ended in the middle of {relative}")
+                        out.write(chunk)
+                        left -= len(chunk)
+                answers.read(1)  # the newline after each object
+                if size <= _MAX_POINTER_BYTES and (pointer := lfs_pointer(path.read_bytes())):
+                    with contextlib.suppress(RevisionError):  # not in the clone: the pointer
+                        path.write_bytes(self.revision.lfs_object(*pointer, str(relative)))
+                if mode == b"100755":
+                    path.chmod(0o755)
+            requests.close()
 
     def scratch(self) -> Path:
         """This process's private directory for the revision's files (made on first use)."""
