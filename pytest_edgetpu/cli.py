@@ -10,6 +10,7 @@ success, 1 a regression (``compare``) or a measurement not accepted (``accept``)
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import platform
@@ -456,6 +457,11 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status."""
+    # Test ids and paths may hold any character; a terminal or pipe that takes only ASCII
+    # gets them escaped, not a UnicodeEncodeError traceback.
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = _parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:

@@ -11,7 +11,7 @@ import pytest
 from .config import test_settings
 from .fixtures import PENDING_KEY, RUN_KEY, ModelLoader, TpuBench
 
-__all__ = ["TfliteFile", "TfliteItem", "collect_tflite"]
+__all__ = ["TfliteFile", "TfliteItem", "UntimedTfliteFile", "collect_tflite"]
 
 
 def _explicit_paths(config: pytest.Config) -> list[Path]:
@@ -27,13 +27,20 @@ def _explicit_paths(config: pytest.Config) -> list[Path]:
     return [(base / arg.split("::")[0]).resolve() for arg in config.args]
 
 
-def collect_tflite(file_path: Path, parent: pytest.Collector) -> TfliteFile | None:
+def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
     """A benchmark for ``file_path`` when it is a ``.tflite`` file named on the command line
     or in ``testpaths``, or found in a directory named there; None otherwise."""
-    if file_path.suffix != ".tflite" or not parent.config.stash[RUN_KEY].settings.enabled:
+    if file_path.suffix != ".tflite":
         return None
     resolved = file_path.resolve()
-    if any(p == resolved or p in resolved.parents for p in _explicit_paths(parent.config)):
+    named = _explicit_paths(parent.config)
+    if not parent.config.stash[RUN_KEY].settings.enabled:
+        # A model file named on the command line is no test without --edgetpu: say so,
+        # rather than pytest's "not found" for a file that is there.
+        if resolved in named and parent.config.args_source is pytest.Config.ArgsSource.ARGS:
+            return UntimedTfliteFile.from_parent(parent, path=file_path)
+        return None
+    if any(p == resolved or p in resolved.parents for p in named):
         return TfliteFile.from_parent(parent, path=file_path)
     return None
 
@@ -60,6 +67,27 @@ class TfliteItem(pytest.Item):
                 return  # the file's structure was gated; the summary says latency was not
             raise
         self.stash[PENDING_KEY] = bench.pending
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, 0, f"tpu_bench {self.path.name}"
+
+
+class UntimedTfliteFile(pytest.File):
+    """A model file named on the command line of a run without ``--edgetpu``."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        yield UntimedTfliteItem.from_parent(self, name="latency")
+
+
+class UntimedTfliteItem(pytest.Item):
+    """Skips, saying how to benchmark the file: a model file alone runs nothing to smoke-test."""
+
+    def runtest(self) -> None:
+        named = self.nodeid.split("::")[0]
+        raise pytest.skip.Exception(
+            f"{named} is a benchmark only with --edgetpu: run pytest --edgetpu {named}",
+            _use_item_location=True,
+        )
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, 0, f"tpu_bench {self.path.name}"

@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from factories import CALLABLE_TEST
+from factories import CALLABLE_TEST, RECORDING_UPDATE, entry
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.device.accelerators import accelerator_missing
 from pytest_edgetpu.device.discovery import Discovery, EdgeTpu
+from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.judge.baselines import write_entries
 
 TEST = """
 import pytest
@@ -250,7 +252,7 @@ def test_show_prints_three_significant_digits_and_the_workers(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.makepyfile(test_pipe=CALLABLE_TEST.replace("current", "tiny_dense"))
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=1)  # whatever the host's noise
     monkeypatch.chdir(project.path)
     capsys.readouterr()
     assert main(["show"]) == 0
@@ -265,7 +267,7 @@ def test_accept_refuses_a_regression_unless_told(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.makepyfile(test_pipe=CALLABLE_TEST.replace("current", "tiny_dense"))
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=1)  # whatever the host's noise
     # Its verdict is set by hand below; a generous threshold keeps the run itself green.
     gate = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-threshold=200%")
     gate.assert_outcomes(passed=1)
@@ -299,4 +301,34 @@ def test_diff_given_an_option_as_revision_says_so(capsys: pytest.CaptureFixture[
     assert capsys.readouterr().err == (
         "pytest-edgetpu: error: diff: '--output=x' is not a git revision; give one like "
         "origin/main, HEAD~1, a tag or a commit hash\n"
+    )
+
+
+def test_an_ascii_terminal_gets_a_non_ascii_test_id_escaped(tmp_path: Path) -> None:
+    profile = Profile({"device": "cpu", "runtime": "litert"})
+    write_entries(tmp_path / "baselines", profile, {"tests/test_ü.py::test_😀": entry(1.0)})
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_edgetpu", "show"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONIOENCODING": "ascii"},
+        capture_output=True,
+        text=True,
+        encoding="ascii",
+        errors="strict",
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "tests/test_\\xfc.py::test_\\U0001f600" in done.stdout
+
+
+def test_a_model_file_named_without_edgetpu_says_how_to_benchmark_it(
+    project: pytest.Pytester,
+) -> None:
+    result = project.runpytest("-rs", "models/tiny_dense.tflite")
+    result.assert_outcomes(skipped=1)
+    result.stdout.fnmatch_lines(
+        [
+            "SKIPPED ?1? models/tiny_dense.tflite:1: models/tiny_dense.tflite is a benchmark only"
+            " with --edgetpu: run pytest --edgetpu models/tiny_dense.tflite"
+        ]
     )

@@ -22,6 +22,7 @@ from factories import (
     CPU_WORDS,
     PROFILE,
     PROFILE_FIELDS,
+    RECORDING_UPDATE,
     TIMEOUT_S,
     USB_PROFILE,
     USB_WORDS,
@@ -364,7 +365,7 @@ def test_a_model_swap_reaches_every_report(
 ) -> None:
     write_conv_model(project.path / "models" / "big_conv.tflite", image_size=128, filters=64)
     project.makepyfile(test_swap=bench_tests(swapped="tiny_conv", same="tiny_dense"))
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=2)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=2)  # whatever the noise
     project.makepyfile(test_swap=bench_tests(swapped="big_conv", same="tiny_dense"))
     summary = project.path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
@@ -496,7 +497,7 @@ def unstable_baseline(path: Path, test_id: str) -> None:
 
 def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Pytester) -> None:
     project.makepyfile(test_up=bench_tests(conv="tiny_conv", dense="tiny_dense", gone="tiny_dense"))
-    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=3)
+    project.runpytest(*RECORDING_UPDATE).assert_outcomes(passed=3)  # whatever the noise
     (path,) = (project.path / "baselines").glob("*.json")
     unstable_baseline(path, "test_up.py::test_conv")
     before = json.loads(path.read_text())["entries"]
