@@ -176,6 +176,7 @@ def _compare(args: argparse.Namespace) -> int:
             result.thermal,
             result.run_queue_wait,
             update=False,
+            structure=result.structure,
         )
         memory = judge_memory(
             result.memory, result.against, lookup, memory_policy, result.device_words

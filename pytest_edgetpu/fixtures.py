@@ -103,6 +103,8 @@ class ModelLoader:
         #: Why an Edge TPU model's latency was not measured, once a test was skipped for it
         #: (a zero-code item, which measures nothing else, passes instead).
         self.unmeasured = ""
+        #: The compile structure verdict's line of each Edge TPU model inspected, by path.
+        self.structures: dict[Path, str] = {}
 
     @classmethod
     def for_test(cls, run: BenchRun, settings: TestSettings, item: pytest.Item) -> ModelLoader:
@@ -157,6 +159,7 @@ class ModelLoader:
         if verdict.fails(self.strict) and not self.run.settings.update:
             # From None: raised while an Edge TPU model's "no Edge TPU" is being handled too.
             raise pytest.fail.Exception(one_line(verdict.message), pytrace=False) from None
+        self.structures[info.path] = verdict.message
         return verdict.message
 
     def _structure_only(self, path: Path, error: NeedsEdgeTpuError) -> NoReturn:
@@ -230,7 +233,12 @@ class TpuBench:
         if self.run.serving is not None:
             self.run.serving.register(result.target, result.model_sha256, call.instances())
         remeasure = functools.partial(call.measure, confirming=True)
-        self.pending.append(Pending(call.key, result, self.settings.threshold.value, remeasure))
+        timed_paths = [model.path for model in result.models]
+        structure = "; ".join(
+            self.edgetpu.structures[path] for path in timed_paths if path in self.edgetpu.structures
+        )
+        threshold = self.settings.threshold.value
+        self.pending.append(Pending(call.key, result, threshold, remeasure, structure))
         return result
 
     def _what_to_time(

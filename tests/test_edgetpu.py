@@ -640,14 +640,30 @@ def test_compare_words_each_verdict_as_the_test_run_did(
     run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)
     quiet = (1.0, 1.01, 1.02, 1.0, 1.03, 1.01, 1.0, 1.02)
     busy = contended(replace(hot, instance_values_ms=tuple(v * 1.3 for v in quiet)), 0.35)
+    quiet_run = contended(replace(hot, instance_values_ms=quiet, thermal=None), 0.0)
     hot = contended(replace(hot, instance_values_ms=quiet), 0.0)
     recorded = run.gate._entry(hot)
     write_entries(tmp_path / "baselines", run.station.profile, {"t.py::test_busy": recorded})
     run.close()
     run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)  # reads the entry just written
-    judged = [judge(run, "t.py::test_hot", hot), judge(run, "t.py::test_busy", busy)]
-    assert [r.verdict.status for r in judged] == [Status.NO_BASELINE, Status.BUSY]
+    structure = (
+        "EDGETPU COMPILE PASS models/x_edgetpu.tflite: 1 Edge TPU subgraph(s), 553.62 KiB "
+        "cached, 0 B streamed per inference, 0 op(s) on the CPU, unchanged; against "
+        "baselines/edgetpu-compile.json"
+    )
+    compiled = run.judge(
+        Pending("t.py::test_compiled", quiet_run, 0.05, remeasure_never, structure)
+    )
+    assert isinstance(compiled, TimedResult)
+    judged = [judge(run, "t.py::test_hot", hot), judge(run, "t.py::test_busy", busy), compiled]
+    assert [r.verdict.status for r in judged] == [
+        Status.NO_BASELINE,
+        Status.BUSY,
+        Status.NO_BASELINE,
+    ]
     assert judged[0].verdict.reason.endswith(THROTTLED_NOTE)
+    # With an Edge TPU attached, the structure verdict is part of the latency verdict's line.
+    assert compiled.verdict.message.endswith(f"; {structure}")
     document = ResultsFile(tuple(run.collector.results), {}, run.collector.profiles)
     (tmp_path / "results.json").write_text(document.dumps())
     capsys.readouterr()

@@ -52,6 +52,9 @@ class Pending:
     result: BenchResult
     threshold: float
     remeasure: Callable[[], BenchResult]
+    #: The compile structure verdict of the Edge TPU model(s) it timed, where one was gated:
+    #: the latency verdict's line carries it.
+    structure: str = ""
 
 
 class Gate:
@@ -95,7 +98,13 @@ class Gate:
             result = pending.remeasure()
             second = first_verdict(self._current(result), result.against, lookup, policy)
             verdict = confirm(verdict, second)
-        verdict = final_verdict(verdict, result.thermal, result.wait_share, update=self.update)
+        verdict = final_verdict(
+            verdict,
+            result.thermal,
+            result.wait_share,
+            update=self.update,
+            structure=pending.structure,
+        )
         recorded = self.update and recordable(verdict.status, accept_unstable=self.accept_unstable)
         return TimedResult.of(
             pending.key,
@@ -107,6 +116,7 @@ class Gate:
             compared_entry=compared_entry(verdict, lookup),
             baseline_entry=self._entry(result),
             recorded=recorded,
+            structure=pending.structure,
             memory_verdict=(
                 None  # an update records the figures; it judges none
                 if self.update
@@ -188,12 +198,19 @@ def first_verdict(
 
 
 def final_verdict(
-    verdict: Verdict, thermal: Thermal | None, wait_share: float | None, *, update: bool
+    verdict: Verdict,
+    thermal: Thermal | None,
+    wait_share: float | None,
+    *,
+    update: bool,
+    structure: str = "",
 ) -> Verdict:
     """``verdict`` with what the measurement's circumstances add: a throttled Edge TPU's note,
-    and in an update run, ``BUSY`` for a measurement taken on a contended host."""
-    if thermal is not None and thermal.note:
-        verdict = replace(verdict, reason="; ".join(r for r in (verdict.reason, thermal.note) if r))
+    the timed Edge TPU model's compile structure verdict (``structure``), and in an update run,
+    ``BUSY`` for a measurement taken on a contended host."""
+    notes = (thermal.note if thermal is not None else None, structure)
+    if any(notes):
+        verdict = replace(verdict, reason="; ".join(r for r in (verdict.reason, *notes) if r))
     if update and wait_share is not None and wait_share >= CONTENDED_SHARE:
         # A baseline serves every later run: one taken on a busy host is not kept.
         verdict = replace(

@@ -155,6 +155,8 @@ class TimedResult(Result):
     against: BaseSide | None = None
     #: The memory verdict against the baseline entry's figures; None where none was made.
     memory_verdict: MemoryVerdict | None = None
+    #: The compile structure verdict of the Edge TPU model(s) it timed ("" where none).
+    structure: str = ""
 
     @property
     def status_words(self) -> str:
@@ -174,6 +176,7 @@ class TimedResult(Result):
         compared_entry: BaselineEntry | None,
         recorded: bool,
         memory_verdict: MemoryVerdict | None,
+        structure: str = "",
     ) -> TimedResult:
         """The result of one timed ``tpu_bench`` measurement and what the gate made of it."""
         measurement = result.measurement
@@ -193,6 +196,7 @@ class TimedResult(Result):
             run_queue_wait=result.wait_share,
             against=result.against,
             memory_verdict=memory_verdict,
+            structure=structure,
         )
 
 

@@ -115,6 +115,7 @@ def result_json(result: Result) -> JsonObject:
             elapsed_s=result.elapsed_s,
             quantiles_ms=list(result.quantiles_ms) if result.quantiles_ms is not None else None,
             run_queue_wait=result.run_queue_wait,
+            structure=result.structure or None,
             against=_against_json(result.against) if result.against is not None else None,
             memory_verdict=(
                 {
@@ -201,6 +202,7 @@ def read_result(raw: object, source: object, index: int) -> Result:
         elapsed_s=fields.optional_number("elapsed_s"),
         quantiles_ms=fields.optional_numbers("quantiles_ms"),
         run_queue_wait=fields.share("run_queue_wait"),
+        structure=fields.optional_text("structure") or "",
         against=_against_from(against) if against is not None else None,
         memory_verdict=(
             MemoryVerdict(memory_verdict.texts("regressed"), memory_verdict.text("message"))
