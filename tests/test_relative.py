@@ -9,6 +9,8 @@ import math
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -364,6 +366,7 @@ def test_files_at_a_revision(repo: Path) -> None:
         checkout = files.checkout()
         assert (checkout / "models" / "tiny_conv.tflite").read_bytes() == committed
         assert not (checkout / "new.tflite").exists()
+        at_head.close()
     finally:
         files.close()
     assert not written.exists()
@@ -887,3 +890,23 @@ def test_the_checkout_at_the_revision_holds_what_export_ignore_and_links_would_h
     result.assert_outcomes(passed=1)
     (written,) = json.loads((pytester.path / "r.json").read_text())["results"]
     assert written["against"]["missing"] == "" and written["against"]["instance_values_ms"]
+
+
+def test_a_scratch_directory_left_by_a_killed_run_goes_with_the_next_one(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # SIGKILL or SIGTERM leaves a run's files of the revision behind: the next run that makes
+    # its own removes those of processes that are gone (and no other user's, nor a live one's).
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = tmp_path / f"pytest-edgetpu-against-{dead.pid}-abc123"
+    (stale / "checkout").mkdir(parents=True)
+    alive = tmp_path / f"pytest-edgetpu-against-{os.getpid()}-def456"
+    alive.mkdir()
+    files = RevisionFiles(Revision.resolve("HEAD", repo, "--edgetpu-against"), 10**8)
+    try:
+        files.file(repo / "models" / "tiny_conv.tflite")
+        assert not stale.exists() and alive.exists()
+    finally:
+        files.close()

@@ -42,6 +42,7 @@ __all__ = [
     "loads_document",
     "loads_limited",
     "locked",
+    "process_exists",
     "read_limited",
     "read_regular",
     "write_atomic",
@@ -263,12 +264,13 @@ def _remove_stale_temp_files(path: Path) -> None:
     and renaming them left behind; those of live writers stay."""
     for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         pid = stale.name[len(path.name) + 2 :].split(".", 1)[0]
-        if pid.isdigit() and not _process_exists(int(pid)):
+        if pid.isdigit() and not process_exists(int(pid)):
             with contextlib.suppress(FileNotFoundError):
                 stale.unlink()
 
 
-def _process_exists(pid: int) -> bool:
+def process_exists(pid: int) -> bool:
+    """Whether a process ``pid`` runs on this host (another user's counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from ..core.errors import RevisionError
-from ..core.jsonio import read_regular
+from ..core.jsonio import process_exists, read_regular
 from ..core.limits import MAX_MODEL_BYTES
 
 __all__ = ["Revision", "RevisionFiles", "git", "lfs_pointer"]
@@ -146,6 +147,28 @@ class Revision:
                 "lfs: true and the history)"
             )
         return content
+
+
+_SCRATCH_PREFIX: Final = "pytest-edgetpu-against-"
+
+
+def _remove_stale_scratch() -> None:
+    """Remove the scratch directories this user's runs left when they were killed: those
+    named after a process that is gone. Another user's, or a live process's, stay; a link is
+    never followed."""
+    for path in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*"):
+        pid = path.name.removeprefix(_SCRATCH_PREFIX).split("-")[0]
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if (
+            pid.isdigit()
+            and stat.S_ISDIR(info.st_mode)
+            and info.st_uid == os.getuid()
+            and not process_exists(int(pid))
+        ):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 _CHUNK: Final = 1 << 20
@@ -280,9 +303,12 @@ class RevisionFiles:
             requests.close()
 
     def scratch(self) -> Path:
-        """This process's private directory for the revision's files (made on first use)."""
+        """This process's private directory for the revision's files (made on first use; the
+        directories of runs that were killed before removing theirs go first)."""
         if self._directory is None:
-            self._directory = Path(tempfile.mkdtemp(prefix="pytest-edgetpu-against-"))
+            _remove_stale_scratch()
+            prefix = f"{_SCRATCH_PREFIX}{os.getpid()}-"
+            self._directory = Path(tempfile.mkdtemp(prefix=prefix))
         return self._directory
 
     def close(self) -> None:
