@@ -44,7 +44,8 @@ from .judge.structure import StructureStore, judge_structure, parse_structures
 from .judge.verdict import Policy, Status, format_bytes, format_ms
 from .options import option_help, parse_memory_slack, parse_threshold
 from .relative.git import Revision, git
-from .report.render import says_more, summary_table, text_table
+from .report.render import says_more, summary_table
+from .report.table import text_table
 
 __all__ = ["main"]
 

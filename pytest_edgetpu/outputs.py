@@ -177,6 +177,7 @@ class Outputs:
         from .report.render import (
             headline,
             kept_line,
+            relative_line,
             result_notes,
             summary_table,
             unique_structures,
@@ -202,6 +203,8 @@ class Outputs:
                     terminal.write_line(one_line(f"{result.test_id}: {note}"))
             for test_id in self.kept:
                 terminal.write_line(kept_line(test_id))
+            if relative_line(timed):
+                terminal.write_line(one_line(relative_line(timed)))
         for verdict in unique_structures(structures):
             terminal.write_line(one_line(verdict.message))
         for line in self.lines:

@@ -890,6 +890,14 @@ def test_the_checkout_at_the_revision_holds_what_export_ignore_and_links_would_h
     result.assert_outcomes(passed=1)
     (written,) = json.loads((pytester.path / "r.json").read_text())["results"]
     assert written["against"]["missing"] == "" and written["against"]["instance_values_ms"]
+    result.stdout.fnmatch_lines(["against HEAD (*): 1 of 1 compared"])
+    # A test new since the revision: measured alone, and the summary counts it apart.
+    (tests / "test_new.py").write_text(CALLABLE_AT_HEAD.replace("test_sum", "test_new"))
+    both = pytester.runpytest("--edgetpu-against=HEAD", "--edgetpu-threshold=500%", "tests")
+    both.assert_outcomes(passed=2)
+    both.stdout.fnmatch_lines(
+        ["against HEAD (*): 1 of 2 compared, 1 not (each line above says why)"]
+    )
 
 
 def test_a_scratch_directory_left_by_a_killed_run_goes_with_the_next_one(

@@ -52,10 +52,10 @@ from pytest_edgetpu.report.render import (
     markdown_report,
     progress_line,
     summary_table,
-    text_table,
     update_headline,
     update_line,
 )
+from pytest_edgetpu.report.table import text_table
 
 REGRESSION = result(
     "test_a.py::test_big",

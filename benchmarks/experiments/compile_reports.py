@@ -19,7 +19,7 @@ from pathlib import Path
 from pytest_edgetpu.core.errors import ModelError
 from pytest_edgetpu.judge.verdict import format_bytes
 from pytest_edgetpu.model.inspection import inspect_model
-from pytest_edgetpu.report.render import text_table
+from pytest_edgetpu.report.table import text_table
 
 
 def main(folders: list[str]) -> int:

@@ -6,7 +6,6 @@ anything itself.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
 from typing import Final
@@ -19,6 +18,7 @@ from ..engine.memory import MEMORY_PHASES
 from ..judge.results import Result, TimedResult
 from ..judge.structure import StructureVerdict
 from ..judge.verdict import Status, format_bytes, format_interval, format_ms
+from .table import text_table
 
 __all__ = [
     "headline",
@@ -26,11 +26,11 @@ __all__ = [
     "kept_line",
     "markdown_report",
     "progress_line",
+    "relative_line",
     "result_notes",
     "says_more",
     "structure_properties",
     "summary_table",
-    "text_table",
     "unique_structures",
     "update_headline",
     "update_line",
@@ -99,31 +99,6 @@ def _rows(results: Sequence[TimedResult]) -> list[dict[str, str | int]]:
             }
         )
     return rows
-
-
-_NUMBER: Final = re.compile(r"[-+]?[0-9][0-9.,]*%?")
-
-
-def text_table(rows: Sequence[Mapping[str, object]]) -> str:
-    """``rows`` as a plain-text table under their keys (the first row's, in order): a column of
-    numbers aligned right, any other left, two spaces between columns, no trailing blanks."""
-    if not rows:
-        return ""
-    headers = list(rows[0])
-    cells = [[str(row.get(header, "")) for header in headers] for row in rows]
-    widths, numeric = [], []
-    for column, header in enumerate(headers):
-        values = [line[column] for line in cells]
-        widths.append(max(len(header), *(len(value) for value in values)))
-        numeric.append(all(_NUMBER.fullmatch(v) for v in values if v) and any(values))
-    lines = []
-    for line in [headers, *cells]:
-        padded = (
-            value.rjust(width) if right else value.ljust(width)
-            for value, width, right in zip(line, widths, numeric, strict=True)
-        )
-        lines.append("  ".join(padded).rstrip())
-    return "\n".join(lines)
 
 
 def summary_table(results: Sequence[Result]) -> str:
@@ -288,6 +263,18 @@ def headline(results: Sequence[TimedResult]) -> str:
     if grown:
         parts.append(f"{grown} grew in memory")
     return ", ".join(parts)
+
+
+def relative_line(results: Sequence[TimedResult]) -> str:
+    """In relative mode, how many benchmarks were compared with the revision and how many not
+    (``""`` otherwise): a gate that compared nothing must not read like one that passed."""
+    relative = [r for r in results if r.against is not None]
+    if not relative:
+        return ""
+    revisions = ", ".join(sorted({r.against.revision for r in relative if r.against is not None}))
+    missing = sum(1 for r in relative if isinstance(r.against, NotCompared))
+    text = f"against {revisions}: {len(relative) - missing} of {len(relative)} compared"
+    return text + (f", {missing} not (each line above says why)" if missing else "")
 
 
 def _cell(value: object) -> str:
