@@ -78,6 +78,8 @@ class SessionSettings:
     prune: bool = False
     #: Relative mode's git revision (``--edgetpu-against``); None: gate against stored baselines.
     against: str | None = None
+    #: Exit as ``git bisect run`` reads it (``--edgetpu-bisect``).
+    bisect: bool = False
     #: Where each setting came from, by option name (``device``, ``baseline_dir``, ...): the
     #: words its errors start with (:class:`Sourced`).
     sources: Mapping[str, str] = field(default_factory=dict)
@@ -119,7 +121,12 @@ def session_settings(
                 f"{setting.source}: {what} only while baselines are written, and only "
                 "--edgetpu-update-baselines writes them; add it, or drop the setting"
             )
-    against = resolved["against"]
+    against, bisect = resolved["against"], resolved["bisect"]
+    if bisect.value and against.value is None:
+        raise ConfigError(
+            f"{bisect.source}: git bisect's exit codes judge a commit against another one, which "
+            "relative mode measures; add --edgetpu-against=GOOD, or drop the setting"
+        )
     if against.value is not None and update:
         raise ConfigError(
             f"{against.source}: relative mode gates against a revision measured now and writes "
@@ -160,6 +167,7 @@ def session_settings(
         memory_policy=MemoryPolicy(value("memory_threshold"), float(value("memory_slack"))),
         prune=bool(prune.value),
         against=against.value,
+        bisect=bool(bisect.value),
         sources={name: setting.source for name, setting in resolved.items()},
         test_defaults={name: resolved[name] for name in test_level},
     )

@@ -261,6 +261,15 @@ OPTIONS: Final = (
         None,
         _parse_revision,
     ),
+    Option(
+        "bisect",
+        "With --edgetpu-against, exit as git bisect run reads it: 0 when no benchmark regressed, "
+        "1 on a confirmed regression, 125 (cannot test this commit) when a benchmark was not "
+        "decided or not compared, or the run failed for another reason",
+        None,
+        False,
+        _parse_bool,
+    ),
     Option("json", "Write machine-readable results of the run to PATH", "PATH", None, _parse_text),
     Option("report", "Write a Markdown report of the run to PATH", "PATH", None, _parse_text),
     Option(

@@ -100,7 +100,8 @@ class Outputs:
             return
         if not collector.results and not collector.structures:
             return
-        from .judge.results_file import ResultsFile, write_text
+        from .core.jsonio import write_text
+        from .judge.results_file import ResultsFile
         from .report.render import markdown_report
 
         settings = run.settings

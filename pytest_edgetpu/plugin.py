@@ -301,6 +301,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # no test ran: pytest's "Interrupted: 1 error during collection" says why
     outputs = config.stash[_OUTPUTS_KEY] = Outputs(run)
     outputs.write(session, exitstatus, config.stash.get(_FAILED_KEY, None))
+    if run.settings.bisect:
+        from .judge.compare import bisect_exit
+
+        session.exitstatus = bisect_exit(
+            [result.verdict.status for result in run.collector.timed],
+            failed=exitstatus == pytest.ExitCode.TESTS_FAILED,
+            completed=exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED),
+        )
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -40,6 +40,7 @@ from hypothesis import strategies as st
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import BaselineError
+from pytest_edgetpu.core.jsonio import write_text
 from pytest_edgetpu.core.limits import MAX_DURATION_MS, MIN_LATENCY_MS
 from pytest_edgetpu.core.stats import shift
 from pytest_edgetpu.device.profile import Profile
@@ -53,7 +54,7 @@ from pytest_edgetpu.judge.baselines import (
     load_file,
     write_entries,
 )
-from pytest_edgetpu.judge.results_file import result_json, write_text
+from pytest_edgetpu.judge.results_file import result_json
 
 GOLDEN = Path(__file__).parent / "golden" / "baselines_v1.json"
 

@@ -482,6 +482,7 @@ def test_option_flags_and_ini_names() -> None:
         ("--edgetpu-memory-threshold", "edgetpu_memory_threshold", True),
         ("--edgetpu-memory-slack", "edgetpu_memory_slack", True),
         ("--edgetpu-against", "edgetpu_against", True),
+        ("--edgetpu-bisect", "edgetpu_bisect", True),
         ("--edgetpu-json", "edgetpu_json", True),
         ("--edgetpu-report", "edgetpu_report", True),
         ("--edgetpu-plot", "edgetpu_plot", True),

@@ -36,7 +36,7 @@ from pytest_edgetpu.engine.timing import (
     StartSide,
     measure_pairs,
 )
-from pytest_edgetpu.judge.compare import compare_against
+from pytest_edgetpu.judge.compare import bisect_exit, compare_against
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 from pytest_edgetpu.model.inspection import inspect_model
@@ -918,3 +918,38 @@ def test_a_scratch_directory_left_by_a_killed_run_goes_with_the_next_one(
         assert not stale.exists() and alive.exists()
     finally:
         files.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# git bisect run: exit codes that tell a bad commit from one that cannot be tested
+
+
+def test_bisect_exit_codes() -> None:
+    assert bisect_exit([Status.PASS, Status.REGRESSION], failed=True, completed=True) == 1
+    assert bisect_exit([Status.PASS, Status.IMPROVED], failed=False, completed=True) == 0
+    for undecided in (Status.UNSTABLE, Status.BUSY, Status.NO_BASELINE, Status.INCOMPARABLE):
+        assert bisect_exit([Status.PASS, undecided], failed=False, completed=True) == 125
+    assert bisect_exit([Status.PASS], failed=True, completed=True) == 125  # another failure
+    assert bisect_exit([Status.PASS], failed=False, completed=False) == 125  # interrupted
+    assert bisect_exit([], failed=False, completed=True) == 125  # nothing compared
+
+
+def test_a_relative_run_for_git_bisect_says_bad_good_or_skip(
+    pytester: pytest.Pytester, short_ini: str
+) -> None:
+    pytester.makeini(short_ini)
+    write_example_models(pytester.path / "models")
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "good")
+    run = ("--edgetpu-against=HEAD", "--edgetpu-bisect", "models/tiny_dense.tflite")
+    good = pytester.runpytest(*run, "--edgetpu-threshold=500%")
+    assert good.ret == 0, good.stdout.str()
+    write_conv_model(pytester.path / "models" / "tiny_dense.tflite", image_size=128, filters=64)
+    bad = pytester.runpytest(*run, "--edgetpu-threshold=25%")
+    assert bad.ret == 1, bad.stdout.str()
+    shutil.copyfile(pytester.path / "models" / "tiny_conv.tflite", pytester.path / "new.tflite")
+    skip = pytester.runpytest("--edgetpu-against=HEAD", "--edgetpu-bisect", "new.tflite")
+    assert skip.ret == 125, skip.stdout.str()  # new since GOOD: nothing to decide on
+    alone = pytester.runpytest("--edgetpu-bisect", "models")
+    assert alone.ret == pytest.ExitCode.USAGE_ERROR
+    alone.stderr.fnmatch_lines(["ERROR: --edgetpu-bisect: git bisect's exit codes judge a *"])

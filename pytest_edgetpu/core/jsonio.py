@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Final, TypeAlias
 
-from .errors import ConfigError
+from .errors import ConfigError, ResultsError
 from .limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "read_limited",
     "read_regular",
     "write_atomic",
+    "write_text",
 ]
 
 #: A JSON object as it crosses a boundary (a file, an xdist payload): written, or not yet read.
@@ -361,3 +362,17 @@ def check_writable(path: Path, where: str, *, directory: bool) -> None:
             f"{where}: cannot write {path} ({probe}: {exc.strerror or exc}); choose a "
             "writable location or fix its permissions"
         ) from None
+
+
+def write_text(path: Path, text: str, append: bool = False) -> None:
+    """Write ``text`` to ``path`` atomically (or append it), creating parent folders; any
+    failure is a ResultsError naming the file."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not append:
+            write_atomic(path, text)
+            return
+        append_regular(path, text)
+    except OSError as exc:
+        # An fsync's "No space left on device" names no file; this message does.
+        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from exc

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +33,9 @@ from .baselines import BaselineEntry, Lookup
 from .verdict import Current, Policy, Status, Verdict, format_interval
 
 __all__ = [
+    "BISECT_SKIP",
     "COUNTS_FROM",
+    "bisect_exit",
     "compare",
     "compare_against",
     "confirm",
@@ -353,3 +355,21 @@ def _flag_model_change(status: Status, reason: str, words: str) -> tuple[Status,
 
 def _join(*parts: str) -> str:
     return "; ".join(p for p in parts if p)
+
+
+#: ``git bisect run``'s exit status for a commit that cannot be tested.
+BISECT_SKIP = 125
+
+
+def bisect_exit(statuses: Collection[Status], failed: bool, completed: bool) -> int:
+    """The exit status ``git bisect run`` should see for a commit judged against the good one:
+    1 (bad) on a regression; 125 (skip) when the run did not complete, a test failed for
+    another reason, nothing was compared, or a benchmark was undecided (``UNSTABLE``, ``BUSY``)
+    or not compared (``NO_BASELINE``, ``INCOMPARABLE``); else 0 (good). A commit is called
+    bad only on a confirmed regression, and good only when every benchmark was decided."""
+    if Status.REGRESSION in statuses:
+        return 1
+    undecided = {Status.UNSTABLE, Status.BUSY, Status.NO_BASELINE, Status.INCOMPARABLE}
+    if not completed or failed or not statuses or undecided & set(statuses):
+        return BISECT_SKIP
+    return 0

@@ -20,7 +20,7 @@ from typing import Final
 
 from ..core.errors import BaselineError, ResultsError
 from ..core.fields import Fields
-from ..core.jsonio import JsonObject, append_regular, check_header, read_limited, write_atomic
+from ..core.jsonio import JsonObject, check_header, read_limited
 from ..core.limits import (
     LATENCY_WORDS,
     MAX_MEMORY_KIB,
@@ -60,7 +60,6 @@ __all__ = [
     "read_result",
     "read_results",
     "result_json",
-    "write_text",
 ]
 
 RESULTS_FORMAT: Final = "pytest-edgetpu-results"
@@ -434,20 +433,6 @@ class ResultsFile:
     @property
     def timed(self) -> list[TimedResult]:
         return [result for result in self.results if isinstance(result, TimedResult)]
-
-
-def write_text(path: Path, text: str, append: bool = False) -> None:
-    """Write ``text`` to ``path`` atomically (or append it), creating parent folders; any
-    failure is a ResultsError naming the file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if not append:
-            write_atomic(path, text)
-            return
-        append_regular(path, text)
-    except OSError as exc:
-        # An fsync's "No space left on device" names no file; this message does.
-        raise ResultsError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def read_profiles(raw: object, source: object) -> dict[str, Profile]:
