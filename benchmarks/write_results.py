@@ -225,6 +225,12 @@ def main() -> None:
             "Memory per phase: how stable each figure measures, 11 real models",
             "",
         ),
+        (
+            "history_steps.py",
+            "history_steps.json",
+            "Steps in a gate's history: series of 30 real gate runs (pytest-edgetpu history)",
+            "",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
@@ -235,6 +241,7 @@ def main() -> None:
                 "pair_blocks.py",
                 "delegates.py",
                 "memory.py",
+                "history_steps.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)

@@ -3,7 +3,8 @@
 Subcommands: ``devices`` (what is attached, which runtime would be used), ``show`` (the
 baselines as a table), ``compare RESULTS.json`` (verdicts without pytest), ``accept
 RESULTS.json`` (a run's results become baselines), ``diff REV`` (how the baselines changed
-since a git revision), ``inspect MODEL...`` (what edgetpu_compiler did to a model). Exit codes: 0
+since a git revision), ``inspect MODEL...`` (what edgetpu_compiler did to a model),
+``history RESULTS.json...`` (steps in a gate's runs). Exit codes: 0
 success, 1 a regression (``compare``) or a measurement not accepted (``accept``), 2 bad input.
 """
 
@@ -285,6 +286,12 @@ def _inspect(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
+def _history(args: argparse.Namespace) -> int:
+    from .history import history_command  # the steps' statistics: only for this command
+
+    return history_command(args)
+
+
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     try:
         git("rev-parse", "--show-toplevel", cwd=directory)
@@ -416,11 +423,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     compare_cmd.add_argument("results", help="A results file written by --edgetpu-json")
     compare_cmd.add_argument(
-        "--threshold",
-        default="5%",
-        help=option_help("threshold").replace("%", "%%"),
-    )
-    compare_cmd.add_argument(
         "--memory-threshold", default="10%", help=option_help("memory_threshold").replace("%", "%%")
     )
     compare_cmd.add_argument(
@@ -447,6 +449,16 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("models", nargs="+", help="One or more .tflite files")
     inspect.add_argument("--json", action="store_true", help="Print the reports as JSON")
     inspect.set_defaults(handler=_inspect)
+    history = commands.add_parser(
+        "history", help="Steps in the runs of a gate: its --edgetpu-json files, in any order"
+    )
+    history.add_argument("results", nargs="*", help="Results files written by --edgetpu-json")
+    history.add_argument("--plot", help="Write a PNG per benchmark to this directory")
+    history.set_defaults(handler=_history)
+    for sub in (compare_cmd, history):
+        sub.add_argument(
+            "--threshold", default="5%", help=option_help("threshold").replace("%", "%%")
+        )
     for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):
         sub.add_argument(
             "--baseline-dir",

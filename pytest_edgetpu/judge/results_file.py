@@ -413,12 +413,15 @@ class ResultsFile:
     profiles: Mapping[str, Profile]
     #: The compile structure verdicts of the Edge TPU models the run's tests benchmarked.
     structures: tuple[StructureVerdict, ...] = ()
+    #: When the run wrote it (ISO 8601, UTC); "" for a document being written now.
+    created: str = ""
 
     def to_json(self) -> JsonObject:
         document: JsonObject = {
             "format": RESULTS_FORMAT,
             "schema_version": RESULTS_SCHEMA_VERSION,
-            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "created": self.created
+            or datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "environment": dict(self.environment),
             "profiles": {key: dict(profile.fields) for key, profile in self.profiles.items()},
             "results": [result_json(result) for result in self.results],
@@ -480,8 +483,10 @@ def load_results(path: Path) -> ResultsFile:
     for index, result in enumerate(results):
         if result.timed and result.profile not in profiles:
             raise ResultsError(f"{path}: result {index} names an unknown profile")
+    created = document.get("created")
     return ResultsFile(
         results=results,
         environment=read_environment(document.get("environment", {}), path),
         profiles=profiles,
+        created=created if isinstance(created, str) else "",
     )
