@@ -28,8 +28,9 @@ __all__ = ["dataframe", "history_command", "load_history"]
 
 def load_history(paths: Iterable[str | Path], threshold: float = 0.05) -> list[Series]:
     """Every benchmark's series over the results files at ``paths``, with its steps of at
-    least ``threshold``; a file that is not a results file is a ResultsError naming it."""
-    runs = [(Path(path).name, load_results(Path(path))) for path in paths]
+    least ``threshold``; a file that is not a results file is a ResultsError naming it. A run
+    is named by its path as given: CI artifacts are often all ``results.json``."""
+    runs = [(str(path), load_results(Path(path))) for path in paths]
     return series_of(runs, threshold)
 
 

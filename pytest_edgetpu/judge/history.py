@@ -48,7 +48,7 @@ _UNTRUSTED = frozenset({Status.BUSY, Status.UNSTABLE})
 class Point:
     """One run of one benchmark: which run, when, its compared figure and its verdict."""
 
-    run: str  # the results file's name
+    run: str  # the results file, as given
     created: str
     value_ms: float
     status: Status
