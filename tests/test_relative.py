@@ -300,6 +300,10 @@ def test_a_revision_resolves_to_its_commit_and_says_so_in_words(repo: Path) -> N
     assert revision.commit == git(repo, "rev-parse", "HEAD").strip()
     assert revision.words == f"HEAD ({revision.commit[:7]})"
     assert revision.toplevel.resolve() == repo.resolve()
+    # A hash is not said twice ("62b8d8d (62b8d8d)").
+    for given in (revision.commit, revision.commit[:10].upper(), revision.commit[:7]):
+        named = Revision.resolve(given, repo / "models", "--edgetpu-against")
+        assert named.words == revision.commit[:7]
 
 
 @pytest.mark.parametrize(

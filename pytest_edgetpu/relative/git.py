@@ -51,7 +51,9 @@ class Revision:
 
     @property
     def words(self) -> str:
-        """``origin/main (a1b2c3d)``."""
+        """``origin/main (a1b2c3d)``; a commit named by its hash is just ``a1b2c3d``."""
+        if self.commit.startswith(self.name.lower()):
+            return self.commit[:7] if len(self.name) >= 7 else self.name
         return f"{self.name} ({self.commit[:7]})"
 
     @classmethod
