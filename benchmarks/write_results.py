@@ -226,6 +226,13 @@ def main() -> None:
             "",
         ),
         (
+            "creep.py",
+            "creep.json",
+            "Creep: ten commits of +2.5% each, the per-PR relative gate, the gate against the "
+            "first commit, and history (3 Coral models)",
+            "",
+        ),
+        (
             "history_steps.py",
             "history_steps.json",
             "Steps in a gate's history: series of 30 real gate runs (pytest-edgetpu history)",
@@ -242,6 +249,7 @@ def main() -> None:
                 "delegates.py",
                 "memory.py",
                 "history_steps.py",
+                "creep.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)
