@@ -687,6 +687,18 @@ def test_store_of_a_missing_directory_is_empty(tmp_path: Path) -> None:
     )
 
 
+def test_a_copy_of_a_profiles_file_says_which_file_already_holds_it(tmp_path: Path) -> None:
+    write_entries(tmp_path, PROFILE, {"t": small_entry()})
+    copy = tmp_path / "old.json"
+    copy.write_text((tmp_path / f"{PROFILE.key}.json").read_text())
+    with pytest.raises(BaselineError) as info:
+        BaselineStore(tmp_path, "--edgetpu-baseline-dir")
+    assert str(info.value) == (
+        f"{copy} holds the baselines of profile {PROFILE.key!r}, which {PROFILE.key}.json "
+        "beside it holds too; move the entries you want into that file and delete this one"
+    )
+
+
 def test_store_ignores_files_that_are_not_json(tmp_path: Path) -> None:
     write_entries(tmp_path, PROFILE, {"t": small_entry()})
     (tmp_path / "README.md").write_text("# baselines\n", encoding="utf-8")

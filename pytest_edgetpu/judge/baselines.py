@@ -286,6 +286,12 @@ class BaselineStore:
                     continue
                 parsed = load_file(path)
                 if parsed.profile.key != path.stem:
+                    if (directory / f"{parsed.profile.key}.json").exists():
+                        raise BaselineError(
+                            f"{path} holds the baselines of profile {parsed.profile.key!r}, "
+                            f"which {parsed.profile.key}.json beside it holds too; move the "
+                            "entries you want into that file and delete this one"
+                        )
                     raise BaselineError(
                         f"{path} holds the baselines of profile {parsed.profile.key!r}; "
                         f"rename it to {parsed.profile.key}.json (the name selects the profile)"
