@@ -957,3 +957,32 @@ def test_a_relative_run_for_git_bisect_says_bad_good_or_skip(
     alone = pytester.runpytest("--edgetpu-bisect", "models")
     assert alone.ret == pytest.ExitCode.USAGE_ERROR
     alone.stderr.fnmatch_lines(["ERROR: --edgetpu-bisect: git bisect's exit codes judge a *"])
+
+
+@pytest.mark.parametrize("failure", ["checkout", "helper"])
+def test_machinery_that_fails_at_the_revision_fails_the_test_in_one_line(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    """A full disk while checking out the revision, or a helper that cannot start, is the
+    plugin's failure, not the test's at the revision: the test fails rather than passing as
+    "not compared"."""
+    pytester.makeini(RELATIVE_INI)
+    pytester.makepyfile(test_a="def test_a(tpu_bench):\n    tpu_bench(lambda: sum(range(99)))\n")
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path, "base")
+
+    def no_space(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if failure == "checkout":
+        monkeypatch.setattr(RevisionFiles, "_write_files", no_space)
+        why = "its files could not be checked out (*No space left on device)"
+    else:
+        monkeypatch.setattr(sys, "executable", str(pytester.path / "no-such-python"))
+        why = "its helper process could not start (*No such file or directory*)"
+    result = pytester.runpytest("--edgetpu-against=HEAD")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [f"*relative mode could not run test_a.py::test_a at HEAD (*): {why}"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ..core.errors import EdgeTpuError
+from ..core.errors import EdgeTpuError, RevisionError
 from ..core.limits import MAX_MODEL_BYTES
 from ..engine.against import Base, NotCompared
 from ..engine.session import DeviceSession
@@ -95,7 +95,11 @@ class Relative:
         try:
             test = self._test_for(node_id)
         except EdgeTpuError as error:
-            return NotCompared(self.words, where, f"not compared: {error}")
+            # The plugin's own machinery failed, not the test: a benchmark it could not compare
+            # for that reason must not pass as merely "not compared".
+            raise RevisionError(
+                f"relative mode could not run {node_id} at {self.words}: {error}"
+            ) from None
         if test.missing:
             return NotCompared(self.words, where, test.missing)
         found = test.calls.get(call)

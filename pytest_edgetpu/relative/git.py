@@ -261,9 +261,7 @@ class RevisionFiles:
             try:
                 self._write_files(target, files)
             except OSError as error:
-                raise RevisionError(
-                    f"{self.revision.words}: its files could not be checked out ({error})"
-                ) from None
+                raise RevisionError(f"its files could not be checked out ({error})") from None
             self._checkout = target
         return self._checkout
 

@@ -143,8 +143,8 @@ class RevisionHelper:
             "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-o", "addopts=",
             "-o", "edgetpu_against=", "-q", "--edgetpu-device=cpu",
         ]  # fmt: skip
-        with open(self.log, "wb") as log:
-            try:
+        try:
+            with open(self.log, "wb") as log:
                 self._helper = subprocess.Popen(
                     command,
                     cwd=self.checkout,
@@ -154,9 +154,13 @@ class RevisionHelper:
                     stderr=subprocess.STDOUT,
                     pass_fds=(commands_read, answers_write),
                 )
-            finally:
-                os.close(commands_read)
-                os.close(answers_write)
+        except OSError as error:
+            for descriptor in (commands_write, answers_read):
+                os.close(descriptor)
+            raise RevisionError(f"its helper process could not start ({error})") from None
+        finally:
+            os.close(commands_read)
+            os.close(answers_write)
         self._commands = os.fdopen(commands_write, "w", encoding="ascii")
         self._answers = os.fdopen(answers_read, "r", encoding="ascii")
 
