@@ -61,12 +61,17 @@ def dataframe(series: Sequence[Series]) -> Any:
 
 def history_command(args: argparse.Namespace) -> int:
     """``pytest-edgetpu history``: the table, the plots, and the exit status."""
+    from .core.jsonio import check_writable
     from .options import parse_threshold
     from .report.history import history_markdown, newest_regression, write_history_plots
+    from .report.plots import check_matplotlib
 
     threshold = parse_threshold(args.threshold, "--threshold")
     if not args.results:
         raise ResultsError("history: give the --edgetpu-json files of the runs to read")
+    if args.plot:
+        check_matplotlib("--plot")
+        check_writable(Path(args.plot), "--plot", directory=True)
     series = load_history(args.results, threshold)
     print(history_markdown(series), end="")
     if args.plot:

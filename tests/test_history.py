@@ -99,6 +99,13 @@ def test_history_of_a_file_that_is_no_results_file_is_one_line(
         err = capsys.readouterr().err
         assert err.startswith(f"pytest-edgetpu: error: {bad}") and err.count("\n") == 1, err
     assert main(["history"]) == 2
+    capsys.readouterr()
+    # A --plot that names a file: one line, before any results file is read.
+    assert main(["history", *map(str, runs[1:]), "--plot", str(runs[1])]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        f"pytest-edgetpu: error: --plot: {runs[1]} is a file, not a directory; choose a directory\n"
+    )
 
 
 def test_a_series_is_per_benchmark_and_profile(tmp_path: Path) -> None:

@@ -4,15 +4,13 @@ per benchmark. Renders; never decides."""
 from __future__ import annotations
 
 import io
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core.errors import ResultsError, one_line
-from ..core.jsonio import write_atomic
+from ..core.errors import one_line
 from ..judge.history import Series
 from ..judge.verdict import format_interval, format_ms
-from .plots import check_matplotlib
+from .plots import check_matplotlib, write_png
 
 __all__ = ["history_markdown", "newest_regression", "write_history_plots"]
 
@@ -64,12 +62,13 @@ def newest_regression(series: Sequence[Series]) -> list[str]:
 
 def write_history_plots(series: Sequence[Series], directory: Path) -> list[Path]:
     """A PNG per benchmark: its compared figure run after run, its levels between steps."""
-    check_matplotlib()
+    check_matplotlib("--plot")
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     directory.mkdir(parents=True, exist_ok=True)
-    written = []
+    written: list[Path] = []
+    used: set[str] = set()
     for one in series:
         figure = Figure(figsize=(8.5, 4.0), dpi=100, layout="constrained")
         FigureCanvasAgg(figure)
@@ -90,11 +89,5 @@ def write_history_plots(series: Sequence[Series], directory: Path) -> list[Path]
         axes.set_ylabel("compared ms")
         png = io.BytesIO()
         figure.savefig(png, format="png")
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", f"{one.test_id}-{one.profile}").strip("_.")
-        path = directory / f"{stem[:150] or 'series'}.png"
-        try:
-            write_atomic(path, png.getvalue())
-        except OSError as exc:
-            raise ResultsError(f"cannot write the plot {path}: {exc.strerror or exc}") from exc
-        written.append(path)
+        written.append(write_png(directory, f"{one.test_id}-{one.profile}", used, png.getvalue()))
     return written

@@ -34,7 +34,7 @@ from ..judge.verdict import Status, compared_words, format_interval, format_ms
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["check_matplotlib", "write_plots"]
+__all__ = ["check_matplotlib", "write_plots", "write_png"]
 
 #: The command that installs what ``--edgetpu-plot`` needs.
 _INSTALL: Final = 'pip install "pytest-edgetpu[plot]"'
@@ -56,11 +56,11 @@ _ENTRY_QUANTILES: Final = (("min", 0.0), ("p50", 0.5), ("p90", 0.9), ("p99", 0.9
 _Series = tuple[str, Sequence[float], Mapping[str, float], str]
 
 
-def check_matplotlib() -> None:
-    """Stop before any test runs when ``--edgetpu-plot`` cannot be honoured."""
+def check_matplotlib(option: str = "--edgetpu-plot") -> None:
+    """Stop before any test runs (or any file is read) when ``option`` cannot be honoured."""
     if importlib.util.find_spec("matplotlib") is None:
         raise ConfigError(
-            f"--edgetpu-plot needs matplotlib, which is not installed; install it with: {_INSTALL}"
+            f"{option} needs matplotlib, which is not installed; install it with: {_INSTALL}"
         )
 
 
@@ -73,26 +73,28 @@ def write_plots(results: Sequence[Result], directory: Path) -> list[Path]:
     for result in results:
         if not isinstance(result, TimedResult):
             continue
-        path = directory / f"{_file_stem(result.test_id, used)}.png"
-        png = _plot(result, result.compared_entry)
-        try:
-            # Atomic: a full disk leaves no empty PNG, and a planted symlink is replaced.
-            write_atomic(path, png)
-        except OSError as exc:
-            raise ResultsError(f"cannot write the plot {path}: {exc.strerror or exc}") from exc
-        written.append(path)
+        written.append(
+            write_png(directory, result.test_id, used, _plot(result, result.compared_entry))
+        )
     return written
 
 
-def _file_stem(test_id: str, used: set[str]) -> str:
-    """A file name from the test id, unique among ``used`` (two ids may slug alike)."""
-    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", test_id).strip("_.")[:150] or "test"
+def write_png(directory: Path, name: str, used: set[str], png: bytes) -> Path:
+    """Write ``png`` into ``directory`` under a file name made from ``name``, unique among
+    ``used`` (two names may slug alike: neither plot is lost)."""
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_.")[:150] or "test"
     unique, count = stem, 1
     while unique in used:
         count += 1
         unique = f"{stem}-{count}"
     used.add(unique)
-    return unique
+    path = directory / f"{unique}.png"
+    try:
+        # Atomic: a full disk leaves no empty PNG, and a planted symlink is replaced.
+        write_atomic(path, png)
+    except OSError as exc:
+        raise ResultsError(f"cannot write the plot {path}: {exc.strerror or exc}") from exc
+    return path
 
 
 def _plot(result: TimedResult, baseline: BaselineEntry | None) -> bytes:
