@@ -1,11 +1,10 @@
 """The ``pytest-edgetpu`` command (also ``python -m pytest_edgetpu``).
 
-Subcommands: ``devices`` (what is attached, which runtime would be used), ``show`` (the
-baselines as a table), ``compare RESULTS.json`` (verdicts without pytest), ``accept
-RESULTS.json`` (a run's results become baselines), ``diff REV`` (how the baselines changed
-since a git revision), ``inspect MODEL...`` (what edgetpu_compiler did to a model),
-``history RESULTS.json...`` (steps in a gate's runs). Exit codes: 0
-success, 1 a regression (``compare``) or a measurement not accepted (``accept``), 2 bad input.
+Subcommands: ``devices`` (what is attached, which runtime), ``show`` (baselines as a table),
+``compare RESULTS.json`` (verdicts without pytest), ``accept RESULTS.json`` (results become
+baselines), ``diff REV`` (baselines changed since a revision), ``inspect MODEL...`` (what
+edgetpu_compiler did), ``history RESULTS.json...`` (steps in a gate's runs). Exit codes: 0
+success, 1 a regression or a measurement not accepted (``accept``), 2 bad input.
 """
 
 from __future__ import annotations
@@ -23,7 +22,7 @@ from typing import Any
 
 from .core.errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
 from .core.jsonio import MAX_BYTES
-from .core.stats import compared_value, fastest, shift
+from .core.stats import compared_value, fastest, instance_figure, shift
 from .device.discovery import discover
 from .device.profile import Profile
 from .device.runtime import load_runtime
@@ -350,11 +349,13 @@ def _diff(args: argparse.Namespace) -> int:
                 change = f"metric {old.metric} -> {new.metric}"
             else:
                 change = "added" if old is None else "removed"
+            metric = next(e.metric for e in (new, old) if e is not None)
             rows.append(
                 {
                     "test": test_id,
                     "profile": key,
-                    "metric": next(e.metric for e in (new, old) if e is not None),
+                    "metric": metric,
+                    "compared figure": instance_figure(metric),
                     "compared old ms": _compared_ms(old),
                     "compared new ms": _compared_ms(new),
                     "change": change,

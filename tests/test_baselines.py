@@ -877,7 +877,7 @@ def test_a_gate_run_never_modifies_the_baselines(project: pytest.Pytester) -> No
     project.makepyfile(test_gate=bench_file("test_a", "test_b"))
     result = project.runpytest("--edgetpu", "--edgetpu-json=r.json", "--edgetpu-report=r.md")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*REGRESSION p50*confirmed*"])
+    result.stdout.fnmatch_lines(["*REGRESSION p50 (compared p5) *confirmed*"])
     assert snapshot(project.path / "baselines") == before
 
 

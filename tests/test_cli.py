@@ -154,7 +154,7 @@ def test_compare_exits_1_on_a_regression(
     slower = slow_down(measured / "results.json", 1.5)
     assert main(["compare", str(slower)]) == 1
     out = capsys.readouterr().out
-    assert "REGRESSION p50" in out and "(+50.0%, 95% CI +" in out
+    assert "REGRESSION p50 (compared p5) " in out and "(+50.0%, 95% CI +" in out
     assert "1 regressed of 1" in out
     # A change short of four fifths of the threshold passes.
     assert main(["compare", str(slower), "--threshold", "63%"]) == 0

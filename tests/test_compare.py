@@ -219,7 +219,9 @@ def test_the_message_shows_the_compared_figures_and_labels_the_pooled_ones() -> 
     current = make_current(scaled(TIGHT, 3.36), value_ms=7.51)
     verdict = compare(found(entry), current, POLICY)
     assert (verdict.compared_baseline_ms, verdict.compared_current_ms) == pytest.approx((3.0, 3.36))
-    assert verdict.message.startswith("REGRESSION p50 3.00 ms -> 3.36 ms (+12.0%, 95% CI ")
+    assert verdict.message.startswith(
+        "REGRESSION p50 (compared p5) 3.00 ms -> 3.36 ms (+12.0%, 95% CI "
+    )
     assert (
         "; compared: the p5 of each side's fastest instances (pooled p50 3.17 ms -> 7.51 ms)"
         in (verdict.message)
@@ -230,12 +232,16 @@ def test_regression_message_of_the_product_spec_example() -> None:
     entry = make_entry(scaled(TIGHT, 1.31), value_ms=1.31)
     current = make_current(scaled(TIGHT, 1.52), value_ms=1.52)
     message = compare(found(entry), current, POLICY).message
-    assert message.startswith("REGRESSION p50 1.31 ms -> 1.52 ms (+16.0%, 95% CI "), message
+    assert message.startswith("REGRESSION p50 (compared p5) 1.31 ms -> 1.52 ms (+16.0%, 95% CI "), (
+        message
+    )
 
 
 def test_regression_message_keeps_three_significant_digits() -> None:
     message = regression_verdict().message
-    assert message.startswith("REGRESSION p50 1.00 ms -> 1.20 ms (+20.0%, 95% CI "), message
+    assert message.startswith("REGRESSION p50 (compared p5) 1.00 ms -> 1.20 ms (+20.0%, 95% CI "), (
+        message
+    )
     assert (
         f"on {DEVICE}; baseline baselines/cpu-x.json recorded 2026-11-20 from model sha256 cb27…"
         in message

@@ -117,7 +117,9 @@ def test_a_regression_fails_its_test_under_xdist(project: pytest.Pytester) -> No
     # other core now streams a larger model through the shared memory: it read up to +25%.
     result = project.runpytest("-n", "2", TWO_CPUS, "--edgetpu", "--edgetpu-threshold=100%")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["FAILED test_bench.py::test_one - Failed: REGRESSION p50*"])
+    result.stdout.fnmatch_lines(
+        ["FAILED test_bench.py::test_one - Failed: REGRESSION p50 (compared p5) *"]
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 

@@ -104,7 +104,8 @@ def test_a_slower_model_fails_its_test_with_the_numbers(project: pytest.Pytester
     result.stdout.fnmatch_lines(
         [
             "*_ test_latency _*",
-            "REGRESSION p50 * ms -> * ms (+*%, 95% CI +*..+*%) on cpu (*, LiteRT *, 1 thread);"
+            "REGRESSION p50 (compared p5) * ms -> * ms (+*%, 95% CI +*..+*%)"
+            " on cpu (*, LiteRT *, 1 thread);"
             " baseline baselines/cpu-*.json recorded 20*-*-* from model sha256 *…;"
             " compared: the p5 of each side's fastest instances (pooled p50 * ms -> * ms);"
             " model changed since the baseline (* -> *); first measurement +*%, confirmed*",
@@ -140,7 +141,9 @@ def test_a_gate_stops_once_its_verdict_is_settled_and_confirms_over_longer(
     project.makepyfile(test_latency=bench_test(model="models/big_conv.tflite"))
     slower = project.runpytest(*longer, "--edgetpu-json=slower.json")
     slower.assert_outcomes(passed=1, failed=1)
-    slower.stdout.fnmatch_lines(["*REGRESSION p50*first measurement +*%, confirmed*"])
+    slower.stdout.fnmatch_lines(
+        ["*REGRESSION p50 (compared p5) *first measurement +*%, confirmed*"]
+    )
     (confirmation,) = json.loads((project.path / "slower.json").read_text())["results"]
     assert confirmation["elapsed_s"] >= 2 / 3
     reason = confirmation["stop_reason"]
@@ -157,7 +160,7 @@ def test_the_real_mobilenet_swap_is_a_regression(
     project.makepyfile(test_latency=bench_test(model=str(large)))
     result = project.runpytest("--edgetpu")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines(["*REGRESSION p50 * ms -> * ms (+*%*confirmed*"])
+    result.stdout.fnmatch_lines(["*REGRESSION p50 (compared p5) * ms -> * ms (+*%*confirmed*"])
 
 
 def test_callable_is_measured_over_fresh_instances_of_its_models(

@@ -216,9 +216,9 @@ def test_a_slowdown_measured_beside_the_revision_is_a_regression_that_names_it()
     assert verdict.status is Status.REGRESSION
     assert verdict.change is not None and verdict.change.estimate == pytest.approx(0.2, abs=0.01)
     # The medians of each side's pair values: 1.0055 and 1.2066.
-    assert verdict.message.startswith("REGRESSION p50 1.01 ms -> 1.21 ms (+20.0%, 95% CI "), (
-        verdict.message
-    )
+    assert verdict.message.startswith(
+        "REGRESSION p50 (compared p5) 1.01 ms -> 1.21 ms (+20.0%, 95% CI "
+    ), verdict.message
     assert (
         "on cpu (x86_64, LiteRT 2.3.0, 1 thread) against origin/main (a1b2c3d), measured now, "
         "12 interleaved pairs; compared: the p5 of each side, pair by pair (medians shown)"
@@ -561,7 +561,8 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     )
     result.stdout.re_match_lines(
         [
-            rf"test_suite.py::test_model: REGRESSION p50 \S+ ms -> \S+ ms \(\+\d+\.\d%, 95% CI "
+            r"test_suite.py::test_model: REGRESSION p50 \(compared p5\) "
+            rf"\S+ ms -> \S+ ms \(\+\d+\.\d%, 95% CI "
             rf".*\) on cpu \(.*\) against HEAD \({head}\), measured now, \d+ interleaved pairs; "
         ]
     )
@@ -574,7 +575,7 @@ def test_every_kind_of_benchmark_is_gated_against_the_revision(
     capsys.readouterr()
     assert main(["compare", str(out)]) == 1
     compared = capsys.readouterr().out
-    assert "test_suite.py::test_model: REGRESSION p50 " in compared
+    assert "test_suite.py::test_model: REGRESSION p50 (compared p5) " in compared
     assert f"against HEAD ({head}), measured now, " in compared
 
 

@@ -81,11 +81,11 @@ def test_summary_table_exact_content() -> None:
     assert summary_table([PASSED, NEW, REGRESSION]).splitlines() == [
         "test                   device  compared ms (baseline -> now)  change (95% CI)       "
         "     pooled p50 ms  pooled p90 ms  pooled p99 ms    n  CPU wait  verdict",
-        "test_a.py::test_big    cpu:0   0.504 -> 1.94                  +284.6% (+256.0..+312."
+        "test_a.py::test_big    cpu:0   p5 0.504 -> 1.94               +284.6% (+256.0..+312."
         "7%)           1.84           2.21           2.76  400        2%  REGRESSION",
         "test_a.py::test_new    cpu:0                                                        "
         "              12.3           14.8           18.5  400        2%  NO_BASELINE",
-        "test_a.py::test_small  cpu:0   0.498 -> 0.500                 +0.4% (-1.0..+2.0%)   "
+        "test_a.py::test_small  cpu:0   p5 0.498 -> 0.500              +0.4% (-1.0..+2.0%)   "
         "             0.500          0.600          0.750  400        2%  PASS",
     ]
 
@@ -118,13 +118,14 @@ def test_markdown_report_exact_content() -> None:
             "",
             h,
             rule,
-            "| `test_a.py::test_big` | 0.504 -> 1.94 | +284.6% (+256.0..+312.7%) | 1.84 | 2.21 "
+            "| `test_a.py::test_big` | p5 0.504 -> 1.94 | +284.6% (+256.0..+312.7%) | 1.84 | 2.21 "
             "| 2.76 | 2% | **REGRESSION** |",
             "| `test_a.py::test_new` |  |  | 12.3 | 14.8 | 18.5 | 2% | NO_BASELINE |",
-            "| `test_a.py::test_small` | 0.498 -> 0.500 | +0.4% (-1.0..+2.0%) | 0.500 | 0.600 "
+            "| `test_a.py::test_small` | p5 0.498 -> 0.500 | +0.4% (-1.0..+2.0%) | 0.500 | 0.600 "
             "| 0.750 | 2% | PASS |",
             "",
-            "- `test_a.py::test_big`: REGRESSION p50 0.504 ms -> 1.94 ms (+284.6%, 95% CI "
+            "- `test_a.py::test_big`: REGRESSION p50 (compared p5) 0.504 ms -> 1.94 ms "
+            "(+284.6%, 95% CI "
             f"+256.0..+312.7%) on {CPU_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 "
             "from model sha256 cb27…; compared: the p5 of each side's fastest instances (pooled "
             "p50 0.504 ms -> 1.84 ms)",
@@ -135,10 +136,11 @@ def test_markdown_report_exact_content() -> None:
             "",
             h,
             rule,
-            "| `test_a.py::test_small` | 0.0500 -> 0.0412 | -17.6% (-20.0..-15.0%) | 0.0412 "
+            "| `test_a.py::test_small` | p5 0.0500 -> 0.0412 | -17.6% (-20.0..-15.0%) | 0.0412 "
             "| 0.0494 | 0.0618 | 2% | IMPROVED |",
             "",
-            "- `test_a.py::test_small`: IMPROVED p50 0.0500 ms -> 0.0412 ms (-17.6%, 95% CI "
+            "- `test_a.py::test_small`: IMPROVED p50 (compared p5) 0.0500 ms -> 0.0412 ms "
+            "(-17.6%, 95% CI "
             f"-20.0..-15.0%) on {USB_WORDS}; baseline {BASELINE_FILE} recorded 2026-11-20 from "
             "model sha256 cb27…; compared: the p5 of each side's fastest instances (pooled p50 "
             "0.0500 ms -> 0.0412 ms)",
@@ -188,7 +190,7 @@ def test_markdown_report_names_a_metric_other_than_p50_and_escapes_pipes() -> No
     )
     text = markdown_report([tail], {}, {PROFILE: Profile(PROFILE_FIELDS)})
     assert (
-        "| `test_a.py::test_x[a\\|b]` | 2.00 -> 2.00 (p99) | +0.0% (-10.0..+10.0%) | 1.00 | "
+        "| `test_a.py::test_x[a\\|b]` | p99 2.00 -> 2.00 | +0.0% (-10.0..+10.0%) | 1.00 | "
         "1.20 | 1.50 | 2% | PASS, recorded |" in text
     )
 
@@ -222,6 +224,7 @@ def test_junit_properties_of_a_confirmed_regression() -> None:
         ("edgetpu_p90_ms", "2.208"),
         ("edgetpu_p99_ms", "2.76"),
         ("edgetpu_baseline_p50_ms", "0.504"),
+        ("edgetpu_compared_figure", "p5"),
         ("edgetpu_compared_baseline_ms", "0.504"),
         ("edgetpu_compared_ms", "1.938"),
         ("edgetpu_change", "+2.8460"),
@@ -255,7 +258,7 @@ def test_junit_properties_without_baseline_and_of_another_metric() -> None:
 def test_progress_lines() -> None:
     assert progress_line(REGRESSION) == (
         "p50 1.84 ms, p90 2.21 ms, p99 2.76 ms (n 400): REGRESSION +284.6% (+256.0..+312.7%),"
-        " compared 0.504 ms -> 1.94 ms, confirmed"
+        " compared p5 0.504 ms -> 1.94 ms, confirmed"
     )
     new = replace(NEW, recorded=True)
     assert (
@@ -269,23 +272,23 @@ def test_update_lines() -> None:
         == "test_a.py::test_new: recorded p50 12.3 ms (new)"
     )
     assert update_line(replace(PASSED, recorded=True)) == (
-        "test_a.py::test_small: recorded p50 0.500 ms (compared 0.498 ms -> 0.500 ms, +0.4%: "
+        "test_a.py::test_small: recorded p50 0.500 ms (compared p5 0.498 ms -> 0.500 ms, +0.4%: "
         "unchanged within the threshold; pooled p50 was 0.498 ms)"
     )
     assert update_line(
         replace(PASSED, recorded=True, verdict=replace(PASSED.verdict, status=Status.MODEL_CHANGED))
     ) == (
-        "test_a.py::test_small: recorded p50 0.500 ms (compared 0.498 ms -> 0.500 ms, +0.4%: "
+        "test_a.py::test_small: recorded p50 0.500 ms (compared p5 0.498 ms -> 0.500 ms, +0.4%: "
         "model changed, latency unchanged within the threshold; pooled p50 was 0.498 ms)"
     )
     unstable = result("t.py::t", "UNSTABLE", 0.6, baseline=0.5, change=(0.2, -0.05, 0.5))
     assert update_line(unstable) == (
-        "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline (compared 0.500 ms"
+        "t.py::t: not recorded: p50 0.600 ms is UNSTABLE against the baseline (compared p5 0.500 ms"
         " -> 0.600 ms, +20.0% (-5.0..+50.0%): too noisy to decide); the old entry is kept; "
         "measure again, or record it anyway with --edgetpu-accept-unstable"
     )
     assert update_line(replace(unstable, recorded=True)) == (
-        "t.py::t: recorded p50 0.600 ms (compared 0.500 ms -> 0.600 ms, +20.0%: unstable; pooled"
+        "t.py::t: recorded p50 0.600 ms (compared p5 0.500 ms -> 0.600 ms, +20.0%: unstable; pooled"
         " p50 was 0.500 ms)"
     )
     assert kept_line("t.py::gone") == "t.py::gone: kept (not run)"
@@ -382,10 +385,10 @@ def test_a_model_swap_reaches_every_report(
     result.stdout.fnmatch_lines(
         [
             "test_swap.py::test_swapped FAILED*",
-            "    p50 * ms, p90 * ms, p99 * ms (n *): REGRESSION +*% (+*..+*%), compared * ms -> *"
-            " ms, confirmed",
+            "    p50 * ms, p90 * ms, p99 * ms (n *): REGRESSION +*% (+*..+*%), compared p5 * ms"
+            " -> * ms, confirmed",
             "test_swap.py::test_same PASSED*",
-            "    p50 * ms, p90 * ms, p99 * ms (n *): PASS *% (*..*%), compared * ms -> * ms",
+            "    p50 * ms, p90 * ms, p99 * ms (n *): PASS *% (*..*%), compared p5 * ms -> * ms",
             "edgetpu: report written to out/report.md",
             "edgetpu: 2 plot(s) written to out/plots",
         ]
@@ -402,7 +405,7 @@ def test_a_model_swap_reaches_every_report(
     ]
     pytest.LineMatcher(lines[4:]).fnmatch_lines(
         [
-            "- `test_swap.py::test_swapped`: REGRESSION p50 *",
+            "- `test_swap.py::test_swapped`: REGRESSION p50 (compared p5) *",
             "- `test_swap.py::test_swapped`: MEMORY *allocate_anon (private memory added by "
             "allocate_tensors) * KiB -> * KiB (+* KiB, +*%; spread over 3 processes * KiB)*",
             "<details><summary>Memory per phase (KiB) and delegation</summary>",
@@ -425,8 +428,8 @@ def test_a_model_swap_reaches_every_report(
             " **REGRESSION** |",
             "| `test_swap.py::test_same` | * -> * | *% (*..*%) | * | * | * | *% | PASS |",
             "",
-            "- `test_swap.py::test_swapped`: REGRESSION p50 * ms -> * ms *; model changed since"
-            " the baseline (* -> *); first measurement +*%, confirmed",
+            "- `test_swap.py::test_swapped`: REGRESSION p50 (compared p5) * ms -> * ms *; model"
+            " changed since the baseline (* -> *); first measurement +*%, confirmed",
             "",
             "<details><summary>Environment and fingerprints</summary>",
             "*",
@@ -451,6 +454,7 @@ def test_a_model_swap_reaches_every_report(
         "edgetpu_p90_ms",
         "edgetpu_p99_ms",
         "edgetpu_baseline_p50_ms",
+        "edgetpu_compared_figure",
         "edgetpu_compared_baseline_ms",
         "edgetpu_compared_ms",
         "edgetpu_change",
@@ -511,9 +515,9 @@ def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Py
             "1 baseline(s) recorded, 1 not recorded (UNSTABLE or BUSY; --edgetpu-accept-unstable"
             " records them)",
             "test_up.py::test_conv: not recorded: p50 * ms is UNSTABLE against the baseline"
-            " (compared * ms -> * ms, +*% (-*..+*%): too noisy to decide); the old entry is kept;"
-            " measure again, or record it anyway with --edgetpu-accept-unstable",
-            "test_up.py::test_dense: recorded p50 * ms (compared * ms -> * ms, *%: *; pooled p50"
+            " (compared p5 * ms -> * ms, +*% (-*..+*%): too noisy to decide); the old entry is"
+            " kept; measure again, or record it anyway with --edgetpu-accept-unstable",
+            "test_up.py::test_dense: recorded p50 * ms (compared p5 * ms -> * ms, *%: *; pooled p50"
             " was * ms)",
             "test_up.py::test_gone: kept (not run)",
             "edgetpu: baselines written to baselines/cpu-*.json",
@@ -531,8 +535,8 @@ def test_update_refuses_unstable_entries_and_lists_those_kept(project: pytest.Py
     result.stdout.fnmatch_lines(
         [
             "2 baseline(s) recorded",
-            "test_up.py::test_conv: recorded p50 * ms (compared * ms -> * ms, +*%: unstable; pooled"
-            " p50 was * ms)",
+            "test_up.py::test_conv: recorded p50 * ms (compared p5 * ms -> * ms, +*%: unstable;"
+            " pooled p50 was * ms)",
         ]
     )
     result.stdout.no_fnmatch_line("    p50 *")

@@ -121,8 +121,9 @@ class Verdict:
                 )
                 if self.baseline_sha256:
                     compared_with += f" from model sha256 {self.baseline_sha256[:4]}…"
+            # The gated metric first, then the figures compared under their own name.
             text = (
-                f"{head} {self.compared_figures} "
+                f"{head} (compared {instance_figure(self.metric)}) {self._compared_ms} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
                 f"on {self.device_words}{compared_with}; compared: "
                 f"{compared_words(self.metric, paired=bool(self.against))} "
@@ -137,11 +138,17 @@ class Verdict:
 
     @property
     def compared_figures(self) -> str:
-        """``1.31 ms -> 1.52 ms``: the compared figures, baseline first ("" when none)."""
+        """``p5 1.31 ms -> 1.52 ms``: the compared figures under their own name (the p5 of
+        instances when the metric is p50), baseline first ("" when none)."""
         if self.compared_baseline_ms is None or self.compared_current_ms is None:
             return ""
+        return f"{instance_figure(self.metric)} {self._compared_ms}"
+
+    @property
+    def _compared_ms(self) -> str:
         return (
-            f"{format_ms(self.compared_baseline_ms)} ms -> {format_ms(self.compared_current_ms)} ms"
+            f"{format_ms(self.compared_baseline_ms or 0.0)} ms -> "
+            f"{format_ms(self.compared_current_ms or 0.0)} ms"
         )
 
 

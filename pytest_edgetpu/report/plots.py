@@ -128,7 +128,7 @@ def _title(result: TimedResult) -> str:
         figures = f"{metric} {now} ms, not compared with a baseline"
     else:
         figures = (
-            f"{metric} {verdict.compared_figures}: {change.estimate:+.1%} "
+            f"{verdict.compared_figures}: {change.estimate:+.1%} "
             f"(95% CI {format_interval(change.low, change.high)})"
         )
         if verdict.confirmed:
