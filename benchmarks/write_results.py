@@ -238,6 +238,25 @@ def main() -> None:
             "Steps in a gate's history: series of 30 real gate runs (pytest-edgetpu history)",
             "",
         ),
+        (
+            "process_offsets.py",
+            "process_offsets.json",
+            "Two processes of the same code: the offset between them, and what a verdict inside "
+            "one pair of processes makes of it (6 small callables, 2 microsecond models, quiet)",
+            "Unchanged code; 'between sd' is the spread of the change across repetitions (new "
+            "processes each), 'within hw' the median half-width of one run's 95% interval: the "
+            "interval computed inside one pair of processes is 3 to 20 times too sure.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate.json",
+            "Relative mode on 6 small callables: both sides in one pair of processes (before) "
+            "or in pairs of processes (now), unchanged code and +10% work",
+            "Before: the callable's head in pytest's process, its base in one helper. Now: "
+            "both sides in helpers of one kind, 4 to 8 pairs of processes, the verdict's "
+            "interval across them. The cost is the helpers' starts (8 to 16 per test file, and "
+            "as many again for each confirmation).\n\n",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
@@ -250,6 +269,8 @@ def main() -> None:
                 "memory.py",
                 "history_steps.py",
                 "creep.py",
+                "process_offsets.py",
+                "process_gate.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)

@@ -77,6 +77,10 @@ class Fields:
             raise self.wrong(key)
         return value
 
+    def optional_flag(self, key: str) -> bool:
+        """The flag, False when absent (written before the flag existed)."""
+        return key in self._raw and self.flag(key)
+
     def whole(self, key: str) -> int:
         value = self._get(key)
         if not isinstance(value, int) or isinstance(value, bool):

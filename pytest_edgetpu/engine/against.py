@@ -31,6 +31,11 @@ class Base:
     side: Callable[[MeasureSettings], StartSide]
     model_sha256: str | None = None
     memory: MemoryUse | None = None
+    #: Both sides of process pair ``index`` (the current one first), each in a process of its
+    #: own of one kind, for a benchmark whose processes differ (a callable: its two sides
+    #: would otherwise live in this long-lived process and a fresh helper); None: the current
+    #: side is measured in this process, beside ``side``.
+    process_pair: Callable[[int, MeasureSettings], tuple[StartSide, StartSide]] | None = None
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,8 @@ class Against:
     model_sha256: str | None = None
     #: The model file's memory per phase at the revision, in KiB, where it was measured.
     memory_kib: Mapping[str, float] | None = None
+    #: Whether the pairs were pairs of processes (``instance_values_ms`` each process's).
+    in_processes: bool = False
 
     @property
     def pairs(self) -> int:

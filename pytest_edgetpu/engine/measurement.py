@@ -58,6 +58,8 @@ class Measurement:
     metric: str
     elapsed_s: float
     stop_reason: str
+    #: In a measurement in processes, each process's figure (the median of its instances').
+    process_values: tuple[float, ...] = ()
 
     @functools.cached_property
     def summary(self) -> Summary:
@@ -68,9 +70,12 @@ class Measurement:
 
     @functools.cached_property
     def instance_values(self) -> tuple[float, ...]:
-        """Each instance's figure for the gating metric (ms): what verdicts compare."""
+        """Each instance's figure for the gating metric (ms): what verdicts compare; in a
+        measurement in processes, each process's."""
         from ..core.stats import instance_value
 
+        if self.process_values:
+            return self.process_values
         return tuple(instance_value(inst.samples_ns, self.metric) for inst in self.instances)
 
     @property

@@ -37,7 +37,15 @@ from .inputs import fill_inputs, random_inputs_for
 from .measurement import EarlyStop, MeasureSettings
 from .memory import MemoryUse
 from .probe import ModelProbe
-from .timing import StartInstance, TimedInstance, measure, measure_pairs, pinned, time_once
+from .timing import (
+    StartInstance,
+    TimedInstance,
+    measure,
+    measure_pairs,
+    measure_process_pairs,
+    pinned,
+    time_once,
+)
 
 __all__ = [
     "DeviceSession",
@@ -385,13 +393,19 @@ class DeviceSession:
         if base is None:
             result = measure(start_instance, settings, early=early)
         else:
+            process_pair = base.process_pair
             with pinned(self._pair_cores()):
-                paired = measure_pairs(
-                    functools.partial(TimedInstance, start_instance, settings),
-                    base.side(settings),
-                    settings,
-                    early=early,
-                )
+                if process_pair is None:
+                    paired = measure_pairs(
+                        functools.partial(TimedInstance, start_instance, settings),
+                        base.side(settings),
+                        settings,
+                        early=early,
+                    )
+                else:
+                    paired = measure_process_pairs(
+                        lambda index: process_pair(index, settings), settings, early=early
+                    )
             result = paired.head
             against = Against(
                 base.revision,
@@ -400,6 +414,7 @@ class DeviceSession:
                 instance_values_ms=paired.base.instance_values,
                 model_sha256=base.model_sha256,
                 memory_kib=dict(base.memory.kib) if base.memory is not None else None,
+                in_processes=paired.processes,
             )
         return BenchResult(
             target=target,

@@ -33,7 +33,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .contention import CpuTimesReader, read_cpu_times, wait_share
@@ -56,6 +56,7 @@ __all__ = [
     "instance_runner",
     "measure",
     "measure_pairs",
+    "measure_process_pairs",
     "pinned",
     "time_once",
 ]
@@ -283,10 +284,12 @@ class PairedMeasurement:
     base: Measurement
     elapsed_s: float
     stop_reason: str
+    #: Whether pair ``i`` is a pair of processes (:func:`measure_process_pairs`).
+    processes: bool = False
 
     @property
     def pairs(self) -> int:
-        return len(self.head.instances)
+        return len(self.head.instance_values)
 
 
 def measure_pairs(
@@ -347,6 +350,66 @@ def measure_pairs(
                 elapsed_s,
                 reason,
             )
+
+
+#: Process pairs a measurement in processes makes at least, and at most.
+FEWEST_PROCESS_PAIRS = 4
+MOST_PROCESS_PAIRS = 8
+
+
+def measure_process_pairs(
+    process_pair: Callable[[int], tuple[StartSide, StartSide]],
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
+) -> PairedMeasurement:
+    """Measure pairs of processes, each side of a pair in a process of its own (``process_pair``
+    starts pair ``i``'s), until a stop rule holds on the processes' values.
+
+    Within a pair, interleaved pairs of instances as :func:`measure_pairs` makes them, over an
+    even share of its budget; each process's value is the median of its instances'. Two
+    processes of the same code differ by a few percent, the same way in all their instances, so
+    the process is the unit the verdict counts: the returned measurements' instance values are
+    the processes', ``process_pair(i)``'s in place ``i``, and their instances all the
+    instances measured. The stop rules are :func:`measure_pairs`', counted in process pairs,
+    from :data:`FEWEST_PROCESS_PAIRS` to :data:`MOST_PROCESS_PAIRS`."""
+    __tracebackhide__ = True
+    within = replace(
+        settings,
+        min_instances=_FEWEST_INSTANCES,
+        max_instances=max(_FEWEST_INSTANCES, settings.max_instances // FEWEST_PROCESS_PAIRS),
+        max_time_s=settings.max_time_s / FEWEST_PROCESS_PAIRS,
+    )
+    counted = replace(
+        settings, min_instances=FEWEST_PROCESS_PAIRS, max_instances=MOST_PROCESS_PAIRS
+    )
+    pairs: list[PairedMeasurement] = []
+    head_values: list[float] = []
+    base_values: list[float] = []
+    while True:
+        paired = measure_pairs(*process_pair(len(pairs)), within, clock)
+        pairs.append(paired)
+        head_values.append(statistics.median(paired.head.instance_values))
+        base_values.append(statistics.median(paired.base.instance_values))
+        # The budget is the measuring's: a process's start (pytest, the test's body) is not.
+        elapsed_s = sum(pair.elapsed_s for pair in pairs)
+        reason = _pairs_stop_reason(head_values, base_values, counted, elapsed_s, early)
+        if reason:
+            reason = reason.replace(" pairs measured", " pairs of processes measured")
+            return PairedMeasurement(
+                _processes([p.head for p in pairs], head_values, elapsed_s, reason),
+                _processes([p.base for p in pairs], base_values, elapsed_s, reason),
+                elapsed_s,
+                reason,
+                processes=True,
+            )
+
+
+def _processes(
+    measured: Sequence[Measurement], values: Sequence[float], elapsed_s: float, reason: str
+) -> Measurement:
+    instances = tuple(instance for one in measured for instance in one.instances)
+    return Measurement(instances, measured[0].metric, elapsed_s, reason, tuple(values))
 
 
 def _pairs_stop_reason(

@@ -174,6 +174,7 @@ def compare_against(against: BaseSide, current: Current, policy: Policy) -> Verd
         reason=reason,
         noise_note=_noise_note(change, policy.threshold),
         pairs=against.pairs,
+        process_pairs=against.in_processes,
     )
 
 

@@ -295,6 +295,7 @@ def _against_json(against: BaseSide) -> JsonObject:
             if measured is not None and measured.memory_kib is not None
             else None
         ),
+        "in_processes": measured is not None and measured.in_processes,
     }
 
 
@@ -310,6 +311,7 @@ def _against_from(fields: Fields) -> BaseSide:
         instance_values_ms=fields.numbers("instance_values_ms"),
         model_sha256=fields.optional_text("model_sha256"),
         memory_kib=_memory_figures(memory) if memory is not None else None,
+        in_processes=fields.optional_flag("in_processes"),
     )
 
 
@@ -352,6 +354,7 @@ def _verdict_json(verdict: Verdict) -> JsonObject:
         "baseline_sha256": verdict.baseline_sha256,
         "against": verdict.against,
         "pairs": verdict.pairs,
+        "process_pairs": verdict.process_pairs,
     }
 
 
@@ -387,6 +390,7 @@ def _verdict_from(fields: Fields, metric: str, current_ms: float, device_words: 
         noise_note=fields.text("noise_note"),
         against=fields.optional_text("against") or "",
         pairs=fields.optional_whole("pairs") or 0,
+        process_pairs=fields.optional_flag("process_pairs"),
     )
 
 

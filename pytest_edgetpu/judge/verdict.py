@@ -92,9 +92,10 @@ class Verdict:
     reason: str = ""
     noise_note: str = ""
     #: Relative mode: the revision compared with (``origin/main (a1b2c3d)``) and how many
-    #: interleaved pairs of instances were measured.
+    #: interleaved pairs of instances were measured, or (``process_pairs``) pairs of processes.
     against: str = ""
     pairs: int = 0
+    process_pairs: bool = False
 
     def fails(self, strict: bool) -> bool:
         """Whether this verdict fails its test."""
@@ -111,9 +112,8 @@ class Verdict:
         else:
             c = self.change
             if self.against:
-                compared_with = (
-                    f" against {self.against}, measured now, {self.pairs} interleaved pairs"
-                )
+                unit = "pairs of processes" if self.process_pairs else "interleaved pairs"
+                compared_with = f" against {self.against}, measured now, {self.pairs} {unit}"
             else:
                 compared_with = (
                     f"; baseline {self.baseline_path} recorded "
@@ -126,7 +126,7 @@ class Verdict:
                 f"{head} (compared {instance_figure(self.metric)}) {self._compared_ms} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
                 f"on {self.device_words}{compared_with}; compared: "
-                f"{compared_words(self.metric, paired=bool(self.against))} "
+                f"{compared_words(self.metric, bool(self.against), self.process_pairs)} "
                 f"(pooled {self.metric} {format_ms(self.baseline_ms)} ms -> "
                 f"{format_ms(self.current_ms)} ms)"
             )
@@ -152,9 +152,15 @@ class Verdict:
         )
 
 
-def compared_words(metric: str, paired: bool = False) -> str:
+def compared_words(metric: str, paired: bool = False, processes: bool = False) -> str:
     """What a verdict on ``metric`` compares, in words: ``the p5 of each side's fastest
-    instances``; ``paired``: of each side of each interleaved pair."""
+    instances``; ``paired``: of each side of each interleaved pair; ``processes``: of each
+    process of each pair of processes."""
+    if processes:
+        return (
+            f"the median {instance_figure(metric)} of each process's instances, pair of "
+            "processes by pair (medians shown)"
+        )
     if paired:
         return f"the {instance_figure(metric)} of each side, pair by pair (medians shown)"
     return f"the {instance_figure(metric)} of each side's fastest instances"

@@ -18,7 +18,9 @@ from pathlib import Path
 from ..core.errors import EdgeTpuError, RevisionError
 from ..core.limits import MAX_MODEL_BYTES
 from ..engine.against import Base, NotCompared
+from ..engine.measurement import MeasureSettings
 from ..engine.session import DeviceSession
+from ..engine.timing import StartSide
 from ..model.inspection import ModelInfo
 from .git import Revision, RevisionFiles
 from .helper import RevisionHelper, RevisionTest
@@ -34,8 +36,12 @@ class Relative:
         self.revision = revision
         self.rootdir = rootdir
         self.files = RevisionFiles(revision, MAX_MODEL_BYTES)
-        self._helper: RevisionHelper | None = None
-        self._test: RevisionTest | None = None
+        # The test file's helpers, per side (head: the working tree, base: the revision), in
+        # process pairs, and the test each serves.
+        self._file: str | None = None
+        self._helpers: dict[str, list[RevisionHelper]] = {"head": [], "base": []}
+        self._tests: dict[str, list[RevisionTest | None]] = {"head": [], "base": []}
+        self._measured: set[tuple[str, int]] = set()
         self._logs = itertools.count(1)
 
     @classmethod
@@ -92,14 +98,12 @@ class Relative:
                     "device) or gate this test against stored baselines"
                 ),
             )
-        try:
-            test = self._test_for(node_id)
-        except EdgeTpuError as error:
-            # The plugin's own machinery failed, not the test: a benchmark it could not compare
-            # for that reason must not pass as merely "not compared".
-            raise RevisionError(
-                f"relative mode could not run {node_id} at {self.words}: {error}"
-            ) from None
+        if (node_id, call) in self._measured:
+            # A second measurement (a confirmation) in processes of its own: in the first
+            # one's, it would meet the same offsets again.
+            self.close_helper()
+        self._measured.add((node_id, call))
+        test = self._pair_test(node_id, "base", 0)
         if test.missing:
             return NotCompared(self.words, where, test.missing)
         found = test.calls.get(call)
@@ -112,29 +116,72 @@ class Relative:
                     f"there, this is call {call}"
                 ),
             )
-        return Base(self.words, where, lambda s: test.side(call, s), found.model_sha256)
 
-    def _test_for(self, node_id: str) -> RevisionTest:
-        if self._test is not None and self._test.node_id == node_id:
-            return self._test
+        def process_pair(index: int, settings: MeasureSettings) -> tuple[StartSide, StartSide]:
+            head, base = (self._pair_test(node_id, side, index) for side in ("head", "base"))
+            for side, served in (("the working tree", head), (self.words, base)):
+                if served.missing or call not in served.calls:
+                    raise RevisionError(
+                        f"{node_id} ran in the helper of process pair {index + 1} in "
+                        f"{side} but not in the first: {served.missing or 'no call ' + str(call)}"
+                    )
+            return head.side(call, settings), base.side(call, settings)
+
+        return Base(
+            self.words,
+            where,
+            lambda s: test.side(call, s),
+            found.model_sha256,
+            process_pair=process_pair,
+        )
+
+    def _pair_test(self, node_id: str, side: str, index: int) -> RevisionTest:
+        """Test ``node_id`` as helper ``index`` of ``side`` (``head``: the working tree,
+        ``base``: the revision) runs it; helpers start as process pairs need them, one set per
+        test file."""
         file = node_id.split("::", 1)[0]
-        helper = self._helper
-        if helper is None or helper.file != file or not (helper.running or helper.missing):
+        if self._file != file:
             self.close_helper()
+            self._file = file
+        helpers, tests = self._helpers[side], self._tests[side]
+        try:
+            while len(helpers) <= index:
+                helpers.append(self._start_helper(file, side))
+                tests.append(None)
+            if not (helpers[index].running or helpers[index].missing):
+                # Ended by the test before (one that exits its process): a new one follows.
+                helpers[index] = self._start_helper(file, side)
+                tests[index] = None
+            served = tests[index]
+            if served is None or served.node_id != node_id:
+                served = tests[index] = helpers[index].test(node_id)
+        except EdgeTpuError as error:
+            # The plugin's own machinery failed, not the test: a benchmark it could not compare
+            # for that reason must not pass as merely "not compared".
+            raise RevisionError(
+                f"relative mode could not run {node_id} at {self.words}: {error}"
+            ) from None
+        return served
+
+    def _start_helper(self, file: str, side: str) -> RevisionHelper:
+        if side == "base":
             relative = self.revision.relative(self.rootdir)
-            checkout = self.files.checkout() / (relative or "")
-            log = self.files.scratch() / f"helper-{next(self._logs)}.log"
-            helper = RevisionHelper(checkout, file, log)
-            helper.start(self.words)
-            self._helper = helper
-        self._test = helper.test(node_id)
-        return self._test
+            checkout, words = self.files.checkout() / (relative or ""), self.words
+        else:
+            checkout, words = self.rootdir, "the working tree"
+        helper = RevisionHelper(
+            checkout, file, self.files.scratch() / f"helper-{next(self._logs)}.log"
+        )
+        helper.start(words)
+        return helper
 
     def close_helper(self) -> None:
-        self._test = None
-        if self._helper is not None:
-            self._helper.close()
-            self._helper = None
+        """Close the test file's helpers (the next test file starts its own)."""
+        for side in ("head", "base"):
+            for helper in self._helpers[side]:
+                helper.close()
+            self._helpers[side], self._tests[side] = [], []
+        self._file = None
 
     def close(self) -> None:
         self.close_helper()

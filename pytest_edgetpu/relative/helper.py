@@ -28,6 +28,7 @@ import os
 import selectors
 import subprocess
 import sys
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,7 +74,7 @@ def _send(stream: IO[str], message: JsonObject) -> None:
     stream.flush()
 
 
-def _receive(stream: IO[str], timeout_s: float | None) -> JsonObject | None:
+def _receive(stream: IO[str] | IO[bytes], timeout_s: float | None) -> JsonObject | None:
     """The next message; None at the end of the stream, on a timeout or on garbage."""
     if timeout_s is not None:
         with selectors.DefaultSelector() as selector:
@@ -344,7 +345,7 @@ class Serving:
     """The helper's side: the test asked for (:meth:`next_test`), its calls as it made them,
     then measured on command until that test is done."""
 
-    def __init__(self, revision: str, commands: IO[str], answers: IO[str]) -> None:
+    def __init__(self, revision: str, commands: IO[bytes], answers: IO[str]) -> None:
         self.revision = revision
         self._commands = commands
         self._answers = answers
@@ -362,7 +363,9 @@ class Serving:
         told = json.loads(raw)
         return cls(
             str(told["revision"]),
-            os.fdopen(int(told["commands"]), "r", encoding="ascii"),
+            # Unbuffered, a byte at a time: an instance's process reads its commands from the
+            # same descriptor and must leave the line after its last one unread.
+            os.fdopen(int(told["commands"]), "rb", buffering=0),
             os.fdopen(int(told["answers"]), "w", encoding="ascii"),
         )
 
@@ -397,24 +400,61 @@ class Serving:
             {"target": call.target, "model_sha256": call.model_sha256} for call, _ in self._calls
         ]
         _send(self._answers, {"calls": listed})
-        instance: TimedInstance | None = None
-        with contextlib.ExitStack() as cores:
+        command = _receive(self._commands, None)
+        while command is not None:
+            index, warmup = _count(command.get("call"), 1), _count(command.get("warmup"), 0)
+            if index is None or index > len(self._calls) or warmup is None:
+                return  # {"done": true}, or anything else: the test is over
+            start = self._calls[index - 1][1]
+            cores = _cores_from(command.get("cores"))
+            command = self._instance_process(start, MeasureSettings(warmup=warmup), cores)
+
+    def _instance_process(
+        self, start: StartInstance, settings: MeasureSettings, cores: tuple[int, ...]
+    ) -> JsonObject | None:
+        """Serve one instance from a process of its own, forked from this one, until a command
+        other than a block arrives; return that command.
+
+        Two processes of the same code differ by a few percent, for small workloads up to a
+        fifth (memory placement, allocator state; ``benchmarks/experiments/process_offsets.py``),
+        and a forked child differs from its siblings as much as a fresh process does: an
+        instance per child makes every pair of instances a pair of processes, so the pairs'
+        interval covers the difference between processes instead of being sure of one."""
+        if not hasattr(os, "fork"):
+            return self._instance(start, settings, cores)
+        handoff_read, handoff_write = os.pipe()
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child's coverage is not collected
+            os.close(handoff_read)
+            status = 1
+            try:
+                following = self._instance(start, settings, cores)
+                os.write(handoff_write, json.dumps(following, ensure_ascii=True).encode())
+                status = 0
+            except BaseException:
+                traceback.print_exc()  # into the helper's log, which says why it stopped
+            finally:
+                sys.stderr.flush()
+                os._exit(status)
+        os.close(handoff_write)
+        with os.fdopen(handoff_read, "rb") as handoff:
+            told = handoff.read(_MAX_LINE)
+        os.waitpid(child, 0)
+        try:
+            following = json.loads(told)
+        except ValueError:
+            return None
+        return following if isinstance(following, dict) else None
+
+    def _instance(
+        self, start: StartInstance, settings: MeasureSettings, cores: tuple[int, ...]
+    ) -> JsonObject | None:
+        """Serve one instance until a command other than a block arrives; return that command
+        (None at the end of the stream)."""
+        # The instance keeps the cores of the other side's thread while it lives.
+        with pinned(cores):
+            instance = TimedInstance(start, settings)
             while True:
-                command = _receive(self._commands, None)
-                if command is None:
-                    return
-                runs, warmup = _count(command.get("block"), 1), _count(command.get("warmup"), 0)
-                index = _count(command.get("call"), 1)
-                if instance is not None and runs is not None:
-                    instance.block(runs)
-                elif index is not None and index <= len(self._calls) and warmup is not None:
-                    # The instance keeps the cores of the other side's thread while it lives.
-                    cores.close()
-                    cores.enter_context(pinned(_cores_from(command.get("cores"))))
-                    start = self._calls[index - 1][1]
-                    instance = TimedInstance(start, MeasureSettings(warmup=warmup))
-                else:
-                    return  # {"done": true}, or anything else: the test is over
                 samples = instance.samples()
                 _send(
                     self._answers,
@@ -428,3 +468,8 @@ class Serving:
                         }
                     },
                 )
+                command = _receive(self._commands, None)
+                runs = _count(command.get("block"), 1) if command is not None else None
+                if runs is None:
+                    return command
+                instance.block(runs)
