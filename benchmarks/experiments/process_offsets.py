@@ -41,10 +41,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import CACHE, CORAL, start_neighbours
+from pair_blocks import OtherSide
 from saved import stamped
 
 from pytest_edgetpu.core.stats import paired_shift
-from pytest_edgetpu.engine.measurement import InstanceSamples, MeasureSettings
+from pytest_edgetpu.engine.measurement import MeasureSettings
 from pytest_edgetpu.engine.timing import TimedInstance, measure_pairs
 from pytest_edgetpu.judge.compare import decide
 from pytest_edgetpu.judge.verdict import Status
@@ -131,22 +132,6 @@ def serve(connection: Connection, code: str | None) -> None:
 
 
 PREPARED: Any = None
-
-
-class OtherSide:
-    def __init__(self, connection: Connection) -> None:
-        self.connection = connection
-        connection.send(("start", 0))
-        self.first_ns, self.warmup_ns = connection.recv()
-
-    def block(self, runs: int) -> None:
-        self.connection.send(("block", runs))
-        self.connection.recv()
-
-    def samples(self) -> InstanceSamples:
-        self.connection.send(("samples", 0))
-        samples: InstanceSamples = self.connection.recv()
-        return samples
 
 
 def side_process(kind: str, code: str) -> tuple[Any, Connection]:

@@ -122,8 +122,8 @@ class Relative:
             for side, served in (("the working tree", head), (self.words, base)):
                 if served.missing or call not in served.calls:
                     raise RevisionError(
-                        f"{node_id} ran in the helper of process pair {index + 1} in "
-                        f"{side} but not in the first: {served.missing or 'no call ' + str(call)}"
+                        f"{node_id} did not run as before in the helper of process pair "
+                        f"{index + 1} in {side}: {served.missing or f'it made no call {call}'}"
                     )
             return head.side(call, settings), base.side(call, settings)
 
