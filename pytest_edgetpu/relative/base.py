@@ -20,7 +20,7 @@ from ..core.limits import MAX_MODEL_BYTES
 from ..engine.against import Base, NotCompared
 from ..engine.measurement import MeasureSettings
 from ..engine.session import DeviceSession
-from ..engine.timing import StartSide
+from ..engine.timing import FEWEST_PROCESS_PAIRS, StartSide
 from ..model.inspection import ModelInfo
 from .git import Revision, RevisionFiles
 from .helper import RevisionHelper, RevisionTest
@@ -41,7 +41,6 @@ class Relative:
         self._file: str | None = None
         self._helpers: dict[str, list[RevisionHelper]] = {"head": [], "base": []}
         self._tests: dict[str, list[RevisionTest | None]] = {"head": [], "base": []}
-        self._measured: set[tuple[str, int]] = set()
         self._logs = itertools.count(1)
 
     @classmethod
@@ -98,11 +97,6 @@ class Relative:
                     "device) or gate this test against stored baselines"
                 ),
             )
-        if (node_id, call) in self._measured:
-            # A second measurement (a confirmation) in processes of its own: in the first
-            # one's, it would meet the same offsets again.
-            self.close_helper()
-        self._measured.add((node_id, call))
         test = self._pair_test(node_id, "base", 0)
         if test.missing:
             return NotCompared(self.words, where, test.missing)
@@ -140,11 +134,17 @@ class Relative:
         ``base``: the revision) runs it; helpers start as process pairs need them, one set per
         test file."""
         file = node_id.split("::", 1)[0]
-        if self._file != file:
-            self.close_helper()
-            self._file = file
-        helpers, tests = self._helpers[side], self._tests[side]
         try:
+            if self._file != file:
+                self.close_helper()
+                self._file = file
+                # The fewest pairs every measurement takes, started together: their starts
+                # overlap on the host's cores instead of queueing one after another.
+                for one_side in ("head", "base"):
+                    for _ in range(FEWEST_PROCESS_PAIRS):
+                        self._helpers[one_side].append(self._start_helper(file, one_side))
+                        self._tests[one_side].append(None)
+            helpers, tests = self._helpers[side], self._tests[side]
             while len(helpers) <= index:
                 helpers.append(self._start_helper(file, side))
                 tests.append(None)
@@ -177,10 +177,12 @@ class Relative:
 
     def close_helper(self) -> None:
         """Close the test file's helpers (the next test file starts its own)."""
-        for side in ("head", "base"):
-            for helper in self._helpers[side]:
-                helper.close()
-            self._helpers[side], self._tests[side] = [], []
+        helpers = [*self._helpers["head"], *self._helpers["base"]]
+        for helper in helpers:
+            helper.let_go()
+        for helper in helpers:
+            helper.wait()
+        self._helpers, self._tests = {"head": [], "base": []}, {"head": [], "base": []}
         self._file = None
 
     def close(self) -> None:

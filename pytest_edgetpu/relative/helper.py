@@ -230,13 +230,22 @@ class RevisionHelper:
         return (words[0] if told else words[-1]) if words else "no output"
 
     def close(self) -> None:
-        helper, self._helper = self._helper, None
+        self.let_go()
+        self.wait()
+
+    def let_go(self) -> None:
+        """Tell the helper it is done (its pytest session then ends) without waiting for it:
+        several helpers end together."""
         self._serving = None
         for stream in (self._commands, self._answers):
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
         self._commands = self._answers = None
+
+    def wait(self) -> None:
+        """Wait for the helper to end, killing it after 30 s."""
+        helper, self._helper = self._helper, None
         if helper is not None:
             try:
                 helper.wait(timeout=30)
