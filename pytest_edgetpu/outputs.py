@@ -118,8 +118,15 @@ class Outputs:
             results = tuple(collector.results)
             environment = collector.environment
             if settings.json_path is not None:
+                from .relative.git import commit_of
+
+                # Which commit was measured, so that history can order runs by it.
+                commit = commit_of(session.config.rootpath)
                 document = ResultsFile(
-                    results, environment, collector.profiles, tuple(collector.structures)
+                    results,
+                    {**environment, **commit},
+                    collector.profiles,
+                    tuple(collector.structures),
                 )
                 write_text(settings.json_path, document.dumps())
                 self.lines.append(f"results written to {run.display(settings.json_path)}")

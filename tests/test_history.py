@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,51 @@ def test_history_reports_the_step_and_fails_on_a_newest_regression(
     assert len(list((tmp_path / "plots").glob("*.png"))) == 1
     frame = dataframe(load_history(runs))
     assert list(frame["step"]).index(True) == 14 and len(frame) == 24
+
+
+def test_runs_are_ordered_by_the_commit_they_measured_and_a_step_names_its_commits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Twenty commits measured newest first (a backfill of nightly runs): by the time each
+    # file was made, the +25% would be an improvement at the first runs; by commit time it is
+    # a regression between commit 11 and commit 12.
+    paths = []
+    for commit in range(20):
+        level = 1.25 if commit >= 12 else 1.0
+        run = result("t.py::test_a", "PASS", level * (1 + 0.01 * math.sin(commit * 2.3)))
+        environment = {
+            "git_commit": f"{commit:02d}" + "c" * 38,
+            "git_commit_time": f"2026-11-{1 + commit:02d}T12:00:00+00:00",
+        }
+        document = ResultsFile(
+            (run,), environment, {PROFILE: Profile(PROFILE_FIELDS)},
+            created=f"2026-12-01T{19 - commit:02d}:00:00",
+        )  # fmt: skip
+        path = tmp_path / f"commit-{commit:02d}.json"
+        path.write_text(document.dumps())
+        paths.append(str(path))
+    assert main(["history", *paths]) == 1
+    out = capsys.readouterr().out
+    assert f"{tmp_path}/commit-11.json .. {tmp_path}/commit-12.json | `11ccccc..12ccccc` |" in out
+    assert "| +25." in out
+
+
+def test_a_gate_run_names_the_commit_it_measured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_a="def test_a(tpu_bench):\n    tpu_bench(lambda: None)\n")
+    for args in (
+        ["init", "-q"],
+        ["add", "."],
+        ["-c", "user.email=a@b", "-c", "user.name=a", "commit", "-qm", "a"],
+    ):
+        subprocess.run(["git", *args], cwd=pytester.path, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=pytester.path, capture_output=True, text=True
+    ).stdout.strip()
+    out = pytester.path / "results.json"
+    pytester.runpytest("--edgetpu", f"--edgetpu-json={out}")
+    environment = json.loads(out.read_text())["environment"]
+    assert environment["git_commit"] == head
+    assert environment["git_commit_time"].endswith("+00:00")
 
 
 def test_history_of_steady_runs_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

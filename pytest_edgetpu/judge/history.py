@@ -52,6 +52,7 @@ class Point:
     created: str
     value_ms: float
     status: Status
+    commit: str = ""  # the commit measured, where the results file says
 
     @property
     def trusted(self) -> bool:
@@ -82,15 +83,23 @@ class Series:
 
 def series_of(runs: Sequence[tuple[str, ResultsFile]], threshold: float) -> list[Series]:
     """Every benchmark's series over ``runs`` (each a name and its results file), ordered by
-    when each run was made, with its steps of at least ``threshold`` (counted from
-    :data:`~pytest_edgetpu.judge.compare.COUNTS_FROM` of it)."""
-    ordered = sorted(runs, key=lambda run: (run[1].created, run[0]))
+    the time of the commit each run measured (where its file names one: a rerun of an older
+    commit then sits where that commit does), then by when it was made, with its steps of at
+    least ``threshold`` (counted from :data:`~pytest_edgetpu.judge.compare.COUNTS_FROM` of
+    it)."""
+
+    def when(run: tuple[str, ResultsFile]) -> tuple[str, str, str]:
+        name, document = run
+        committed = document.environment.get("git_commit_time", "")
+        return (committed or document.created, document.created, name)
+
     points: dict[tuple[str, str], list[Point]] = {}
-    for name, document in ordered:
+    for name, document in sorted(runs, key=when):
+        commit = document.environment.get("git_commit", "")
         for result in document.results:
             if isinstance(result, TimedResult):
                 figure = compared_value(result.instance_values_ms)
-                point = Point(name, document.created, figure, result.verdict.status)
+                point = Point(name, document.created, figure, result.verdict.status, commit)
                 points.setdefault((result.test_id, result.profile), []).append(point)
     return [
         Series(test_id, profile, tuple(found), find_steps(found, threshold))

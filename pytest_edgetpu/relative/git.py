@@ -9,6 +9,7 @@ repository keeps in Git LFS is read from the clone's own LFS store, as smudging 
 from __future__ import annotations
 
 import contextlib
+import datetime
 import hashlib
 import os
 import re
@@ -39,6 +40,20 @@ def git(*args: str, cwd: Path) -> bytes:
         lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise RevisionError(f"git {args[0]} failed: {lines[0] if lines else done.returncode}")
     return done.stdout
+
+
+def commit_of(directory: Path) -> dict[str, str]:
+    """The commit checked out where ``directory`` lies, and its commit time in UTC, as a
+    results file's environment keeps them (``git_commit``, ``git_commit_time``); empty outside
+    a git repository or without git. ``pytest-edgetpu history`` orders runs by that time."""
+    try:
+        told = git("log", "-1", "--format=%H %ct", cwd=directory).decode("ascii").split()
+    except (RevisionError, UnicodeDecodeError):
+        return {}
+    if len(told) != 2 or not told[1].isdigit():
+        return {}
+    when = datetime.datetime.fromtimestamp(int(told[1]), datetime.timezone.utc)
+    return {"git_commit": told[0], "git_commit_time": when.isoformat(timespec="seconds")}
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..core.errors import one_line
-from ..judge.history import Series
+from ..judge.history import Point, Series
 from ..judge.verdict import format_interval, format_ms
 from .plots import check_matplotlib, write_png
 
@@ -27,14 +27,15 @@ def history_markdown(series: Sequence[Series]) -> str:
                 f"({one_line(first.created[:16])}) | {step.change.estimate:+.1%} "
                 f"({format_interval(step.change.low, step.change.high)}) | "
                 f"{format_ms(step.before_ms)} -> {format_ms(step.after_ms)} | "
-                f"{one_line(before.run) if before else ''} .. {one_line(first.run)} |"
+                f"{one_line(before.run) if before else ''} .. {one_line(first.run)} | "
+                f"{_commits(before, first)} |"
             )
     lines = ["## pytest-edgetpu history", ""]
     if rows:
         lines += [
             "| test | profile | first run after the step | change (95% CI) | compared ms | "
-            "between runs |",
-            "|:---|:---|:---|---:|---:|:---|",
+            "between runs | commits |",
+            "|:---|:---|:---|---:|---:|:---|:---|",
             *rows,
             "",
         ]
@@ -44,6 +45,14 @@ def history_markdown(series: Sequence[Series]) -> str:
         for one in steady
     ]
     return "\n".join(lines) + "\n"
+
+
+def _commits(before: Point | None, first: Point) -> str:
+    """``a1b2c3d..e4f5a6b``: the commits the step came between (to hand to ``git bisect``), where
+    both runs' results files name theirs."""
+    if before is None or not before.commit or not first.commit:
+        return ""
+    return f"`{one_line(before.commit[:7])}..{one_line(first.commit[:7])}`"
 
 
 def newest_regression(series: Sequence[Series]) -> list[str]:
