@@ -1,19 +1,21 @@
-"""Relative mode on small callables, before and after both sides moved into pairs of processes
-(issue 32): false alarms on unchanged code, and a +10% slowdown caught.
+"""Small callables gated across processes (issue 32): relative mode before and after both sides
+moved into pairs of processes, stored baselines, and pytest-benchmark, in the same rounds.
 
 A temporary git repository holds one test file of six small callables (an arithmetic loop, a dict
 and a list comprehension, string formatting, a small numpy product, a pure-Python non-maximum
-suppression), their work scaled by ``SCALE``. Each round runs ``pytest --edgetpu
---edgetpu-against=HEAD`` on it with the plugin as it was before (``--before REV``, imported
-from a worktree of that revision) and as it is now, alternating, with the working tree
-unchanged (``SCALE = 1.0``) and then with 10% more work (each size scaled so that the work grows
-by a tenth: linear ones by 1.1, the quadratic NMS by its square root, the cubic product by its
-cube root). Per plugin: REGRESSION per test-run on unchanged code, REGRESSION per test-run on
-the slower code, and seconds per run.
+suppression), their work scaled by ``SCALE``, and the same six as pytest-benchmark tests. Stored
+baselines are recorded once before the rounds. Each round, with the working tree unchanged
+(``SCALE = 1.0``) and then with 10% more work (each size scaled so that the work grows by a
+tenth: linear ones by 1.1, the quadratic NMS by its square root, the cubic product by its cube
+root), runs: pytest-benchmark as a pull request's job (the base saved, the head compared,
+``median:5%``); ``pytest --edgetpu --edgetpu-against=HEAD`` with the plugin as it was before
+(``--before REV``, imported from a worktree of that revision) and as it is now; and ``pytest
+--edgetpu`` against the stored baselines. Per tool: REGRESSION per test-run on unchanged code,
+on the slower code, and seconds per run (pytest-benchmark's: both of its runs).
 
-    .venv/bin/python benchmarks/process_gate.py --before 067b426 --rounds 10 \\
-        --condition quiet --out benchmarks/results/process_gate.json
-    .venv/bin/python benchmarks/process_gate.py --report benchmarks/results/process_gate.json
+    .venv-bench/bin/python benchmarks/process_gate.py --before 067b426 --rounds 17 \\
+        --slower-rounds 5 --condition quiet --out benchmarks/results/process_gate.json
+    .venv-bench/bin/python benchmarks/process_gate.py --report benchmarks/results/process_gate.json
 """
 
 from __future__ import annotations
@@ -95,44 +97,95 @@ def test_nms_python(tpu_bench):
 
 def make_repo(folder: Path) -> None:
     subprocess.run(["git", "init", "-q", str(folder)], check=True)
-    (folder / "test_small.py").write_text(TESTS.format(scale=1.0))
+    write_tests(folder, 1.0)
     (folder / "tox.ini").write_text("[pytest]\naddopts = -p no:randomly -p no:cacheprovider\n")
     git = ["git", "-C", str(folder), "-c", "user.email=b@b", "-c", "user.name=b"]
     subprocess.run([*git, "add", "."], check=True)
     subprocess.run([*git, "commit", "-qm", "base"], check=True)
 
 
-def one_run(folder: Path, plugin_path: str | None, scale: float) -> dict[str, object]:
+def write_tests(folder: Path, scale: float) -> None:
     (folder / "test_small.py").write_text(TESTS.format(scale=scale))
-    out = folder / "results.json"
+    theirs = TESTS.format(scale=scale).replace("tpu_bench", "benchmark")
+    (folder / "test_theirs.py").write_text(theirs)
+
+
+def pytest(folder: Path, plugin_path: str | None, *args: str) -> float:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
     if plugin_path:
         environment["PYTHONPATH"] = plugin_path
     began = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "pytest", "--edgetpu", "--edgetpu-against=HEAD", "-q",
-         f"--edgetpu-json={out}"],
+        [sys.executable, "-m", "pytest", "-q", *args],
         cwd=folder, env=environment, capture_output=True, check=False,
     )  # fmt: skip
-    elapsed = time.perf_counter() - began
+    return time.perf_counter() - began
+
+
+def ours(folder: Path, plugin_path: str | None, *args: str) -> dict[str, object]:
+    """One gate run of pytest-edgetpu on the six tests: each test's verdict and change."""
+    out = folder / "results.json"
+    out.unlink(missing_ok=True)
+    seconds = pytest(
+        folder, plugin_path, "test_small.py", "-p", "no:benchmark", "--edgetpu",
+        f"--edgetpu-json={out}", *args,
+    )  # fmt: skip
     results = json.loads(out.read_text())["results"]
     return {
-        "seconds": elapsed,
+        "seconds": seconds,
         "verdicts": {r["test_id"]: r["verdict"]["status"] for r in results},
         "changes": {r["test_id"]: r["verdict"]["change"] for r in results},
     }
 
 
+def theirs(folder: Path, scale: float) -> dict[str, object]:
+    """pytest-benchmark as a pull request's job: the base (scale 1), then the head compared
+    with it, ``median:5%`` (a median 5% slower fails)."""
+    medians = {}
+    seconds = 0.0
+    for side, side_scale in (("base", 1.0), ("head", scale)):
+        write_tests(folder, side_scale)
+        out = folder / f"{side}.json"
+        out.unlink(missing_ok=True)
+        seconds += pytest(
+            folder, None, "test_theirs.py", "-p", "no:edgetpu", f"--benchmark-json={out}"
+        )
+        medians[side] = {
+            b["name"]: b["stats"]["median"] for b in json.loads(out.read_text())["benchmarks"]
+        }
+    changes = {name: medians["head"][name] / base - 1 for name, base in medians["base"].items()}
+    return {
+        "seconds": seconds,
+        "verdicts": {
+            name: "REGRESSION" if change > THRESHOLD else "PASS" for name, change in changes.items()
+        },
+        "changes": changes,
+    }
+
+
+THRESHOLD = 0.05
+
+
+def one_round(folder: Path, before: str, scale: float) -> dict[str, dict[str, object]]:
+    """Each tool once on the working tree at ``scale``, against the commit at scale 1."""
+    runs = {"pytest-benchmark": theirs(folder, scale)}
+    write_tests(folder, scale)
+    runs["relative before"] = ours(folder, before, "--edgetpu-against=HEAD")
+    runs["relative now"] = ours(folder, None, "--edgetpu-against=HEAD")
+    runs["stored now"] = ours(folder, None)
+    return runs
+
+
 def report(path: Path) -> None:
     saved = json.loads(path.read_text())
     print(f"condition {saved['condition']}, {saved['rounds']} rounds, host {saved['host']}")
-    for plugin, by_scale in saved["runs"].items():
+    for plugin, by_scale in saved["runs"].items():  # a tool
         for scale, runs in by_scale.items():
             verdicts = [v for run in runs for v in run["verdicts"].values()]
             regressions = sum(v == "REGRESSION" for v in verdicts)
             seconds = sorted(run["seconds"] for run in runs)[len(runs) // 2]
             print(
-                f"{plugin:<7} scale {scale}: REGRESSION {regressions}/{len(verdicts)} test-runs "
+                f"{plugin:<17} scale {scale}: REGRESSION {regressions}/{len(verdicts)} test-runs "
                 f"({wilson(regressions, len(verdicts))}), median run {seconds:.1f} s"
             )
             if scale != "1.0":
@@ -162,17 +215,17 @@ def main() -> None:
         )  # fmt: skip
         repo = Path(scratch) / "repo"
         make_repo(repo)
-        plugins = {"before": str(before), "now": None}
-        runs: dict[str, dict[str, list[dict[str, object]]]] = {
-            name: {"1.0": [], "1.1": []} for name in plugins
-        }
+        # Stored baselines recorded once, on the quiet host, before the rounds.
+        pytest(repo, None, "test_small.py", "-p", "no:benchmark", "--edgetpu",
+               "--edgetpu-update-baselines", "--edgetpu-accept-unstable")  # fmt: skip
+        runs: dict[str, dict[str, list[dict[str, object]]]] = {}
         neighbours = start_neighbours(args.condition)
         try:
             for scale, rounds in (("1.0", args.rounds), ("1.1", args.slower_rounds)):
                 for index in range(rounds):
-                    for name, path in plugins.items():
-                        runs[name][scale].append(one_run(repo, path, float(scale)))
-                    print(scale, index, {n: runs[n][scale][-1]["verdicts"] for n in plugins})
+                    for tool, run in one_round(repo, str(before), float(scale)).items():
+                        runs.setdefault(tool, {"1.0": [], "1.1": []})[scale].append(run)
+                    print(scale, index, {t: r[scale][-1]["verdicts"] for t, r in runs.items()})
         finally:
             for neighbour in neighbours:
                 neighbour.kill()

@@ -250,12 +250,27 @@ def main() -> None:
         (
             "process_gate.py",
             "process_gate.json",
-            "Relative mode on 6 small callables: both sides in one pair of processes (before) "
-            "or in pairs of processes (now), unchanged code and +10% work",
-            "Before: the callable's head in pytest's process, its base in one helper. Now: "
-            "both sides in helpers of one kind, 4 to 8 pairs of processes, the verdict's "
-            "interval across them. The cost is the helpers' starts (8 to 16 per test file, and "
-            "as many again for each confirmation).\n\n",
+            "Small callables across processes: relative mode before and after pairs of "
+            "processes, stored baselines and pytest-benchmark in the same rounds (quiet)",
+            "Relative before: the callable's head in pytest's process, its base in one helper. "
+            "Relative now: both sides in helpers of one kind, 4 to 8 pairs of processes, the "
+            "verdict's interval across them; its cost is the helpers' starts (8 per test file, "
+            "started together, up to 16). Stored: baselines recorded once before the rounds, "
+            "in one process. pytest-benchmark: its base run and its head run, median:5%.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_mem2.json",
+            "Small callables across processes, beside 2 memory-streaming neighbour processes",
+            "",
+        ),
+        (
+            "process_models.py",
+            "process_models.json",
+            "Microsecond real models in relative mode, both sides in one process (4 "
+            "pymicro-wakeword models and the Coral LSTM, unchanged, quiet and beside 2 "
+            "memory-streaming neighbours)",
+            "Each run a new pytest process; 'spread' is the change's across runs.\n\n",
         ),
     ):
         path = RESULTS / name
@@ -271,6 +286,7 @@ def main() -> None:
                 "creep.py",
                 "process_offsets.py",
                 "process_gate.py",
+                "process_models.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)
