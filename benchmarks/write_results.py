@@ -272,6 +272,15 @@ def main() -> None:
             "memory-streaming neighbours)",
             "Each run a new pytest process; 'spread' is the change's across runs.\n\n",
         ),
+        (
+            "process_stored.py",
+            "process_stored.json",
+            "Stored baselines across processes: recorded in a new process each round, gated in "
+            "another (6 small callables, 5 microsecond models, quiet and beside 2 memory "
+            "neighbours)",
+            "The stored half of issue 32, unfixed: small callables read a recording process's "
+            "offset as a regression; tracked models do not.\n\n",
+        ),
     ):
         path = RESULTS / name
         if path.exists():
@@ -287,6 +296,7 @@ def main() -> None:
                 "process_offsets.py",
                 "process_gate.py",
                 "process_models.py",
+                "process_stored.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)
