@@ -4,12 +4,14 @@ interval of a detection rate."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import subprocess
 import sys
 import time
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 from saved import ROOT
@@ -113,6 +115,18 @@ def fetch_mediapipe_models() -> dict[str, str]:
                     (folder / f"{name}.tflite").write_bytes(archive.read(info))
         wheel.unlink()
     return {name: str(folder / f"{name}.tflite") for name in MEDIAPIPE_MODELS}
+
+
+@contextlib.contextmanager
+def beside(condition: str) -> Iterator[None]:
+    """Run the block under ``condition``: quiet, or beside ``memN`` memory-streaming
+    neighbour processes, killed after it."""
+    neighbours = start_neighbours(condition)
+    try:
+        yield
+    finally:
+        for neighbour in neighbours:
+            neighbour.kill()
 
 
 def start_neighbours(condition: str) -> list[subprocess.Popen[bytes]]:

@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CACHE, CORAL, start_neighbours, wilson
+from harness import CACHE, CORAL, beside, wilson
 from saved import measure_or_report
 
 WAKEWORD = "pymicro-wakeword==2.5.0"
@@ -93,12 +93,8 @@ def measure(runs: int) -> dict[str, Any]:
         make_repo(repo)
         for _ in range(runs):
             for condition in CONDITIONS:
-                neighbours = start_neighbours(condition)
-                try:
+                with beside(condition):
                     by_condition[condition].append(one_run(repo))
-                finally:
-                    for neighbour in neighbours:
-                        neighbour.kill()
     return {"runs": runs, "by_condition": by_condition}
 
 

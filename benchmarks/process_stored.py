@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CORAL, start_neighbours, wilson
+from harness import CORAL, beside, wilson
 from process_gate import pytest, write_tests
 from process_models import wakeword_models
 from saved import measure_or_report
@@ -60,12 +60,8 @@ def measure(rounds: int) -> dict[str, Any]:
         make_folder(folder)
         for _ in range(rounds):
             for condition in CONDITIONS:
-                neighbours = start_neighbours(condition)
-                try:
+                with beside(condition):
                     by_condition[condition].append(one_round(folder))
-                finally:
-                    for neighbour in neighbours:
-                        neighbour.kill()
     return {"rounds": rounds, "by_condition": by_condition}
 
 

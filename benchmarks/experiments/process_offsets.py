@@ -31,17 +31,16 @@ import math
 import multiprocessing
 import os
 import statistics
-import subprocess
 import sys
-import zipfile
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import CACHE, CORAL, start_neighbours
+from harness import CORAL, start_neighbours
 from pair_blocks import OtherSide
+from process_models import wakeword_models
 from saved import stamped
 
 from pytest_edgetpu.core.stats import paired_shift
@@ -53,7 +52,6 @@ from pytest_edgetpu.judge.verdict import Status
 SETTINGS = MeasureSettings(max_time_s=0.75)
 THRESHOLD = 0.05
 ARRANGEMENTS = ("main+fresh", "fresh+fresh", "forked")
-WAKEWORD = "pymicro-wakeword==2.5.0"
 
 #: Each workload: code that defines ``fn``, the callable timed.
 WORKLOADS = {
@@ -91,22 +89,6 @@ MODEL_CODE = (
     "    it.set_tensor(d['index'], np.zeros(d['shape'], d['dtype']))\n"
     "fn = it.invoke"
 )
-
-
-def wakeword_model() -> Path:
-    """pymicro-wakeword's alexa.tflite, from its wheel (downloaded once into the cache)."""
-    folder = CACHE / "pymicro-wakeword"
-    model = folder / "alexa.tflite"
-    if not model.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", folder, WAKEWORD],
-            check=True,
-        )
-        wheel = next(folder.glob("pymicro_wakeword-*.whl"))
-        with zipfile.ZipFile(wheel) as archive:
-            model.write_bytes(archive.read("pymicro_wakeword/models/alexa.tflite"))
-    return model
 
 
 def prepared(code: str) -> Any:
@@ -218,7 +200,7 @@ def main() -> None:
         report(args.report)
         return
     workloads = dict(WORKLOADS)
-    workloads["alexa_tflite"] = MODEL_CODE.format(path=str(wakeword_model()))
+    workloads["alexa_tflite"] = MODEL_CODE.format(path=str(wakeword_models()[0]))
     workloads["coral_lstm"] = MODEL_CODE.format(path=str(CORAL / "keras_lstm_mnist_ptq.tflite"))
     if args.only:
         workloads = {name: code for name, code in workloads.items() if name in args.only}
