@@ -131,6 +131,16 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_processes.json",
+            "Relative mode in pairs of processes, against its previous version and "
+            "pytest-benchmark in one job (11 real models, 1 quiet round)",
+            "pytest-edgetpu as of commit c2d980f (a callable's two sides in pairs of helper "
+            "processes, issue 32) beside pytest-edgetpu@067b426 (the head in pytest's process, "
+            "the base in one helper): the cost of the processes on the standing benchmark, "
+            "whose 11 tests are all callables.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_blocks.json",
             "Relative mode with pairs that take turns block by block, against its previous "
             "version and pytest-benchmark in one job (11 real models)",
