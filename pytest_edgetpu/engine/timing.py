@@ -284,12 +284,15 @@ class PairedMeasurement:
     base: Measurement
     elapsed_s: float
     stop_reason: str
-    #: Whether pair ``i`` is a pair of processes (:func:`measure_process_pairs`).
-    processes: bool = False
 
     @property
     def pairs(self) -> int:
         return len(self.head.instance_values)
+
+    @property
+    def processes(self) -> bool:
+        """Whether pair ``i`` is a pair of processes (:func:`measure_process_pairs`)."""
+        return bool(self.head.process_values)
 
 
 def measure_pairs(
@@ -401,7 +404,6 @@ def measure_process_pairs(
                 _processes([p.base for p in pairs], base_values, elapsed_s, reason),
                 elapsed_s,
                 reason,
-                processes=True,
             )
 
 

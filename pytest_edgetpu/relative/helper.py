@@ -424,11 +424,11 @@ class Serving:
         """Serve one instance from a process of its own, forked from this one, until a command
         other than a block arrives; return that command.
 
-        Two processes of the same code differ by a few percent, for small workloads up to a
-        fifth (memory placement, allocator state; ``benchmarks/experiments/process_offsets.py``),
-        and a forked child differs from its siblings as much as a fresh process does: an
-        instance per child makes every pair of instances a pair of processes, so the pairs'
-        interval covers the difference between processes instead of being sure of one."""
+        Each instance starts from the state the test's body left, as a fresh interpreter does
+        for a model, not from what earlier instances allocated. This does not replicate the
+        process: forked siblings share their parent's offset
+        (``benchmarks/experiments/process_offsets.py``); pairs of helper processes do that
+        (:func:`~pytest_edgetpu.engine.timing.measure_process_pairs`)."""
         if not hasattr(os, "fork"):
             return self._instance(start, settings, cores)
         handoff_read, handoff_write = os.pipe()
