@@ -291,6 +291,12 @@ def _history(args: argparse.Namespace) -> int:
     return history_command(args)
 
 
+def _bisect(args: argparse.Namespace) -> int:
+    from .bisect import bisect_command  # git worktrees and pytest runs: only for this command
+
+    return bisect_command(args)
+
+
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     try:
         git("rev-parse", "--show-toplevel", cwd=directory)
@@ -456,7 +462,28 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("results", nargs="*", help="Results files written by --edgetpu-json")
     history.add_argument("--plot", help="Write a PNG per benchmark to this directory")
     history.set_defaults(handler=_history)
-    for sub in (compare_cmd, history):
+    bisect = commands.add_parser(
+        "bisect",
+        help="The first commit between GOOD and BAD at which benchmarks got slower",
+        usage="pytest-edgetpu bisect [options] GOOD BAD [-- PYTEST ARGS]",
+    )
+    bisect.add_argument("good", help="A commit where the benchmarks were fast (older)")
+    bisect.add_argument("bad", help="A later commit where they are slower, e.g. HEAD")
+    bisect.add_argument(
+        "--tries",
+        type=int,
+        default=2,
+        help="Runs at a commit whose measurement leaves it undecided, before it is skipped "
+        "(default: 2)",
+    )
+    bisect.add_argument("--json", help="Also write the steps and the culprit to this JSON file")
+    bisect.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="pytest's arguments after --: which benchmarks, and how (default: none)",
+    )
+    bisect.set_defaults(handler=_bisect)
+    for sub in (compare_cmd, history, bisect):
         sub.add_argument(
             "--threshold", default="5%", help=option_help("threshold").replace("%", "%%")
         )

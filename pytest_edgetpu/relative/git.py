@@ -25,7 +25,14 @@ from ..core.errors import RevisionError
 from ..core.jsonio import process_exists, read_regular
 from ..core.limits import MAX_MODEL_BYTES
 
-__all__ = ["Revision", "RevisionFiles", "git", "lfs_pointer"]
+__all__ = [
+    "Revision",
+    "RevisionFiles",
+    "git",
+    "lfs_pointer",
+    "private_scratch",
+    "remove_stale_scratch",
+]
 
 
 def git(*args: str, cwd: Path) -> bytes:
@@ -169,12 +176,20 @@ class Revision:
 _SCRATCH_PREFIX: Final = "pytest-edgetpu-against-"
 
 
-def _remove_stale_scratch() -> None:
+def private_scratch(prefix: str) -> Path:
+    """A new private directory (mode 0700) in the temporary directory, named ``prefix``, this
+    process's id and a random part; the ones named so after a process that is gone (a run that
+    was killed) go first."""
+    remove_stale_scratch(prefix)
+    return Path(tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-"))
+
+
+def remove_stale_scratch(prefix: str) -> None:
     """Remove the scratch directories this user's runs left when they were killed: those
-    named after a process that is gone. Another user's, or a live process's, stay; a link is
-    never followed."""
-    for path in Path(tempfile.gettempdir()).glob(f"{_SCRATCH_PREFIX}*-*"):
-        pid = path.name.removeprefix(_SCRATCH_PREFIX).split("-")[0]
+    named ``prefix`` and the id of a process that is gone. Another user's, or a live
+    process's, stay; a link is never followed."""
+    for path in Path(tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = path.name.removeprefix(prefix).split("-")[0]
         try:
             info = path.lstat()
         except OSError:
@@ -321,9 +336,7 @@ class RevisionFiles:
         """This process's private directory for the revision's files (made on first use; the
         directories of runs that were killed before removing theirs go first)."""
         if self._directory is None:
-            _remove_stale_scratch()
-            prefix = f"{_SCRATCH_PREFIX}{os.getpid()}-"
-            self._directory = Path(tempfile.mkdtemp(prefix=prefix))
+            self._directory = private_scratch(_SCRATCH_PREFIX)
         return self._directory
 
     def close(self) -> None:
