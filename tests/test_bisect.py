@@ -336,3 +336,64 @@ def test_an_interrupted_bisection_leaves_nothing_behind(
     assert err.strip().endswith("bisect: interrupted; its worktree and files are removed")
     assert "Traceback" not in err
     assert left_behind(root, scratch) == []
+
+
+class RecordedSteps:
+    """A test double of a worktree's pytest runs: each commit's change against GOOD (by its
+    subject's index) is recorded; a real worktree is still made and removed around them."""
+
+    def __init__(self, changes: dict[int, list[Shift]]) -> None:
+        self.changes = changes
+        self.asked: list[str] = []
+
+    def measure(self, commit: Commit) -> Measured:
+        self.asked.append(commit.subject)
+        index = int(commit.subject.split()[-1])
+        runs = self.changes[index]
+        value = runs.pop(0) if len(runs) > 1 else runs[0]
+        return Measured(
+            {TEST: value}, {TEST: Status.REGRESSION if value.low > 0.05 else Status.PASS}
+        )
+
+
+def test_an_undecided_commit_is_measured_again_then_named_among_the_candidates(
+    tmp_path: Path,
+    models: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from pytest_edgetpu.cli import main
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    commits = make_history(root, models, 5, slower_from=3)
+    recorded = RecordedSteps(
+        {
+            1: [change(0.0)],
+            2: [change(0.07, 0.04), change(0.08, 0.04)],  # at the boundary, twice
+            3: [change(0.15)],
+            4: [change(0.15)],
+        }
+    )
+    monkeypatch.setattr(
+        "pytest_edgetpu.relative.worktree.Worktree.measure",
+        lambda worktree, commit, against, threshold: recorded.measure(commit),
+    )
+    monkeypatch.chdir(root)
+    status = main(["bisect", commits[0], "HEAD", "--", "--edgetpu", "models/m.tflite"])
+    out = capsys.readouterr().out
+    assert status == 1, out
+    assert (
+        f'{commits[2][:7]} "commit 2": +7.0% (95% CI +3.0..+11.0%)' not in out
+    )  # the two runs are pooled, not the first shown
+    assert (
+        f'{commits[2][:7]} "commit 2": +7.5% (95% CI +4.7..+10.4%): undecided: its interval ' in out
+    )
+    assert "holds the boundary; " in out and "2 runs)" in out
+    candidates = f'{commits[2][:7]} "commit 2", {commits[3][:7]} "commit 3"'
+    last = out.rstrip().splitlines()[-1]
+    assert last.startswith(
+        f"no single commit found: the first slower one is one of 2: {candidates}"
+    )
+    assert recorded.asked.count("commit 2") == 2
+    assert git(root, "worktree", "list").count("\n") == 1

@@ -385,6 +385,54 @@ def test_a_bad_revision_is_one_line_naming_the_option(repo: Path, name: str, wor
     assert str(info.value).startswith(f"--edgetpu-against: {words}")
 
 
+def test_a_revision_naming_another_kind_of_object_says_which(repo: Path) -> None:
+    blob = git(repo, "rev-parse", "HEAD:models/tiny_conv.tflite").strip()
+    for name, kind in (("HEAD^{tree}", "a tree"), (blob, "a blob")):
+        with pytest.raises(RevisionError) as info:
+            Revision.resolve(name, repo, "--edgetpu-against")
+        assert str(info.value).startswith(f"--edgetpu-against: {name!r} names {kind} (")
+        assert str(info.value).endswith("not a commit; give a branch, tag or commit hash")
+    # A search of the commit messages names a commit, as git reads it.
+    assert Revision.resolve(":/models", repo, "x").commit == git(repo, "rev-parse", "HEAD").strip()
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() != 0, reason="needs root to give the repository away"
+)
+def test_a_repository_of_another_user_says_why_git_refuses_it(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", os.devnull)  # no safe.directory of this host's
+    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
+    subprocess.run(["chown", "-R", "65534:65534", str(repo)], check=True)
+    with pytest.raises(RevisionError) as info:
+        Revision.resolve("HEAD", repo, "--edgetpu-against")
+    assert "git refuses the repository holding" in str(info.value)
+    assert "safe.directory" in str(info.value)
+
+
+def test_a_link_at_the_models_path_at_the_revision_is_not_a_model(
+    pytester: pytest.Pytester, short_ini: str
+) -> None:
+    root = pytester.path
+    pytester.makeini(short_ini)
+    git(root, "init", "-q")
+    write_example_models(root / "models")
+    (root / "models" / "linked.tflite").symlink_to("tiny_conv.tflite")
+    commit_all(root, "a link")
+    (root / "models" / "linked.tflite").unlink()
+    shutil.copyfile(root / "models" / "tiny_conv.tflite", root / "models" / "linked.tflite")
+    result = pytester.runpytest("--edgetpu", "--edgetpu-against=HEAD", "models/linked.tflite")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*HEAD:models/linked.tflite is a symbolic link there, not a model file (a revision's "
+            "links and submodules are not followed); not compared*"
+        ]
+    )
+    result.stdout.no_fnmatch_line("*new since*")
+
+
 def test_a_shallow_clone_says_to_fetch_the_history(repo: Path, tmp_path: Path) -> None:
     (repo / "second.txt").write_text("2\n")
     commit_all(repo, "second")

@@ -71,6 +71,14 @@ class Relative:
             path = self.files.file(info.path)
             if path is None:
                 if self.revision.tracks(info.path):
+                    kind = self.revision.not_a_file(relative)
+                    if kind is not None:
+                        return NotCompared(
+                            self.words,
+                            where,
+                            f"{where} is {kind} there, not a model file (a revision's links and "
+                            "submodules are not followed); not compared",
+                        )
                     return NotCompared(self.words, where, f"new since {self.words}: no {where}")
                 # Not a versioned file but one the tests make: make it as the test at the
                 # revision does.

@@ -35,6 +35,11 @@ __all__ = [
 ]
 
 
+#: git's modes of a regular file, and what its other modes are, in words.
+_REGULAR: Final = ("100644", "100755")
+_KINDS: Final = {"120000": "a symbolic link", "160000": "a submodule", "040000": "a directory"}
+
+
 def git(*args: str, cwd: Path) -> bytes:
     """git's output; a failure is a :class:`RevisionError` with git's own first line."""
     try:
@@ -92,6 +97,12 @@ class Revision:
         except RevisionError as error:
             if "not installed" in str(error):
                 raise RevisionError(f"{source}: relative mode needs git: {error}") from None
+            if "dubious ownership" in str(error):
+                raise RevisionError(
+                    f"{source}: git refuses the repository holding {directory}: it belongs to "
+                    "another user (git's safe.directory check); if you trust it, run git config "
+                    "--global --add safe.directory with its path"
+                ) from None
             raise RevisionError(
                 f"{source}: {directory} is not inside a git repository; relative mode measures "
                 "the tests at a revision of the repository they live in (clone it, or gate "
@@ -99,7 +110,9 @@ class Revision:
             ) from None
         toplevel = Path(os.fsdecode(top.rstrip(b"\n")))
         try:
-            commit = git("rev-parse", "--verify", "--quiet", f"{name}^{{commit}}", cwd=toplevel)
+            # The name alone first: a suffix such as ^{commit} would become part of a
+            # ``:/message`` search.
+            named = git("rev-parse", "--verify", "--quiet", name, cwd=toplevel).strip()
         except RevisionError:
             shallow = git("rev-parse", "--is-shallow-repository", cwd=toplevel).strip()
             if shallow == b"true":
@@ -111,6 +124,17 @@ class Revision:
             raise RevisionError(
                 f"{source}: {name!r} names no commit in {toplevel}; fetch it first (e.g. "
                 "git fetch origin) or give a branch, tag or commit hash that exists"
+            ) from None
+        object_id = named.decode("ascii")
+        try:
+            commit = git(
+                "rev-parse", "--verify", "--quiet", f"{object_id}^{{commit}}", cwd=toplevel
+            )
+        except RevisionError:
+            kind = git("cat-file", "-t", object_id, cwd=toplevel).decode("ascii").strip()
+            raise RevisionError(
+                f"{source}: {name!r} names a {kind} ({object_id[:12]}), not a commit; give a "
+                "branch, tag or commit hash"
             ) from None
         return cls(name, commit.decode("ascii").strip(), toplevel)
 
@@ -134,12 +158,29 @@ class Revision:
     def blob(self, relative: str) -> tuple[str, int] | None:
         """The object id and size of the regular file ``relative`` at this revision; None
         when the revision has no regular file there."""
+        found = self._entry(relative)
+        if found is None or found[0] not in _REGULAR:
+            return None
+        _, object_id, size = found
+        return object_id, int(size)
+
+    def not_a_file(self, relative: str) -> str | None:
+        """What the revision holds at ``relative`` when it is there but is not a regular file
+        (``a symbolic link``, ``a submodule``, ``a directory``); None otherwise."""
+        found = self._entry(relative)
+        if found is None or found[0] in _REGULAR:
+            return None
+        return _KINDS.get(found[0], f"an entry of mode {found[0]}")
+
+    def _entry(self, relative: str) -> tuple[str, str, str] | None:
+        """The mode, object id and size (``-`` unless a blob) of ``relative`` at this
+        revision."""
         listing = git("ls-tree", "-z", "-l", self.commit, "--", relative, cwd=self.toplevel)
         for record in filter(None, listing.split(b"\0")):
             meta, _, name = record.partition(b"\t")
-            mode, kind, object_id, size = meta.split()
-            if os.fsdecode(name) == relative and kind == b"blob" and mode in (b"100644", b"100755"):
-                return object_id.decode("ascii"), int(size)
+            mode, _kind, object_id, size = meta.decode("ascii").split()
+            if os.fsdecode(name) == relative:
+                return mode, object_id, size
         return None
 
     def read(self, object_id: str) -> bytes:
