@@ -296,6 +296,19 @@ def test_devices_into_a_closed_pipe_ends_quietly(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
 
 
+def test_devices_says_what_it_found_and_nothing_of_litert_s_own_logging() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest_edgetpu", "devices"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0
+    assert "litert-cpu: " in done.stdout
+    # The accelerators probed for those lines are released while their log is read.
+    assert "DestroyAccelerator" not in done.stdout + done.stderr
+
+
 def test_diff_given_an_option_as_revision_says_so(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["diff", "--output=x", "--baseline-dir", "."]) == 2
     assert capsys.readouterr().err == (

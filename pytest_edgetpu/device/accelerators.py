@@ -12,6 +12,7 @@ compiling a small dense model for it alone (:func:`accelerator_missing`).
 from __future__ import annotations
 
 import functools
+import gc
 import os
 import re
 import tempfile
@@ -71,17 +72,21 @@ def accelerator_missing(accelerator: Accelerator) -> str | None:
         try:
             api[0].from_buffer(content, options=_options(api, accelerator, 1, alone=True))
         except Exception as exc:  # LiteRT raises RuntimeError and ValueError
-            failure: BaseException | None = exc
+            failure: str | None = str(exc)
         else:
             failure = None
         finally:
+            # The probe's LiteRT environment lives in reference cycles; collected here, its
+            # accelerators' "DestroyAccelerator" lines go to the log, not to the user's terminal
+            # when the process ends.
+            gc.collect()
             os.dup2(saved, 2)
             os.close(saved)
         if failure is None:
             return None
         log.seek(0)
         logged = log.read(1 << 16).decode("utf-8", "replace")
-    reason = _reason(str(failure)) or _reason(logged, errors_only=True) or _NO_REASON
+    reason = _reason(failure) or _reason(logged, errors_only=True) or _NO_REASON
     return (
         f"{_NAMES[accelerator]} is not available on this host: it could not run a one-layer "
         f"dense model alone ({reason})"
