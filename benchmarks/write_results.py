@@ -249,6 +249,18 @@ def main() -> None:
             "",
         ),
         (
+            "bisect_steps.py",
+            "bisect_steps.json",
+            "Bisect: the commit that made a real model +15% slower, in histories of 16 and 64 "
+            "commits (a model file swap and pre-processing work in a callable; quiet and beside 2 "
+            "memory-streaming neighbours), and asv find's rule on the same measurements",
+            "'right': the culprit `pytest-edgetpu bisect` named and confirmed is the commit that "
+            "made the step; 'runs': its pytest runs in all (BAD's, the search's, retries, the "
+            "confirmation). asv's rule follows the half whose ends differ more, reading the "
+            "change the bisection measured at a commit, and one relative run at a commit the "
+            "bisection did not measure.\n\n",
+        ),
+        (
             "process_offsets.py",
             "process_offsets.json",
             "Two processes of the same code: the offset between them, and what a verdict inside "
@@ -288,8 +300,16 @@ def main() -> None:
             "Stored baselines across processes: recorded in a new process each round, gated in "
             "another (6 small callables, 5 microsecond models, quiet and beside 2 memory "
             "neighbours)",
-            "The stored half of issue 32, unfixed: small callables read a recording process's "
-            "offset as a regression; tracked models do not.\n\n",
+            "Before entries kept the spread between processes: small callables read a "
+            "recording process's offset as a regression; tracked models do not.\n\n",
+        ),
+        (
+            "process_stored.py",
+            "process_stored_spread.json",
+            "Stored baselines across processes, each callable's entry keeping its figure in 8 "
+            "to 16 fresh processes and the gate widening its interval by their spread (the "
+            "same 11 tests, quiet and beside 2 memory neighbours)",
+            "",
         ),
     ):
         path = RESULTS / name
@@ -302,6 +322,7 @@ def main() -> None:
                 "delegates.py",
                 "memory.py",
                 "history_steps.py",
+                "bisect_steps.py",
                 "creep.py",
                 "process_offsets.py",
                 "process_gate.py",
