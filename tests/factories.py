@@ -245,6 +245,18 @@ def commit_everything(directory: Path, message: str) -> None:
         subprocess.run(["git", *args], cwd=directory, check=True, env={**os.environ, **names})
 
 
+def git(repo: Path, *args: str) -> str:
+    """git's output for ``args`` in ``repo``, as a test's own author and committer."""
+    done = subprocess.run(
+        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from factories import git
 
 from pytest_edgetpu.core.stats import Shift
 from pytest_edgetpu.judge.bisect import (
@@ -150,17 +151,6 @@ def test_a_second_run_can_decide_what_the_first_left_open() -> None:
 
 
 # --- whole bisections in real repositories --------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
 
 
 @pytest.fixture(scope="module")

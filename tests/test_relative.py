@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 from doubles import USB3, FakeClock, FakeLoadDelegate, discovery_of
-from factories import settings
+from factories import git, settings
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import RevisionError
@@ -331,17 +331,6 @@ def test_a_busy_host_is_no_excuse_in_relative_mode() -> None:
 
 
 # --- git revisions --------------------------------------------------------------------------
-
-
-def git(repo: Path, *args: str) -> str:
-    done = subprocess.run(
-        ["git", "-c", "user.email=t@example.com", "-c", "user.name=t", *args],
-        cwd=repo,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout
 
 
 def commit_all(repo: Path, message: str = "a commit") -> None:
