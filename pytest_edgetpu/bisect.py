@@ -33,13 +33,40 @@ from .judge.bisect import Bisection, Commit, Decision, Measured, Step, boundary,
 from .judge.verdict import Status, format_interval
 from .options import parse_threshold
 from .relative.git import Revision, git
-from .relative.worktree import Worktree, commits_between
 from .report.table import text_table
+from .worktree import Worktree, commits_between
 
-__all__ = ["bisect_command"]
+__all__ = ["add_bisect_command", "bisect_command"]
 
 #: What the exit status says (module docstring).
 FOUND, NOT_FOUND, INTERRUPTED = 0, 1, 130
+
+
+def add_bisect_command(commands: Any) -> argparse.ArgumentParser:
+    """The ``bisect`` subcommand of ``commands`` (argparse's subparsers), with its own
+    arguments; ``--threshold`` is added with the other commands'."""
+    parser: argparse.ArgumentParser = commands.add_parser(
+        "bisect",
+        help="The first commit between GOOD and BAD at which benchmarks got slower",
+        usage="pytest-edgetpu bisect [options] GOOD BAD [-- PYTEST ARGS]",
+    )
+    parser.add_argument("good", help="A commit where the benchmarks were fast (older)")
+    parser.add_argument("bad", help="A later commit where they are slower, e.g. HEAD")
+    parser.add_argument(
+        "--tries",
+        type=int,
+        default=2,
+        help="Runs at a commit whose measurement leaves it undecided, before it is skipped "
+        "(default: 2)",
+    )
+    parser.add_argument("--json", help="Also write the steps and the culprit to this JSON file")
+    parser.add_argument(
+        "pytest_args",
+        nargs=argparse.REMAINDER,
+        help="pytest's arguments after --: which benchmarks, and how (default: none)",
+    )
+    parser.set_defaults(handler=bisect_command)
+    return parser
 
 
 def bisect_command(args: argparse.Namespace) -> int:

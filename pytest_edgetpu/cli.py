@@ -3,7 +3,8 @@
 Subcommands: ``devices`` (what is attached, which runtime), ``show`` (baselines as a table),
 ``compare RESULTS.json`` (verdicts without pytest), ``accept RESULTS.json`` (results become
 baselines), ``diff REV`` (baselines changed since a revision), ``inspect MODEL...`` (what
-edgetpu_compiler did), ``history RESULTS.json...`` (steps in a gate's runs). Exit codes: 0
+edgetpu_compiler did), ``history RESULTS.json...`` (steps in a gate's runs), ``bisect GOOD BAD``
+(the commit that made benchmarks slower). Exit codes: 0
 success, 1 a regression or a measurement not accepted (``accept``), 2 bad input.
 """
 
@@ -20,6 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from .bisect import add_bisect_command
 from .core.errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
 from .core.jsonio import MAX_BYTES
 from .core.stats import compared_value, fastest, instance_figure, shift
@@ -291,12 +293,6 @@ def _history(args: argparse.Namespace) -> int:
     return history_command(args)
 
 
-def _bisect(args: argparse.Namespace) -> int:
-    from .bisect import bisect_command  # git worktrees and pytest runs: only for this command
-
-    return bisect_command(args)
-
-
 def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
     try:
         git("rev-parse", "--show-toplevel", cwd=directory)
@@ -419,12 +415,6 @@ def _parser() -> argparse.ArgumentParser:
     devices = commands.add_parser("devices", help="List attached Edge TPUs and the runtime")
     devices.set_defaults(handler=_devices)
     show = commands.add_parser("show", help="Show the baselines as a table")
-    show.add_argument(
-        "--baseline-dir",
-        default="baselines",
-        help="Directory of the baselines (default: baselines)",
-    )
-    show.set_defaults(handler=_show)
     compare_cmd = commands.add_parser(
         "compare", help="Verdicts of a results file against the baselines (exit 1 on a regression)"
     )
@@ -462,32 +452,12 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("results", nargs="*", help="Results files written by --edgetpu-json")
     history.add_argument("--plot", help="Write a PNG per benchmark to this directory")
     history.set_defaults(handler=_history)
-    bisect = commands.add_parser(
-        "bisect",
-        help="The first commit between GOOD and BAD at which benchmarks got slower",
-        usage="pytest-edgetpu bisect [options] GOOD BAD [-- PYTEST ARGS]",
-    )
-    bisect.add_argument("good", help="A commit where the benchmarks were fast (older)")
-    bisect.add_argument("bad", help="A later commit where they are slower, e.g. HEAD")
-    bisect.add_argument(
-        "--tries",
-        type=int,
-        default=2,
-        help="Runs at a commit whose measurement leaves it undecided, before it is skipped "
-        "(default: 2)",
-    )
-    bisect.add_argument("--json", help="Also write the steps and the culprit to this JSON file")
-    bisect.add_argument(
-        "pytest_args",
-        nargs=argparse.REMAINDER,
-        help="pytest's arguments after --: which benchmarks, and how (default: none)",
-    )
-    bisect.set_defaults(handler=_bisect)
+    bisect = add_bisect_command(commands)
     for sub in (compare_cmd, history, bisect):
         sub.add_argument(
             "--threshold", default="5%", help=option_help("threshold").replace("%", "%%")
         )
-    for sub, handler in ((compare_cmd, _compare), (accept, _accept), (diff, _diff)):
+    for sub, handler in ((show, _show), (compare_cmd, _compare), (accept, _accept), (diff, _diff)):
         sub.add_argument(
             "--baseline-dir",
             default="baselines",

@@ -366,7 +366,7 @@ def test_an_undecided_commit_is_measured_again_then_named_among_the_candidates(
         }
     )
     monkeypatch.setattr(
-        "pytest_edgetpu.relative.worktree.Worktree.measure",
+        "pytest_edgetpu.worktree.Worktree.measure",
         lambda worktree, commit, against, threshold: recorded.measure(commit),
     )
     monkeypatch.chdir(root)

@@ -8,7 +8,7 @@ then skipped as ``git bisect skip`` would; a commit where the benchmarks cannot 
 at once. Statistics decide each step, never the bigger half (asv's ``find``), so noise moves
 the search only as far as the intervals allow.
 
-The search itself only sees :class:`Measured` outcomes; :mod:`~pytest_edgetpu.relative.steps`
+The search itself only sees :class:`Measured` outcomes; :mod:`~pytest_edgetpu.worktree`
 makes them by running pytest in a checkout of the commit.
 """
 

@@ -20,12 +20,12 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-from ..core.errors import ResultsError, RevisionError, one_line
-from ..core.stats import Shift
-from ..judge.bisect import Commit, Measured
-from ..judge.results_file import load_results
-from ..judge.verdict import Status
-from .git import git, private_scratch, remove_stale_scratch
+from .core.errors import ResultsError, RevisionError, one_line
+from .core.stats import Shift
+from .judge.bisect import Commit, Measured
+from .judge.results_file import load_results
+from .judge.verdict import Status
+from .relative.git import git, private_scratch, remove_stale_scratch
 
 __all__ = ["Worktree", "commits_between"]
 
