@@ -300,16 +300,8 @@ def main() -> None:
             "Stored baselines across processes: recorded in a new process each round, gated in "
             "another (6 small callables, 5 microsecond models, quiet and beside 2 memory "
             "neighbours)",
-            "Before entries kept the spread between processes: small callables read a "
-            "recording process's offset as a regression; tracked models do not.\n\n",
-        ),
-        (
-            "process_stored.py",
-            "process_stored_spread.json",
-            "Stored baselines across processes, each callable's entry keeping its figure in 8 "
-            "to 16 fresh processes and the gate widening its interval by their spread (the "
-            "same 11 tests, quiet and beside 2 memory neighbours)",
-            "",
+            "The stored half of issue 32, unfixed: small callables read a recording process's "
+            "offset as a regression; tracked models do not.\n\n",
         ),
     ):
         path = RESULTS / name
