@@ -124,7 +124,9 @@ def _bisect(
             f"bisect: BAD {bad.words} cannot be measured against GOOD: {at_bad.problem}"
         )
     regressed = {
-        test: at_bad.changes[test] for test, s in at_bad.statuses.items() if s is Status.REGRESSION
+        test: at_bad.changes[test]
+        for test, status in at_bad.statuses.items()
+        if status is Status.REGRESSION
     }
     measured = "; ".join(f"{test} {_change(change)}" for test, change in at_bad.changes.items())
     if not regressed:
@@ -156,7 +158,7 @@ def _bisect(
         said += step.decision.value + (f": {step.reason}" if step.reason else "")
         tries = f", {step.runs} runs" if step.runs > 1 else ""
         print(
-            f"step {made}/~{steps}: {commit_words(step.commit)}: {said}; {left} commit(s) left "
+            f"step {made}/~{steps}: {_commit_words(step.commit)}: {said}; {left} commit(s) left "
             f"({step.seconds:.1f} s{tries})",
             flush=True,
         )
@@ -183,7 +185,7 @@ def _bisect(
     return FOUND if confirmed else NOT_FOUND
 
 
-def commit_words(commit: Commit) -> str:
+def _commit_words(commit: Commit) -> str:
     subject = commit.subject if len(commit.subject) <= 50 else commit.subject[:49] + "…"
     return f'{commit.short} "{subject}"'
 
@@ -220,7 +222,7 @@ def _verdict(
 ) -> str:
     culprit = found.culprit
     if culprit is None or confirmation is None:
-        listed = ", ".join(commit_words(commit) for commit in found.candidates)
+        listed = ", ".join(_commit_words(commit) for commit in found.candidates)
         return (
             f"no single commit found: the first slower one is one of {len(found.candidates)}: "
             f"{listed} (the others could not be tested or stayed undecided; bisect again with "
@@ -229,13 +231,13 @@ def _verdict(
     if not _confirmed(confirmation, found, boundaries):
         measured = confirmation.problem or _changes(_selected(confirmation, boundaries))
         return (
-            f"{commit_words(culprit)} is where the benchmarks first measured like BAD, but "
+            f"{_commit_words(culprit)} is where the benchmarks first measured like BAD, but "
             f"against its parent it is {measured}: "
             "not confirmed as one step (the slowdown may have come in smaller steps, or come "
             "and gone)"
         )
     steps = _selected(confirmation, boundaries)
-    text = f"first slower commit: {commit_words(culprit)}: {_changes(steps)} against its parent"
+    text = f"first slower commit: {_commit_words(culprit)}: {_changes(steps)} against its parent"
     smaller = [
         f"{test} {_figure(steps[test].estimate)} of BAD's {_figure(regressed[test].estimate)}"
         for test in _culprit_tests(found, boundaries)

@@ -257,6 +257,10 @@ def git(repo: Path, *args: str) -> str:
     return done.stdout
 
 
+needs_lfs = pytest.mark.skipif(
+    shutil.which("git-lfs") is None,
+    reason="git-lfs is not installed (Debian: apt-get install git-lfs)",
+)
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git is not installed")
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factories import git
+from factories import git, needs_lfs
 
 from pytest_edgetpu.core.stats import Shift
 from pytest_edgetpu.judge.bisect import (
@@ -163,12 +163,20 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def make_history(
-    root: Path, models: Path, count: int, slower_from: int, absent_at: tuple[int, ...] = ()
+    root: Path,
+    models: Path,
+    count: int,
+    slower_from: int,
+    absent_at: tuple[int, ...] = (),
+    lfs: bool = False,
 ) -> list[str]:
     """A repository whose model is ``fast`` until commit ``slower_from`` and ``slow`` from
-    there; the model is missing at ``absent_at``. Its commits,
+    there; the model is missing at ``absent_at``; with ``lfs``, kept in Git LFS. Its commits,
     oldest first."""
     git(root, "init", "-q")
+    if lfs:
+        git(root, "lfs", "install", "--local")
+        git(root, "lfs", "track", "*.tflite")
     (root / "models").mkdir()
     commits = []
     for index in range(count):
@@ -259,6 +267,20 @@ def test_a_commit_where_the_benchmark_cannot_run_is_skipped(
         "directory not found: models/m.tflite; 3 commit(s) left" in done.stdout
     )
     assert f"first slower commit: {commits[4][:7]}" in done.stdout
+    assert left_behind(root, scratch) == []
+
+
+@needs_lfs
+def test_models_kept_in_git_lfs_are_bisected_as_their_real_files(
+    tmp_path: Path, models: Path, scratch: Path
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    commits = make_history(root, models, 4, slower_from=2, lfs=True)
+    assert git(root, "cat-file", "-p", "HEAD:models/m.tflite").startswith("version https://git-lfs")
+    done = bisect(root, commits[0], "HEAD", "--", "--edgetpu", "models/m.tflite", tmp=scratch)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"first slower commit: {commits[2][:7]}" in done.stdout
     assert left_behind(root, scratch) == []
 
 

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import pytest
 from doubles import USB3, FakeClock, FakeLoadDelegate, discovery_of
-from factories import git, settings
+from factories import git, needs_lfs, settings
 
 from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import RevisionError
@@ -902,11 +902,6 @@ def test_the_ini_key_turns_relative_mode_on(changed: pytest.Pytester) -> None:
 
 # ---------------------------------------------------------------------------------------------
 # Git LFS: a model repository's files at the revision, read from the clone's LFS store
-
-needs_lfs = pytest.mark.skipif(
-    shutil.which("git-lfs") is None,
-    reason="git-lfs is not installed (Debian: apt-get install git-lfs)",
-)
 
 
 @needs_lfs
