@@ -270,6 +270,16 @@ def main() -> None:
             "interval computed inside one pair of processes is 3 to 20 times too sure.\n\n",
         ),
         (
+            "model_swap_runs.py",
+            "model_swap_runs.json",
+            "A model swap in relative mode, run after run (both sides in one process; 10 new "
+            "pytest processes per swap, quiet)",
+            "Different models on the two sides (what a swap or a bisection step compares), unlike "
+            "process_models.py's unchanged ones: the ~50 us swap's change moves between runs by "
+            "about one run's half-width (a 95% interval covers about 2 sd), the 0.7 ms one's a "
+            "little less.\n\n",
+        ),
+        (
             "process_gate.py",
             "process_gate.json",
             "Small callables across processes: relative mode before and after pairs of "
@@ -317,6 +327,7 @@ def main() -> None:
                 "bisect_steps.py",
                 "creep.py",
                 "process_offsets.py",
+                "model_swap_runs.py",
                 "process_gate.py",
                 "process_models.py",
                 "process_stored.py",
