@@ -47,6 +47,7 @@ from pytest_edgetpu.model.examples import write_conv_model
 from pytest_edgetpu.options import OPTIONS
 from pytest_edgetpu.report.plots import check_matplotlib, write_plots
 from pytest_edgetpu.report.render import (
+    UNREAD_WAIT,
     junit_properties,
     kept_line,
     markdown_report,
@@ -88,6 +89,16 @@ def test_summary_table_exact_content() -> None:
         "test_a.py::test_small  cpu:0   p5 0.498 -> 0.500              +0.4% (-1.0..+2.0%)   "
         "             0.500          0.600          0.750  400        2%  PASS",
     ]
+
+
+def test_a_blank_cpu_wait_is_explained_under_the_table() -> None:
+    unread = replace(PASSED, run_queue_wait=None)
+    lines = summary_table([unread, NEW]).splitlines()
+    (passed,) = [line for line in lines if line.endswith("PASS")]
+    assert passed.split()[-2:] == ["400", "PASS"]  # the cell is blank
+    assert lines[-1] == UNREAD_WAIT
+    assert UNREAD_WAIT.startswith("CPU wait blank: the kernel accounts a thread's time at ")
+    assert UNREAD_WAIT not in summary_table([PASSED, NEW])
 
 
 def test_text_table_aligns_numbers_right_and_words_left() -> None:

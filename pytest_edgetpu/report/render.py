@@ -98,9 +98,22 @@ def _rows(results: Sequence[TimedResult]) -> list[dict[str, str | int]]:
     return rows
 
 
+#: Under the table when a CPU wait is blank, which is not "no wait".
+UNREAD_WAIT: Final = (
+    "CPU wait blank: the kernel accounts a thread's time at scheduler ticks (a few ms), and "
+    "these timed loops were shorter, or it keeps no /proc/thread-self/schedstat; contention "
+    "was not read for them"
+)
+
+
 def summary_table(results: Sequence[Result]) -> str:
-    """A plain-text table of timed results, for the terminal summary and ``compare``."""
-    return text_table(_rows([r for r in results if isinstance(r, TimedResult)]))
+    """A plain-text table of timed results, for the terminal summary and ``compare``; a line
+    under it says why a CPU wait is blank, where one is."""
+    timed = [r for r in results if isinstance(r, TimedResult)]
+    table = text_table(_rows(timed))
+    if any(r.run_queue_wait is None for r in timed):
+        table += "\n" + UNREAD_WAIT
+    return table
 
 
 def progress_line(result: TimedResult) -> str:
