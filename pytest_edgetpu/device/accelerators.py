@@ -11,11 +11,13 @@ compiling a small dense model for it alone (:func:`accelerator_missing`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import gc
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -55,6 +57,22 @@ def _options(api: Any, accelerator: Accelerator, num_threads: int, alone: bool =
     return options(hardware_accelerators=flags, cpu_options=cpu_options(num_threads=num_threads))
 
 
+@contextlib.contextmanager
+def _stderr_to(target: int) -> Iterator[None]:
+    """The process's stderr (file descriptor 2, where LiteRT logs) goes to ``target`` for the
+    block. LiteRT's environments live in reference cycles, so they are collected before it
+    ends: their accelerators' "DestroyAccelerator" lines go to ``target`` too, not to the
+    user's terminal when the process exits."""
+    saved = os.dup(2)
+    os.dup2(target, 2)
+    try:
+        yield
+    finally:
+        gc.collect()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 @functools.cache
 def accelerator_missing(accelerator: Accelerator) -> str | None:
     """Why ``accelerator`` cannot be used here, in one line; None when it can."""
@@ -67,21 +85,13 @@ def accelerator_missing(accelerator: Accelerator) -> str | None:
     with tempfile.TemporaryFile() as log:
         # LiteRT often says why only in its log ("Failed to initialize WebGPU environment: No
         # adapters found"), which goes to the process's stderr: it is read from there.
-        saved = os.dup(2)
-        os.dup2(log.fileno(), 2)
-        try:
-            api[0].from_buffer(content, options=_options(api, accelerator, 1, alone=True))
-        except Exception as exc:  # LiteRT raises RuntimeError and ValueError
-            failure: str | None = str(exc)
-        else:
-            failure = None
-        finally:
-            # The probe's LiteRT environment lives in reference cycles; collected here, its
-            # accelerators' "DestroyAccelerator" lines go to the log, not to the user's terminal
-            # when the process ends.
-            gc.collect()
-            os.dup2(saved, 2)
-            os.close(saved)
+        with _stderr_to(log.fileno()):
+            try:
+                api[0].from_buffer(content, options=_options(api, accelerator, 1, alone=True))
+            except Exception as exc:  # LiteRT raises RuntimeError and ValueError
+                failure: str | None = str(exc)
+            else:
+                failure = None
         if failure is None:
             return None
         log.seek(0)
