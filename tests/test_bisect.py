@@ -409,3 +409,62 @@ def test_an_undecided_commit_is_measured_again_then_named_among_the_candidates(
     )
     assert recorded.asked.count("commit 2") == 2
     assert git(root, "worktree", "list").count("\n") == 1
+
+
+class RecordedLevels:
+    """A test double of a worktree's pytest runs from each commit's recorded level (by its
+    subject's index; GOOD is commit 0 at 1.0): a run at a commit against another measures the
+    ratio of their levels, within ±0.5%."""
+
+    def __init__(self, commits: list[str], levels: list[float]) -> None:
+        self.index = {sha: number for number, sha in enumerate(commits)}
+        self.levels = levels
+
+    def measure(self, commit: Commit, against: str) -> Measured:
+        ratio = self.levels[self.index[commit.sha]] / self.levels[self.index[against]]
+        value = change(ratio - 1, 0.005)
+        return Measured(
+            {TEST: value}, {TEST: Status.REGRESSION if value.low > 0.05 else Status.PASS}
+        )
+
+
+@pytest.mark.parametrize(
+    ("levels", "last_line"),
+    [
+        # One step of +20% at commit 3.
+        ([1.0, 1.0, 1.0, 1.2, 1.2, 1.2], 'first slower commit: {3} "commit 3": +20.0% '),
+        # +10% at commit 2, +9% more at commit 4: the first is found, and said to be a part.
+        (
+            [1.0, 1.0, 1.1, 1.1, 1.2, 1.2],
+            'first slower commit: {2} "commit 2": +10.0% (95% CI +9.5..+10.5%) against its '
+            "parent; its step is smaller than the whole slowdown (test_model.py::test_latency "
+            "+10.0% of BAD's +20.0%): the rest came in other commits (bisect again from {2} to "
+            "BAD)",
+        ),
+    ],
+    ids=["one-step", "two-steps"],
+)
+def test_the_culprit_is_measured_against_its_parent_and_a_part_of_the_slowdown_is_said(
+    tmp_path: Path,
+    models: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    levels: list[float],
+    last_line: str,
+) -> None:
+    from pytest_edgetpu.cli import main
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    commits = make_history(root, models, len(levels), slower_from=99)
+    recorded = RecordedLevels(commits, levels)
+    monkeypatch.setattr(
+        "pytest_edgetpu.worktree.Worktree.measure",
+        lambda worktree, commit, against, threshold: recorded.measure(commit, against),
+    )
+    monkeypatch.chdir(root)
+    status = main(["bisect", commits[0], "HEAD", "--", "--edgetpu", "models/m.tflite"])
+    out = capsys.readouterr().out
+    assert status == 0, out
+    expected = last_line.format(*(sha[:7] for sha in commits))
+    assert out.rstrip().splitlines()[-1].startswith(expected)
