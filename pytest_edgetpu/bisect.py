@@ -128,8 +128,8 @@ def _bisect(
         for test, status in at_bad.statuses.items()
         if status is Status.REGRESSION
     }
-    measured = "; ".join(f"{test} {_change(change)}" for test, change in at_bad.changes.items())
     if not regressed:
+        measured = "; ".join(f"{test} {_change(c)}" for test, c in at_bad.changes.items())
         print(
             f"bisect: no benchmark regressed from GOOD to BAD beyond {threshold:.1%} "
             f"({measured or 'none compared'}); nothing to bisect"

@@ -27,6 +27,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from harness import CORAL, fetch_mediapipe_models
+from relative_gate import git
 from saved import measure_or_report
 
 from pytest_edgetpu.model.examples import write_example_models
@@ -52,15 +53,6 @@ def pairs(folder: Path) -> dict[str, tuple[Path, Path]]:
 #: A relative gate of the model against its version at HEAD; the threshold out of reach, so each
 #: run measures its whole budget rather than stopping once a verdict is settled.
 GATE = ("--edgetpu", "--edgetpu-threshold=500%", "--edgetpu-against=HEAD", "models/m.tflite")
-
-
-def git(repository: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=b@example.com", "-c", "user.name=b", *args],
-        cwd=repository,
-        check=True,
-        capture_output=True,
-    )
 
 
 def one_pair(before: Path, after: Path, runs: int, scratch: Path) -> dict[str, Any]:
