@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .core.errors import RevisionError
+from .core.errors import FailedAtRevisionError
 from .engine.against import Base, NotCompared
 from .model.inspection import ModelInfo
 
@@ -65,10 +65,12 @@ class BenchCall:
             return self._timed(None, self._early_stop(paired=False, confirming=confirming))
         try:
             return self._timed(base, self._early_stop(paired=True, confirming=confirming))
-        except RevisionError as error:  # the helper at the revision stopped mid-way
-            why = f"not compared: {error}"
+        except FailedAtRevisionError as error:
+            # The test's own code failed at the revision mid-way, as it may before: measured
+            # alone. The machinery failing instead (a RevisionError) fails the test.
             return replace(
-                self._timed(None, None), against=NotCompared(base.revision, base.where, why)
+                self._timed(None, None),
+                against=NotCompared(base.revision, base.where, str(error)),
             )
 
     def instances(self) -> StartInstance:

@@ -45,6 +45,7 @@ from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 from pytest_edgetpu.model.inspection import inspect_model
 from pytest_edgetpu.relative.base import Relative
 from pytest_edgetpu.relative.git import Revision, RevisionFiles
+from pytest_edgetpu.relative import helper as helper_module
 from pytest_edgetpu.relative.helper import RevisionTest
 from pytest_edgetpu.run import BenchRun
 
@@ -1083,5 +1084,120 @@ def test_machinery_that_fails_at_the_revision_fails_the_test_in_one_line(
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         [f"*relative mode could not run test_a.py::test_a at HEAD (*): {why}"]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+AT_BASE_MID_WAY = """
+import os
+import signal
+import time
+
+calls = [0]
+
+
+def later(then):
+    def call():
+        calls[0] += STEP
+        if calls[0] > 20:
+            then()
+        return sum(range(300))
+
+    return call
+
+
+def broken():
+    raise ValueError("broken mid-way at the base")
+
+
+def test_raises(tpu_bench):
+    tpu_bench(later(broken))
+
+
+def test_crashes(tpu_bench):
+    tpu_bench(later(lambda: os.kill(os.getpid(), signal.SIGSEGV)))
+
+
+def test_hangs_while_measured(tpu_bench):
+    tpu_bench(later(lambda: time.sleep(3600)))
+
+
+def test_interrupts(tpu_bench):
+    if STEP:
+        raise KeyboardInterrupt
+    tpu_bench(lambda: sum(range(300)))
+
+
+def test_after_the_interrupt(tpu_bench):
+    tpu_bench(lambda: sum(range(300)))
+
+
+def test_kills_its_helper(tpu_bench):
+    tpu_bench(later(lambda: os.kill(os.getppid(), signal.SIGKILL)))
+"""
+
+HANGS_AT_BASE = """
+import time
+
+
+def test_hangs(tpu_bench):
+    if STEP:
+        time.sleep(3600)
+    tpu_bench(lambda: sum(range(300)))
+
+
+def test_later(tpu_bench):
+    tpu_bench(lambda: sum(range(300)))
+"""
+
+
+def test_a_test_that_fails_mid_way_at_the_revision_is_not_compared_and_a_dead_helper_fails(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The test's own code failing at the revision while measured (it raises, crashes its
+    process, hangs, raises KeyboardInterrupt) is said at once and the benchmark measured alone;
+    the helper itself dying (killed from outside) is the machinery's failure: the test fails.
+    A test body that hangs there is waited for once per file."""
+    monkeypatch.setattr(helper_module, "INSTANCE_TIMEOUT_S", 3.0)
+    monkeypatch.setattr(helper_module, "START_TIMEOUT_S", 8.0)
+    pytester.makeini(RELATIVE_INI)
+    pytester.makepyfile(
+        test_mid_way="STEP = 1\n" + AT_BASE_MID_WAY, test_hang="STEP = 1\n" + HANGS_AT_BASE
+    )
+    git(pytester.path, "init", "-q")
+    commit_all(pytester.path)
+    pytester.makepyfile(
+        test_mid_way="STEP = 0\n" + AT_BASE_MID_WAY, test_hang="STEP = 0\n" + HANGS_AT_BASE
+    )
+    out = pytester.path / "results.json"
+    result = pytester.runpytest(
+        "--edgetpu-against=HEAD", "--edgetpu-threshold=500%", f"--edgetpu-json={out}",
+        "-p", "no:randomly",
+    )  # fmt: skip
+    result.assert_outcomes(passed=7, failed=1)
+    head = f"HEAD ({git(pytester.path, 'rev-parse', '--short=7', 'HEAD').strip()})"
+    reasons = {name: r["verdict"].get("reason") for name, r in statuses(out).items()}
+    in_helper = f"the test fails while measured in its helper for {head}"
+    assert reasons["test_raises"] == f"{in_helper} (ValueError: broken mid-way at the base)"
+    assert reasons["test_crashes"] == f"{in_helper} (its process ended with SIGSEGV)"
+    assert reasons["test_hangs_while_measured"] == (
+        f"the test gave no answer within 3 s while measured in its helper for {head} (stopped)"
+    )
+    assert reasons["test_interrupts"] == f"the test fails at {head} (KeyboardInterrupt)"
+    assert reasons["test_after_the_interrupt"] == ""  # compared
+    assert reasons["test_hangs"] == (
+        f"the test did not finish at {head} within 8 s (its helper is stopped)"
+    )
+    assert reasons["test_later"] == (
+        f"test_hang.py::test_hangs did not finish at {head} within 8 s, so the file's later "
+        "tests are not run there"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*test_kills_its_helper*",
+            f"relative mode could not measure test_mid_way.py::test_kills_its_helper: its helper "
+            f"for {head} ended with SIGKILL while measuring (a SIGKILL is often the kernel's "
+            "out-of-memory killer: check the host's memory); run the tests again",
+        ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")

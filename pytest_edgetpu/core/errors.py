@@ -12,10 +12,14 @@ plugin can show it as one line instead of a traceback::
     │   └── DeviceBusyError     another session holds the device's lease
     ├── BaselineError        corrupt, foreign, future-version or unwritable baseline file
     ├── ResultsError         a results file (--edgetpu-json) that cannot be used
-    └── RevisionError        a git revision (--edgetpu-against, diff) that cannot be used
+    ├── RevisionError        a git revision (--edgetpu-against, diff) that cannot be used, or
+    │                        relative mode's machinery (checkout, helpers) failing at it
+    └── FailedAtRevisionError   the test's own code at the revision failed while measured
 """
 
 from __future__ import annotations
+
+import signal
 
 __all__ = [
     "BaselineError",
@@ -23,11 +27,13 @@ __all__ = [
     "DeviceBusyError",
     "DeviceError",
     "EdgeTpuError",
+    "FailedAtRevisionError",
     "ModelError",
     "NeedsEdgeTpuError",
     "ResultsError",
     "RevisionError",
     "RuntimeUnavailableError",
+    "exit_words",
     "one_line",
 ]
 
@@ -39,6 +45,16 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
+def exit_words(returncode: int | None) -> str:
+    """How a process ended, from its return code (negative: the signal that ended it)."""
+    if returncode is not None and returncode < 0:
+        try:
+            return signal.Signals(-returncode).name
+        except ValueError:
+            return f"signal {-returncode}"
+    return f"exit status {returncode}"
 
 
 class EdgeTpuError(Exception):
@@ -82,4 +98,12 @@ class ResultsError(EdgeTpuError):
 
 
 class RevisionError(EdgeTpuError):
-    """A git revision names no commit, or git or the repository cannot serve it."""
+    """A git revision names no commit, git or the repository cannot serve it, or relative
+    mode's machinery (the checkout, a helper) fails at it."""
+
+
+class FailedAtRevisionError(EdgeTpuError):
+    """The test's own code at the revision failed while its side was measured (it raised, or
+    ended its process): the benchmark is not compared, as when the test fails there before.
+    Relative mode's own machinery failing (a helper that dies or stops answering) is a
+    :class:`RevisionError` instead, which fails the test."""

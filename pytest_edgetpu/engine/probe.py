@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from ..core.errors import ModelError
+from ..core.errors import ModelError, exit_words
 from ..core.fields import Fields
 from .memory import MEMORY_PHASES, MEMORY_RUNS, MemoryUse
 
@@ -159,7 +159,7 @@ class ModelProbe:
             )
         raise ModelError(
             f"{path}: the probe process running {self._runtime_label} ended with "
-            f"{reply.exit_words or _exit_words(helper.process.returncode)} while loading or "
+            f"{reply.exit_words or exit_words(helper.process.returncode)} while loading or "
             "running this "
             "model, so the session did not load it; the file is damaged or hits a runtime bug; "
             "re-export or re-download it"
@@ -211,15 +211,6 @@ def _memory_of(answer: Fields) -> MemoryUse | None:
         return None
 
 
-def _exit_words(returncode: int | None) -> str:
-    if returncode is not None and returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit status {returncode}"
-
-
 def serve() -> None:
     """The helper: for each request, try the model in fresh children and answer on a private
     descriptor."""
@@ -265,7 +256,7 @@ def _in_child(runtime: Any, request: Mapping[str, Any]) -> tuple[str, str, dict[
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status) or not report:
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
-        return _CRASHED, _exit_words(code), None
+        return _CRASHED, exit_words(code), None
     outcome = json.loads(report)
     return str(outcome["answer"]), "", outcome["memory"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-from ..core.errors import EdgeTpuError, RevisionError
+from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
 from ..core.limits import MAX_MODEL_BYTES
 from ..engine.against import Base, NotCompared
 from ..engine.measurement import MeasureSettings
@@ -123,7 +123,7 @@ class Relative:
             head, base = (self._pair_test(node_id, side, index) for side in ("head", "base"))
             for side, served in (("the working tree", head), (self.words, base)):
                 if served.missing or call not in served.calls:
-                    raise RevisionError(
+                    raise FailedAtRevisionError(
                         f"{node_id} did not run as before in the helper of process pair "
                         f"{index + 1} in {side}: {served.missing or f'it made no call {call}'}"
                     )

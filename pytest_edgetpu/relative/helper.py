@@ -26,6 +26,7 @@ import contextlib
 import json
 import os
 import selectors
+import signal
 import subprocess
 import sys
 import traceback
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
-from ..core.errors import RevisionError
+from ..core.errors import FailedAtRevisionError, RevisionError, exit_words, one_line
 from ..core.fields import Fields
 from ..core.limits import MAX_DURATION_MS, is_count
 from ..engine.measurement import InstanceSamples, MeasureSettings
@@ -43,7 +44,7 @@ from ..engine.timing import LiveInstance, StartInstance, StartSide, TimedInstanc
 if TYPE_CHECKING:
     from ..core.jsonio import JsonObject
 
-__all__ = ["SERVE_ENV", "RevisionHelper", "RevisionTest", "Serving"]
+__all__ = ["SERVE_ENV", "RevisionHelper", "RevisionTest", "Serving", "error_words"]
 
 #: How the helper learns it is one: its descriptors and the revision, as JSON.
 SERVE_ENV: Final = "PYTEST_EDGETPU_SERVE"
@@ -67,6 +68,13 @@ _NOT_INHERITED: Final = (
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
     "GITHUB_STEP_SUMMARY",
 )
+
+
+def error_words(error: BaseException) -> str:
+    """An exception as one line: its type, and its message's first line."""
+    text = str(error).strip()
+    words = one_line(text.splitlines()[0]) if text else ""
+    return type(error).__name__ + (f": {words}" if words else "")
 
 
 def _send(stream: IO[str], message: JsonObject) -> None:
@@ -154,6 +162,9 @@ class RevisionHelper:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     pass_fds=(commands_read, answers_write),
+                    # Its own process group: a helper that hangs is killed with the instance
+                    # process it forked (the parent's Ctrl-C ends it by closing its pipes).
+                    start_new_session=True,
                 )
         except OSError as error:
             for descriptor in (commands_write, answers_read):
@@ -187,6 +198,17 @@ class RevisionHelper:
             self._serving = test
         elif isinstance(missing, str):
             test.missing = missing
+        elif self._ended() is None:
+            self.kill()
+            test.missing = (
+                f"the test did not finish at {self.revision} within {START_TIMEOUT_S:.0f} s "
+                "(its helper is stopped)"
+            )
+            # One hang per test file is waited for: the file's later tests are not run there.
+            self.missing = (
+                f"{node_id} did not finish at {self.revision} within {START_TIMEOUT_S:.0f} s, "
+                "so the file's later tests are not run there"
+            )
         else:
             test.missing = f"the test did not run at {self.revision}: {self._log_line()}"
             self.close()
@@ -205,15 +227,43 @@ class RevisionHelper:
         with contextlib.suppress(BrokenPipeError, ValueError):
             _send(self._commands, command)  # a dead helper: no answer below says so
         answer = self._receive(INSTANCE_TIMEOUT_S)
-        instance = answer.get("instance") if answer is not None else None
-        samples = _instance_from(instance)
-        if samples is None:
-            self.close()
-            raise RevisionError(
-                f"{test.node_id}: the test at the revision stopped answering while "
-                f"measured ({self._log_line()})"
+        failed = answer.get("failed") if answer is not None else None
+        if isinstance(failed, str):
+            self._serving = None
+            raise FailedAtRevisionError(
+                f"the test fails while measured in its helper for {self.revision} ({failed})"
             )
-        return samples
+        samples = _instance_from(answer.get("instance") if answer is not None else None)
+        if samples is not None:
+            return samples
+        ended = self._ended()
+        if ended is None:
+            # Alive but silent: the test's own code hangs in the instance being measured.
+            self.kill()
+            raise FailedAtRevisionError(
+                f"the test gave no answer within {INSTANCE_TIMEOUT_S:.0f} s while measured in "
+                f"its helper for {self.revision} (stopped)"
+            )
+        self.close()
+        why = (
+            "a SIGKILL is often the kernel's out-of-memory killer: check the host's memory"
+            if ended == -signal.SIGKILL
+            else f"its last line: {self._log_line()}"
+        )
+        raise RevisionError(
+            f"relative mode could not measure {test.node_id}: its helper for {self.revision} "
+            f"ended with {exit_words(ended)} while measuring ({why}); run the tests again"
+        )
+
+    def _ended(self) -> int | None:
+        """The helper's return code once it has ended (waiting a few seconds for one that
+        closed its end); None while it runs."""
+        if self._helper is None:
+            return 0
+        try:
+            return self._helper.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            return None
 
     def _receive(self, timeout_s: float) -> JsonObject | None:
         return None if self._answers is None else _receive(self._answers, timeout_s)
@@ -242,6 +292,13 @@ class RevisionHelper:
                 with contextlib.suppress(OSError):
                     stream.close()
         self._commands = self._answers = None
+
+    def kill(self) -> None:
+        """End a helper that stopped answering at once, with the instance process it forked."""
+        if self._helper is not None and self._helper.poll() is None:
+            with contextlib.suppress(OSError):
+                os.killpg(self._helper.pid, signal.SIGKILL)
+        self.close()
 
     def wait(self) -> None:
         """Wait for the helper to end, killing it after 30 s."""
@@ -437,23 +494,38 @@ class Serving:
             os.close(handoff_read)
             status = 1
             try:
-                following = self._instance(start, settings, cores)
-                os.write(handoff_write, json.dumps(following, ensure_ascii=True).encode())
+                handoff: JsonObject = {"next": self._instance(start, settings, cores)}
                 status = 0
-            except BaseException:
-                traceback.print_exc()  # into the helper's log, which says why it stopped
+            except BaseException as error:
+                traceback.print_exc()  # into the helper's log
+                handoff = {"failed": error_words(error)}
             finally:
+                with contextlib.suppress(OSError):
+                    os.write(handoff_write, json.dumps(handoff, ensure_ascii=True).encode())
                 sys.stderr.flush()
                 os._exit(status)
         os.close(handoff_write)
-        with os.fdopen(handoff_read, "rb") as handoff:
-            told = handoff.read(_MAX_LINE)
-        os.waitpid(child, 0)
+        with os.fdopen(handoff_read, "rb") as handoff_file:
+            told = handoff_file.read(_MAX_LINE)
+        _, status = os.waitpid(child, 0)
         try:
-            following = json.loads(told)
+            handed: object = json.loads(told)
         except ValueError:
-            return None
-        return following if isinstance(following, dict) else None
+            handed = None
+        following = handed.get("next") if isinstance(handed, dict) else None
+        if isinstance(following, dict):
+            return following
+        failed = handed.get("failed") if isinstance(handed, dict) else None
+        # The test's own code failed while measured (raised, or ended its process): the other
+        # side hears why at once, rather than waiting for an answer that will not come.
+        why = (
+            failed
+            if isinstance(failed, str)
+            else f"its process ended with {exit_words(os.waitstatus_to_exitcode(status))}"
+        )
+        with contextlib.suppress(OSError):
+            _send(self._answers, {"failed": one_line(why)})
+        return None
 
     def _instance(
         self, start: StartInstance, settings: MeasureSettings, cores: tuple[int, ...]

@@ -15,7 +15,7 @@ from collections.abc import Generator
 import pytest
 
 from ..core.errors import one_line
-from .helper import Serving
+from .helper import Serving, error_words
 
 __all__ = ["ServeHooks"]
 
@@ -64,12 +64,11 @@ class ServeHooks:
         try:
             yield
         except BaseException as error:
-            words = one_line(str(error).strip().splitlines()[0] if str(error).strip() else "")
-            self.serving.finish(
-                f"the test fails at {self.serving.revision} ({type(error).__name__}"
-                + (f": {words}" if words else "")
-                + ")"
-            )
+            self.serving.finish(f"the test fails at {self.serving.revision} ({error_words(error)})")
+            if isinstance(error, KeyboardInterrupt):
+                # Raised by the test's own code (a helper has its own session: no Ctrl-C
+                # reaches it); as a failure, the helper's session goes on to the next test.
+                raise pytest.fail.Exception("KeyboardInterrupt", pytrace=False) from None
             raise
         self.serving.serve()
 
