@@ -106,6 +106,35 @@ def test_max_time_on_a_fake_clock_ends_a_noisy_measurement() -> None:
     assert measurement.elapsed_s >= 0.5
 
 
+def test_a_call_slower_than_max_time_allows_gets_fewer_timed_calls_and_says_why() -> None:
+    """A call of 300 ms with max_time 1 s: three instances of 10 timed calls (the p50 floor)
+    and 3 warm-ups each took 13 s; the timed calls shrink to what fits, down to 3 each, and the
+    stop reason says why the measurement still ran past max_time."""
+    clock = FakeClock(step_ns=1)
+    calls: list[int] = []
+
+    def start_instance() -> Callable[[], object]:
+        def call() -> None:
+            calls.append(1)
+            clock.now += 300_000_000
+
+        return call
+
+    settings = MeasureSettings(warmup=3, max_time_s=1.0)
+    measurement = measure(start_instance, settings, clock)
+    assert [len(i.samples_ns) for i in measurement.instances] == [3, 3, 3]
+    assert len(calls) == 3 * (1 + 3 + 3)
+    assert measurement.stop_reason == (
+        "over max_time 1 s: 6.3 s, as one call takes 300 ms and the fewest instances (3, each "
+        "loaded, called once, warmed up 3 times and timed 3 times) are measured whatever "
+        "max_time says; raise max_time, or lower warmup"
+    )
+    # A call that fits keeps the metric's floor.
+    calls.clear()
+    fitting = measure(start_instance, replace(settings, max_time_s=30.0), FakeClock())
+    assert all(len(i.samples_ns) >= 10 for i in fitting.instances)
+
+
 def test_the_instance_cap_on_a_fake_clock() -> None:
     start_instance, calls = counting_instances()
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=3600.0, max_instances=5)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from ..core.stats import Summary
 
 __all__ = [
+    "OVER_MAX_TIME",
     "EarlyStop",
     "InstanceSamples",
     "MeasureSettings",
@@ -23,6 +24,11 @@ __all__ = [
     "Settled",
     "SuspectRule",
 ]
+
+
+#: How the stop reason of a measurement that ran well past its ``max_time`` begins (the fewest
+#: instances of a slow call); the summary says it under the table.
+OVER_MAX_TIME = "over max_time"
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Protocol
 
 from .contention import CpuTimesReader, read_cpu_times, wait_share
-from .measurement import EarlyStop, InstanceSamples, Measurement, MeasureSettings
+from .measurement import OVER_MAX_TIME, EarlyStop, InstanceSamples, Measurement, MeasureSettings
 
 if TYPE_CHECKING:
     pass
@@ -71,6 +71,11 @@ _MAX_RUNS_PER_INSTANCE = 200
 # instance and long ones still fit several instances into max_time.
 _INSTANCE_STEADY_S = 0.05
 _FEWEST_INSTANCES = 3
+#: Timed calls an instance takes at least, however slow a call is.
+_FEWEST_RUNS = 3
+#: A measurement that ran this many times ``max_time`` and a second more says why in its stop
+#: reason.
+_OVERRUN = 2.0
 _SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
 #: The turns each side of a pair takes, a block of its calls each.
 PAIR_BLOCKS = 6
@@ -141,9 +146,17 @@ def _timed_loop(
 
 
 def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
+    """Timed calls per instance: enough for its steady phase to last about
+    :data:`_INSTANCE_STEADY_S`, at least the metric's floor; but a call so slow that the fewest
+    instances would overrun ``max_time`` at that floor gets only the calls that fit, down to
+    :data:`_FEWEST_RUNS` (a 1 s call with ``max_time=1``: 3 instances of 3 calls, not 10)."""
+    estimate_ns = max(estimate_ns, 1)
     floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
-    wanted = math.ceil(_INSTANCE_STEADY_S * 1e9 / max(estimate_ns, 1))
-    return max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE))
+    wanted = math.ceil(_INSTANCE_STEADY_S * 1e9 / estimate_ns)
+    # Each instance also pays its first call and its warm-up.
+    fitting = math.floor(settings.max_time_s * 1e9 / _FEWEST_INSTANCES / estimate_ns)
+    fitting -= 1 + settings.warmup
+    return max(_FEWEST_RUNS, min(max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE)), fitting))
 
 
 def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
@@ -450,6 +463,19 @@ def _pairs_stop_reason(
     return None
 
 
+def _overrun(
+    instances: Sequence[InstanceSamples], settings: MeasureSettings, elapsed_s: float
+) -> str:
+    """Why the fewest instances took ``elapsed_s``, well past ``max_time``."""
+    call_ms = min(min(i.samples_ns) for i in instances) / 1e6
+    return (
+        f"{OVER_MAX_TIME} {settings.max_time_s:g} s: {elapsed_s:.1f} s, as one call takes "
+        f"{call_ms:.4g} ms and the fewest instances ({len(instances)}, each loaded, called once, "
+        f"warmed up {settings.warmup} times and timed {len(instances[0].samples_ns)} times) "
+        "are measured whatever max_time says; raise max_time, or lower warmup"
+    )
+
+
 def _stop_reason(
     instances: Sequence[InstanceSamples],
     values: Sequence[float],
@@ -461,6 +487,9 @@ def _stop_reason(
     if count >= settings.max_instances:
         return f"{count} instances measured"
     if elapsed_s >= settings.max_time_s and count >= _FEWEST_INSTANCES:
+        overran = elapsed_s >= max(settings.max_time_s * _OVERRUN, settings.max_time_s + 1)
+        if overran and count == _FEWEST_INSTANCES:
+            return _overrun(instances, settings, elapsed_s)
         return f"max_time {settings.max_time_s:g} s reached"
     total = sum(len(inst.samples_ns) for inst in instances)
     if count < settings.min_instances or total < settings.min_runs:

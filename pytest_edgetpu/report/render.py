@@ -15,6 +15,7 @@ from ..core.keys import call_of
 from ..core.stats import instance_figure
 from ..device.profile import Profile
 from ..engine.against import NotCompared
+from ..engine.measurement import OVER_MAX_TIME
 from ..engine.memory import MEMORY_PHASES
 from ..judge.results import Result, TimedResult
 from ..judge.structure import StructureVerdict
@@ -107,12 +108,16 @@ UNREAD_WAIT: Final = (
 
 
 def summary_table(results: Sequence[Result]) -> str:
-    """A plain-text table of timed results, for the terminal summary and ``compare``; a line
-    under it says why a CPU wait is blank, where one is."""
+    """A plain-text table of timed results, for the terminal summary and ``compare``; lines
+    under it say why a CPU wait is blank, where one is, and why a measurement ran well past
+    its max_time, where one did."""
     timed = [r for r in results if isinstance(r, TimedResult)]
     table = text_table(_rows(timed))
     if any(r.run_queue_wait is None for r in timed):
         table += "\n" + UNREAD_WAIT
+    for result in timed:
+        if result.stop_reason is not None and result.stop_reason.startswith(OVER_MAX_TIME):
+            table += f"\n{result.test_id}: measured {result.stop_reason}"
     return table
 
 
