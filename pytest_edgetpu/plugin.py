@@ -24,8 +24,8 @@ from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
 from .items import collect_tflite
 from .options import MARKER_DOC, OPTIONS
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
-from .relative.helper import Serving
 from .relative.serve import ServeHooks
+from .relative.serving import Serving
 from .xdist_hooks import DEVICE_INPUT, ControllerHooks, WorkerHooks, node_count
 
 if TYPE_CHECKING:

@@ -33,7 +33,7 @@ from .device.leases import is_free
 from .device.runtime import Runtime, load_runtime
 from .device.selection import Device, resolve_devices
 from .judge.baselines import BaselineStore
-from .relative.helper import Serving
+from .relative.serving import Serving
 
 if TYPE_CHECKING:
     # numpy and the engine, imported by the properties that need them: an xdist controller

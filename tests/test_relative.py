@@ -43,9 +43,9 @@ from pytest_edgetpu.judge.compare import bisect_exit, compare_against, settle_ru
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 from pytest_edgetpu.model.inspection import inspect_model
+from pytest_edgetpu.relative import helper as helper_module
 from pytest_edgetpu.relative.base import Relative
 from pytest_edgetpu.relative.git import Revision, RevisionFiles
-from pytest_edgetpu.relative import helper as helper_module
 from pytest_edgetpu.relative.helper import RevisionTest
 from pytest_edgetpu.run import BenchRun
 

@@ -34,13 +34,10 @@ import statistics
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from .contention import CpuTimesReader, read_cpu_times, wait_share
 from .measurement import OVER_MAX_TIME, EarlyStop, InstanceSamples, Measurement, MeasureSettings
-
-if TYPE_CHECKING:
-    pass
 
 __all__ = [
     "PAIRED_SPAN",
@@ -73,8 +70,7 @@ _INSTANCE_STEADY_S = 0.05
 _FEWEST_INSTANCES = 3
 #: Timed calls an instance takes at least, however slow a call is.
 _FEWEST_RUNS = 3
-#: A measurement that ran this many times ``max_time`` and a second more says why in its stop
-#: reason.
+#: A measurement this many times ``max_time`` (and a second more) long says why it overran.
 _OVERRUN = 2.0
 _SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
 #: The turns each side of a pair takes, a block of its calls each.
@@ -146,17 +142,14 @@ def _timed_loop(
 
 
 def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
-    """Timed calls per instance: enough for its steady phase to last about
-    :data:`_INSTANCE_STEADY_S`, at least the metric's floor; but a call so slow that the fewest
-    instances would overrun ``max_time`` at that floor gets only the calls that fit, down to
-    :data:`_FEWEST_RUNS` (a 1 s call with ``max_time=1``: 3 instances of 3 calls, not 10)."""
+    """Enough timed calls for a steady phase of about :data:`_INSTANCE_STEADY_S`, at least the
+    metric's floor; a call too slow for the fewest instances (with their first call and warm-up)
+    to fit ``max_time`` at that floor gets the calls that fit, down to :data:`_FEWEST_RUNS`."""
     estimate_ns = max(estimate_ns, 1)
+    wanted = min(math.ceil(_INSTANCE_STEADY_S * 1e9 / estimate_ns), _MAX_RUNS_PER_INSTANCE)
+    fitting = settings.max_time_s * 1e9 // (_FEWEST_INSTANCES * estimate_ns) - 1 - settings.warmup
     floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
-    wanted = math.ceil(_INSTANCE_STEADY_S * 1e9 / estimate_ns)
-    # Each instance also pays its first call and its warm-up.
-    fitting = math.floor(settings.max_time_s * 1e9 / _FEWEST_INSTANCES / estimate_ns)
-    fitting -= 1 + settings.warmup
-    return max(_FEWEST_RUNS, min(max(floor, min(wanted, _MAX_RUNS_PER_INSTANCE)), fitting))
+    return max(_FEWEST_RUNS, min(max(floor, wanted), int(fitting)))
 
 
 def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:

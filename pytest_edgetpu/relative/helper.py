@@ -16,8 +16,8 @@ pytest-edgetpu (the protocol is this version's), while the test module and what 
 from the checkout (pytest's rootdir-based imports) come from the revision. Installed packages
 are what this environment has installed.
 
-The protocol is framed like the probe's (:mod:`pytest_edgetpu.engine.probe`): one line of ASCII JSON
-per message, on descriptors of their own, so nothing the test prints can pass for an answer.
+The channel is :mod:`pytest_edgetpu.relative.channel`; the helper's side of it is
+:mod:`pytest_edgetpu.relative.serving`.
 """
 
 from __future__ import annotations
@@ -25,36 +25,28 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import selectors
 import signal
 import subprocess
 import sys
-import traceback
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
-from ..core.errors import FailedAtRevisionError, RevisionError, exit_words, one_line
+from ..core.errors import FailedAtRevisionError, RevisionError, exit_words
 from ..core.fields import Fields
-from ..core.limits import MAX_DURATION_MS, is_count
+from ..core.limits import MAX_DURATION_MS
 from ..engine.measurement import InstanceSamples, MeasureSettings
-from ..engine.timing import LiveInstance, StartInstance, StartSide, TimedInstance, pinned
+from ..engine.timing import LiveInstance, StartSide
+from .channel import SERVE_ENV, Call, receive, send
 
 if TYPE_CHECKING:
     from ..core.jsonio import JsonObject
 
-__all__ = ["SERVE_ENV", "RevisionHelper", "RevisionTest", "Serving", "error_words"]
+__all__ = ["RevisionHelper", "RevisionTest"]
 
-#: How the helper learns it is one: its descriptors and the revision, as JSON.
-SERVE_ENV: Final = "PYTEST_EDGETPU_SERVE"
 #: How long the helper may take to start and collect (the first test), and to run a test body.
 START_TIMEOUT_S: Final = 300.0
 #: How long one instance may take at the revision.
 INSTANCE_TIMEOUT_S: Final = 120.0
-_MAX_LINE: Final = 16 * 1024 * 1024
-#: Beyond any core number a host has (Linux allows 8192 CPUs at most).
-_MAX_CORE: Final = 8192
 _MAX_NS: Final = int(MAX_DURATION_MS * 1e6)
 #: The helper's main: pytest as its ``pytest`` script starts it, with the checkout (the working
 #: directory, which ``-c`` puts first on ``sys.path``) off the path (``-P`` does that from
@@ -68,41 +60,6 @@ _NOT_INHERITED: Final = (
     "PYTEST_DISABLE_PLUGIN_AUTOLOAD",
     "GITHUB_STEP_SUMMARY",
 )
-
-
-def error_words(error: BaseException) -> str:
-    """An exception as one line: its type, and its message's first line."""
-    text = str(error).strip()
-    words = one_line(text.splitlines()[0]) if text else ""
-    return type(error).__name__ + (f": {words}" if words else "")
-
-
-def _send(stream: IO[str], message: JsonObject) -> None:
-    stream.write(json.dumps(message, ensure_ascii=True) + "\n")
-    stream.flush()
-
-
-def _receive(stream: IO[str] | IO[bytes], timeout_s: float | None) -> JsonObject | None:
-    """The next message; None at the end of the stream, on a timeout or on garbage."""
-    if timeout_s is not None:
-        with selectors.DefaultSelector() as selector:
-            selector.register(stream, selectors.EVENT_READ)
-            if not selector.select(timeout_s):
-                return None
-    line = stream.readline(_MAX_LINE)
-    try:
-        message = json.loads(line)
-    except ValueError:
-        return None
-    return message if isinstance(message, dict) else None
-
-
-@dataclass(frozen=True)
-class Call:
-    """One ``tpu_bench`` call of the test at the revision."""
-
-    target: str
-    model_sha256: str | None
 
 
 class RevisionHelper:
@@ -186,8 +143,8 @@ class RevisionHelper:
         self.done()
         if self._commands is not None:
             with contextlib.suppress(BrokenPipeError, ValueError):
-                _send(self._commands, {"test": node_id})
-        first = self._receive(START_TIMEOUT_S) or {}
+                send(self._commands, {"test": node_id})
+        first = self.receive(START_TIMEOUT_S) or {}
         calls, missing = first.get("calls"), first.get("missing")
         if isinstance(calls, list):
             for index, raw in enumerate(calls, start=1):
@@ -218,15 +175,15 @@ class RevisionHelper:
         """Let the test being served finish at the revision."""
         if self._serving is not None and self._commands is not None:
             with contextlib.suppress(BrokenPipeError, ValueError):
-                _send(self._commands, {"done": True})
+                send(self._commands, {"done": True})
         self._serving = None
 
     def measure(self, test: RevisionTest, command: JsonObject) -> InstanceSamples:
         if self._serving is not test or self._commands is None:
             raise RevisionError(f"{test.node_id}: the helper at the revision has moved on")
         with contextlib.suppress(BrokenPipeError, ValueError):
-            _send(self._commands, command)  # a dead helper: no answer below says so
-        answer = self._receive(INSTANCE_TIMEOUT_S)
+            send(self._commands, command)  # a dead helper: no answer below says so
+        answer = self.receive(INSTANCE_TIMEOUT_S)
         failed = answer.get("failed") if answer is not None else None
         if isinstance(failed, str):
             self._serving = None
@@ -265,8 +222,8 @@ class RevisionHelper:
         except subprocess.TimeoutExpired:
             return None
 
-    def _receive(self, timeout_s: float) -> JsonObject | None:
-        return None if self._answers is None else _receive(self._answers, timeout_s)
+    def receive(self, timeout_s: float) -> JsonObject | None:
+        return None if self._answers is None else receive(self._answers, timeout_s)
 
     def _log_line(self) -> str:
         """The line of the helper's output that says most about why it stopped."""
@@ -390,167 +347,3 @@ def _this_threads_cores() -> list[object]:
     if not hasattr(os, "sched_getaffinity"):
         return []
     return [*sorted(os.sched_getaffinity(0))]
-
-
-def _cores_from(raw: object) -> tuple[int, ...]:
-    """The cores a command names, or none (unpinned) for anything but a list of core numbers."""
-    if not isinstance(raw, list) or not all(
-        isinstance(core, int) and not isinstance(core, bool) and 0 <= core < _MAX_CORE
-        for core in raw
-    ):
-        return ()
-    return tuple(raw)
-
-
-def _count(value: object, lowest: int) -> int | None:
-    """``value`` when it is a whole number from ``lowest`` to a million, else None."""
-    return value if is_count(value, lowest, 10**6) else None
-
-
-class Serving:
-    """The helper's side: the test asked for (:meth:`next_test`), its calls as it made them,
-    then measured on command until that test is done."""
-
-    def __init__(self, revision: str, commands: IO[bytes], answers: IO[str]) -> None:
-        self.revision = revision
-        self._commands = commands
-        self._answers = answers
-        self._calls: list[tuple[Call, StartInstance]] = []
-        self._finished = True
-
-    @classmethod
-    def from_environment(cls, environ: Mapping[str, str]) -> Serving | None:
-        """The helper's channel when this process is one (and the variable is then dropped,
-        so that a pytest the test starts is no helper)."""
-        raw = environ.get(SERVE_ENV)
-        if raw is None:
-            return None
-        os.environ.pop(SERVE_ENV, None)
-        told = json.loads(raw)
-        return cls(
-            str(told["revision"]),
-            # Unbuffered, a byte at a time: an instance's process reads its commands from the
-            # same descriptor and must leave the line after its last one unread.
-            os.fdopen(int(told["commands"]), "rb", buffering=0),
-            os.fdopen(int(told["answers"]), "w", encoding="ascii"),
-        )
-
-    def next_test(self) -> str | None:
-        """The node id of the next test the other side asks for; None once it is done."""
-        while True:
-            command = _receive(self._commands, None)
-            if command is None:
-                return None
-            node_id = command.get("test")
-            if isinstance(node_id, str):
-                self._calls = []
-                self._finished = False
-                return node_id
-
-    def register(self, target: str, model_sha256: str | None, start: StartInstance) -> None:
-        self._calls.append((Call(target, model_sha256), start))
-
-    def finish(self, missing: str) -> None:
-        """Tell the other side there is nothing to measure in this test, and why."""
-        if not self._finished:
-            self._finished = True
-            _send(self._answers, {"missing": missing})
-
-    def serve(self) -> None:
-        """Say which calls the test made, then measure instances on command until the other
-        side is done with the test (or closes its end)."""
-        if self._finished:
-            return
-        self._finished = True
-        listed: list[object] = [
-            {"target": call.target, "model_sha256": call.model_sha256} for call, _ in self._calls
-        ]
-        _send(self._answers, {"calls": listed})
-        command = _receive(self._commands, None)
-        while command is not None:
-            index, warmup = _count(command.get("call"), 1), _count(command.get("warmup"), 0)
-            if index is None or index > len(self._calls) or warmup is None:
-                return  # {"done": true}, or anything else: the test is over
-            start = self._calls[index - 1][1]
-            cores = _cores_from(command.get("cores"))
-            command = self._instance_process(start, MeasureSettings(warmup=warmup), cores)
-
-    def _instance_process(
-        self, start: StartInstance, settings: MeasureSettings, cores: tuple[int, ...]
-    ) -> JsonObject | None:
-        """Serve one instance from a process of its own, forked from this one, until a command
-        other than a block arrives; return that command.
-
-        Each instance starts from the state the test's body left, as a fresh interpreter does
-        for a model, not from what earlier instances allocated. This does not replicate the
-        process: forked siblings share their parent's offset
-        (``benchmarks/experiments/process_offsets.py``); pairs of helper processes do that
-        (:func:`~pytest_edgetpu.engine.timing.measure_process_pairs`)."""
-        if not hasattr(os, "fork"):
-            return self._instance(start, settings, cores)
-        handoff_read, handoff_write = os.pipe()
-        child = os.fork()
-        if child == 0:  # pragma: no cover - the child's coverage is not collected
-            os.close(handoff_read)
-            status = 1
-            try:
-                handoff: JsonObject = {"next": self._instance(start, settings, cores)}
-                status = 0
-            except BaseException as error:
-                traceback.print_exc()  # into the helper's log
-                handoff = {"failed": error_words(error)}
-            finally:
-                with contextlib.suppress(OSError):
-                    os.write(handoff_write, json.dumps(handoff, ensure_ascii=True).encode())
-                sys.stderr.flush()
-                os._exit(status)
-        os.close(handoff_write)
-        with os.fdopen(handoff_read, "rb") as handoff_file:
-            told = handoff_file.read(_MAX_LINE)
-        _, status = os.waitpid(child, 0)
-        try:
-            handed: object = json.loads(told)
-        except ValueError:
-            handed = None
-        following = handed.get("next") if isinstance(handed, dict) else None
-        if isinstance(following, dict):
-            return following
-        failed = handed.get("failed") if isinstance(handed, dict) else None
-        # The test's own code failed while measured (raised, or ended its process): the other
-        # side hears why at once, rather than waiting for an answer that will not come.
-        why = (
-            failed
-            if isinstance(failed, str)
-            else f"its process ended with {exit_words(os.waitstatus_to_exitcode(status))}"
-        )
-        with contextlib.suppress(OSError):
-            _send(self._answers, {"failed": one_line(why)})
-        return None
-
-    def _instance(
-        self, start: StartInstance, settings: MeasureSettings, cores: tuple[int, ...]
-    ) -> JsonObject | None:
-        """Serve one instance until a command other than a block arrives; return that command
-        (None at the end of the stream)."""
-        # The instance keeps the cores of the other side's thread while it lives.
-        with pinned(cores):
-            instance = TimedInstance(start, settings)
-            while True:
-                samples = instance.samples()
-                _send(
-                    self._answers,
-                    {
-                        "instance": {
-                            "load_ns": samples.load_ns,
-                            "first_ns": samples.first_ns,
-                            "warmup_ns": list(samples.warmup_ns),
-                            "samples_ns": list(samples.samples_ns),
-                            "wait_share": samples.wait_share,
-                        }
-                    },
-                )
-                command = _receive(self._commands, None)
-                runs = _count(command.get("block"), 1) if command is not None else None
-                if runs is None:
-                    return command
-                instance.block(runs)

@@ -15,7 +15,8 @@ from collections.abc import Generator
 import pytest
 
 from ..core.errors import one_line
-from .helper import Serving, error_words
+from .channel import error_words
+from .serving import Serving
 
 __all__ = ["ServeHooks"]
 
