@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 
 from pytest_edgetpu.core.errors import ModelError
@@ -17,6 +19,7 @@ from pytest_edgetpu.device.runtime import load_runtime
 from pytest_edgetpu.device.selection import Device
 from pytest_edgetpu.engine.probe import ModelProbe
 from pytest_edgetpu.engine.session import DeviceSession
+from pytest_edgetpu.model.builder import Graph, tflite
 from pytest_edgetpu.model.examples import write_example_models
 
 SEGFAULTING_HELPER = (
@@ -170,3 +173,50 @@ def test_a_real_model_that_segfaults_litert_fails_its_test_and_the_run_goes_on(
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def shared_weight_model(path: Path, operators: int) -> None:
+    """A model of ``operators`` fully connected layers that all use one 1024x1024 weight: a
+    few MB on disk, and about 4 MiB more resident per operator once XNNPACK has packed the
+    weight for each."""
+    graph = Graph("pytest-edgetpu test: one weight shared by many operators")
+    x = graph.tensor("input", (1, 1024))
+    weight = graph.constant("weight", np.full((1024, 1024), 0.001, np.float32))
+    bias = graph.constant("bias", np.zeros(1024, np.float32))
+
+    def options(b: Any) -> int:
+        tflite.FullyConnectedOptionsStart(b)
+        return int(tflite.FullyConnectedOptionsEnd(b))
+
+    for index in range(operators):
+        out = graph.tensor(f"dense_{index}", (1, 1024))
+        graph.op(
+            tflite.BuiltinOperator.FULLY_CONNECTED,
+            (x, weight, bias),
+            (out,),
+            tflite.BuiltinOptions.FullyConnectedOptions,
+            options,
+        )
+        x = out
+    path.write_bytes(graph.serialize([0], [x]))
+
+
+def test_a_model_that_grows_past_the_memory_bound_is_refused_in_one_line(
+    tmp_path: Path, example_model: Path
+) -> None:
+    model = tmp_path / "shared.tflite"
+    shared_weight_model(model, operators=150)  # about 600 MiB resident
+    probe = ModelProbe(load_runtime().label, memory_bound=300 * 2**20)
+    try:
+        with pytest.raises(ModelError) as refused:
+            probe.check(model, "a" * 64, 1)
+        assert str(refused.value) == (
+            f"{model}: loading it and running two inferences took more than 0.293 GiB of memory "
+            "in a probe process (the bound: half this host's memory), so the session did not "
+            "load it; find what makes it so large (XNNPACK packs a weight again for each "
+            "operator that uses it), or run it on a host with more memory"
+        )
+        # The next model, within the bound, is probed as before (by a new helper).
+        assert probe.check(example_model, "b" * 64, 1) is not None
+    finally:
+        probe.close()

@@ -18,7 +18,10 @@ interpreter import, not one per model: for each model it forks :data:`MEMORY_RUN
 one after another, and each loads the model and runs its two inferences in a process that has
 done nothing else, measuring its memory per phase (:mod:`pytest_edgetpu.engine.memory`) on the way.
 A child that dies is answered as the model's crash; a helper that died or hangs is replaced for
-the next model (it leads a process group of its own, so a hung child goes with it).
+the next model (it leads a process group of its own, so a hung child goes with it). A child whose
+resident memory passes the bound (half the host's memory) is killed there and the model refused
+in one line, before the host's out-of-memory killer picks a process of its own (a 9 MB model of
+6000 operators sharing one weight grows to 24 GB, as XNNPACK packs the weight for each).
 
 The protocol is framed: each request and each answer is one line of JSON (a path with a
 newline in it stays inside its string), each answer repeats its request's number, and the
@@ -55,7 +58,18 @@ HELPER_COMMAND = (
     "-c",
     "import sys; del sys.path[0]; from pytest_edgetpu.engine.probe import serve; serve()",
 )
-_OK, _FAILED, _CRASHED = "ok", "failed", "crashed"
+#: How often the helper reads a child's resident memory while it runs.
+_MEMORY_WATCH_S = 0.02
+_OK, _FAILED, _CRASHED, _OVER_MEMORY = "ok", "failed", "crashed", "over_memory"
+
+
+def memory_bound_bytes() -> int | None:
+    """What one model's probe may hold resident: half the host's memory (None where the
+    host does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -93,10 +107,12 @@ class ModelProbe:
         runtime_label: str,
         command: Sequence[str] | None = None,
         timeout_s: float = PROBE_TIMEOUT_S,
+        memory_bound: int | None = None,
     ) -> None:
         self._runtime_label = runtime_label
         self._command = tuple(command) if command is not None else None
         self._timeout_s = timeout_s
+        self._memory_bound = memory_bound if memory_bound is not None else memory_bound_bytes()
         self._helper: _Helper | None = None
         self._safe: dict[tuple[str, int, str], MemoryUse | None] = {}
         self._numbers = itertools.count(1)
@@ -137,7 +153,13 @@ class ModelProbe:
         number = next(self._numbers)
         # ensure_ascii: a path that is not valid UTF-8 (surrogate escapes) travels as \udcXX.
         request = json.dumps(
-            {"id": number, "threads": num_threads, "kernels": kernels, "path": os.fspath(path)}
+            {
+                "id": number,
+                "threads": num_threads,
+                "kernels": kernels,
+                "path": os.fspath(path),
+                "memory_bound": self._memory_bound,
+            }
         )
         try:
             helper.requests.write(request + "\n")
@@ -151,6 +173,14 @@ class ModelProbe:
             self._safe[key] = reply.memory if reply.answer == _OK else None
             return self._safe[key]
         self.close()
+        if reply is not None and reply.answer == _OVER_MEMORY and self._memory_bound is not None:
+            raise ModelError(
+                f"{path}: loading it and running two inferences took more than "
+                f"{_gib(self._memory_bound)} of memory in a probe process (the bound: half this "
+                "host's memory), so the session did not load it; find what makes it so large "
+                "(XNNPACK packs a weight again for each operator that uses it), or run it on a "
+                "host with more memory"
+            )
         if reply is None:
             raise ModelError(
                 f"{path}: loading it and running two inferences did not finish within "
@@ -179,6 +209,10 @@ class ModelProbe:
         helper.process.wait()
         helper.requests.close()
         helper.answers.close()
+
+
+def _gib(count: int) -> str:
+    return f"{count / 2**30:.3g} GiB"
 
 
 def _read_answer(helper: _Helper, number: int, timeout_s: float) -> _Answer | None:
@@ -228,9 +262,9 @@ def serve() -> None:
         request = json.loads(line)
         reply: dict[str, Any] = {"id": request["id"], "answer": _OK, "memory": []}
         for _ in range(MEMORY_RUNS):
-            answer, exit_words, memory = _in_child(runtime, request)
+            answer, ended, memory = _in_child(runtime, request)
             if answer != _OK:
-                reply.update(answer=answer, exit=exit_words, memory=None)
+                reply.update(answer=answer, exit=ended, memory=None)
                 break
             if memory is not None:
                 reply["memory"].append(memory)
@@ -251,14 +285,42 @@ def _in_child(runtime: Any, request: Mapping[str, Any]) -> tuple[str, str, dict[
         os.write(writing, json.dumps(outcome).encode("ascii"))
         os._exit(0)
     os.close(writing)
-    with os.fdopen(reading, "rb") as pipe:
-        report = pipe.read()
+    bound = request.get("memory_bound")
+    report, over = _watched_report(pid, reading, bound if isinstance(bound, int) else None)
     _, status = os.waitpid(pid, 0)
+    if over:
+        return _OVER_MEMORY, "", None
     if os.WIFSIGNALED(status) or not report:
         code = -os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
         return _CRASHED, exit_words(code), None
     outcome = json.loads(report)
     return str(outcome["answer"]), "", outcome["memory"]
+
+
+def _watched_report(pid: int, reading: int, bound: int | None) -> tuple[bytes, bool]:
+    """Child ``pid``'s report, read from descriptor ``reading`` (closed after), its resident
+    memory read while it runs: past ``bound`` bytes the child is killed, and the second value
+    is True."""
+    report = bytearray()
+    statm = f"/proc/{pid}/statm"
+    page = os.sysconf("SC_PAGE_SIZE") if bound is not None else 0
+    with selectors.DefaultSelector() as selector, open(reading, "rb", buffering=0) as pipe:
+        selector.register(pipe, selectors.EVENT_READ)
+        while True:
+            if selector.select(_MEMORY_WATCH_S if bound is not None else None):
+                chunk = pipe.read(65536)
+                if not chunk:
+                    return bytes(report), False
+                report += chunk
+                continue
+            try:
+                with open(statm, "rb") as pages:
+                    resident = int(pages.read().split()[1]) * page
+            except (OSError, ValueError, IndexError):
+                continue  # no /proc: not watched
+            if bound is not None and resident > bound:
+                os.kill(pid, signal.SIGKILL)
+                return bytes(report), True
 
 
 def _try_model(runtime: Any, request: Mapping[str, Any]) -> dict[str, float] | None:
