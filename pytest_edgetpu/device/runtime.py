@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     import numpy.typing as npt
 
 from ..core.errors import ModelError, NeedsEdgeTpuError, RuntimeUnavailableError
+from ..model.inspection import inspect_model
 
 __all__ = [
     "Interpreter",
@@ -114,6 +115,8 @@ _RUNTIME_TOO_OLD = re.compile(
 )
 # ... and when it was built against another TensorFlow Lite than the interpreter's (edgetpu#44).
 _ABI_MISMATCH = "Unsupported data type in custom op handler"
+#: A tensor this large is named when the runtime refuses a model without a reason.
+_HUGE_TENSOR_BYTES: Final = 2**30
 _LIBEDGETPU_BUILDS = "feranick/libedgetpu releases are built for current TensorFlow Lite"
 
 
@@ -261,7 +264,27 @@ def _prepare_error(
             f"{model_path} uses the custom op {unresolved.group(1)!r}, which this runtime "
             "does not provide; register the op or export the model without it"
         )
-    return ModelError(f"{model_path} failed to prepare: {_first_line(exc)}")
+    if text.strip():
+        return ModelError(f"{model_path} failed to prepare: {_first_line(exc)}")
+    return ModelError(
+        f"{model_path} failed to prepare: {runtime.label} gave no reason{_hint(model_path)}"
+    )
+
+
+def _hint(model_path: Path) -> str:
+    """What may keep a model LiteRT refuses without a word from preparing: a tensor declared
+    far larger than any host allocates (a 100 GB one)."""
+    try:
+        largest = inspect_model(model_path).largest_tensor
+    except ModelError:
+        return "; re-export or re-download it"
+    if largest is None or largest.bytes < _HUGE_TENSOR_BYTES:
+        return "; re-export or re-download it"
+    return (
+        f"; its largest tensor, {largest.words}, takes {largest.bytes / 2**30:,.1f} GiB: a "
+        "shape that large is usually a mistake of the export; re-export it with the shapes "
+        "it needs"
+    )
 
 
 def _first_line(exc: BaseException) -> str:

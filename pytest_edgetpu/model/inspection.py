@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +78,30 @@ _HINT_BYTES: Final = 200
 
 
 @dataclass(frozen=True)
+class TensorSize:
+    """A tensor's declared shape and type, and the bytes that takes."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    bytes: int
+
+    @property
+    def words(self) -> str:
+        """``'input' (1000x25000000 float32)``."""
+        return f"{self.name!r} ({'x'.join(map(str, self.shape)) or 'scalar'} {self.dtype})"
+
+
+#: TFLite's TensorType: name and bytes per element (INT4 counted as a byte).
+_TENSOR_TYPES: Final = {
+    0: ("float32", 4), 1: ("float16", 2), 2: ("int32", 4), 3: ("uint8", 1), 4: ("int64", 8),
+    5: ("string", 1), 6: ("bool", 1), 7: ("int16", 2), 8: ("complex64", 8), 9: ("int8", 1),
+    10: ("float64", 8), 11: ("complex128", 16), 12: ("uint64", 8), 15: ("uint32", 4),
+    16: ("uint16", 2), 17: ("int4", 1), 18: ("bfloat16", 2),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What :func:`inspect_model` found in a ``.tflite`` file."""
 
@@ -92,6 +117,8 @@ class ModelInfo:
     tensors: int = 0
     #: Bytes of its constant buffers: the weights.
     parameter_bytes: int = 0
+    #: Its largest tensor as declared (None: no tensor).
+    largest_tensor: TensorSize | None = None
 
     @property
     def needs_edgetpu(self) -> bool:
@@ -152,6 +179,7 @@ def inspect_model(path: str | os.PathLike[str]) -> ModelInfo:
         compiled=compiled,
         tensors=graph.tensors,
         parameter_bytes=graph.parameter_bytes,
+        largest_tensor=graph.largest_tensor,
     )
 
 
@@ -241,6 +269,7 @@ class _Graph:
     packages: dict[int, bytes]
     tensors: int
     parameter_bytes: int
+    largest_tensor: TensorSize | None
 
 
 def _walk(data: bytes) -> _Graph:
@@ -309,6 +338,7 @@ def _walk(data: bytes) -> _Graph:
     custom_codes: set[str] = set()
     packages: dict[int, bytes] = {}
     tensor_count = 0
+    largest: TensorSize | None = None
     for s, subgraph in enumerate(subgraphs):
         tensors = subgraph.tables(0, f"tensor of subgraph #{s}")
         tensor_count += len(tensors)
@@ -321,7 +351,11 @@ def _walk(data: bytes) -> _Graph:
             # A constant, a variable (slot 5, e.g. an LSTM's state) or an empty tensor.
             if buffer_index in filled or tensor.scalar(5, U8, 0) or 0 in shape:
                 sources.add(t)
-            tensor.string(3, f"name of tensor #{t}")
+            name = tensor.string(3, f"name of tensor #{t}")
+            dtype, width = _TENSOR_TYPES.get(tensor.scalar(1, I8, 0), ("an unknown type", 1))
+            size = math.prod(max(d, 1) for d in shape) * width
+            if largest is None or size > largest.bytes:
+                largest = TensorSize(name or f"#{t}", tuple(shape), dtype, size)
             tensor.vector(7, 4, f"shape signature of tensor #{t}")
             quantization = tensor.table_field(4, f"quantization of tensor #{t}")
             if quantization is not None:
@@ -352,7 +386,7 @@ def _walk(data: bytes) -> _Graph:
             reads.append((o, inputs))
             sources.update(outputs)
         _check_dataflow(reads, sources | set(graph_inputs), s)
-    return _Graph(tuple(names), custom_codes, packages, tensor_count, parameter_bytes)
+    return _Graph(tuple(names), custom_codes, packages, tensor_count, parameter_bytes, largest)
 
 
 def _check_dataflow(reads: list[tuple[int, list[int]]], sources: set[int], subgraph: int) -> None:
