@@ -15,6 +15,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -196,7 +197,9 @@ def _compare(args: argparse.Namespace) -> int:
     if not judged:
         print(f"{source} holds no timed results")
         return 0
-    print(summary_table(judged))
+    print(
+        summary_table(judged, shutil.get_terminal_size().columns if sys.stdout.isatty() else None)
+    )
     for result in judged:
         if says_more(result):
             print(one_line(f"{result.test_id}: {result.verdict.message}"))

@@ -8,6 +8,7 @@ objects here are registered by :mod:`pytest_edgetpu.plugin` when their option as
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -193,9 +194,22 @@ class Outputs:
             update_line,
         )
 
+        # Fitted only to a terminal a person reads: a CI log keeps every column, and each
+        # message on one line for grep.
+        width = terminal.config.get_terminal_writer().fullwidth if terminal.isatty() else None
+
+        def say(line: str) -> None:
+            text = one_line(line)
+            if width is not None and len(text) > width:
+                text = textwrap.fill(
+                    text, width, subsequent_indent="    ", break_long_words=False,
+                    break_on_hyphens=False,
+                )  # fmt: skip
+            terminal.write_line(text)
+
         terminal.write_sep("-", "edgetpu latency")
         if timed:
-            terminal.write_line(summary_table(timed))
+            terminal.write_line(summary_table(timed, width))
         recorded_nothing = settings.update and exitstatus == pytest.ExitCode.INTERRUPTED
         if timed and not recorded_nothing:
             terminal.write_line(update_headline(timed) if settings.update else headline(timed))
@@ -203,17 +217,17 @@ class Outputs:
                 shown = ""
                 if settings.update:
                     shown = update_line(result)
-                    terminal.write_line(one_line(shown))
+                    say(shown)
                 elif result.verdict.reason or result.verdict.noise_note:
                     shown = result.verdict.message
-                    terminal.write_line(one_line(f"{result.test_id}: {shown}"))
+                    say(f"{result.test_id}: {shown}")
                 for note in result_notes(result, shown):
-                    terminal.write_line(one_line(f"{result.test_id}: {note}"))
+                    say(f"{result.test_id}: {note}")
             for test_id in self.kept:
-                terminal.write_line(kept_line(test_id))
+                say(kept_line(test_id))
             if relative_line(timed):
-                terminal.write_line(one_line(relative_line(timed)))
+                say(relative_line(timed))
         for verdict in unique_structures(structures):
-            terminal.write_line(one_line(verdict.message))
+            say(verdict.message)
         for line in self.lines:
-            terminal.write_line(one_line(f"edgetpu: {line}"))
+            say(f"edgetpu: {line}")

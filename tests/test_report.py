@@ -101,6 +101,43 @@ def test_a_blank_cpu_wait_is_explained_under_the_table() -> None:
     assert UNREAD_WAIT not in summary_table([PASSED, NEW])
 
 
+def test_a_table_wider_than_its_terminal_leaves_out_columns_and_names_them() -> None:
+    lines = summary_table([PASSED, NEW, REGRESSION], width=120).splitlines()
+    assert lines[0].split()[:3] == ["test", "device", "compared"]
+    assert lines[0].endswith("pooled p50 ms  verdict")
+    assert all(len(line) <= 120 for line in lines)
+    assert lines[-1] == (
+        "(left out for a 120-column terminal: pooled p99 ms, pooled p90 ms, n, CPU wait; "
+        "--edgetpu-json has all)"
+    )
+    assert summary_table([PASSED], width=400) == summary_table([PASSED])
+
+
+WIDE_TERMINAL = """
+def pytest_sessionstart(session):
+    # A test double for a person's terminal: pytester's output is no tty.
+    session.config.pluginmanager.get_plugin("terminalreporter").isatty = lambda: True
+"""
+
+
+@pytest.mark.parametrize("tty", [True, False], ids=["terminal", "log"])
+def test_a_long_verdict_wraps_on_a_terminal_and_stays_one_line_in_a_log(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, tty: bool
+) -> None:
+    monkeypatch.setenv("COLUMNS", "90")
+    if tty:
+        project.makeconftest(WIDE_TERMINAL)
+    project.makepyfile(test_a="def test_a(tpu_bench):\n    tpu_bench(lambda: None)\n")
+    result = project.runpytest("--edgetpu", "-p", "no:randomly")
+    lines = result.stdout.lines
+    start = next(i for i, line in enumerate(lines) if line.startswith("test_a.py::test_a: "))
+    if tty:
+        assert all(len(line) <= 90 for line in lines[start : start + 3])
+        assert lines[start + 1].startswith("    ") and "no baseline" in " ".join(lines[start:])
+    else:
+        assert len(lines[start]) > 90 and "no baseline in baselines/" in lines[start]
+
+
 def test_text_table_aligns_numbers_right_and_words_left() -> None:
     rows = [{"name": "a", "n": 3, "note": ""}, {"name": "longer", "n": 12, "note": "-1.5%"}]
     assert text_table(rows) == "name     n   note\na        3\nlonger  12  -1.5%"

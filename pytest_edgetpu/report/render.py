@@ -107,12 +107,27 @@ UNREAD_WAIT: Final = (
 )
 
 
-def summary_table(results: Sequence[Result]) -> str:
+#: The columns a table narrower than its terminal leaves out, first to last.
+_DROPPED_TO_FIT: Final = ("pooled p99 ms", "pooled p90 ms", "n", "CPU wait", "device")
+
+
+def summary_table(results: Sequence[Result], width: int | None = None) -> str:
     """A plain-text table of timed results, for the terminal summary and ``compare``; lines
     under it say why a CPU wait is blank, where one is, and why a measurement ran well past
-    its max_time, where one did."""
+    its max_time, where one did. Given a terminal's ``width``, columns are left out (and
+    named) until the table fits."""
     timed = [r for r in results if isinstance(r, TimedResult)]
-    table = text_table(_rows(timed))
+    rows = _rows(timed)
+    table, left_out = text_table(rows), []
+    for column in _DROPPED_TO_FIT:
+        if width is None or max(map(len, table.splitlines()), default=0) <= width:
+            break
+        left_out.append(column)
+        rows = [{k: v for k, v in row.items() if k != column} for row in rows]
+        table = text_table(rows)
+    if left_out:
+        dropped = ", ".join(left_out)
+        table += f"\n(left out for a {width}-column terminal: {dropped}; --edgetpu-json has all)"
     if any(r.run_queue_wait is None for r in timed):
         table += "\n" + UNREAD_WAIT
     for result in timed:
