@@ -280,6 +280,16 @@ def main() -> None:
             "little less.\n\n",
         ),
         (
+            "worker_neighbour.py",
+            "worker_neighbour.json",
+            "A neighbouring xdist worker: the same real models serially and under -n 2 (each "
+            "worker pinned to its core), alternating, quiet",
+            "Whether a baseline recorded serially could gate a -n run: on this 2-core VM (one "
+            "thread per core) the neighbour moves a figure about as much as the next serial run "
+            "does. Hosts whose workers share a core's SMT threads were not measured (no 16-core "
+            "machine was lent), so the worker count stays part of the device profile.\n\n",
+        ),
+        (
             "process_gate.py",
             "process_gate.json",
             "Small callables across processes: relative mode before and after pairs of "
@@ -328,6 +338,7 @@ def main() -> None:
                 "creep.py",
                 "process_offsets.py",
                 "model_swap_runs.py",
+                "worker_neighbour.py",
                 "process_gate.py",
                 "process_models.py",
                 "process_stored.py",
