@@ -153,7 +153,7 @@ class ModelLoader:
         verdict = self.run.judge_structure(info, unmeasured)
         if verdict is None:
             return ""
-        from .report.render import structure_properties
+        from .report.junit import structure_properties
 
         self.item.user_properties.extend(structure_properties(verdict))
         if verdict.fails(self.strict) and not self.run.settings.update:

@@ -261,7 +261,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     if not pending_benches:
         return
     from .judge.results import TimedResult
-    from .report.render import junit_properties, progress_line
+    from .report.junit import junit_properties
+    from .report.render import progress_line
 
     run = item.config.stash[RUN_KEY].get()
     failures = []

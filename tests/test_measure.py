@@ -11,8 +11,9 @@ import pytest
 from doubles import FakeClock
 
 from pytest_edgetpu.engine.contention import SCHEDSTAT, read_cpu_times, wait_share
+from pytest_edgetpu.engine.cores import pinned
 from pytest_edgetpu.engine.measurement import EarlyStop, MeasureSettings, Settled
-from pytest_edgetpu.engine.timing import measure, pinned
+from pytest_edgetpu.engine.timing import measure
 
 
 def counting_instances() -> tuple[Callable[[], Callable[[], object]], list[int]]:

@@ -234,6 +234,42 @@ def process_pairs_of(
     return pair
 
 
+def test_a_slow_call_takes_one_pair_of_instances_per_pair_of_processes_and_says_it_overran() -> (
+    None
+):
+    """A call of 300 ms, max_time 1 s: each pair of processes measures one pair of instances
+    (the process is the unit counted), not three, and the stop reason says why the
+    measurement still ran past its budget."""
+    clock = FakeClock(step_ns=1)
+    order: list[str] = []
+
+    def slow_side(side: str) -> StartSide:
+        def start() -> LiveInstance:
+            order.append(f"start {side}")
+            clock.now += 4 * 300_000_000  # loaded, called once, warmed up 3 times
+            instance = RecordingInstance(side, order, 300_000_000, 300_000_000, (300_000_000,) * 3)
+            timed = instance.block
+
+            def block(runs: int) -> None:
+                clock.now += runs * 300_000_000
+                timed(runs)
+
+            instance.block = block  # type: ignore[method-assign]
+            return instance
+
+        return start
+
+    settings = MeasureSettings(warmup=3, max_time_s=1.0)
+    paired = measure_process_pairs(
+        lambda _: (slow_side("head"), slow_side("base")), settings, clock
+    )
+    assert paired.pairs == 3 and order.count("start head") == 3
+    assert paired.stop_reason.startswith(
+        "over max_time 1 s: 18.0 s measuring (2 x max_time is the pairs' budget), as one call "
+        "takes about 300 ms and the fewest pairs (3, "
+    )
+
+
 @pytest.mark.parametrize(
     ("changes", "pairs_of_processes"),
     [(OFFSET_PROCESS_PAIRS, 7), (STEADY_PROCESS_PAIRS, FEWEST_PROCESS_PAIRS)],

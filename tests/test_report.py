@@ -45,10 +45,10 @@ from pytest_edgetpu.judge.baselines import BaselineEntry, dumps, write_entries
 from pytest_edgetpu.judge.verdict import Status, format_ms
 from pytest_edgetpu.model.examples import write_conv_model
 from pytest_edgetpu.options import OPTIONS
+from pytest_edgetpu.report.junit import junit_properties
 from pytest_edgetpu.report.plots import check_matplotlib, write_plots
 from pytest_edgetpu.report.render import (
     UNREAD_WAIT,
-    junit_properties,
     kept_line,
     markdown_report,
     progress_line,

@@ -33,6 +33,7 @@ from ..device.selection import Device
 from ..model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .against import Against, Base
 from .bench_result import BenchResult
+from .cores import pinned
 from .inputs import fill_inputs, random_inputs_for
 from .measurement import EarlyStop, MeasureSettings
 from .memory import MemoryUse
@@ -43,7 +44,6 @@ from .timing import (
     measure,
     measure_pairs,
     measure_process_pairs,
-    pinned,
     time_once,
 )
 

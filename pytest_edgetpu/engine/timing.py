@@ -26,13 +26,11 @@ It stops adaptively, after at least ``min_instances`` instances and ``min_runs``
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import math
-import os
 import statistics
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -54,7 +52,6 @@ __all__ = [
     "measure",
     "measure_pairs",
     "measure_process_pairs",
-    "pinned",
     "time_once",
 ]
 
@@ -258,27 +255,6 @@ def measure(
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
 
-@contextlib.contextmanager
-def pinned(cores: Collection[int]) -> Iterator[None]:
-    """This thread on ``cores`` for the block, and back where it was after it; unchanged when
-    ``cores`` is empty or the host cannot pin (another OS, a container's narrower cpuset).
-
-    Both sides of an interleaved pair measure on the same core: on a shared VM each core's
-    speed drifts by itself (a neighbour on the host's sibling thread), and two processes left
-    to the scheduler stay on different cores for seconds, so the pairs compared two cores."""
-    before = os.sched_getaffinity(0) if cores and hasattr(os, "sched_setaffinity") else None
-    if before is not None:
-        try:
-            os.sched_setaffinity(0, cores)
-        except OSError:
-            before = None
-    try:
-        yield
-    finally:
-        if before is not None:
-            os.sched_setaffinity(0, before)
-
-
 @dataclass(frozen=True)
 class PairedMeasurement:
     """Two sides measured in interleaved pairs of instances, both instances of a pair alive
@@ -385,7 +361,9 @@ def measure_process_pairs(
     __tracebackhide__ = True
     within = replace(
         settings,
-        min_instances=_FEWEST_INSTANCES,
+        # The process is the unit the verdict counts: a call too slow for three pairs of
+        # instances in a process's share of the budget takes fewer.
+        min_instances=1,
         max_instances=max(_FEWEST_INSTANCES, settings.max_instances // FEWEST_PROCESS_PAIRS),
         max_time_s=settings.max_time_s / FEWEST_PROCESS_PAIRS,
     )
@@ -432,8 +410,16 @@ def _pairs_stop_reason(
     count, budget_s = len(head_values), settings.max_time_s * PAIRED_SPAN
     if count >= settings.max_instances:
         return f"{count} pairs measured"
-    if elapsed_s >= budget_s and count >= _FEWEST_INSTANCES:
+    if elapsed_s >= budget_s and count >= min(_FEWEST_INSTANCES, settings.min_instances):
         suspects = early.suspects if early is not None else None
+        if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= _FEWEST_INSTANCES:
+            return (
+                f"{OVER_MAX_TIME} {settings.max_time_s:g} s: {elapsed_s:.1f} s measuring "
+                f"({PAIRED_SPAN:g} x max_time is the pairs' budget), as one call takes about "
+                f"{min(head_values):.4g} ms and the fewest pairs ({count}, each instance "
+                f"loaded, called once and warmed up {settings.warmup} times) are measured "
+                "whatever max_time says; raise max_time, or lower warmup"
+            )
         if suspects is None or not suspects(base_values, head_values):
             return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
         if elapsed_s >= budget_s * SUSPECT_SPAN:

@@ -14,8 +14,9 @@ from typing import IO, TYPE_CHECKING, Final
 
 from ..core.errors import exit_words, one_line
 from ..core.limits import is_count
+from ..engine.cores import pinned
 from ..engine.measurement import MeasureSettings
-from ..engine.timing import StartInstance, TimedInstance, pinned
+from ..engine.timing import StartInstance, TimedInstance
 from .channel import MAX_LINE, SERVE_ENV, Call, error_words, receive, send
 
 if TYPE_CHECKING:
