@@ -17,9 +17,10 @@ import shutil
 import stat
 import subprocess
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from ..core.errors import RevisionError
 from ..core.jsonio import process_exists, read_regular
@@ -338,7 +339,8 @@ class RevisionFiles:
 
     def _write_files(self, target: Path, files: list[tuple[str, int, Path, bytes]]) -> None:
         """Write ``files`` (object id, size, path, mode) below ``target``, read through one
-        ``git cat-file --batch``."""
+        ``git cat-file --batch``; the requests go in from a thread of their own, so that
+        reading the answers never waits for a round trip per file."""
         with subprocess.Popen(
             ["git", "cat-file", "--batch"],
             cwd=self.revision.toplevel,
@@ -349,29 +351,49 @@ class RevisionFiles:
             requests, answers = batch.stdin, batch.stdout
             if requests is None or answers is None:  # PIPE gives both; typeshed cannot tell
                 raise OSError("git cat-file started without its pipes")
-            for object_id, size, relative, mode in files:
-                requests.write(object_id.encode("ascii") + b"\n")
-                requests.flush()
-                header = answers.readline().split()
-                if len(header) != 3 or header[2] != str(size).encode("ascii"):
-                    raise OSError(f"git cat-file answered {b' '.join(header)!r} for {relative}")
-                path = target / relative
-                path.parent.mkdir(parents=True, exist_ok=True)
-                with open(path, "wb") as out:
-                    left = size
-                    while left:  # in chunks: a file may be as large as a model may be
-                        chunk = answers.read(min(left, _CHUNK))
-                        if not chunk:
-                            raise OSError(f"git cat-file ended in the middle of {relative}")
-                        out.write(chunk)
-                        left -= len(chunk)
-                answers.read(1)  # the newline after each object
-                if size <= _MAX_POINTER_BYTES and (pointer := lfs_pointer(path.read_bytes())):
-                    with contextlib.suppress(RevisionError):  # not in the clone: the pointer
-                        path.write_bytes(self.revision.lfs_object(*pointer, str(relative)))
-                if mode == b"100755":
-                    path.chmod(0o755)
-            requests.close()
+            asking = threading.Thread(
+                target=_ask, args=(requests, [object_id for object_id, *_ in files]), daemon=True
+            )
+            asking.start()
+            try:
+                made: set[Path] = set()
+                for _, size, relative, mode in files:
+                    header = answers.readline().split()
+                    if len(header) != 3 or header[2] != str(size).encode("ascii"):
+                        raise OSError(f"git cat-file answered {b' '.join(header)!r} for {relative}")
+                    path = target / relative
+                    if path.parent not in made:
+                        path.parent.mkdir(parents=True, exist_ok=True)
+                        made.add(path.parent)
+                    self._write_one(path, size, answers, relative)
+                    answers.read(1)  # the newline after each object
+                    if mode == b"100755":
+                        path.chmod(0o755)
+            finally:
+                batch.kill()  # stops the feeding thread too, should writing fail half-way
+                asking.join()
+
+    def _write_one(self, path: Path, size: int, answers: IO[bytes], relative: Path) -> None:
+        """Write the ``size`` bytes of one object from ``answers`` to ``path``: a small one
+        whole (a Git LFS pointer is replaced by its object where the clone has it), a large
+        one in chunks (it may be as large as a model may be)."""
+        if size <= _MAX_POINTER_BYTES:
+            content = answers.read(size)
+            if len(content) != size:
+                raise OSError(f"git cat-file ended in the middle of {relative}")
+            if pointer := lfs_pointer(content):
+                with contextlib.suppress(RevisionError):  # not in the clone: the pointer
+                    content = self.revision.lfs_object(*pointer, str(relative))
+            path.write_bytes(content)
+            return
+        with open(path, "wb") as out:
+            left = size
+            while left:
+                chunk = answers.read(min(left, _CHUNK))
+                if not chunk:
+                    raise OSError(f"git cat-file ended in the middle of {relative}")
+                out.write(chunk)
+                left -= len(chunk)
 
     def scratch(self) -> Path:
         """This process's private directory for the revision's files (made on first use; the
@@ -384,3 +406,11 @@ class RevisionFiles:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = self._checkout = None
+
+
+def _ask(requests: IO[bytes], object_ids: list[str]) -> None:
+    """Feed ``git cat-file --batch`` its requests, then close its input (a killed one ends the
+    feeding early)."""
+    with contextlib.suppress(OSError), requests:
+        for object_id in object_ids:
+            requests.write(object_id.encode("ascii") + b"\n")
