@@ -866,17 +866,18 @@ def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(
     pytester: pytest.Pytester,
 ) -> None:
     """The example suite's way: a conftest generates the models, which git does not track;
-    the helper at the revision makes them as the revision's conftest does."""
+    the helper at the revision makes them as the revision's conftest does, and the file it made
+    is measured in this process beside the current one, as a tracked model is (memory too)."""
     pytester.makeini(RELATIVE_INI)
-    pytester.makeconftest(
-        """
+    made_at = """
         from pathlib import Path
         from pytest_edgetpu.model.examples import write_conv_model, write_example_models
 
         def pytest_configure(config):
             write_example_models(Path(__file__).parent / "made")
+            write_conv_model(Path(__file__).parent / "made" / "tiny_conv.tflite", filters={})
         """
-    )
+    pytester.makeconftest(made_at.format(16))
     pytester.makepyfile(
         test_made="""
         import pytest
@@ -889,12 +890,18 @@ def test_a_model_the_tests_make_is_made_by_the_test_at_the_revision(
     (pytester.path / ".gitignore").write_text("made/\n")
     git(pytester.path, "init", "-q")
     commit_all(pytester.path)
+    pytester.makeconftest(made_at.format(8))  # the working tree makes a smaller model
     out = pytester.path / "results.json"
-    result = pytester.runpytest("--edgetpu-against=HEAD", f"--edgetpu-json={out}")
+    result = pytester.runpytest(
+        "--edgetpu-against=HEAD", f"--edgetpu-json={out}", "--edgetpu-threshold=500%"
+    )
     record = statuses(out)["test_made"]
-    assert record["against"]["where"] == "HEAD:test_made.py::test_made", result.stdout.str()
-    assert record["verdict"]["status"] in ("PASS", "UNSTABLE", "IMPROVED")
+    against = record["against"]
+    assert against["where"] == "HEAD:test_made.py::test_made", result.stdout.str()
     assert record["verdict"]["change"] is not None
+    assert against["in_processes"] is False  # one process, as a tracked model
+    assert record["verdict"]["model_changed"] is True
+    assert set(against["memory_kib"]) == set(record["memory"]["kib"])
     result.assert_outcomes(passed=1)
 
 

@@ -80,15 +80,39 @@ class Relative:
                             "submodules are not followed); not compared",
                         )
                     return NotCompared(self.words, where, f"new since {self.words}: no {where}")
-                # Not a versioned file but one the tests make: make it as the test at the
-                # revision does.
-                return self.test_call(session, node_id, call)
+                # Not a versioned file but one the tests make: made as the test at the
+                # revision makes it.
+                return self.made_model(session, node_id, call)
             base = session.inspect(path)
         except EdgeTpuError as error:
             return NotCompared(
                 self.words, where, f"{where} cannot be measured ({error}); not compared"
             )
         return session.model_base(base, self.words, where)
+
+    def made_model(self, session: DeviceSession, node_id: str, call: int) -> Base | NotCompared:
+        """The model call ``call`` of test ``node_id`` makes at the revision (its helper makes
+        the file), measured in this process beside the current one, as a tracked model is: a
+        model's two sides in one process show no offset between processes
+        (``benchmarks/process_models.py``), so no pairs of processes. A call that is no model
+        file there goes through the helpers as a callable does."""
+        where = f"{self.revision.name}:{node_id}"
+        if session.device.is_edgetpu:
+            return self.test_call(session, node_id, call)
+        test = self._pair_test(node_id, "base", 0)
+        found = None if test.missing else test.calls.get(call)
+        if found is None or found.model_sha256 is None:
+            return self.test_call(session, node_id, call)
+        try:
+            made = session.inspect(Path(found.target))
+        except EdgeTpuError as error:
+            return NotCompared(
+                self.words,
+                where,
+                f"the model the test makes at {self.words} cannot be measured ({error}); "
+                "not compared",
+            )
+        return session.model_base(made, self.words, where)
 
     def test_call(self, session: DeviceSession, node_id: str, call: int) -> Base | NotCompared:
         """Call ``call`` of test ``node_id`` as the test makes it at the revision, or why
@@ -146,10 +170,12 @@ class Relative:
             if self._file != file:
                 self.close_helper()
                 self._file = file
-                # The fewest pairs every measurement takes, started together: their starts
-                # overlap on the host's cores instead of queueing one after another.
+            if side == "head" or index > 0:
+                # Measuring in pairs of processes: the fewest pairs every measurement takes
+                # start together, their starts overlapping on the host's cores instead of
+                # queueing. (The revision's first helper alone says what a test makes there.)
                 for one_side in ("head", "base"):
-                    for _ in range(FEWEST_PROCESS_PAIRS):
+                    while len(self._helpers[one_side]) < FEWEST_PROCESS_PAIRS:
                         self._helpers[one_side].append(self._start_helper(file, one_side))
                         self._tests[one_side].append(None)
             helpers, tests = self._helpers[side], self._tests[side]

@@ -106,7 +106,8 @@ class RevisionHelper:
         command = [
             sys.executable, "-c", _HELPER_MAIN, os.fspath(self.checkout / collect),
             "--rootdir", os.fspath(self.checkout),
-            "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-o", "addopts=",
+            "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly",
+            "-p", "no:hypothesispytest", "-o", "addopts=",
             "-o", "edgetpu_against=", "-q", "--edgetpu-device=cpu",
         ]  # fmt: skip
         try:
