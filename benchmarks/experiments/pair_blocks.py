@@ -42,13 +42,13 @@ from harness import CORAL, CORAL_MODELS, NEIGHBOURS, fetch_mediapipe_models, wil
 from saved import measure_or_report
 
 from pytest_edgetpu.core.stats import Shift, fastest, instance_value, paired_shift, shift
+from pytest_edgetpu.engine.cores import pinned
 from pytest_edgetpu.engine.measurement import InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.timing import (
     PAIRED_SPAN,
     TimedInstance,
     instance_runner,
     measure_pairs,
-    pinned,
 )
 from pytest_edgetpu.judge.compare import decide
 from pytest_edgetpu.judge.verdict import Status
