@@ -283,9 +283,11 @@ def measure_pairs(
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
+    fewest: int = _FEWEST_INSTANCES,
 ) -> PairedMeasurement:
     """Measure pairs of head and base instances until a stop rule of the pairs holds (with
-    ``early``, once the head's comparison with the base is settled).
+    ``early``, once the head's comparison with the base is settled; once the budget is spent,
+    after ``fewest`` pairs).
 
     Both instances of a pair are made first, then take turns :data:`PAIR_BLOCKS` times, a block
     of calls each, the head first in pair 0 (AB BA AB ...) and the base in pair 1 (BA AB BA
@@ -327,7 +329,7 @@ def measure_pairs(
             side.append(instance.samples())
             values.append(instance_value(side[-1].samples_ns, settings.metric))
         elapsed_s = (clock() - began) / 1e9
-        reason = _pairs_stop_reason(head_values, base_values, settings, elapsed_s, early)
+        reason = _pairs_stop_reason(head_values, base_values, settings, elapsed_s, early, fewest)
         if reason:
             return PairedMeasurement(
                 Measurement(tuple(heads), settings.metric, elapsed_s, reason),
@@ -361,9 +363,7 @@ def measure_process_pairs(
     __tracebackhide__ = True
     within = replace(
         settings,
-        # The process is the unit the verdict counts: a call too slow for three pairs of
-        # instances in a process's share of the budget takes fewer.
-        min_instances=1,
+        min_instances=_FEWEST_INSTANCES,
         max_instances=max(_FEWEST_INSTANCES, settings.max_instances // FEWEST_PROCESS_PAIRS),
         max_time_s=settings.max_time_s / FEWEST_PROCESS_PAIRS,
     )
@@ -374,7 +374,9 @@ def measure_process_pairs(
     head_values: list[float] = []
     base_values: list[float] = []
     while True:
-        paired = measure_pairs(*process_pair(len(pairs)), within, clock)
+        # The process is the unit the verdict counts: a call too slow for three pairs of
+        # instances in a process's share of the budget takes fewer, down to one.
+        paired = measure_pairs(*process_pair(len(pairs)), within, clock, fewest=1)
         pairs.append(paired)
         head_values.append(statistics.median(paired.head.instance_values))
         base_values.append(statistics.median(paired.base.instance_values))
@@ -404,13 +406,14 @@ def _pairs_stop_reason(
     settings: MeasureSettings,
     elapsed_s: float,
     early: EarlyStop | None,
+    fewest: int = _FEWEST_INSTANCES,
 ) -> str | None:
     from ..core.stats import fastest
 
     count, budget_s = len(head_values), settings.max_time_s * PAIRED_SPAN
     if count >= settings.max_instances:
         return f"{count} pairs measured"
-    if elapsed_s >= budget_s and count >= min(_FEWEST_INSTANCES, settings.min_instances):
+    if elapsed_s >= budget_s and count >= fewest:
         suspects = early.suspects if early is not None else None
         if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= _FEWEST_INSTANCES:
             return (
