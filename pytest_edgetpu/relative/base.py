@@ -101,7 +101,7 @@ class Relative:
             return self.test_call(session, node_id, call)
         test = self._pair_test(node_id, "base", 0)
         found = None if test.missing else test.calls.get(call)
-        if found is None or found.model_sha256 is None:
+        if found is None or found.model_sha256 is None or not Path(found.target).is_absolute():
             return self.test_call(session, node_id, call)
         try:
             made = session.inspect(Path(found.target))

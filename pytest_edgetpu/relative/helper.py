@@ -145,7 +145,7 @@ class RevisionHelper:
         if self._commands is not None:
             with contextlib.suppress(BrokenPipeError, ValueError):
                 send(self._commands, {"test": node_id})
-        first = self.receive(START_TIMEOUT_S) or {}
+        first = self._receive(START_TIMEOUT_S) or {}
         calls, missing = first.get("calls"), first.get("missing")
         if isinstance(calls, list):
             for index, raw in enumerate(calls, start=1):
@@ -184,7 +184,7 @@ class RevisionHelper:
             raise RevisionError(f"{test.node_id}: the helper at the revision has moved on")
         with contextlib.suppress(BrokenPipeError, ValueError):
             send(self._commands, command)  # a dead helper: no answer below says so
-        answer = self.receive(INSTANCE_TIMEOUT_S)
+        answer = self._receive(INSTANCE_TIMEOUT_S)
         failed = answer.get("failed") if answer is not None else None
         if isinstance(failed, str):
             self._serving = None
@@ -223,7 +223,7 @@ class RevisionHelper:
         except subprocess.TimeoutExpired:
             return None
 
-    def receive(self, timeout_s: float) -> JsonObject | None:
+    def _receive(self, timeout_s: float) -> JsonObject | None:
         return None if self._answers is None else receive(self._answers, timeout_s)
 
     def _log_line(self) -> str:
