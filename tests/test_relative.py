@@ -819,11 +819,13 @@ def test_one_helper_serves_the_tests_of_a_file_and_a_new_one_follows_a_dead_one(
     assert records["test_ends_the_process"]["verdict"]["reason"].startswith(
         f"the test did not run at HEAD ({head}): "
     )
-    # The same helpers (the revision's) ran both tests; the one that ended was replaced.
+    # The same helpers (the revision's) ran both tests; the one that ended was replaced. A test
+    # may take one pair of processes more than the one before it (its pairs are added until its
+    # verdict is settled), so only most of the second test's helpers ran the first.
     first, second, after = (
         set((pytester.path / name).read_text().split()) for name in ("first", "second", "after")
     )
-    assert len(first) >= 3 and second <= first and after - first
+    assert len(first) >= 3 and len(second & first) >= 3 and after - first
 
 
 def test_a_model_whose_arena_grew_since_the_revision_fails_on_memory(
