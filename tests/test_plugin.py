@@ -170,10 +170,11 @@ def test_callable_is_measured_over_fresh_instances_of_its_models(
         """
         def test_pipeline(edgetpu, tpu_bench):
             model = edgetpu.load("models/tiny_dense.tflite")
-            seen = set()
+            # Each interpreter kept alive, so that no later one can take its id.
+            seen = {}
 
             def classify():
-                seen.add(id(model.interpreter))
+                seen.setdefault(id(model.interpreter), model.interpreter)
                 return model.run()[0].argmax()
 
             result = tpu_bench(classify)
