@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import fields
@@ -275,3 +276,9 @@ def test_pipeline(edgetpu, tpu_bench):
     model = edgetpu.load("models/current.tflite")
     tpu_bench(lambda: model.run())
 """
+
+
+def default_sigint() -> None:
+    """A child's SIGINT as a foreground job has it: a shell starts background jobs with SIGINT
+    ignored, and Python then installs no KeyboardInterrupt handler (``preexec_fn``)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

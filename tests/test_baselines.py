@@ -27,6 +27,7 @@ from factories import (
     bench_file,
     commit_everything,
     cpu_profile,
+    default_sigint,
     entries_of,
     entry,
     needs_git,
@@ -1012,12 +1013,8 @@ def start_pytest(
         start_new_session=own_group,
         # A shell starts background jobs with SIGINT ignored, and Python then installs no
         # KeyboardInterrupt handler: give the child the default a foreground job has.
-        preexec_fn=_default_sigint if own_group else None,
+        preexec_fn=default_sigint if own_group else None,
     )
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def wait_for_files(*paths: Path) -> None:

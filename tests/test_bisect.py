@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factories import git, needs_lfs
+from factories import default_sigint, git, needs_lfs
 
 from pytest_edgetpu.core.stats import Shift
 from pytest_edgetpu.judge.bisect import (
@@ -335,6 +335,7 @@ def test_an_interrupted_bisection_leaves_nothing_behind(
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "TMPDIR": str(scratch)},
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 60
     # Interrupted while a step's pytest runs in the worktree.
