@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness import CORAL, fetch_mediapipe_models
+from harness import CORAL, fetch_mediapipe_models, pytest_run
 from relative_gate import git
 from saved import measure_or_report
 
@@ -68,21 +67,7 @@ def one_pair(before: Path, after: Path, runs: int, scratch: Path) -> dict[str, A
     for _ in range(runs):
         out = scratch / "r.json"
         out.unlink(missing_ok=True)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                *GATE,
-                f"--edgetpu-json={out}",
-            ],
-            cwd=repository,
-            capture_output=True,
-            check=False,
-        )
+        pytest_run(repository, [*GATE, f"--edgetpu-json={out}"], 1.0)
         verdict = json.loads(out.read_text())["results"][0]["verdict"]
         found.append([verdict["change"], verdict["ci_low"], verdict["ci_high"]])
     return {"runs": found}
