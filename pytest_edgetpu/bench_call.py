@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .core.errors import FailedAtRevisionError
+from .core.errors import FailedAtRevisionError, RevisionError
 from .engine.against import Base, NotCompared
 from .model.inspection import ModelInfo
 
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .config import TestSettings
     from .engine.bench_result import BenchResult
     from .engine.measurement import EarlyStop, MeasureSettings
-    from .engine.session import DeviceSession, LoadedModel
+    from .engine.session import DeviceSession, FreshProcess, LoadedModel
     from .engine.timing import StartInstance
     from .run import BenchRun
 
@@ -62,7 +62,7 @@ class BenchCall:
         if isinstance(base, NotCompared):
             return replace(self._timed(None, None), against=base)
         if base is None:
-            return self._timed(None, self._early_stop(paired=False, confirming=confirming))
+            return self._alone(confirming)
         try:
             return self._timed(base, self._early_stop(paired=True, confirming=confirming))
         except FailedAtRevisionError as error:
@@ -72,6 +72,35 @@ class BenchCall:
                 self._timed(None, None),
                 against=NotCompared(base.revision, base.where, str(error)),
             )
+
+    def _alone(self, confirming: bool) -> BenchResult:
+        """Measured against a stored baseline, or recording one: a callable in fresh processes
+        that run its test (its speed moves with its process, so both sides count processes),
+        a model in this process (its figure does not: ``benchmarks/process_stored.py``)."""
+        __tracebackhide__ = True
+        fresh = self._fresh_processes()
+        if fresh is not None:
+            early = self._early_stop(paired=False, confirming=confirming, in_processes=True)
+            try:
+                return self._timed(None, early, fresh)
+            except (FailedAtRevisionError, RevisionError) as error:
+                why = f"measured in this process, not in fresh ones: {error}"
+            # Measured here instead, saying why: a baseline measured in fresh processes is then
+            # not compared (and the test's own error, if that was it, shows here, unchained).
+            alone = self._timed(None, self._early_stop(paired=False, confirming=confirming))
+            return replace(alone, not_in_processes=why)
+        return self._timed(None, self._early_stop(paired=False, confirming=confirming))
+
+    def _fresh_processes(self) -> FreshProcess | None:
+        """Fresh processes for a callable, where a second process can run it (an Edge TPU is
+        open in one process at a time); None: measured in this process."""
+        if (
+            self.measure_settings is None
+            or isinstance(self.timed, ModelInfo)
+            or self.session.device.is_edgetpu
+        ):
+            return None
+        return self.run.fresh.call(self.node_id, self.call)
 
     def instances(self) -> StartInstance:
         """Makes fresh instances of what the call times (a relative-mode helper serves them)."""
@@ -87,14 +116,18 @@ class BenchCall:
             return relative.model(self.session, self.timed, self.node_id, self.call)
         return relative.test_call(self.session, self.node_id, self.call)
 
-    def _timed(self, base: Base | None, early: EarlyStop | None) -> BenchResult:
+    def _timed(
+        self, base: Base | None, early: EarlyStop | None, fresh: FreshProcess | None = None
+    ) -> BenchResult:
         __tracebackhide__ = True
         settings = self.measure_settings
         if isinstance(self.timed, ModelInfo):
             return self.session.bench_model(self.timed, settings, base, early)
-        return self.session.bench_callable(self.timed, self.models, settings, base, early)
+        return self.session.bench_callable(self.timed, self.models, settings, base, early, fresh)
 
-    def _early_stop(self, *, paired: bool, confirming: bool) -> EarlyStop | None:
+    def _early_stop(
+        self, *, paired: bool, confirming: bool, in_processes: bool = False
+    ) -> EarlyStop | None:
         settings = self.measure_settings
         if settings is None:
             return None
@@ -105,4 +138,5 @@ class BenchCall:
             self.settings.num_threads,
             paired=paired,
             confirming=confirming,
+            in_processes=in_processes,
         )

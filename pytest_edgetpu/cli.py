@@ -25,7 +25,7 @@ from typing import Any
 from .bisect import add_bisect_command
 from .core.errors import BaselineError, EdgeTpuError, ResultsError, RevisionError, one_line
 from .core.jsonio import MAX_BYTES
-from .core.stats import compared_value, fastest, instance_figure, shift
+from .core.stats import instance_figure, shift
 from .device.discovery import discover
 from .device.profile import Profile
 from .device.runtime import load_runtime
@@ -329,7 +329,7 @@ def _baselines_at(rev: str, directory: Path) -> dict[str, BaselineFile]:
 
 
 def _compared_ms(entry: BaselineEntry | None) -> str:
-    return format_ms(compared_value(entry.instance_values_ms)) if entry is not None else ""
+    return format_ms(entry.compared_ms) if entry is not None else ""
 
 
 def _diff(args: argparse.Namespace) -> int:
@@ -348,7 +348,7 @@ def _diff(args: argparse.Namespace) -> int:
                 continue
             if old is not None and new is not None and old.metric == new.metric:
                 # The gate's rule, so that diff and the gate say the same change.
-                estimate = shift(fastest(old.instance_values_ms), fastest(new.instance_values_ms))
+                estimate = shift(old.compared_values_ms, new.compared_values_ms)
                 change = f"{estimate.estimate:+.1%}"
             elif old is not None and new is not None:
                 change = f"metric {old.metric} -> {new.metric}"

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from .judge.structure import StructureStore, StructureVerdict
     from .model.inspection import ModelInfo
     from .relative.base import Relative
+    from .relative.fresh import FreshProcesses
 
 __all__ = ["BenchRun", "Role"]
 
@@ -198,6 +199,14 @@ class BenchRun:
         )
 
     @functools.cached_property
+    def fresh(self) -> FreshProcesses:
+        """Fresh processes of the working tree's tests, in which callables are measured against
+        stored baselines (and recorded)."""
+        from .relative.fresh import FreshProcesses
+
+        return FreshProcesses(self.rootdir)
+
+    @functools.cached_property
     def store(self) -> BaselineStore:
         return BaselineStore(self.settings.baseline_dir, self.settings.sources["baseline_dir"])
 
@@ -276,8 +285,9 @@ class BenchRun:
         """Stop the device session's helper and give the device's lease back."""
         if "station" in self.__dict__:
             self.station.close()
-        if self.__dict__.get("relative") is not None:
-            self.__dict__["relative"].close()
+        for opened in ("relative", "fresh"):
+            if self.__dict__.get(opened) is not None:
+                self.__dict__[opened].close()
 
     def display(self, path: Path) -> Path:
         """``path`` relative to the rootdir when it lies below it."""

@@ -26,10 +26,13 @@ from pytest_edgetpu.core.stats import fastest, shift, summarize
 from pytest_edgetpu.device.runtime import Runtime, load_runtime
 from pytest_edgetpu.engine.against import Against, NotCompared
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings, Settled
-from pytest_edgetpu.engine.session import DeviceSession
-from pytest_edgetpu.engine.timing import (
+from pytest_edgetpu.engine.processes import (
     FEWEST_PROCESS_PAIRS,
     MOST_PROCESS_PAIRS,
+    measure_process_pairs,
+)
+from pytest_edgetpu.engine.session import DeviceSession
+from pytest_edgetpu.engine.timing import (
     PAIR_BLOCKS,
     PAIRED_SPAN,
     SUSPECT_SPAN,
@@ -37,7 +40,6 @@ from pytest_edgetpu.engine.timing import (
     PairedMeasurement,
     StartSide,
     measure_pairs,
-    measure_process_pairs,
 )
 from pytest_edgetpu.judge.compare import bisect_exit, compare_against, settle_rule, suspect_rule
 from pytest_edgetpu.judge.verdict import Current, Policy, Status

@@ -19,6 +19,7 @@ __all__ = [
     "MAX_MIN_RUNS",
     "MAX_MODEL_BYTES",
     "MAX_NUM_THREADS",
+    "MAX_PROCESSES",
     "MAX_SAMPLE_COUNT",
     "MAX_WARMUP",
     "MAX_WORKERS",
@@ -50,6 +51,8 @@ MAX_MIN_RUNS: Final = 1_000_000
 MAX_MAX_TIME_S: Final = 3600.0
 #: Parallel workers one baseline may have been recorded with.
 MAX_WORKERS: Final = 4096
+#: Fresh processes one baseline may have been measured in.
+MAX_PROCESSES: Final = 4096
 #: Samples one summary may count.
 MAX_SAMPLE_COUNT: Final = 10**12
 

@@ -41,6 +41,7 @@ __all__ = [
     "Shift",
     "Summary",
     "compared_value",
+    "compared_values",
     "fastest",
     "instance_figure",
     "instance_value",
@@ -179,12 +180,20 @@ def fastest(values: Sequence[float], share: float = FASTEST_SHARE) -> list[float
     return sorted(values)[:count]
 
 
-def compared_value(values: Sequence[float]) -> float:
+def compared_values(values: Sequence[float], processes: bool = False) -> list[float]:
+    """What a verdict compares of one side: its :func:`fastest` instance values, or, where each
+    value is a process's (``processes``), every one of them. A slow instance is a busy moment
+    of the host, left out; a slow process is a draw from how the code runs in processes, and a
+    side with more processes would catch more of the rare fast ones."""
+    return sorted(values) if processes else fastest(values)
+
+
+def compared_value(values: Sequence[float], processes: bool = False) -> float:
     """The figure of one side that a verdict compares, in the unit of ``values``: the median of
-    its :func:`fastest` instance values (the shift is estimated between these sets)."""
+    its :func:`compared_values` (the shift is estimated between these sets)."""
     import numpy as np
 
-    return float(np.median(fastest(values)))
+    return float(np.median(compared_values(values, processes)))
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,11 @@ class BenchResult:
     where the runtime does not say)."""
     memory: MemoryUse | None = None
     """A model's memory per phase (not a callable's), measured in fresh processes."""
+    processes: int = 0
+    """How many fresh processes measured it, each one of :attr:`instance_values_ms` (a callable
+    against stored baselines); 0: measured in this process."""
+    not_in_processes: str | None = None
+    """Why a callable was measured in this process instead of fresh ones."""
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:
@@ -133,9 +138,10 @@ class BenchResult:
     @property
     def notes(self) -> tuple[str, ...]:
         """What a reader of the report must know about this result: a partly mapped model,
-        a throttled chip."""
+        a throttled chip, a callable measured in this process instead of fresh ones."""
         notes = (
             mapping_note(self.model) if self.model is not None else None,
             self.thermal.note if self.thermal is not None else None,
+            self.not_in_processes,
         )
         return tuple(note for note in notes if note)

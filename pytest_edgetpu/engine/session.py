@@ -38,20 +38,19 @@ from .inputs import fill_inputs, random_inputs_for
 from .measurement import EarlyStop, MeasureSettings
 from .memory import MemoryUse
 from .probe import ModelProbe
-from .timing import (
-    StartInstance,
-    TimedInstance,
-    measure,
-    measure_pairs,
-    measure_process_pairs,
-    time_once,
-)
+from .processes import measure_process_pairs, measure_processes
+from .timing import StartInstance, StartSide, TimedInstance, measure, measure_pairs, time_once
 
 __all__ = [
     "DeviceSession",
+    "FreshProcess",
     "LoadedModel",
     "Thermal",
 ]
+
+#: Starts instances of a callable in fresh process ``index`` (one that runs its test), under the
+#: settings given.
+FreshProcess = Callable[[int, MeasureSettings], StartSide]
 
 
 class LoadedModel:
@@ -327,12 +326,14 @@ class DeviceSession:
         settings: MeasureSettings | None,
         base: Base | None = None,
         early: EarlyStop | None = None,
+        fresh: FreshProcess | None = None,
     ) -> BenchResult:
-        """Time a user's callable; the ``models`` it uses are reloaded for each instance."""
+        """Time a user's callable; the ``models`` it uses are reloaded for each instance. With
+        ``fresh`` (and no ``base``), in fresh processes that run the test instead of this one."""
         __tracebackhide__ = True  # the callable's exception shows the user's frames only
         name = getattr(fn, "__qualname__", None) or type(fn).__name__
         instances = self.callable_instances(fn, models)
-        result = self._bench(name, instances, settings, None, base, early)
+        result = self._bench(name, instances, settings, None, base, early, fresh)
         return replace(
             result,
             callable_models=tuple(model.info for model in models),
@@ -363,6 +364,7 @@ class DeviceSession:
         info: ModelInfo | None,
         base: Base | None,
         early: EarlyStop | None,
+        fresh: FreshProcess | None = None,
     ) -> BenchResult:
         __tracebackhide__ = True
         apex_dir = self.device.edgetpu.apex_dir if self.device.edgetpu else None
@@ -370,7 +372,7 @@ class DeviceSession:
         result = (
             self._smoke(target, start_instance, info)
             if settings is None
-            else self._timed(target, start_instance, settings, info, base, early)
+            else self._timed(target, start_instance, settings, info, base, early, fresh)
         )
         thermal = (
             Thermal(before_c, read_apex_temperature(apex_dir), read_apex_trip_point(apex_dir))
@@ -387,10 +389,13 @@ class DeviceSession:
         info: ModelInfo | None,
         base: Base | None,
         early: EarlyStop | None,
+        fresh: FreshProcess | None,
     ) -> BenchResult:
         __tracebackhide__ = True
         against = None
-        if base is None:
+        if base is None and fresh is not None:
+            result = measure_processes(lambda index: fresh(index, settings), settings, early=early)
+        elif base is None:
             result = measure(start_instance, settings, early=early)
         else:
             process_pair = base.process_pair
@@ -430,6 +435,7 @@ class DeviceSession:
             model=info,
             measurement=result,
             against=against,
+            processes=len(result.process_values) if base is None else 0,
         )
 
     def _pair_cores(self) -> tuple[int, ...]:

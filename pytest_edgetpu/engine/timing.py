@@ -31,7 +31,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from .contention import CpuTimesReader, read_cpu_times, wait_share
@@ -51,7 +51,6 @@ __all__ = [
     "instance_runner",
     "measure",
     "measure_pairs",
-    "measure_process_pairs",
     "time_once",
 ]
 
@@ -64,12 +63,12 @@ _MAX_RUNS_PER_INSTANCE = 200
 # Each instance's steady phase aims at this long, so short models get more samples per
 # instance and long ones still fit several instances into max_time.
 _INSTANCE_STEADY_S = 0.05
-_FEWEST_INSTANCES = 3
+FEWEST_INSTANCES = 3
 #: Timed calls an instance takes at least, however slow a call is.
 _FEWEST_RUNS = 3
 #: A measurement this many times ``max_time`` (and a second more) long says why it overran.
 _OVERRUN = 2.0
-_SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
+SHORTEST_SPAN = 2 / 3  # of max_time: no early stop before it
 #: The turns each side of a pair takes, a block of its calls each.
 PAIR_BLOCKS = 6
 #: Interleaved pairs get this many times ``max_time``, both sides together.
@@ -144,17 +143,17 @@ def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
     to fit ``max_time`` at that floor gets the calls that fit, down to :data:`_FEWEST_RUNS`."""
     estimate_ns = max(estimate_ns, 1)
     wanted = min(math.ceil(_INSTANCE_STEADY_S * 1e9 / estimate_ns), _MAX_RUNS_PER_INSTANCE)
-    fitting = settings.max_time_s * 1e9 // (_FEWEST_INSTANCES * estimate_ns) - 1 - settings.warmup
+    fitting = settings.max_time_s * 1e9 // (FEWEST_INSTANCES * estimate_ns) - 1 - settings.warmup
     floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
     return max(_FEWEST_RUNS, min(max(floor, wanted), int(fitting)))
 
 
-def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
+def runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
     """The timed calls per instance that ``instance``'s fastest warm-up call suggests."""
     return _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
 
 
-def _median_ci_half_width(values: Sequence[float]) -> float:
+def median_ci_half_width(values: Sequence[float]) -> float:
     """Relative half-width of the distribution-free 95% CI of the median of ``values``."""
     ordered = sorted(values)
     n = len(ordered)
@@ -218,7 +217,7 @@ def instance_runner(
     def run(runs: int | None) -> InstanceSamples:
         __tracebackhide__ = True
         instance = TimedInstance(start_instance, settings, clock, cpu_times)
-        instance.block(runs if runs is not None else _runs_chosen_by(instance, settings))
+        instance.block(runs if runs is not None else runs_chosen_by(instance, settings))
         return instance.samples()
 
     return run
@@ -250,7 +249,7 @@ def measure(
         values.append(instance_value(instances[-1].samples_ns, settings.metric))
         runs = len(instances[0].samples_ns)
         elapsed_s = (clock() - began) / 1e9
-        reason = _stop_reason(instances, values, settings, elapsed_s, early)
+        reason = stop_reason(instances, values, settings, elapsed_s, early)
         if reason:
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
@@ -283,7 +282,7 @@ def measure_pairs(
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
-    fewest: int = _FEWEST_INSTANCES,
+    fewest: int = FEWEST_INSTANCES,
 ) -> PairedMeasurement:
     """Measure pairs of head and base instances until a stop rule of the pairs holds (with
     ``early``, once the head's comparison with the base is settled; once the budget is spent,
@@ -315,7 +314,7 @@ def measure_pairs(
             base_instance = base()
             head_instance = head()
         if block is None:
-            block = math.ceil(_runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
+            block = math.ceil(runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
         for turn in range(PAIR_BLOCKS):
             one, other = (head_instance, base_instance)
             if head_first != (turn % 2 == 0):
@@ -329,7 +328,7 @@ def measure_pairs(
             side.append(instance.samples())
             values.append(instance_value(side[-1].samples_ns, settings.metric))
         elapsed_s = (clock() - began) / 1e9
-        reason = _pairs_stop_reason(head_values, base_values, settings, elapsed_s, early, fewest)
+        reason = pairs_stop_reason(head_values, base_values, settings, elapsed_s, early, fewest)
         if reason:
             return PairedMeasurement(
                 Measurement(tuple(heads), settings.metric, elapsed_s, reason),
@@ -339,74 +338,13 @@ def measure_pairs(
             )
 
 
-#: Process pairs a measurement in processes makes at least, and at most.
-FEWEST_PROCESS_PAIRS = 4
-MOST_PROCESS_PAIRS = 8
-
-
-def measure_process_pairs(
-    process_pair: Callable[[int], tuple[StartSide, StartSide]],
-    settings: MeasureSettings,
-    clock: Clock = time.perf_counter_ns,
-    early: EarlyStop | None = None,
-) -> PairedMeasurement:
-    """Measure pairs of processes, each side of a pair in a process of its own (``process_pair``
-    starts pair ``i``'s), until a stop rule holds on the processes' values.
-
-    Within a pair, interleaved pairs of instances as :func:`measure_pairs` makes them, over an
-    even share of its budget; each process's value is the median of its instances'. Two
-    processes of the same code differ by a few percent, the same way in all their instances, so
-    the process is the unit the verdict counts: the returned measurements' instance values are
-    the processes', ``process_pair(i)``'s in place ``i``, and their instances all the
-    instances measured. The stop rules are :func:`measure_pairs`', counted in process pairs,
-    from :data:`FEWEST_PROCESS_PAIRS` to :data:`MOST_PROCESS_PAIRS`."""
-    __tracebackhide__ = True
-    within = replace(
-        settings,
-        min_instances=_FEWEST_INSTANCES,
-        max_instances=max(_FEWEST_INSTANCES, settings.max_instances // FEWEST_PROCESS_PAIRS),
-        max_time_s=settings.max_time_s / FEWEST_PROCESS_PAIRS,
-    )
-    counted = replace(
-        settings, min_instances=FEWEST_PROCESS_PAIRS, max_instances=MOST_PROCESS_PAIRS
-    )
-    pairs: list[PairedMeasurement] = []
-    head_values: list[float] = []
-    base_values: list[float] = []
-    while True:
-        # The process is the unit the verdict counts: a call too slow for three pairs of
-        # instances in a process's share of the budget takes fewer, down to one.
-        paired = measure_pairs(*process_pair(len(pairs)), within, clock, fewest=1)
-        pairs.append(paired)
-        head_values.append(statistics.median(paired.head.instance_values))
-        base_values.append(statistics.median(paired.base.instance_values))
-        # The budget is the measuring's: a process's start (pytest, the test's body) is not.
-        elapsed_s = sum(pair.elapsed_s for pair in pairs)
-        reason = _pairs_stop_reason(head_values, base_values, counted, elapsed_s, early)
-        if reason:
-            reason = reason.replace(" pairs measured", " pairs of processes measured")
-            return PairedMeasurement(
-                _processes([p.head for p in pairs], head_values, elapsed_s, reason),
-                _processes([p.base for p in pairs], base_values, elapsed_s, reason),
-                elapsed_s,
-                reason,
-            )
-
-
-def _processes(
-    measured: Sequence[Measurement], values: Sequence[float], elapsed_s: float, reason: str
-) -> Measurement:
-    instances = tuple(instance for one in measured for instance in one.instances)
-    return Measurement(instances, measured[0].metric, elapsed_s, reason, tuple(values))
-
-
-def _pairs_stop_reason(
+def pairs_stop_reason(
     head_values: Sequence[float],
     base_values: Sequence[float],
     settings: MeasureSettings,
     elapsed_s: float,
     early: EarlyStop | None,
-    fewest: int = _FEWEST_INSTANCES,
+    fewest: int = FEWEST_INSTANCES,
 ) -> str | None:
     from ..core.stats import fastest
 
@@ -415,7 +353,7 @@ def _pairs_stop_reason(
         return f"{count} pairs measured"
     if elapsed_s >= budget_s and count >= fewest:
         suspects = early.suspects if early is not None else None
-        if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= _FEWEST_INSTANCES:
+        if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= FEWEST_INSTANCES:
             return (
                 f"{OVER_MAX_TIME} {settings.max_time_s:g} s: {elapsed_s:.1f} s measuring "
                 f"({PAIRED_SPAN:g} x max_time is the pairs' budget), as one call takes about "
@@ -432,11 +370,11 @@ def _pairs_stop_reason(
             )
     if count < settings.min_instances:
         return None
-    spanned = elapsed_s >= budget_s * _SHORTEST_SPAN
+    spanned = elapsed_s >= budget_s * SHORTEST_SPAN
     if early is not None:
         return early.reason(base_values, head_values, spanned)
     if spanned and all(
-        _median_ci_half_width(fastest(values)) <= settings.precision
+        median_ci_half_width(fastest(values)) <= settings.precision
         for values in (head_values, base_values)
     ):
         return (
@@ -458,19 +396,22 @@ def _overrun(
     )
 
 
-def _stop_reason(
+def stop_reason(
     instances: Sequence[InstanceSamples],
     values: Sequence[float],
     settings: MeasureSettings,
     elapsed_s: float,
     early: EarlyStop | None,
+    shortest_span: float = SHORTEST_SPAN,
 ) -> str | None:
+    """Why a measurement of ``instances`` stops now (None: measure on); no early stop before
+    ``shortest_span`` of ``max_time``."""
     count = len(instances)
     if count >= settings.max_instances:
         return f"{count} instances measured"
-    if elapsed_s >= settings.max_time_s and count >= _FEWEST_INSTANCES:
+    if elapsed_s >= settings.max_time_s and count >= FEWEST_INSTANCES:
         overran = elapsed_s >= max(settings.max_time_s * _OVERRUN, settings.max_time_s + 1)
-        if overran and count == _FEWEST_INSTANCES:
+        if overran and count == FEWEST_INSTANCES:
             return _overrun(instances, settings, elapsed_s)
         return f"max_time {settings.max_time_s:g} s reached"
     total = sum(len(inst.samples_ns) for inst in instances)
@@ -478,9 +419,9 @@ def _stop_reason(
         return None
     from ..core.stats import fastest
 
-    spanned = elapsed_s >= settings.max_time_s * _SHORTEST_SPAN
+    spanned = elapsed_s >= settings.max_time_s * shortest_span
     if early is not None:
         return early.reason(early.baseline_ms, values, spanned)
-    if spanned and _median_ci_half_width(fastest(values)) <= settings.precision:
+    if spanned and median_ci_half_width(fastest(values)) <= settings.precision:
         return f"{settings.metric} of the fastest instances within ±{settings.precision:.0%}"
     return None

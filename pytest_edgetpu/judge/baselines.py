@@ -33,6 +33,7 @@ from ..core.limits import (
     LATENCY_WORDS,
     MAX_MEMORY_KIB,
     MAX_NUM_THREADS,
+    MAX_PROCESSES,
     MAX_SAMPLE_COUNT,
     MAX_WORKERS,
     THREADS_AND_WORKERS_WORDS,
@@ -41,6 +42,7 @@ from ..core.limits import (
     is_latency_ms,
     is_number,
 )
+from ..core.stats import compared_value, compared_values
 from ..device.profile import Profile
 from ..engine.memory import MEMORY_PHASES
 
@@ -92,10 +94,24 @@ class BaselineEntry:
     #: The model's memory per phase in KiB (:mod:`pytest_edgetpu.engine.memory`); None: not
     #: measured.
     memory_kib: Mapping[str, float] | None = None
+    #: How many fresh processes measured it, each one of ``instance_values_ms`` (a callable's
+    #: figure moves with its process); 0: one process, each value an instance's.
+    processes: int = 0
 
     @property
     def value_ms(self) -> float:
         return float(self.summary_ms[self.metric])
+
+    @property
+    def compared_values_ms(self) -> list[float]:
+        """What a verdict compares of this entry
+        (:func:`~pytest_edgetpu.core.stats.compared_values`)."""
+        return compared_values(self.instance_values_ms, self.processes > 0)
+
+    @property
+    def compared_ms(self) -> float:
+        """The figure a verdict shows for this entry: the median of its compared values."""
+        return compared_value(self.instance_values_ms, self.processes > 0)
 
     def to_json(self) -> JsonObject:
         data: JsonObject = asdict(self)
@@ -110,6 +126,8 @@ class BaselineEntry:
             del data["run_queue_wait"]  # entries of earlier versions read and write the same
         else:
             data["run_queue_wait"] = round(self.run_queue_wait, 4)
+        if not self.processes:
+            del data["processes"]
         if self.memory_kib is None:
             del data["memory_kib"]
         else:
@@ -228,6 +246,14 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
     wait = fields.raw("run_queue_wait")
     if wait is not None and not (is_number(wait) and 0 <= wait <= 1):
         raise fields.problem("has a run_queue_wait that is not a share from 0 to 1")
+    processes = fields.raw("processes")
+    if processes is not None and not (
+        is_count(processes, 2, MAX_PROCESSES) and len(values) == processes
+    ):
+        raise fields.problem(
+            f"has a processes count that is not a whole number from 2 to {MAX_PROCESSES}, one "
+            "for each of its instance_values_ms"
+        )
     memory = fields.raw("memory_kib")
     if memory is not None and not (
         isinstance(memory, dict)
@@ -252,6 +278,7 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
         environment=fields.text_mapping("environment") or {},
         run_queue_wait=float(wait) if wait is not None else None,
         memory_kib={k: float(v) for k, v in memory.items()} if memory is not None else None,
+        processes=int(processes) if processes is not None else 0,
     )
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 from ..core.stats import (
     Shift,
     compared_value,
-    fastest,
+    compared_values,
     paired_shift,
     shift,
 )
@@ -87,7 +87,9 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             base,
             reason=f"no baseline in {lookup.path}; record one with --edgetpu-update-baselines",
         )
-    mismatch = why_incomparable(entry, current.metric, current.num_threads, current.workers)
+    mismatch = why_incomparable(
+        entry, current.metric, current.num_threads, current.workers, current.processes > 0
+    )
     if mismatch:
         return replace(
             base,
@@ -98,9 +100,7 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
                 f"{_workers_flag(current.workers)}"
             ),
         )
-    change = shift(
-        fastest(entry.instance_values_ms), fastest(current.instance_values_ms), policy.confidence
-    )
+    change = shift(entry.compared_values_ms, current.compared_values_ms, policy.confidence)
     model_changed = _model_changed(entry.model_sha256, current.model_sha256)
     status, reason = decide(change, policy.threshold)
     if status in (Status.REGRESSION, Status.UNSTABLE):
@@ -117,13 +117,14 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
         status=status,
         baseline_ms=entry.value_ms,
         change=change,
-        compared_baseline_ms=compared_value(entry.instance_values_ms),
-        compared_current_ms=compared_value(current.instance_values_ms),
+        compared_baseline_ms=entry.compared_ms,
+        compared_current_ms=compared_value(current.instance_values_ms, current.processes > 0),
         model_changed=model_changed,
         baseline_recorded=entry.recorded,
         baseline_sha256=entry.model_sha256,
         reason=reason,
         noise_note=_noise_note(change, policy.threshold),
+        processes=(entry.processes, current.processes) if current.processes else None,
     )
 
 
@@ -201,9 +202,12 @@ def _contention_explains(
     )
 
 
-def why_incomparable(entry: BaselineEntry, metric: str, num_threads: int, workers: int) -> str:
+def why_incomparable(
+    entry: BaselineEntry, metric: str, num_threads: int, workers: int, in_processes: bool
+) -> str:
     """What keeps a measurement of ``metric`` with ``num_threads`` threads and ``workers``
-    parallel workers from being compared with ``entry`` ("" when nothing does)."""
+    parallel workers, ``in_processes`` (fresh ones) or in this one, from being compared with
+    ``entry`` ("" when nothing does)."""
     if entry.metric != metric:
         return f"the baseline gates {entry.metric}, the test now gates {metric}"
     if entry.num_threads != num_threads:
@@ -213,6 +217,15 @@ def why_incomparable(entry: BaselineEntry, metric: str, num_threads: int, worker
         return (
             f"the baseline was recorded with {_workers_words(entry.workers)}, this run has "
             f"{_workers_words(workers)}"
+        )
+    if bool(entry.processes) != in_processes:
+        # A small callable's speed moves with its process by several percent: a figure of one
+        # process against figures of fresh ones would read that offset as a change.
+        then = f"in {entry.processes} fresh processes" if entry.processes else "in one process"
+        now = "in fresh processes" if in_processes else "in its own process only"
+        return (
+            f"the baseline was measured {then}, this run {now} (a callable's speed moves with "
+            "its process)"
         )
     return ""
 
@@ -256,7 +269,7 @@ def decide(change: Shift, threshold: float) -> tuple[Status, str]:
     return Status.PASS, ""
 
 
-def settle_rule(policy: Policy, *, paired: bool = False) -> SettleRule:
+def settle_rule(policy: Policy, *, paired: bool = False, processes: bool = False) -> SettleRule:
     """When a comparison under ``policy`` is settled before the measurement ends: the change's
     interval lies wholly in one of the bands that :func:`decide` tells apart, at or beyond the
     point from which a slowdown counts (nothing more could clear it), within that point either
@@ -266,11 +279,12 @@ def settle_rule(policy: Policy, *, paired: bool = False) -> SettleRule:
     mode beside memory neighbours). Replayed on recorded gate runs, stopping once settled from
     the eighth instance on decided as the whole measurements did
     (``benchmarks/experiments/replay.py``). ``paired``: the values are interleaved pairs', judged
-    as :func:`compare_against` does."""
+    as :func:`compare_against` does; ``processes``: each side's values are processes', all of
+    them compared."""
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:
-        change = _change_so_far(baseline_ms, current_ms, policy, paired)
+        change = _change_so_far(baseline_ms, current_ms, policy, paired, processes)
         if change is None:
             return None
         interval = f"settled: the change's {change.confidence:.0%} CI "
@@ -292,14 +306,18 @@ def suspect_rule(policy: Policy, *, paired: bool = False) -> SuspectRule:
     as :func:`settle_rule`)."""
 
     def suspects(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> bool:
-        change = _change_so_far(baseline_ms, current_ms, policy, paired)
+        change = _change_so_far(baseline_ms, current_ms, policy, paired, False)
         return change is not None and decide(change, policy.threshold)[0] is Status.UNSTABLE
 
     return suspects
 
 
 def _change_so_far(
-    baseline_ms: Sequence[float], current_ms: Sequence[float], policy: Policy, paired: bool
+    baseline_ms: Sequence[float],
+    current_ms: Sequence[float],
+    policy: Policy,
+    paired: bool,
+    processes: bool,
 ) -> Shift | None:
     """The change a measurement shows so far, as its verdict would estimate it; None before
     either side has the two values an interval needs."""
@@ -307,7 +325,8 @@ def _change_so_far(
         return None
     if paired:
         return paired_shift(baseline_ms, current_ms, policy.confidence)
-    return shift(fastest(baseline_ms), fastest(current_ms), policy.confidence)
+    base, current = compared_values(baseline_ms, processes), compared_values(current_ms, processes)
+    return shift(base, current, policy.confidence)
 
 
 def _noise_note(change: Shift, threshold: float) -> str:

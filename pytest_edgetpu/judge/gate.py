@@ -133,11 +133,13 @@ class Gate:
         *,
         paired: bool,
         confirming: bool,
+        in_processes: bool = False,
     ) -> EarlyStop | None:
         """How the measurement of ``key`` may stop once its verdict is settled: against the
         base side it is measured beside (``paired``), or against the stored entry it will be
-        judged against; None where nothing will be compared, or in an update run, which records
-        for every later comparison and measures to full precision."""
+        judged against (measured ``in_processes``, fresh ones, or in this one); None where
+        nothing will be compared, or in an update run, which records for every later comparison
+        and measures to full precision."""
         if self.update:
             return None
         policy = Policy(threshold=threshold, strict=self.strict)
@@ -149,9 +151,10 @@ class Gate:
                 confirming=confirming,
                 suspects=suspect_rule(policy, paired=True),
             )
-        rule = settle_rule(policy)
+        rule = settle_rule(policy, processes=in_processes)
         entry = self.store.lookup(key, self.station.profile).entry
-        if entry is None or why_incomparable(entry, metric, num_threads, self.station.workers):
+        workers = self.station.workers
+        if entry is None or why_incomparable(entry, metric, num_threads, workers, in_processes):
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
@@ -165,6 +168,7 @@ class Gate:
             device_words=self.station.words(result.num_threads),
             model_sha256=result.model_sha256,
             wait_share=result.wait_share,
+            processes=result.processes,
         )
 
     def _entry(self, result: BenchResult) -> BaselineEntry:
@@ -182,6 +186,7 @@ class Gate:
             environment={**self.station.environment, **_delegation_words(result)},
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
+            processes=result.processes,
         )
 
 

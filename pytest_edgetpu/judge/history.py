@@ -101,7 +101,8 @@ def series_of(runs: Sequence[tuple[str, ResultsFile]], threshold: float) -> list
         commit = document.environment.get("git_commit", "")
         for result in document.results:
             if isinstance(result, TimedResult):
-                figure = compared_value(result.instance_values_ms)
+                processes = result.baseline_entry.processes > 0
+                figure = compared_value(result.instance_values_ms, processes)
                 point = Point(name, document.created, figure, result.verdict.status, commit)
                 points.setdefault((result.test_id, result.profile), []).append(point)
     return [

@@ -279,4 +279,5 @@ def current_of(result: TimedResult) -> Current:
         device_words=result.device_words,
         model_sha256=result.model.sha256 if result.model is not None else None,
         wait_share=result.run_queue_wait,
+        processes=result.baseline_entry.processes,
     )

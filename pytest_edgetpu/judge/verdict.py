@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.stats import Shift, instance_figure
+from ..core.stats import Shift, compared_values, instance_figure
 
 __all__ = [
     "STRICT_FAILURES",
@@ -67,6 +67,13 @@ class Current:
     model_sha256: str | None = None
     #: The share of its timed loops the benchmark thread waited for a CPU (None: unknown).
     wait_share: float | None = None
+    #: How many fresh processes measured it, each one of ``instance_values_ms``; 0: this one.
+    processes: int = 0
+
+    @property
+    def compared_values_ms(self) -> list[float]:
+        """What a verdict compares of it (:func:`~pytest_edgetpu.core.stats.compared_values`)."""
+        return compared_values(self.instance_values_ms, self.processes > 0)
 
 
 @dataclass(frozen=True)
@@ -96,6 +103,14 @@ class Verdict:
     against: str = ""
     pairs: int = 0
     process_pairs: bool = False
+    #: Against a stored baseline measured in fresh processes: how many processes measured the
+    #: baseline and how many the current figure (None: each side in one process).
+    processes: tuple[int, int] | None = None
+
+    @property
+    def in_processes(self) -> bool:
+        """Whether the compared values are processes' (each the median of its instances')."""
+        return self.process_pairs or self.processes is not None
 
     def fails(self, strict: bool) -> bool:
         """Whether this verdict fails its test."""
@@ -119,6 +134,9 @@ class Verdict:
                     f"; baseline {self.baseline_path} recorded "
                     f"{(self.baseline_recorded or '?')[:10]}"
                 )
+                if self.processes is not None:
+                    then, now = self.processes
+                    compared_with += f" in {then} fresh processes, measured now in {now}"
                 if self.baseline_sha256:
                     compared_with += f" from model sha256 {self.baseline_sha256[:4]}…"
             # The gated metric first, then the figures compared under their own name.
@@ -126,7 +144,7 @@ class Verdict:
                 f"{head} (compared {instance_figure(self.metric)}) {self._compared_ms} "
                 f"({c.estimate:+.1%}, {c.confidence:.0%} CI {format_interval(c.low, c.high)}) "
                 f"on {self.device_words}{compared_with}; compared: "
-                f"{compared_words(self.metric, bool(self.against), self.process_pairs)} "
+                f"{compared_words(self.metric, bool(self.against), self.in_processes)} "
                 f"(pooled {self.metric} {format_ms(self.baseline_ms)} ms -> "
                 f"{format_ms(self.current_ms)} ms)"
             )
@@ -154,12 +172,18 @@ class Verdict:
 
 def compared_words(metric: str, paired: bool = False, processes: bool = False) -> str:
     """What a verdict on ``metric`` compares, in words: ``the p5 of each side's fastest
-    instances``; ``paired``: of each side of each interleaved pair; ``processes``: of each
-    process of each pair of processes."""
-    if processes:
+    instances``; ``paired``: of each side of each interleaved pair; ``processes``: the median of
+    each process's instances, pair of processes by pair, or (not ``paired``) every process of
+    each side."""
+    if processes and paired:
         return (
             f"the median {instance_figure(metric)} of each process's instances, pair of "
             "processes by pair (medians shown)"
+        )
+    if processes:
+        return (
+            f"the median {instance_figure(metric)} of each process's instances, every process "
+            "of each side (medians shown)"
         )
     if paired:
         return f"the {instance_figure(metric)} of each side, pair by pair (medians shown)"

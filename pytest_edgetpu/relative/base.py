@@ -19,11 +19,13 @@ from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
 from ..core.limits import MAX_MODEL_BYTES
 from ..engine.against import Base, NotCompared
 from ..engine.measurement import MeasureSettings
+from ..engine.processes import FEWEST_PROCESS_PAIRS
 from ..engine.session import DeviceSession
-from ..engine.timing import FEWEST_PROCESS_PAIRS, StartSide
+from ..engine.timing import StartSide
 from ..model.inspection import ModelInfo
 from .git import Revision, RevisionFiles
 from .helper import RevisionHelper, RevisionTest
+from .pool import HelperPool
 
 __all__ = ["Relative"]
 
@@ -37,10 +39,8 @@ class Relative:
         self.rootdir = rootdir
         self.files = RevisionFiles(revision, MAX_MODEL_BYTES)
         # The test file's helpers, per side (head: the working tree, base: the revision), in
-        # process pairs, and the test each serves.
-        self._file: str | None = None
-        self._helpers: dict[str, list[RevisionHelper]] = {"head": [], "base": []}
-        self._tests: dict[str, list[RevisionTest | None]] = {"head": [], "base": []}
+        # process pairs.
+        self._pool = HelperPool(self._start_helper, ("head", "base"), FEWEST_PROCESS_PAIRS)
         self._logs = itertools.count(1)
 
     @classmethod
@@ -165,30 +165,10 @@ class Relative:
         """Test ``node_id`` as helper ``index`` of ``side`` (``head``: the working tree,
         ``base``: the revision) runs it; helpers start as process pairs need them, one set per
         test file."""
-        file = node_id.split("::", 1)[0]
         try:
-            if self._file != file:
-                self.close_helper()
-                self._file = file
-            if side == "head" or index > 0:
-                # Measuring in pairs of processes: the fewest pairs every measurement takes
-                # start together, their starts overlapping on the host's cores instead of
-                # queueing. (The revision's first helper alone says what a test makes there.)
-                for one_side in ("head", "base"):
-                    while len(self._helpers[one_side]) < FEWEST_PROCESS_PAIRS:
-                        self._helpers[one_side].append(self._start_helper(file, one_side))
-                        self._tests[one_side].append(None)
-            helpers, tests = self._helpers[side], self._tests[side]
-            while len(helpers) <= index:
-                helpers.append(self._start_helper(file, side))
-                tests.append(None)
-            if not (helpers[index].running or helpers[index].missing):
-                # Ended by the test before (one that exits its process): a new one follows.
-                helpers[index] = self._start_helper(file, side)
-                tests[index] = None
-            served = tests[index]
-            if served is None or served.node_id != node_id:
-                served = tests[index] = helpers[index].test(node_id)
+            # The revision's first helper alone says what a test makes there; measuring in
+            # pairs of processes, the fewest pairs every measurement takes start together.
+            served = self._pool.test(node_id, side, index, together=side == "head" or index > 0)
         except EdgeTpuError as error:
             # The plugin's own machinery failed, not the test: a benchmark it could not compare
             # for that reason must not pass as merely "not compared".
@@ -211,13 +191,7 @@ class Relative:
 
     def close_helper(self) -> None:
         """Close the test file's helpers (the next test file starts its own)."""
-        helpers = [*self._helpers["head"], *self._helpers["base"]]
-        for helper in helpers:
-            helper.let_go()
-        for helper in helpers:
-            helper.wait()
-        self._helpers, self._tests = {"head": [], "base": []}, {"head": [], "base": []}
-        self._file = None
+        self._pool.close()
 
     def close(self) -> None:
         self.close_helper()

@@ -106,7 +106,7 @@ class Serving:
         for a model, not from what earlier instances allocated. This does not replicate the
         process: forked siblings share their parent's offset
         (``benchmarks/experiments/process_offsets.py``); pairs of helper processes do that
-        (:func:`~pytest_edgetpu.engine.timing.measure_process_pairs`)."""
+        (:func:`~pytest_edgetpu.engine.processes.measure_process_pairs`)."""
         if not hasattr(os, "fork"):
             return self._instance(start, settings, cores)
         handoff_read, handoff_write = os.pipe()

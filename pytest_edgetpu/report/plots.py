@@ -134,7 +134,7 @@ def _title(result: TimedResult) -> str:
         if verdict.confirmed:
             figures += ", confirmed by a second measurement"
         figures += (
-            f"\ncompared: {compared_words(metric, bool(verdict.against), verdict.process_pairs)}"
+            f"\ncompared: {compared_words(metric, bool(verdict.against), verdict.in_processes)}"
             " (top); "
             f"pooled {metric} "
             f"{format_ms(verdict.baseline_ms)} ms -> {now} ms (bottom)"

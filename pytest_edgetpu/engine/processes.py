@@ -1,0 +1,193 @@
+"""Measuring in fresh processes, where the process is the unit a verdict counts.
+
+Two processes of the same small, pure-Python code differ by several percent, the same way in
+all their instances (memory layout, allocator state, code alignment:
+``benchmarks/experiments/process_offsets.py``), so an interval computed inside one process is
+sure of a difference it never sampled. A callable is therefore measured in several processes of
+one kind (helpers that run the test, :mod:`pytest_edgetpu.relative.helper`), each contributing
+one value, the median of its instances':
+
+* :func:`measure_process_pairs` (relative mode): the current code and the revision's, a process
+  of each per pair, interleaved inside the pair;
+* :func:`measure_processes` (stored baselines): the current code alone, in fresh processes, the
+  way its baseline was recorded.
+
+Processes are added, from the fewest to the most, only while the comparison is unsettled (or,
+recording, while the processes' values are not yet tight): a workload whose processes agree
+stops at the fewest.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+from ..core.stats import compared_values, instance_value
+from .measurement import EarlyStop, InstanceSamples, Measurement, MeasureSettings
+from .timing import (
+    FEWEST_INSTANCES,
+    SHORTEST_SPAN,
+    Clock,
+    PairedMeasurement,
+    StartSide,
+    measure_pairs,
+    median_ci_half_width,
+    pairs_stop_reason,
+    runs_chosen_by,
+    stop_reason,
+)
+
+__all__ = [
+    "FEWEST_PROCESSES",
+    "FEWEST_PROCESS_PAIRS",
+    "MOST_PROCESSES",
+    "MOST_PROCESS_PAIRS",
+    "PROCESSES_SPAN",
+    "measure_process_pairs",
+    "measure_processes",
+]
+
+#: Process pairs a measurement in processes makes at least, and at most.
+FEWEST_PROCESS_PAIRS = 4
+MOST_PROCESS_PAIRS = 8
+#: Processes a measurement of one side in fresh processes makes at least, and at most; the
+#: fewest share ``max_time``, and more follow while unsettled, up to :data:`PROCESSES_SPAN`
+#: times it.
+FEWEST_PROCESSES = 4
+MOST_PROCESSES = 8
+PROCESSES_SPAN = 2.0
+
+
+def _within(settings: MeasureSettings, fewest: int) -> MeasureSettings:
+    """The settings of one process's instances: an even share of the budget of the fewest."""
+    return replace(
+        settings,
+        min_instances=FEWEST_INSTANCES,
+        max_instances=max(FEWEST_INSTANCES, settings.max_instances // fewest),
+        min_runs=settings.min_runs // fewest,
+        max_time_s=settings.max_time_s / fewest,
+    )
+
+
+def measure_process_pairs(
+    process_pair: Callable[[int], tuple[StartSide, StartSide]],
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
+) -> PairedMeasurement:
+    """Measure pairs of processes, each side of a pair in a process of its own (``process_pair``
+    starts pair ``i``'s), until a stop rule holds on the processes' values.
+
+    Within a pair, interleaved pairs of instances as :func:`measure_pairs` makes them, over an
+    even share of its budget; each process's value is the median of its instances'. The
+    returned measurements' instance values are the processes', ``process_pair(i)``'s in place
+    ``i``, and their instances all the instances measured. The stop rules are
+    :func:`measure_pairs`', counted in process pairs, from :data:`FEWEST_PROCESS_PAIRS` to
+    :data:`MOST_PROCESS_PAIRS`."""
+    __tracebackhide__ = True
+    within = _within(settings, FEWEST_PROCESS_PAIRS)
+    counted = replace(
+        settings, min_instances=FEWEST_PROCESS_PAIRS, max_instances=MOST_PROCESS_PAIRS
+    )
+    pairs: list[PairedMeasurement] = []
+    head_values: list[float] = []
+    base_values: list[float] = []
+    while True:
+        # The process is the unit the verdict counts: a call too slow for three pairs of
+        # instances in a process's share of the budget takes fewer, down to one.
+        paired = measure_pairs(*process_pair(len(pairs)), within, clock, fewest=1)
+        pairs.append(paired)
+        head_values.append(statistics.median(paired.head.instance_values))
+        base_values.append(statistics.median(paired.base.instance_values))
+        # The budget is the measuring's: a process's start (pytest, the test's body) is not.
+        elapsed_s = sum(pair.elapsed_s for pair in pairs)
+        reason = pairs_stop_reason(head_values, base_values, counted, elapsed_s, early)
+        if reason:
+            reason = reason.replace(" pairs measured", " pairs of processes measured")
+            return PairedMeasurement(
+                _processes([p.head for p in pairs], head_values, elapsed_s, reason),
+                _processes([p.base for p in pairs], base_values, elapsed_s, reason),
+                elapsed_s,
+                reason,
+            )
+
+
+def measure_processes(
+    start_process: Callable[[int], StartSide],
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
+) -> Measurement:
+    """Measure one side in fresh processes (``start_process(i)`` starts instances in process
+    ``i``), one process after another, until a stop rule holds on the processes' values.
+
+    Each process measures fresh instances as :func:`~pytest_edgetpu.engine.timing.measure` does,
+    over an even share of the fewest processes' budget (``max_time``); its value is the median
+    of its instances'. From :data:`FEWEST_PROCESSES` on, the measurement stops once ``early``
+    says its comparison is settled (without one, once the median process's value is known
+    within ``precision``), and at :data:`MOST_PROCESSES` or :data:`PROCESSES_SPAN` times
+    ``max_time`` of measuring whatever they say. The returned measurement's instance values are the
+    processes'."""
+    __tracebackhide__ = True
+    within = _within(settings, FEWEST_PROCESSES)
+    measured: list[Measurement] = []
+    values: list[float] = []
+    while True:
+        one = _measure_live(start_process(len(measured)), within, clock)
+        measured.append(one)
+        values.append(statistics.median(one.instance_values))
+        elapsed_s = sum(process.elapsed_s for process in measured)
+        reason = _processes_stop_reason(values, settings, elapsed_s, early)
+        if reason:
+            return _processes(measured, values, elapsed_s, reason)
+
+
+def _measure_live(start: StartSide, settings: MeasureSettings, clock: Clock) -> Measurement:
+    """Fresh instances from ``start``, one at a time, under ``measure``'s stop rules, except
+    that a process stops as soon as its instances agree: the spread between processes is what
+    needs the time (the processes together span the measurement's budget)."""
+    __tracebackhide__ = True
+    began = clock()
+    instances: list[InstanceSamples] = []
+    values: list[float] = []
+    runs: int | None = None
+    while True:
+        instance = start()
+        if runs is None:
+            runs = runs_chosen_by(instance, settings)
+        instance.block(runs)
+        instances.append(instance.samples())
+        values.append(instance_value(instances[-1].samples_ns, settings.metric))
+        elapsed_s = (clock() - began) / 1e9
+        reason = stop_reason(instances, values, settings, elapsed_s, None, shortest_span=0.0)
+        if reason:
+            return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
+
+
+def _processes_stop_reason(
+    values: Sequence[float], settings: MeasureSettings, elapsed_s: float, early: EarlyStop | None
+) -> str | None:
+    count = len(values)
+    if count >= MOST_PROCESSES:
+        return f"{count} processes measured"
+    if count < FEWEST_PROCESSES:
+        return None
+    if elapsed_s >= settings.max_time_s * PROCESSES_SPAN:
+        return (
+            f"{PROCESSES_SPAN:g} x max_time {settings.max_time_s:g} s reached in {count} processes"
+        )
+    spanned = elapsed_s >= settings.max_time_s * SHORTEST_SPAN
+    if early is not None:
+        return early.reason(early.baseline_ms, values, spanned)
+    if median_ci_half_width(compared_values(values, processes=True)) <= settings.precision:
+        return f"{settings.metric} of the processes within ±{settings.precision:.0%}"
+    return None
+
+
+def _processes(
+    measured: Sequence[Measurement], values: Sequence[float], elapsed_s: float, reason: str
+) -> Measurement:
+    instances = tuple(instance for one in measured for instance in one.instances)
+    return Measurement(instances, measured[0].metric, elapsed_s, reason, tuple(values))

@@ -1,0 +1,82 @@
+"""Fresh processes of the working tree's tests, in which a stored baseline of a callable is
+recorded and gated.
+
+A stored baseline is recorded in one process and gated in another, and a small, pure-Python
+callable's speed moves with the process it runs in (``benchmarks/process_stored.py``: gated
+in the pytest process against a figure recorded in another, unchanged code read as a
+REGRESSION in up to 30% of runs). So a callable is recorded and gated alike: in helper
+processes that run its test (relative mode's helpers, in the working tree), the process the
+unit both sides count (:func:`~pytest_edgetpu.engine.processes.measure_processes`).
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import shutil
+from pathlib import Path
+from typing import Final
+
+from ..core.errors import EdgeTpuError, FailedAtRevisionError
+from ..engine.measurement import MeasureSettings
+from ..engine.processes import FEWEST_PROCESSES
+from ..engine.session import FreshProcess
+from ..engine.timing import StartSide
+from .git import private_scratch
+from .helper import RevisionHelper
+from .pool import HelperPool
+
+__all__ = ["FreshProcesses"]
+
+_SCRATCH_PREFIX: Final = "pytest-edgetpu-fresh-"
+_SIDE: Final = "fresh"
+
+
+class FreshProcesses:
+    """Helper processes of the working tree (under ``rootdir``), one test file's at a time."""
+
+    def __init__(self, rootdir: Path) -> None:
+        self.rootdir = rootdir
+        self._pool = HelperPool(self._start_helper, (_SIDE,), FEWEST_PROCESSES)
+        self._scratch: Path | None = None
+        self._logs = itertools.count(1)
+        # Per test, the helpers its measurements took so far: a confirming measurement takes
+        # processes its first did not, so that it samples new ones.
+        self._taken: collections.Counter[str] = collections.Counter()
+
+    def call(self, node_id: str, call: int) -> FreshProcess:
+        """Starts instances of call ``call`` of test ``node_id`` in the next fresh process;
+        a test that does not run there as here is a :class:`FailedAtRevisionError`."""
+        first = self._taken[node_id]
+
+        def start(index: int, settings: MeasureSettings) -> StartSide:
+            self._taken[node_id] = max(self._taken[node_id], first + index + 1)
+            try:
+                served = self._pool.test(node_id, _SIDE, first + index)
+            except EdgeTpuError as error:
+                raise FailedAtRevisionError(
+                    f"a fresh process could not run {node_id}: {error}"
+                ) from None
+            if served.missing or call not in served.calls:
+                raise FailedAtRevisionError(
+                    f"{node_id} did not run in a fresh process as it does in this one: "
+                    f"{served.missing or f'it made no tpu_bench call {call} there'}"
+                )
+            return served.side(call, settings)
+
+        return start
+
+    def _start_helper(self, file: str, side: str) -> RevisionHelper:
+        if self._scratch is None:
+            self._scratch = private_scratch(_SCRATCH_PREFIX)
+        helper = RevisionHelper(
+            self.rootdir, file, self._scratch / f"helper-{next(self._logs)}.log"
+        )
+        helper.start("the working tree")
+        return helper
+
+    def close(self) -> None:
+        self._pool.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None

@@ -1,0 +1,260 @@
+"""A callable against stored baselines, recorded and gated in fresh processes (issue 32): the
+process rule on recorded process values, the comparison of every process, the entry's record
+of its processes, and the whole path end to end."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from pytest_edgetpu.core.errors import BaselineError
+from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings
+from pytest_edgetpu.engine.processes import (
+    FEWEST_PROCESSES,
+    MOST_PROCESSES,
+    measure_processes,
+)
+from pytest_edgetpu.engine.timing import LiveInstance, StartSide
+from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
+from pytest_edgetpu.judge.compare import compare, settle_rule
+from pytest_edgetpu.judge.verdict import Current, Policy, Status
+
+POLICY = Policy(threshold=0.05)
+DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
+
+# Recorded on this project's 2-core VM (2026-12-06, quiet), each process's value in us: the
+# example suite's test_dense_pipeline (an invoke of a 60 us model and an argmax), whose
+# processes differ by up to a fifth, recorded in 8 fresh processes and then gated in 8 more;
+# and a numpy product, whose processes agree to a few tenths of a percent.
+WIDE_BASELINE = (57.6, 58.0, 60.6, 65.2, 68.6, 68.9, 69.2, 71.1)
+WIDE_GATE = (68.5, 67.5, 67.9, 57.1, 58.5, 57.8, 64.6, 57.9)
+STEADY_BASELINE = (11.15, 11.16, 11.19, 11.19)
+STEADY_GATE = (11.20, 11.20, 11.21, 11.21, 11.22, 11.20, 11.21, 11.22)
+
+
+class FakeClock:
+    """A clock that moves 1 ms each time it is read."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def __call__(self) -> int:
+        self.now += 1_000_000
+        return self.now
+
+
+class SteadyInstance:
+    """A test double of an instance in a fresh process: every call takes ``sample_ns``."""
+
+    def __init__(self, sample_ns: int) -> None:
+        self.sample_ns = sample_ns
+        self.first_ns = sample_ns
+        self.warmup_ns: tuple[int, ...] = ()
+        self.taken: list[int] = []
+
+    def block(self, runs: int) -> None:
+        self.taken.extend([self.sample_ns] * runs)
+
+    def samples(self) -> InstanceSamples:
+        return InstanceSamples(1, self.first_ns, self.warmup_ns, tuple(self.taken))
+
+
+def processes_reading(values_us: Sequence[float], started: list[int]) -> object:
+    """Process ``i`` whose instances all read ``values_us[i]``: inside a process instances
+    agree, as an interval computed inside one process would see them."""
+
+    def process(index: int) -> StartSide:
+        started.append(index)
+
+        def start() -> LiveInstance:
+            return SteadyInstance(round(values_us[index] * 1000))
+
+        return start
+
+    return process
+
+
+def entry_of(values_us: Sequence[float], processes: int) -> BaselineEntry:
+    return BaselineEntry(
+        metric="p50",
+        instance_values_ms=tuple(v / 1000 for v in values_us),
+        summary_ms={"n": 1000, "p50": values_us[0] / 1000},
+        load_ms=0.1,
+        first_inference_ms=0.1,
+        num_threads=1,
+        workers=1,
+        recorded="2026-12-06T21:00:00+00:00",
+        processes=processes,
+    )
+
+
+def current_of(values_us: Sequence[float], processes: int) -> Current:
+    values = tuple(v / 1000 for v in values_us)
+    return Current("p50", values[0], values, 1, 1, DEVICE, processes=processes)
+
+
+@pytest.mark.parametrize(
+    ("baseline", "gate", "processes", "status"),
+    [
+        (WIDE_BASELINE, WIDE_GATE, MOST_PROCESSES, Status.PASS),
+        (STEADY_BASELINE, STEADY_GATE, FEWEST_PROCESSES, Status.PASS),
+    ],
+    ids=["processes differ", "processes agree"],
+)
+def test_processes_are_added_only_while_their_spread_leaves_the_verdict_open(
+    baseline: tuple[float, ...], gate: tuple[float, ...], processes: int, status: Status
+) -> None:
+    started: list[int] = []
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0)
+    early = EarlyStop(settle_rule(POLICY, processes=True), tuple(v / 1000 for v in baseline))
+    measured = measure_processes(
+        processes_reading(gate, started),  # type: ignore[arg-type]
+        settings,
+        FakeClock(),
+        early,
+    )
+    assert started == list(range(processes)), measured.stop_reason
+    assert len(measured.process_values) == processes
+    # Each process's value is the median of its instances', at least three of them each.
+    assert len(measured.instances) >= 3 * processes
+    assert measured.instance_values == pytest.approx([v / 1000 for v in gate[:processes]])
+    verdict = compare(
+        Lookup(Path("b.json"), entry_of(baseline, len(baseline)), ()),
+        current_of(gate[:processes], processes),
+        POLICY,
+    )
+    assert verdict.status is status, verdict.message
+
+
+def test_without_a_baseline_processes_are_added_until_their_median_is_known() -> None:
+    started: list[int] = []
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0, precision=0.01)
+    measured = measure_processes(processes_reading(STEADY_GATE, started), settings, FakeClock())  # type: ignore[arg-type]
+    assert started == list(range(FEWEST_PROCESSES))
+    assert measured.stop_reason == "p50 of the processes within ±1%"
+    started.clear()
+    measured = measure_processes(processes_reading(WIDE_GATE, started), settings, FakeClock())  # type: ignore[arg-type]
+    assert started == list(range(MOST_PROCESSES))
+    assert measured.stop_reason == f"{MOST_PROCESSES} processes measured"
+
+
+def test_every_process_is_compared_not_the_fastest_ones() -> None:
+    """A baseline of 8 processes holds more of the rare fast ones than a gate of 4 drawn from
+    the same processes: their fastest would read a confirmed +15%."""
+    gate = (62.3, 71.5, 70.7, 66.8)  # a later draw of the same test's processes
+    fastest_only = shift(fastest(WIDE_BASELINE), fastest(gate))
+    assert fastest_only.low > 0.0 and fastest_only.estimate > 0.1
+    verdict = compare(
+        Lookup(Path("b.json"), entry_of(WIDE_BASELINE, 8), ()), current_of(gate, 4), POLICY
+    )
+    assert verdict.status is Status.PASS, verdict.message
+    assert verdict.change is not None and verdict.change.low < 0.0 < verdict.change.high
+    assert verdict.message.startswith("PASS p50 (compared p5) 0.0669 ms -> 0.0688 ms (+3.2%")
+    assert (
+        "; baseline b.json recorded 2026-12-06 in 8 fresh processes, measured now in 4; "
+        "compared: the median p5 of each process's instances, every process of each side "
+        "(medians shown)"
+    ) in verdict.message
+    # A slowdown beyond the processes' spread is a regression all the same.
+    slower = compare(
+        Lookup(Path("b.json"), entry_of(STEADY_BASELINE, 4), ()),
+        current_of([v * 1.1 for v in STEADY_GATE[:4]], 4),
+        POLICY,
+    )
+    assert slower.status is Status.REGRESSION, slower.message
+
+
+@pytest.mark.parametrize(
+    ("entry_processes", "current_processes", "words"),
+    [
+        (0, 4, "the baseline was measured in one process, this run in fresh processes"),
+        (8, 0, "the baseline was measured in 8 fresh processes, this run in its own process only"),
+    ],
+    ids=["entry-of-one-process", "measured-here"],
+)
+def test_one_process_and_fresh_processes_are_never_compared(
+    entry_processes: int, current_processes: int, words: str
+) -> None:
+    values = WIDE_BASELINE if entry_processes else WIDE_BASELINE * 2
+    verdict = compare(
+        Lookup(Path("b.json"), entry_of(values, entry_processes), ()),
+        current_of([v * 1.5 for v in WIDE_GATE], current_processes),
+        POLICY,
+    )
+    assert verdict.status is Status.INCOMPARABLE and verdict.change is None
+    assert verdict.reason == (
+        f"{words} (a callable's speed moves with its process) in b.json; record again with "
+        "--edgetpu-update-baselines"
+    )
+
+
+def test_an_entry_keeps_its_processes_and_a_damaged_count_is_one_line() -> None:
+    entry = entry_of(WIDE_BASELINE, 8)
+    data = entry.to_json()
+    assert data["processes"] == 8
+    assert parse_entry("b.json", "t.py::test_a", json.loads(json.dumps(data))).processes == 8
+    assert "processes" not in entry_of(WIDE_BASELINE, 0).to_json()  # as earlier versions wrote
+    for damaged in (7, 1, True, 2.5, "8", 10**9):
+        with pytest.raises(BaselineError) as error:
+            parse_entry("b.json", "t.py::test_a", {**data, "processes": damaged})
+        assert str(error.value).startswith(
+            "b.json: entry 't.py::test_a' has a processes count that is not a whole number "
+            "from 2 to 4096, one for each of its instance_values_ms"
+        )
+
+
+SMALL_TESTS = """
+import os
+
+def test_sum(tpu_bench):
+    tpu_bench(lambda: sum(range(300)))
+
+def test_here_only(tpu_bench):
+    if os.getpid() != int(os.environ["STARTED_PID"]):
+        raise RuntimeError("runs only in the process the user started")
+    tpu_bench(lambda: sum(range(300)))
+
+def test_model(edgetpu, tpu_bench):
+    tpu_bench("models/tiny_dense.tflite")
+"""
+
+
+def test_a_callable_is_recorded_and_gated_in_fresh_processes_and_a_model_in_this_one(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.makepyfile(test_small=SMALL_TESTS)
+    monkeypatch.setenv("STARTED_PID", str(os.getpid()))  # the runs below are in this process
+    recorded = project.runpytest("--edgetpu", "--edgetpu-update-baselines", "-p", "no:randomly")
+    recorded.assert_outcomes(passed=3)
+    entries = json.loads(next((project.path / "baselines").glob("*.json")).read_text())["entries"]
+    assert FEWEST_PROCESSES <= entries["test_small.py::test_sum"]["processes"] <= MOST_PROCESSES
+    # A test that does not run in a fresh process as it does here is measured here, and says so.
+    assert "processes" not in entries["test_small.py::test_here_only"]
+    assert "processes" not in entries["test_small.py::test_model"]
+    # Where each side is measured is under test here, not a verdict on this host's noise.
+    gated = project.runpytest(
+        "--edgetpu", "-p", "no:randomly", "--edgetpu-json=out.json", "--edgetpu-threshold=50%"
+    )
+    gated.assert_outcomes(passed=3)
+    results = {
+        r["test_id"]: r for r in json.loads((project.path / "out.json").read_text())["results"]
+    }
+    summed = results["test_small.py::test_sum"]
+    assert summed["verdict"]["status"] in ("PASS", "IMPROVED")
+    assert len(summed["instance_values_ms"]) >= FEWEST_PROCESSES
+    assert "fresh processes, measured now in" in summed["verdict"]["message"]
+    here = results["test_small.py::test_here_only"]
+    assert any(
+        note.startswith(
+            "measured in this process, not in fresh ones: test_small.py::test_here_only did not "
+            "run in a fresh process as it does in this one: the test fails at the working tree "
+            "(RuntimeError: runs only in the process the user started)"
+        )
+        for note in here["notes"]
+    ), here["notes"]
+    assert "fresh processes" not in results["test_small.py::test_model"]["verdict"]["message"]
