@@ -96,8 +96,12 @@ def measure_process_pairs(
     base_values: list[float] = []
     while True:
         # The process is the unit the verdict counts: a call too slow for three pairs of
-        # instances in a process's share of the budget takes fewer, down to one.
-        paired = measure_pairs(*process_pair(len(pairs)), within, clock, fewest=1)
+        # instances in a process's share of the budget takes fewer, down to one, and a pair
+        # of processes stops as soon as its instances agree (the spread between processes is
+        # what needs the time).
+        paired = measure_pairs(
+            *process_pair(len(pairs)), within, clock, fewest=1, shortest_span=0.0
+        )
         pairs.append(paired)
         head_values.append(statistics.median(paired.head.instance_values))
         base_values.append(statistics.median(paired.base.instance_values))

@@ -283,10 +283,11 @@ def measure_pairs(
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
     fewest: int = FEWEST_INSTANCES,
+    shortest_span: float = SHORTEST_SPAN,
 ) -> PairedMeasurement:
     """Measure pairs of head and base instances until a stop rule of the pairs holds (with
     ``early``, once the head's comparison with the base is settled; once the budget is spent,
-    after ``fewest`` pairs).
+    after ``fewest`` pairs; never early before ``shortest_span`` of the budget).
 
     Both instances of a pair are made first, then take turns :data:`PAIR_BLOCKS` times, a block
     of calls each, the head first in pair 0 (AB BA AB ...) and the base in pair 1 (BA AB BA
@@ -328,7 +329,9 @@ def measure_pairs(
             side.append(instance.samples())
             values.append(instance_value(side[-1].samples_ns, settings.metric))
         elapsed_s = (clock() - began) / 1e9
-        reason = pairs_stop_reason(head_values, base_values, settings, elapsed_s, early, fewest)
+        reason = pairs_stop_reason(
+            head_values, base_values, settings, elapsed_s, early, fewest, shortest_span
+        )
         if reason:
             return PairedMeasurement(
                 Measurement(tuple(heads), settings.metric, elapsed_s, reason),
@@ -345,6 +348,7 @@ def pairs_stop_reason(
     elapsed_s: float,
     early: EarlyStop | None,
     fewest: int = FEWEST_INSTANCES,
+    shortest_span: float = SHORTEST_SPAN,
 ) -> str | None:
     from ..core.stats import fastest
 
@@ -370,7 +374,7 @@ def pairs_stop_reason(
             )
     if count < settings.min_instances:
         return None
-    spanned = elapsed_s >= budget_s * SHORTEST_SPAN
+    spanned = elapsed_s >= budget_s * shortest_span
     if early is not None:
         return early.reason(base_values, head_values, spanned)
     if spanned and all(
