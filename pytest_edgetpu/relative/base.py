@@ -129,7 +129,7 @@ class Relative:
                     "device) or gate this test against stored baselines"
                 ),
             )
-        test = self._pair_test(node_id, "base", 0)
+        test = self._pair_test(node_id, "base", 0, together=True)
         if test.missing:
             return NotCompared(self.words, where, test.missing)
         found = test.calls.get(call)
@@ -161,14 +161,18 @@ class Relative:
             process_pair=process_pair,
         )
 
-    def _pair_test(self, node_id: str, side: str, index: int) -> RevisionTest:
+    def _pair_test(
+        self, node_id: str, side: str, index: int, *, together: bool = False
+    ) -> RevisionTest:
         """Test ``node_id`` as helper ``index`` of ``side`` (``head``: the working tree,
         ``base``: the revision) runs it; helpers start as process pairs need them, one set per
-        test file."""
+        test file, the fewest pairs ``together``."""
         try:
-            # The revision's first helper alone says what a test makes there; measuring in
-            # pairs of processes, the fewest pairs every measurement takes start together.
-            served = self._pool.test(node_id, side, index, together=side == "head" or index > 0)
+            # The revision's first helper alone says what a test makes there (a model the
+            # tests make is measured in this process); a callable's pairs of processes, the
+            # fewest every measurement takes, start together.
+            together = together or side == "head" or index > 0
+            served = self._pool.test(node_id, side, index, together=together)
         except EdgeTpuError as error:
             # The plugin's own machinery failed, not the test: a benchmark it could not compare
             # for that reason must not pass as merely "not compared".
