@@ -302,6 +302,38 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_fresh.json",
+            "Small callables in fresh processes: stored baselines recorded and gated in fresh "
+            "processes, relative mode before and after a pair of processes stops once its "
+            "instances agree, pytest-benchmark in the same rounds (quiet)",
+            "pytest-edgetpu as of commit a99ce32. Stored now: each callable recorded (once, "
+            "before the rounds) and gated in 4 to 8 fresh helper processes of the working tree, "
+            "every process compared. Relative before: pytest-edgetpu@7f12ea3 (pairs of "
+            "processes, each spanning two thirds of its share of the budget). Relative now: a "
+            "pair of processes stops once its instances agree. pytest-benchmark: its base run "
+            "and its head run, median:5%.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_fresh_mem2.json",
+            "Small callables in fresh processes, beside 2 memory-streaming neighbour processes",
+            "pytest-edgetpu as of commit 06c7044 (as above, and a callable's helpers start "
+            "together from its first test); pytest-benchmark's head run alone is what a gate "
+            "against a saved run (--benchmark-compare) takes.\n\n",
+        ),
+        (
+            "process_stored.py",
+            "process_stored_fresh.json",
+            "Stored baselines in fresh processes: recorded in a new pytest run each round, "
+            "gated in another (6 small callables, 5 microsecond models, quiet and beside 2 "
+            "memory neighbours)",
+            "pytest-edgetpu as of commit 06c7044: a callable recorded and gated in fresh helper "
+            "processes of the working tree (4 to 8 each time), models in the pytest process as "
+            "before. The same rounds as the section 'Stored baselines across processes' below, "
+            "which ran the plugin before this change.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate.json",
             "Small callables across processes: relative mode before and after pairs of "
             "processes, stored baselines and pytest-benchmark in the same rounds (quiet)",
@@ -331,8 +363,9 @@ def main() -> None:
             "Stored baselines across processes: recorded in a new process each round, gated in "
             "another (6 small callables, 5 microsecond models, quiet and beside 2 memory "
             "neighbours)",
-            "The stored half of issue 32, unfixed: small callables read a recording process's "
-            "offset as a regression; tracked models do not.\n\n",
+            "The stored half of issue 32 before callables were recorded and gated in fresh "
+            "processes: small callables read a recording process's offset as a regression; "
+            "tracked models do not.\n\n",
         ),
     ):
         path = RESULTS / name

@@ -52,7 +52,9 @@ class FreshProcesses:
         def start(index: int, settings: MeasureSettings) -> StartSide:
             self._taken[node_id] = max(self._taken[node_id], first + index + 1)
             try:
-                served = self._pool.test(node_id, _SIDE, first + index)
+                # A confirming measurement's fewest processes start together too.
+                ready = first + FEWEST_PROCESSES
+                served = self._pool.test(node_id, _SIDE, first + index, ready=ready)
             except EdgeTpuError as error:
                 raise FailedAtRevisionError(
                     f"a fresh process could not run {node_id}: {error}"

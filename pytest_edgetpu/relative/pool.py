@@ -26,10 +26,13 @@ class HelperPool:
         self._helpers: dict[str, list[RevisionHelper]] = {side: [] for side in self._sides}
         self._tests: dict[str, list[RevisionTest | None]] = {side: [] for side in self._sides}
 
-    def test(self, node_id: str, side: str, index: int, *, together: bool = True) -> RevisionTest:
-        """Test ``node_id`` as helper ``index`` of ``side`` runs it. A helper that ended (say,
-        by a test that exits its process) is replaced by a new one; a test of another file
-        closes this file's helpers first."""
+    def test(
+        self, node_id: str, side: str, index: int, *, together: bool = True, ready: int = 0
+    ) -> RevisionTest:
+        """Test ``node_id`` as helper ``index`` of ``side`` runs it, ``ready`` helpers of
+        ``side`` started by then (together). A helper that ended (say, by a test that exits its
+        process) is replaced by a new one; a test of another file closes this file's helpers
+        first."""
         file = node_id.split("::", 1)[0]
         if self._file != file:
             self.close()
@@ -37,7 +40,7 @@ class HelperPool:
         if together:
             for one_side in self._sides:
                 self._start_until(file, one_side, self._fewest)
-        self._start_until(file, side, index + 1)
+        self._start_until(file, side, max(index + 1, ready))
         helpers, tests = self._helpers[side], self._tests[side]
         if not (helpers[index].running or helpers[index].missing):
             helpers[index] = self._start(file, side)
