@@ -131,6 +131,16 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_fresh.json",
+            "Relative mode and stored baselines with callables in fresh processes, beside the "
+            "plugin of the session's start (11 real models, 1 quiet round)",
+            "pytest-edgetpu as of commit ccc3235 beside pytest-edgetpu@7f12ea3: a pair of "
+            "processes stops once its instances agree, a callable's helpers start together, "
+            "and the stored-baseline gate timed under the table measures each callable in 4 to "
+            "8 fresh processes (recorded so at the round's start).\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_lean.json",
             "Relative mode after the helper and checkout changes of 2026-12-06 evening, beside "
             "the plugin before them (11 real models, 1 quiet round)",
