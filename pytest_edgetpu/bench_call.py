@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from .core.errors import FailedAtRevisionError, RevisionError
+from .core.errors import FailedAtRevisionError
 from .engine.against import Base, NotCompared
 from .model.inspection import ModelInfo
 
@@ -83,10 +83,12 @@ class BenchCall:
             early = self._early_stop(paired=False, confirming=confirming, in_processes=True)
             try:
                 return self._timed(None, early, fresh)
-            except (FailedAtRevisionError, RevisionError) as error:
+            except FailedAtRevisionError as error:
                 why = f"measured in this process, not in fresh ones: {error}"
-            # Measured here instead, saying why: a baseline measured in fresh processes is then
-            # not compared (and the test's own error, if that was it, shows here, unchained).
+            # The test's own code did not run there as here: measured here instead, saying why
+            # (a baseline measured in fresh processes is then not compared, and the test's own
+            # error, if that was it, shows here, unchained). A helper that dies (a
+            # RevisionError) is the machinery's failure: the test fails.
             alone = self._timed(None, self._early_stop(paired=False, confirming=confirming))
             return replace(alone, not_in_processes=why)
         return self._timed(None, self._early_stop(paired=False, confirming=confirming))

@@ -23,6 +23,7 @@ from pytest_edgetpu.engine.timing import LiveInstance, StartSide
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
 from pytest_edgetpu.judge.compare import compare, settle_rule
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
+from pytest_edgetpu.relative import helper as helper_module
 
 POLICY = Policy(threshold=0.05)
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -258,3 +259,42 @@ def test_a_callable_is_recorded_and_gated_in_fresh_processes_and_a_model_in_this
         for note in here["notes"]
     ), here["notes"]
     assert "fresh processes" not in results["test_small.py::test_model"]["verdict"]["message"]
+
+
+KILLS_ITS_HELPER = """
+import os
+import signal
+
+calls = [0]
+
+
+def call():
+    calls[0] += 1
+    if calls[0] > 20 and os.getpid() != int(os.environ["STARTED_PID"]):
+        os.kill(os.getppid(), signal.SIGKILL)  # in a fresh process: its helper, from outside
+    return sum(range(300))
+
+
+def test_kills_its_helper(tpu_bench):
+    tpu_bench(call)
+"""
+
+
+def test_a_fresh_process_that_dies_while_measuring_fails_the_test(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The machinery failing (a helper killed from outside, as the OOM killer does) is never
+    measured around: the test fails, in one line."""
+    monkeypatch.setattr(helper_module, "INSTANCE_TIMEOUT_S", 3.0)
+    monkeypatch.setenv("STARTED_PID", str(os.getpid()))
+    project.makepyfile(test_kill=KILLS_ITS_HELPER)
+    result = project.runpytest("--edgetpu", "-p", "no:randomly")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*could not measure test_kill.py::test_kills_its_helper: its helper for the working "
+            "tree ended with SIGKILL while measuring (a SIGKILL is often the kernel's "
+            "out-of-memory killer: check the host's memory); run the tests again*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")

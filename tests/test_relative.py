@@ -1242,7 +1242,7 @@ def test_a_test_that_fails_mid_way_at_the_revision_is_not_compared_and_a_dead_he
     result.stdout.fnmatch_lines(
         [
             "*test_kills_its_helper*",
-            f"relative mode could not measure test_mid_way.py::test_kills_its_helper: its helper "
+            f"could not measure test_mid_way.py::test_kills_its_helper: its helper "
             f"for {head} ended with SIGKILL while measuring (a SIGKILL is often the kernel's "
             "out-of-memory killer: check the host's memory); run the tests again",
         ]

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-from ..core.errors import EdgeTpuError, FailedAtRevisionError
+from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
 from ..engine.measurement import MeasureSettings
 from ..engine.processes import FEWEST_PROCESSES
 from ..engine.session import FreshProcess
@@ -46,7 +46,8 @@ class FreshProcesses:
 
     def call(self, node_id: str, call: int) -> FreshProcess:
         """Starts instances of call ``call`` of test ``node_id`` in the next fresh process;
-        a test that does not run there as here is a :class:`FailedAtRevisionError`."""
+        a test that does not run there as here is a :class:`FailedAtRevisionError`, a helper
+        that cannot run it a :class:`RevisionError`."""
         first = self._taken[node_id]
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
@@ -56,9 +57,8 @@ class FreshProcesses:
                 ready = first + FEWEST_PROCESSES
                 served = self._pool.test(node_id, _SIDE, first + index, ready=ready)
             except EdgeTpuError as error:
-                raise FailedAtRevisionError(
-                    f"a fresh process could not run {node_id}: {error}"
-                ) from None
+                # The machinery failing (a helper that cannot start), not the test: it fails.
+                raise RevisionError(f"a fresh process could not run {node_id}: {error}") from None
             if served.missing or call not in served.calls:
                 raise FailedAtRevisionError(
                     f"{node_id} did not run in a fresh process as it does in this one: "

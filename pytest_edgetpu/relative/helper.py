@@ -209,7 +209,7 @@ class RevisionHelper:
             else f"its last line: {self._log_line()}"
         )
         raise RevisionError(
-            f"relative mode could not measure {test.node_id}: its helper for {self.revision} "
+            f"could not measure {test.node_id}: its helper for {self.revision} "
             f"ended with {exit_words(ended)} while measuring ({why}); run the tests again"
         )
 
