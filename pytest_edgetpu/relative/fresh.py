@@ -23,7 +23,7 @@ from ..engine.processes import FEWEST_PROCESSES
 from ..engine.session import FreshProcess
 from ..engine.timing import StartSide
 from .git import private_scratch
-from .helper import RevisionHelper
+from .helper import RevisionHelper, RevisionTest
 from .pool import HelperPool
 
 __all__ = ["FreshProcesses"]
@@ -52,21 +52,30 @@ class FreshProcesses:
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
             self._taken[node_id] = max(self._taken[node_id], first + index + 1)
-            try:
-                # A confirming measurement's fewest processes start together too.
-                ready = first + FEWEST_PROCESSES
-                served = self._pool.test(node_id, _SIDE, first + index, ready=ready)
-            except EdgeTpuError as error:
-                # The machinery failing (a helper that cannot start), not the test: it fails.
-                raise RevisionError(f"a fresh process could not run {node_id}: {error}") from None
-            if served.missing or call not in served.calls:
-                raise FailedAtRevisionError(
-                    f"{node_id} did not run in a fresh process as it does in this one: "
-                    f"{served.missing or f'it made no tpu_bench call {call} there'}"
-                )
-            return served.side(call, settings)
+            if index == 0:
+                # The fewest processes (a confirming measurement's too) start together and
+                # reach the test before the first is measured: their starts (pytest, the
+                # file's collection, the test's body) would otherwise run beside it.
+                for other in range(first + 1, first + FEWEST_PROCESSES):
+                    self._served(node_id, call, other, first + FEWEST_PROCESSES)
+            return self._served(node_id, call, first + index, 0).side(call, settings)
 
         return start
+
+    def _served(self, node_id: str, call: int, index: int, ready: int) -> RevisionTest:
+        try:
+            served = self._pool.test(node_id, _SIDE, index, ready=ready)
+        except FailedAtRevisionError:
+            raise
+        except EdgeTpuError as error:
+            # The machinery failing (a helper that cannot start), not the test: it fails.
+            raise RevisionError(f"a fresh process could not run {node_id}: {error}") from None
+        if served.missing or call not in served.calls:
+            raise FailedAtRevisionError(
+                f"{node_id} did not run in a fresh process as it does in this one: "
+                f"{served.missing or f'it made no tpu_bench call {call} there'}"
+            )
+        return served
 
     def _start_helper(self, file: str, side: str) -> RevisionHelper:
         if self._scratch is None:
