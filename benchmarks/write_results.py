@@ -312,6 +312,14 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_fresh_check.json",
+            "Small callables in fresh processes, a short quiet check after the fewest processes "
+            "reach the test before the first is measured (5 + 3 rounds)",
+            "pytest-edgetpu as of commit c1da12c; otherwise as the 17-round section below. "
+            "pytest-benchmark's head run alone is what a gate against a saved run takes.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_fresh.json",
             "Small callables in fresh processes: stored baselines recorded and gated in fresh "
             "processes, relative mode before and after a pair of processes stops once its "
