@@ -24,19 +24,18 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
-from ..core.stats import compared_values, instance_value
-from .measurement import EarlyStop, InstanceSamples, Measurement, MeasureSettings
+from ..core.stats import compared_values
+from .measurement import EarlyStop, Measurement, MeasureSettings
 from .timing import (
     FEWEST_INSTANCES,
     SHORTEST_SPAN,
     Clock,
     PairedMeasurement,
     StartSide,
+    measure_live,
     measure_pairs,
     median_ci_half_width,
     pairs_stop_reason,
-    runs_chosen_by,
-    stop_reason,
 )
 
 __all__ = [
@@ -139,35 +138,15 @@ def measure_processes(
     measured: list[Measurement] = []
     values: list[float] = []
     while True:
-        one = _measure_live(start_process(len(measured)), within, clock)
+        # A process stops as soon as its instances agree: the spread between processes is
+        # what needs the time (the processes together span the measurement's budget).
+        one = measure_live(start_process(len(measured)), within, clock, shortest_span=0.0)
         measured.append(one)
         values.append(statistics.median(one.instance_values))
         elapsed_s = sum(process.elapsed_s for process in measured)
         reason = _processes_stop_reason(values, settings, elapsed_s, early)
         if reason:
             return _processes(measured, values, elapsed_s, reason)
-
-
-def _measure_live(start: StartSide, settings: MeasureSettings, clock: Clock) -> Measurement:
-    """Fresh instances from ``start``, one at a time, under ``measure``'s stop rules, except
-    that a process stops as soon as its instances agree: the spread between processes is what
-    needs the time (the processes together span the measurement's budget)."""
-    __tracebackhide__ = True
-    began = clock()
-    instances: list[InstanceSamples] = []
-    values: list[float] = []
-    runs: int | None = None
-    while True:
-        instance = start()
-        if runs is None:
-            runs = runs_chosen_by(instance, settings)
-        instance.block(runs)
-        instances.append(instance.samples())
-        values.append(instance_value(instances[-1].samples_ns, settings.metric))
-        elapsed_s = (clock() - began) / 1e9
-        reason = stop_reason(instances, values, settings, elapsed_s, None, shortest_span=0.0)
-        if reason:
-            return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
 
 def _processes_stop_reason(

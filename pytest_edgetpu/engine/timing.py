@@ -26,6 +26,7 @@ It stops adaptively, after at least ``min_instances`` instances and ``min_runs``
 
 from __future__ import annotations
 
+import functools
 import gc
 import math
 import statistics
@@ -50,6 +51,7 @@ __all__ = [
     "TimedInstance",
     "instance_runner",
     "measure",
+    "measure_live",
     "measure_pairs",
     "time_once",
 ]
@@ -148,7 +150,7 @@ def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
     return max(_FEWEST_RUNS, min(max(floor, wanted), int(fitting)))
 
 
-def runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
+def _runs_chosen_by(instance: LiveInstance, settings: MeasureSettings) -> int:
     """The timed calls per instance that ``instance``'s fastest warm-up call suggests."""
     return _runs_per_instance(settings, min(instance.warmup_ns, default=instance.first_ns))
 
@@ -217,7 +219,7 @@ def instance_runner(
     def run(runs: int | None) -> InstanceSamples:
         __tracebackhide__ = True
         instance = TimedInstance(start_instance, settings, clock, cpu_times)
-        instance.block(runs if runs is not None else runs_chosen_by(instance, settings))
+        instance.block(runs if runs is not None else _runs_chosen_by(instance, settings))
         return instance.samples()
 
     return run
@@ -235,9 +237,23 @@ def measure(
     says how much of each loop the thread waited for a CPU, ``early`` stops it once its
     comparison with a baseline is settled."""
     __tracebackhide__ = True
+    start = functools.partial(TimedInstance, start_instance, settings, clock, cpu_times)
+    return measure_live(start, settings, clock, early)
+
+
+def measure_live(
+    start: StartSide,
+    settings: MeasureSettings,
+    clock: Clock = time.perf_counter_ns,
+    early: EarlyStop | None = None,
+    shortest_span: float = SHORTEST_SPAN,
+) -> Measurement:
+    """Measure fresh instances that ``start`` makes (here, or in a helper process), one at a
+    time, each timed as many calls as the first one's warm-up chose, until a stop rule holds
+    (:func:`stop_reason`, no early stop before ``shortest_span`` of ``max_time``)."""
+    __tracebackhide__ = True
     from ..core.stats import instance_value
 
-    run = instance_runner(start_instance, settings, clock, cpu_times)
     began = clock()
     instances: list[InstanceSamples] = []
     # Each instance's figure, taken once: the stop rules read all of them after every
@@ -245,11 +261,14 @@ def measure(
     values: list[float] = []
     runs: int | None = None
     while True:
-        instances.append(run(runs))
+        instance = start()
+        if runs is None:
+            runs = _runs_chosen_by(instance, settings)
+        instance.block(runs)
+        instances.append(instance.samples())
         values.append(instance_value(instances[-1].samples_ns, settings.metric))
-        runs = len(instances[0].samples_ns)
         elapsed_s = (clock() - began) / 1e9
-        reason = stop_reason(instances, values, settings, elapsed_s, early)
+        reason = _stop_reason(instances, values, settings, elapsed_s, early, shortest_span)
         if reason:
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
@@ -315,7 +334,7 @@ def measure_pairs(
             base_instance = base()
             head_instance = head()
         if block is None:
-            block = math.ceil(runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
+            block = math.ceil(_runs_chosen_by(head_instance, settings) / PAIR_BLOCKS)
         for turn in range(PAIR_BLOCKS):
             one, other = (head_instance, base_instance)
             if head_first != (turn % 2 == 0):
@@ -400,7 +419,7 @@ def _overrun(
     )
 
 
-def stop_reason(
+def _stop_reason(
     instances: Sequence[InstanceSamples],
     values: Sequence[float],
     settings: MeasureSettings,
