@@ -97,7 +97,7 @@ def test_a_blank_cpu_wait_is_explained_under_the_table() -> None:
     (passed,) = [line for line in lines if line.endswith("PASS")]
     assert passed.split()[-2:] == ["400", "PASS"]  # the cell is blank
     assert lines[-1] == UNREAD_WAIT
-    assert UNREAD_WAIT.startswith("CPU wait blank: the kernel accounts a thread's time at ")
+    assert UNREAD_WAIT.startswith("CPU wait blank: the kernel keeps no /proc/thread-self/")
     assert UNREAD_WAIT not in summary_table([PASSED, NEW])
 
 

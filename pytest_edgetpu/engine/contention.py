@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["CONTENDED_SHARE", "CpuTimes", "read_cpu_times", "wait_share"]
+__all__ = ["CONTENDED_SHARE", "CpuTimes", "read_cpu_times", "share_of", "waited_ns"]
 
 SCHEDSTAT: Final = "/proc/thread-self/schedstat"
 
@@ -38,14 +38,25 @@ def read_cpu_times() -> CpuTimes:
         return None
 
 
-def wait_share(before: CpuTimes, after: CpuTimes) -> float | None:
-    """The share of the time between two readings this thread spent waiting for a CPU."""
+def waited_ns(before: CpuTimes, after: CpuTimes) -> int | None:
+    """How long this thread waited for a CPU between two readings (None when unknown).
+
+    The wait is counted when the thread gets a CPU back, so a loop the thread was taken off
+    reads its whole wait; the time it ran is counted only at scheduler ticks (a few ms), so a
+    loop of microseconds most often reads none at all. An instance's wait share is therefore
+    loops' summed wait over the time of their calls (:func:`share_of`), not a loop's wait
+    over its run and wait."""
     if before is None or after is None:
         return None
     ran, waited = after[0] - before[0], after[1] - before[1]
-    if ran < 0 or waited < 0 or ran + waited == 0:
+    if ran < 0 or waited < 0:
         return None
-    return waited / (ran + waited)
+    return waited
+
+
+def share_of(waited: int, timed_ns: int) -> float | None:
+    """The share of ``timed_ns`` spent waiting for a CPU (None when no time passed)."""
+    return min(waited / timed_ns, 1.0) if timed_ns > 0 else None
 
 
 #: What :func:`~pytest_edgetpu.engine.timing.measure` reads around each timed loop; tests give it

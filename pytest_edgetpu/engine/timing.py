@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from .contention import CpuTimesReader, read_cpu_times, wait_share
+from .contention import CpuTimesReader, read_cpu_times, share_of, waited_ns
 from .measurement import OVER_MAX_TIME, EarlyStop, InstanceSamples, Measurement, MeasureSettings
 
 __all__ = [
@@ -115,9 +115,9 @@ def time_once(fn: Callable[[], object], clock: Clock = time.perf_counter_ns) -> 
 
 def _timed_loop(
     fn: Callable[[], object], runs: int, clock: Clock, cpu_times: CpuTimesReader
-) -> tuple[tuple[int, ...], float | None]:
-    """``runs`` timed calls of ``fn``, and the share of the loop the thread waited for a CPU
-    (read just before the first call and after the last).
+) -> tuple[tuple[int, ...], int | None]:
+    """``runs`` timed calls of ``fn``, and how long the thread waited for a CPU meanwhile (read
+    just before the first call and after the last; None when unknown).
 
     The collector is off, not run first: a full collection of a pytest process's heap takes
     about 40 ms, as long as an instance's whole steady phase, and leaves the caches cold for the
@@ -136,7 +136,7 @@ def _timed_loop(
     finally:
         if gc_was_enabled:
             gc.enable()
-    return tuple(samples), wait_share(before, after)
+    return tuple(samples), waited_ns(before, after)
 
 
 def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
@@ -186,23 +186,23 @@ class TimedInstance:
         self.first_ns = time_once(self._fn, clock)
         self.warmup_ns = tuple(time_once(self._fn, clock) for _ in range(settings.warmup))
         self._samples: list[int] = []
-        self._waits: list[tuple[float | None, int]] = []
+        # The wait summed over the timed loops (None once unknown), against their timed calls.
+        self._waited_ns: int | None = 0
 
     def block(self, runs: int) -> None:
         """Time ``runs`` more calls."""
         __tracebackhide__ = True
-        samples, share = _timed_loop(self._fn, runs, self._clock, self._cpu_times)
+        samples, waited = _timed_loop(self._fn, runs, self._clock, self._cpu_times)
         self._samples.extend(samples)
-        self._waits.append((share, runs))
+        self._waited_ns = (
+            None if waited is None or self._waited_ns is None else (self._waited_ns + waited)
+        )
 
     def samples(self) -> InstanceSamples:
-        """What the instance yielded so far; its wait share is its blocks', weighted by their
-        calls (None when any block's is unknown)."""
-        shares = [share for share, _ in self._waits]
-        wait = None
-        if self._waits and None not in shares:
-            total = sum(runs for _, runs in self._waits)
-            wait = sum((share or 0.0) * runs for share, runs in self._waits) / total
+        """What the instance yielded so far; its wait share is its timed loops' wait over the
+        time of their calls (None when any loop's wait is unknown)."""
+        timed_ns = sum(self._samples)
+        wait = None if self._waited_ns is None else share_of(self._waited_ns, timed_ns)
         return InstanceSamples(
             self.load_ns, self.first_ns, self.warmup_ns, tuple(self._samples), wait
         )

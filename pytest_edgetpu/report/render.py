@@ -98,9 +98,8 @@ def _rows(results: Sequence[TimedResult]) -> list[dict[str, str | int]]:
 
 #: Under the table when a CPU wait is blank, which is not "no wait".
 UNREAD_WAIT: Final = (
-    "CPU wait blank: the kernel accounts a thread's time at scheduler ticks (a few ms), and "
-    "these timed loops were shorter, or it keeps no /proc/thread-self/schedstat; contention "
-    "was not read for them"
+    "CPU wait blank: the kernel keeps no /proc/thread-self/schedstat here (or its counters "
+    "went back); contention was not read for them"
 )
 
 
