@@ -42,7 +42,8 @@ def make_folder(folder: Path) -> None:
     (folder / "tox.ini").write_text("[pytest]\naddopts = -p no:randomly -p no:cacheprovider\n")
 
 
-def one_round(folder: Path) -> dict[str, str]:
+def one_round(folder: Path) -> tuple[dict[str, str], dict[str, list[float | None]]]:
+    """One recording and one gate: each test's status, and its change and CPU wait."""
     shutil.rmtree(folder / "baselines", ignore_errors=True)
     selected = ("test_small.py", "models/", "-p", "no:benchmark", "--edgetpu")
     pytest(folder, None, *selected, "--edgetpu-update-baselines", "--edgetpu-accept-unstable")
@@ -50,19 +51,25 @@ def one_round(folder: Path) -> dict[str, str]:
     out.unlink(missing_ok=True)
     pytest(folder, None, *selected, f"--edgetpu-json={out}")
     results = json.loads(out.read_text())["results"]
-    return {r["test_id"]: r["verdict"]["status"] for r in results}
+    statuses = {r["test_id"]: r["verdict"]["status"] for r in results}
+    details = {r["test_id"]: [r["verdict"]["change"], r.get("run_queue_wait")] for r in results}
+    return statuses, details
 
 
 def measure(rounds: int) -> dict[str, Any]:
     by_condition: dict[str, list[dict[str, str]]] = {condition: [] for condition in CONDITIONS}
+    details: dict[str, list[dict[str, list[float | None]]]] = {c: [] for c in CONDITIONS}
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "suite"
         make_folder(folder)
         for _ in range(rounds):
             for condition in CONDITIONS:
                 with beside(condition):
-                    by_condition[condition].append(one_round(folder))
-    return {"rounds": rounds, "by_condition": by_condition}
+                    statuses, changes = one_round(folder)
+                by_condition[condition].append(statuses)
+                details[condition].append(changes)
+    # details: per round, each test's [change, CPU wait] (the gate's)
+    return {"rounds": rounds, "by_condition": by_condition, "details": details}
 
 
 def report(saved: dict[str, Any]) -> str:
