@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import ROOT, start_neighbours, wilson
+from harness import ROOT, bytecode_compiled, start_neighbours, wilson
 from saved import stamped
 
 TESTS = """
@@ -217,6 +217,8 @@ def main() -> None:
              args.before],
             check=True,
         )  # fmt: skip
+        bytecode_compiled()
+        bytecode_compiled(before / "pytest_edgetpu")
         repo = Path(scratch) / "repo"
         make_repo(repo)
         # Stored baselines recorded once, on the quiet host, before the rounds.

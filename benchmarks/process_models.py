@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CACHE, CORAL, beside, wilson
+from harness import CACHE, CORAL, beside, bytecode_compiled, wilson
 from saved import measure_or_report
 
 WAKEWORD = "pymicro-wakeword==2.5.0"
@@ -88,6 +88,7 @@ def one_run(folder: Path) -> dict[str, Any]:
 
 def measure(runs: int) -> dict[str, Any]:
     by_condition: dict[str, list[dict[str, Any]]] = {condition: [] for condition in CONDITIONS}
+    bytecode_compiled()
     with tempfile.TemporaryDirectory() as scratch:
         repo = Path(scratch) / "repo"
         make_repo(repo)

@@ -25,7 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from harness import CORAL, beside, wilson
+from harness import CORAL, beside, bytecode_compiled, wilson
 from process_gate import pytest, write_tests
 from process_models import wakeword_models
 from saved import measure_or_report
@@ -59,6 +59,7 @@ def one_round(folder: Path) -> tuple[dict[str, str], dict[str, list[float | None
 def measure(rounds: int) -> dict[str, Any]:
     by_condition: dict[str, list[dict[str, str]]] = {condition: [] for condition in CONDITIONS}
     details: dict[str, list[dict[str, list[float | None]]]] = {c: [] for c in CONDITIONS}
+    bytecode_compiled()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "suite"
         make_folder(folder)

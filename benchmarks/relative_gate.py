@@ -53,6 +53,7 @@ from typing import Any
 from harness import (
     CORAL,
     CORAL_MODELS,
+    bytecode_compiled,
     fetch_mediapipe_models,
     plugin_at,
     pytest_run,
@@ -346,6 +347,7 @@ def realized_now(data: dict[str, Any]) -> str:
 
 def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
     models = all_models()
+    bytecode_compiled()
     rng = random.Random(args.seed)
     runs: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
