@@ -15,6 +15,7 @@ SHORT_INI = """
 [pytest]
 edgetpu_max_time = 0.3
 edgetpu_min_runs = 20
+edgetpu_processes = one
 filterwarnings = ignore::pytest.PytestAssertRewriteWarning
 """
 

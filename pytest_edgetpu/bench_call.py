@@ -74,9 +74,10 @@ class BenchCall:
             )
 
     def _alone(self, confirming: bool) -> BenchResult:
-        """Measured against a stored baseline, or recording one: a callable in fresh processes
-        that run its test (its speed moves with its process, so both sides count processes),
-        a model in this process (its figure does not: ``benchmarks/process_stored.py``)."""
+        """Measured against a stored baseline, or recording one: in fresh processes that run its
+        test (a model's speed, like a callable's, moves with its process: a microsecond model
+        recorded in one and gated in another read +30%, ``benchmarks/process_stored.py``), so
+        both sides count processes."""
         __tracebackhide__ = True
         fresh = self._fresh_processes()
         if fresh is not None:
@@ -94,15 +95,18 @@ class BenchCall:
         return self._timed(None, self._early_stop(paired=False, confirming=confirming))
 
     def _fresh_processes(self) -> FreshProcess | None:
-        """Fresh processes for a callable, where a second process can run it (an Edge TPU is
-        open in one process at a time); None: measured in this process."""
+        """Fresh processes for the call, where a second process can open its device (an Edge
+        TPU, an external delegate's accelerator or a GPU is open in one process at a time)
+        and the run did not ask for this one (``--edgetpu-processes=one``); None: measured in
+        this process."""
+        device = self.session.device
         if (
             self.measure_settings is None
-            or isinstance(self.timed, ModelInfo)
-            or self.session.device.is_edgetpu
+            or device.exclusive
+            or not self.run.settings.fresh_processes
         ):
             return None
-        return self.run.fresh.call(self.node_id, self.call)
+        return self.run.fresh.call(self.node_id, self.call, device.kind_words)
 
     def instances(self) -> StartInstance:
         """Makes fresh instances of what the call times (a relative-mode helper serves them)."""
@@ -124,7 +128,7 @@ class BenchCall:
         __tracebackhide__ = True
         settings = self.measure_settings
         if isinstance(self.timed, ModelInfo):
-            return self.session.bench_model(self.timed, settings, base, early)
+            return self.session.bench_model(self.timed, settings, base, early, fresh)
         return self.session.bench_callable(self.timed, self.models, settings, base, early, fresh)
 
     def _early_stop(

@@ -76,6 +76,9 @@ class SessionSettings:
     delegate_options: tuple[tuple[str, str], ...] = ()
     memory_policy: MemoryPolicy = field(default_factory=MemoryPolicy)
     prune: bool = False
+    #: Stored baselines recorded and gated in fresh processes (``--edgetpu-processes=fresh``),
+    #: not in this one (``one``).
+    fresh_processes: bool = True
     #: Relative mode's git revision (``--edgetpu-against``); None: gate against stored baselines.
     against: str | None = None
     #: Exit as ``git bisect run`` reads it (``--edgetpu-bisect``).
@@ -166,6 +169,7 @@ def session_settings(
         delegate_options=delegate_options.value or (),
         memory_policy=MemoryPolicy(value("memory_threshold"), float(value("memory_slack"))),
         prune=bool(prune.value),
+        fresh_processes=value("processes") == "fresh",
         against=against.value,
         bisect=bool(bisect.value),
         sources={name: setting.source for name, setting in resolved.items()},

@@ -128,6 +128,20 @@ def _parse_bool(raw: object, where: str) -> bool:
     raise ConfigError(f"{where}: {raw!r} is not a boolean (true or false)")
 
 
+#: Where a CPU benchmark is measured against stored baselines (``--edgetpu-processes``).
+PROCESS_PLACES: Final = ("fresh", "one")
+
+
+def _parse_processes(raw: object, where: str) -> str:
+    text = str(raw).strip().lower()
+    if text not in PROCESS_PLACES:
+        raise ConfigError(
+            f"{where}: unknown value {raw!r}; use fresh (4 to 8 fresh processes, the default) "
+            "or one (this pytest process only)"
+        )
+    return text
+
+
 def _parse_text(raw: object, where: str) -> str:
     if not isinstance(raw, (str, os.PathLike)) or not str(raw).strip():
         raise ConfigError(f"{where}: expected a non-empty path or string, got {raw!r}")
@@ -217,6 +231,17 @@ OPTIONS: Final = (
         None,
         False,
         _parse_bool,
+    ),
+    Option(
+        "processes",
+        "Where a CPU benchmark is recorded and gated against stored baselines: fresh (default: "
+        "4 to 8 fresh helper processes that run its test, so that the verdict holds how its "
+        "speed moves between processes) or one (this pytest process only: faster, but a figure "
+        "from another process can differ by several percent, by far more for microsecond "
+        "work); relative mode is not affected",
+        "WHERE",
+        "fresh",
+        _parse_processes,
     ),
     Option(
         "prune_baselines",

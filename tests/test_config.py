@@ -477,6 +477,7 @@ def test_option_flags_and_ini_names() -> None:
         ("--edgetpu-baseline-dir", "edgetpu_baseline_dir", True),
         ("--edgetpu-update-baselines", "edgetpu_update_baselines", True),
         ("--edgetpu-accept-unstable", "edgetpu_accept_unstable", True),
+        ("--edgetpu-processes", "edgetpu_processes", True),
         ("--edgetpu-prune-baselines", "edgetpu_prune_baselines", True),
         ("--edgetpu-threshold", "edgetpu_threshold", True),
         ("--edgetpu-memory-threshold", "edgetpu_memory_threshold", True),
@@ -813,6 +814,12 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
             "ERROR: ini edgetpu_warmup in */tox.ini: 'many' is not a whole number",
         ),
         (
+            ["--edgetpu", "--edgetpu-processes=both"],
+            "",
+            "ERROR: --edgetpu-processes: unknown value 'both'; use fresh (4 to 8 fresh processes,"
+            " the default) or one (this pytest process only)",
+        ),
+        (
             ["--edgetpu"],
             "edgetpu_json = test_options.py/out.json",
             "ERROR: ini edgetpu_json in */tox.ini: */test_options.py is a file, so"
@@ -829,6 +836,7 @@ def unwritable(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
         "empty-device",
         "ini-device",
         "ini-warmup",
+        "processes",
         "ini-json-under-a-file",
     ],
 )

@@ -125,6 +125,23 @@ def test_an_edgetpu_models_split_is_the_compilers(coral_models: Path) -> None:
 # the device grammar and leases
 
 
+@pytest.mark.parametrize(
+    ("device_id", "words"),
+    [
+        ("cpu:1", "cpu"),
+        ("cpu-builtin:0", "cpu-builtin"),  # a helper keeps XNNPACK off too
+        ("litert-cpu:3", "litert-cpu"),
+        ("litert-gpu", "litert-gpu"),
+        ("delegate:/opt/lib:1.so", "delegate:/opt/lib:1.so"),  # a path, not an index
+    ],
+)
+def test_a_helper_names_the_sessions_kind_of_device_without_its_index(
+    device_id: str, words: str
+) -> None:
+    """A helper process inherits its worker's cores, on which the worker's cpu:1 is cpu:0."""
+    assert Device("cpu", device_id).kind_words == words
+
+
 def test_every_cpu_variant_of_a_core_is_one_physical_device(tmp_path: Path) -> None:
     def devices(spec: str) -> tuple[Device, ...]:
         return resolve_devices(parse_device_spec(spec, "--edgetpu-device"), NO_EDGETPU, "where")

@@ -189,8 +189,8 @@ def test_one_process_and_fresh_processes_are_never_compared(
     )
     assert verdict.status is Status.INCOMPARABLE and verdict.change is None
     assert verdict.reason == (
-        f"{words} (a callable's speed moves with its process) in b.json; record again with "
-        "--edgetpu-update-baselines"
+        f"{words} (a benchmark's speed moves with the process it runs in) in b.json; record "
+        "again with --edgetpu-update-baselines"
     )
 
 
@@ -225,30 +225,44 @@ def test_model(edgetpu, tpu_bench):
 """
 
 
-def test_a_callable_is_recorded_and_gated_in_fresh_processes_and_a_model_in_this_one(
+@pytest.fixture
+def short_ini() -> str:
+    """The suite's short ini, measuring in fresh processes as a user's run does (the rest of
+    the suite measures in its own process, ``edgetpu_processes = one``, to save their starts)."""
+    return (
+        "[pytest]\nedgetpu_max_time = 0.3\nedgetpu_min_runs = 20\nedgetpu_processes = fresh\n"
+        "filterwarnings = ignore::pytest.PytestAssertRewriteWarning\n"
+    )
+
+
+def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
     project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     project.makepyfile(test_small=SMALL_TESTS)
     monkeypatch.setenv("STARTED_PID", str(os.getpid()))  # the runs below are in this process
-    recorded = project.runpytest("--edgetpu", "--edgetpu-update-baselines", "-p", "no:randomly")
-    recorded.assert_outcomes(passed=3)
+    selected = ("test_small.py", "models/tiny_dense.tflite", "-p", "no:randomly", "--edgetpu")
+    recorded = project.runpytest(*selected, "--edgetpu-update-baselines")
+    recorded.assert_outcomes(passed=4)
     entries = json.loads(next((project.path / "baselines").glob("*.json")).read_text())["entries"]
-    assert FEWEST_PROCESSES <= entries["test_small.py::test_sum"]["processes"] <= MOST_PROCESSES
+    for in_processes in (
+        "test_small.py::test_sum",
+        "test_small.py::test_model",
+        "models/tiny_dense.tflite::latency",  # a model file gated with no code
+    ):
+        assert FEWEST_PROCESSES <= entries[in_processes]["processes"] <= MOST_PROCESSES
     # A test that does not run in a fresh process as it does here is measured here, and says so.
     assert "processes" not in entries["test_small.py::test_here_only"]
-    assert "processes" not in entries["test_small.py::test_model"]
     # Where each side is measured is under test here, not a verdict on this host's noise.
-    gated = project.runpytest(
-        "--edgetpu", "-p", "no:randomly", "--edgetpu-json=out.json", "--edgetpu-threshold=50%"
-    )
-    gated.assert_outcomes(passed=3)
+    gated = project.runpytest(*selected, "--edgetpu-json=out.json", "--edgetpu-threshold=50%")
+    gated.assert_outcomes(passed=4)
     results = {
         r["test_id"]: r for r in json.loads((project.path / "out.json").read_text())["results"]
     }
-    summed = results["test_small.py::test_sum"]
-    assert summed["verdict"]["status"] in ("PASS", "IMPROVED")
-    assert len(summed["instance_values_ms"]) >= FEWEST_PROCESSES
-    assert "fresh processes, measured now in" in summed["verdict"]["message"]
+    for in_processes in ("test_small.py::test_sum", "models/tiny_dense.tflite::latency"):
+        result = results[in_processes]
+        assert result["verdict"]["status"] in ("PASS", "IMPROVED")
+        assert len(result["instance_values_ms"]) >= FEWEST_PROCESSES
+        assert "fresh processes, measured now in" in result["verdict"]["message"]
     here = results["test_small.py::test_here_only"]
     assert any(
         note.startswith(
@@ -258,7 +272,25 @@ def test_a_callable_is_recorded_and_gated_in_fresh_processes_and_a_model_in_this
         )
         for note in here["notes"]
     ), here["notes"]
-    assert "fresh processes" not in results["test_small.py::test_model"]["verdict"]["message"]
+
+
+def test_processes_one_records_in_this_process_and_never_compares_with_fresh_ones(
+    project: pytest.Pytester,
+) -> None:
+    project.makepyfile(
+        test_sum="def test_sum(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
+    )
+    recorded = project.runpytest(
+        "--edgetpu-update-baselines", "--edgetpu-processes=one", "-p", "no:randomly"
+    )
+    recorded.assert_outcomes(passed=1)
+    entries = json.loads(next((project.path / "baselines").glob("*.json")).read_text())["entries"]
+    assert "processes" not in entries["test_sum.py::test_sum"]
+    gated = project.runpytest("--edgetpu", "-p", "no:randomly")  # fresh, from the ini
+    gated.assert_outcomes(passed=1)
+    gated.stdout.fnmatch_lines(
+        ["*INCOMPARABLE*the baseline was measured in one process, this run in fresh processes*"]
+    )
 
 
 KILLS_ITS_HELPER = """

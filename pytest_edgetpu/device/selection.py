@@ -202,6 +202,14 @@ class Device:
         return self.kind in ("usb", "pci")
 
     @property
+    def kind_words(self) -> str:
+        """The device's words without its index (``cpu-builtin`` for ``cpu-builtin:1``): what
+        a helper process of this session names to measure on the same kind of device, on the
+        cores it inherits (a parallel worker's one core is its ``cpu:0``)."""
+        match = _ITEM.match(self.id)
+        return match["typed"] if match and match["typed"] else self.id
+
+    @property
     def exclusive(self) -> bool:
         """Whether the hardware may be open in one process only: an Edge TPU, an external
         delegate's accelerator, a GPU or NPU (never probed in a helper, one delegate)."""

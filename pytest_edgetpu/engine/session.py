@@ -301,12 +301,14 @@ class DeviceSession:
         settings: MeasureSettings | None,
         base: Base | None = None,
         early: EarlyStop | None = None,
+        fresh: FreshProcess | None = None,
     ) -> BenchResult:
         """Time ``info``'s model on fresh instances; ``settings`` None means one smoke run;
-        with a ``base``, in pairs interleaved with it; ``early``: until its verdict is settled."""
+        with a ``base``, in pairs interleaved with it; with ``fresh`` (and no ``base``), in
+        fresh processes that run the test; ``early``: until its verdict is settled."""
         try:
             instances = self.model_instances(info)
-            result = self._bench(str(info.path), instances, settings, info, base, early)
+            result = self._bench(str(info.path), instances, settings, info, base, early, fresh)
             return replace(result, delegations=(self.delegation(info),), memory=self.memory(info))
         except RuntimeError as exc:
             # A damaged model can load and then have a kernel refuse its data at the first

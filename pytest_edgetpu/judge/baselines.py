@@ -94,7 +94,7 @@ class BaselineEntry:
     #: The model's memory per phase in KiB (:mod:`pytest_edgetpu.engine.memory`); None: not
     #: measured.
     memory_kib: Mapping[str, float] | None = None
-    #: How many fresh processes measured it, each one of ``instance_values_ms`` (a callable's
+    #: How many fresh processes measured it, each one of ``instance_values_ms`` (a benchmark's
     #: figure moves with its process); 0: one process, each value an instance's.
     processes: int = 0
 

@@ -219,13 +219,13 @@ def why_incomparable(
             f"{_workers_words(workers)}"
         )
     if bool(entry.processes) != in_processes:
-        # A small callable's speed moves with its process by several percent: a figure of one
-        # process against figures of fresh ones would read that offset as a change.
+        # A small callable's or model's speed moves with its process by several percent: a
+        # figure of one process against figures of fresh ones would read that offset as a change.
         then = f"in {entry.processes} fresh processes" if entry.processes else "in one process"
         now = "in fresh processes" if in_processes else "in its own process only"
         return (
-            f"the baseline was measured {then}, this run {now} (a callable's speed moves with "
-            "its process)"
+            f"the baseline was measured {then}, this run {now} (a benchmark's speed moves with "
+            "the process it runs in)"
         )
     return ""
 

@@ -42,6 +42,8 @@ class Relative:
         # process pairs.
         self._pool = HelperPool(self._start_helper, ("head", "base"), FEWEST_PROCESS_PAIRS)
         self._logs = itertools.count(1)
+        # The session's device, which the helpers load the tests' models on (set per call).
+        self._device = "cpu"
 
     @classmethod
     def resolve(cls, name: str, rootdir: Path, source: str) -> Relative:
@@ -99,6 +101,7 @@ class Relative:
         where = f"{self.revision.name}:{node_id}"
         if session.device.is_edgetpu:
             return self.test_call(session, node_id, call)
+        self._device = session.device.kind_words
         test = self._pair_test(node_id, "base", 0)
         found = None if test.missing else test.calls.get(call)
         if found is None or found.model_sha256 is None or not Path(found.target).is_absolute():
@@ -129,6 +132,7 @@ class Relative:
                     "device) or gate this test against stored baselines"
                 ),
             )
+        self._device = session.device.kind_words
         test = self._pair_test(node_id, "base", 0, together=True)
         if test.missing:
             return NotCompared(self.words, where, test.missing)
@@ -188,7 +192,7 @@ class Relative:
         else:
             checkout, words = self.rootdir, "the working tree"
         helper = RevisionHelper(
-            checkout, file, self.files.scratch() / f"helper-{next(self._logs)}.log"
+            checkout, file, self.files.scratch() / f"helper-{next(self._logs)}.log", self._device
         )
         helper.start(words)
         return helper

@@ -69,10 +69,13 @@ class RevisionHelper:
     One helper serves every test of its file, so its start (Python, pytest, the runtime, the
     file's imports) is paid once per file rather than once per test."""
 
-    def __init__(self, checkout: Path, file: str, log: Path) -> None:
+    def __init__(self, checkout: Path, file: str, log: Path, device: str) -> None:
         self.checkout = checkout
         self.file = file
         self.log = log
+        # The device the tests' models load on there: this session's (a cpu-builtin session's
+        # helper loads them with XNNPACK off too), borrowed, not leased.
+        self.device = device
         self.missing = ""
         self.revision = ""
         self._helper: subprocess.Popen[bytes] | None = None
@@ -108,7 +111,7 @@ class RevisionHelper:
             "--rootdir", os.fspath(self.checkout),
             "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly",
             "-p", "no:hypothesispytest", "-o", "addopts=",
-            "-o", "edgetpu_against=", "-q", "--edgetpu-device=cpu",
+            "-o", "edgetpu_against=", "-q", f"--edgetpu-device={self.device}",
         ]  # fmt: skip
         try:
             with open(self.log, "wb") as log:

@@ -5,10 +5,21 @@ fresh processes (the working tree alone)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import PurePosixPath
 
 from .helper import RevisionHelper, RevisionTest
 
-__all__ = ["HelperPool"]
+__all__ = ["HelperPool", "collected_for"]
+
+
+def collected_for(node_id: str) -> str:
+    """What a helper collects to run test ``node_id``: its file, or for a model file collected
+    as a benchmark (``models/a.tflite::latency``) the model's folder, so that one set of
+    helpers serves a folder of models rather than each file starting its own."""
+    file = PurePosixPath(node_id.split("::", 1)[0])
+    if file.suffix == ".tflite" and file.parent != PurePosixPath("."):
+        return file.parent.as_posix()
+    return file.as_posix()
 
 
 class HelperPool:
@@ -33,7 +44,7 @@ class HelperPool:
         ``side`` started by then (together). A helper that ended (say, by a test that exits its
         process) is replaced by a new one; a test of another file closes this file's helpers
         first."""
-        file = node_id.split("::", 1)[0]
+        file = collected_for(node_id)
         if self._file != file:
             self.close()
             self._file = file
