@@ -293,6 +293,7 @@ def theirs_job(other: Path, models: dict[str, str], loops: dict[str, int]) -> di
     common = ["-p", "no:edgetpu", "-p", "no:xdist", f"--benchmark-storage=file://{storage}"]
     sides = {}
     wall = 0.0
+    seconds: dict[str, float] = {}
     for side, side_loops, extra in (
         ("base", {}, ["--benchmark-save=base"]),
         ("head", loops, ["--benchmark-compare=0001", "--benchmark-compare-fail=median:5%"]),
@@ -300,8 +301,8 @@ def theirs_job(other: Path, models: dict[str, str], loops: dict[str, int]) -> di
         (other / "test_theirs.py").write_text(THEIRS.format(models=models, loops=side_loops))
         out = other / f"{side}.json"
         out.unlink(missing_ok=True)
-        _, seconds, _ = pytest_run(other, [*common, *extra, f"--benchmark-json={out}"], 0.0)
-        wall += seconds
+        _, seconds[side], _ = pytest_run(other, [*common, *extra, f"--benchmark-json={out}"], 0.0)
+        wall += seconds[side]
         sides[side] = (
             {b["param"]: b["stats"]["median"] for b in json.loads(out.read_text())["benchmarks"]}
             if out.exists()
@@ -312,7 +313,9 @@ def theirs_job(other: Path, models: dict[str, str], loops: dict[str, int]) -> di
         for name, base in sides["base"].items()
         if name in sides["head"]
     }
-    return {"tool": "pytest-benchmark", "mode": "same-job", "wall_s": wall, "tests": tests}
+    # head_wall_s: what a gate against a saved run (--benchmark-compare) takes.
+    return {"tool": "pytest-benchmark", "mode": "same-job", "wall_s": wall,
+            "head_wall_s": seconds["head"], "tests": tests}  # fmt: skip
 
 
 def all_models() -> dict[str, str]:
@@ -469,6 +472,12 @@ def report(data: dict[str, Any]) -> str:
         return statistics.median(walls) if walls else float("nan")
 
     quiet_jobs = [r["wall_s"] for r in theirs if r["condition"] == "quiet" and r["slowdown"] == 0.0]
+    heads = [
+        r["head_wall_s"]
+        for r in theirs
+        if r["condition"] == "quiet" and r["slowdown"] == 0.0 and "head_wall_s" in r
+    ]
+    head = f" (its head run alone {statistics.median(heads):.1f} s)" if heads else ""
     if quiet_jobs:
         stored, rel = wall("stored"), wall("relative")
         lines += [
@@ -476,7 +485,7 @@ def report(data: dict[str, Any]) -> str:
             f"Time per gate run, quiet host, A/A, median over rounds ({len(data['models'])} "
             f"tests): stored baselines {stored:.1f} s, relative mode {rel:.1f} s "
             f"({rel / stored:.2f}x), pytest-benchmark's two runs "
-            f"{statistics.median(quiet_jobs):.1f} s."
+            f"{statistics.median(quiet_jobs):.1f} s{head}."
             + "".join(
                 f" {tool} relative mode {wall('relative', tool=tool):.1f} s." for tool in earlier
             ),

@@ -131,6 +131,17 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_wait.json",
+            "Relative mode and stored baselines after CPU waits for microsecond loops and models "
+            "in fresh processes, beside the plugin of the session's start (11 real models, 1 "
+            "quiet round)",
+            "pytest-edgetpu as of commit c293977 beside pytest-edgetpu@0171405, the plugin's "
+            "bytecode compiled once before the runs (as installing it does). The 11 tests are "
+            "callables (an invoke and Python work), in fresh processes in both; pytest-benchmark's "
+            "head run alone is what its gate against a saved run takes.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_fresh.json",
             "Relative mode and stored baselines with callables in fresh processes, beside the "
             "plugin of the session's start (11 real models, 1 quiet round)",
@@ -309,6 +320,31 @@ def main() -> None:
             "thread per core) the neighbour moves a figure about as much as the next serial run "
             "does. Hosts whose workers share a core's SMT threads were not measured (no 16-core "
             "machine was lent), so the worker count stays part of the device profile.\n\n",
+        ),
+        (
+            "process_stored.py",
+            "process_stored_models.json",
+            "Stored baselines of callables and models in fresh processes, CPU wait read for "
+            "microsecond loops: recorded in a new pytest run each round, gated in another (6 "
+            "small callables, 5 microsecond models, quiet and beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit c293977: models recorded and gated in fresh helper "
+            "processes too (one set of helpers per folder of models), and an instance's CPU wait "
+            "its loops' summed wait over their timed calls. The run before it (commit 9cd192f, "
+            "models still in the pytest process, 17 rounds, results/process_stored_wait.json): "
+            "callables 0/102 quiet and 0/102 "
+            "beside the neighbours, models 2/85 quiet (hey_jarvis +31%, hey_mycroft +29%, one "
+            "round) and 1/85 beside them (okay_nabu +4.5%). The 'details' of each file hold every "
+            "gate's change and CPU wait.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_wait_check.json",
+            "Small callables in fresh processes, a short quiet check with CPU waits read for "
+            "microsecond loops and the plugin's bytecode compiled once (5 + 3 rounds)",
+            "pytest-edgetpu as of commit c293977, relative before: 0171405 (the session's "
+            "start). The runs import the plugin from compiled bytecode, as an installed one "
+            "does (before this run, every helper compiled the edited modules again). "
+            "pytest-benchmark's head run alone is what a gate against a saved run takes.\n\n",
         ),
         (
             "process_gate.py",

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from doubles import FakeClock
 
 from pytest_edgetpu.core.errors import BaselineError
 from pytest_edgetpu.core.stats import fastest, shift
@@ -36,17 +37,6 @@ WIDE_BASELINE = (57.6, 58.0, 60.6, 65.2, 68.6, 68.9, 69.2, 71.1)
 WIDE_GATE = (68.5, 67.5, 67.9, 57.1, 58.5, 57.8, 64.6, 57.9)
 STEADY_BASELINE = (11.15, 11.16, 11.19, 11.19)
 STEADY_GATE = (11.20, 11.20, 11.21, 11.21, 11.22, 11.20, 11.21, 11.22)
-
-
-class FakeClock:
-    """A clock that moves 1 ms each time it is read."""
-
-    def __init__(self) -> None:
-        self.now = 0
-
-    def __call__(self) -> int:
-        self.now += 1_000_000
-        return self.now
 
 
 class SteadyInstance:
@@ -116,7 +106,7 @@ def test_processes_are_added_only_while_their_spread_leaves_the_verdict_open(
     measured = measure_processes(
         processes_reading(gate, started),  # type: ignore[arg-type]
         settings,
-        FakeClock(),
+        FakeClock(step_ns=1_000_000),
         early,
     )
     assert started == list(range(processes)), measured.stop_reason
@@ -135,11 +125,19 @@ def test_processes_are_added_only_while_their_spread_leaves_the_verdict_open(
 def test_without_a_baseline_processes_are_added_until_their_median_is_known() -> None:
     started: list[int] = []
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0, precision=0.01)
-    measured = measure_processes(processes_reading(STEADY_GATE, started), settings, FakeClock())  # type: ignore[arg-type]
+    measured = measure_processes(
+        processes_reading(STEADY_GATE, started),  # type: ignore[arg-type]
+        settings,
+        FakeClock(step_ns=1_000_000),
+    )
     assert started == list(range(FEWEST_PROCESSES))
     assert measured.stop_reason == "p50 of the processes within ±1%"
     started.clear()
-    measured = measure_processes(processes_reading(WIDE_GATE, started), settings, FakeClock())  # type: ignore[arg-type]
+    measured = measure_processes(
+        processes_reading(WIDE_GATE, started),  # type: ignore[arg-type]
+        settings,
+        FakeClock(step_ns=1_000_000),
+    )
     assert started == list(range(MOST_PROCESSES))
     assert measured.stop_reason == f"{MOST_PROCESSES} processes measured"
 
