@@ -99,14 +99,13 @@ class BenchCall:
         TPU, an external delegate's accelerator or a GPU is open in one process at a time)
         and the run did not ask for this one (``--edgetpu-processes=one``); None: measured in
         this process."""
-        device = self.session.device
         if (
             self.measure_settings is None
-            or device.exclusive
+            or self.session.device.exclusive
             or not self.run.settings.fresh_processes
         ):
             return None
-        return self.run.fresh.call(self.node_id, self.call, device.kind_words)
+        return self.run.fresh.call(self.node_id, self.call)
 
     def instances(self) -> StartInstance:
         """Makes fresh instances of what the call times (a relative-mode helper serves them)."""

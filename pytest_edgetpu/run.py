@@ -204,7 +204,7 @@ class BenchRun:
         stored baselines (and recorded)."""
         from .relative.fresh import FreshProcesses
 
-        return FreshProcesses(self.rootdir)
+        return FreshProcesses(self.rootdir, self.station.session.device.kind_words)
 
     @functools.cached_property
     def store(self) -> BaselineStore:

@@ -35,21 +35,21 @@ _SIDE: Final = "fresh"
 class FreshProcesses:
     """Helper processes of the working tree (under ``rootdir``), one test file's at a time."""
 
-    def __init__(self, rootdir: Path) -> None:
+    def __init__(self, rootdir: Path, device: str) -> None:
         self.rootdir = rootdir
+        # The session's kind of device, which the helpers measure on (``cpu-builtin``, ...).
+        self.device = device
         self._pool = HelperPool(self._start_helper, (_SIDE,), FEWEST_PROCESSES)
         self._scratch: Path | None = None
-        self._device = "cpu"
         self._logs = itertools.count(1)
         # Per test, the helpers its measurements took so far: a confirming measurement takes
         # processes its first did not, so that it samples new ones.
         self._taken: collections.Counter[str] = collections.Counter()
 
-    def call(self, node_id: str, call: int, device: str) -> FreshProcess:
-        """Starts instances of call ``call`` of test ``node_id`` on ``device`` in the next fresh
-        process; a test that does not run there as here is a :class:`FailedAtRevisionError`, a
-        helper that cannot run it a :class:`RevisionError`."""
-        self._device = device
+    def call(self, node_id: str, call: int) -> FreshProcess:
+        """Starts instances of call ``call`` of test ``node_id`` in the next fresh process;
+        a test that does not run there as here is a :class:`FailedAtRevisionError`, a helper
+        that cannot run it a :class:`RevisionError`."""
         first = self._taken[node_id]
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
@@ -83,7 +83,7 @@ class FreshProcesses:
         if self._scratch is None:
             self._scratch = private_scratch(_SCRATCH_PREFIX)
         helper = RevisionHelper(
-            self.rootdir, file, self._scratch / f"helper-{next(self._logs)}.log", self._device
+            self.rootdir, file, self._scratch / f"helper-{next(self._logs)}.log", self.device
         )
         helper.start("the working tree")
         return helper
