@@ -338,6 +338,20 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_wait_mem2.json",
+            "Small callables in fresh processes beside 2 memory-streaming neighbours, baselines "
+            "recorded on the quiet host (5 + 3 rounds)",
+            "pytest-edgetpu as of commit 49ea416, relative before: 0171405. The stored "
+            "baselines were recorded once, quiet, before the rounds; every gate ran beside the "
+            "neighbours. Stored: 6 false REGRESSIONs in two gate runs, every test of each +4.1 "
+            "to +5.5% (and string_format BUSY): the neighbours, on the other core, slow the "
+            "memory system, which the benchmark thread's CPU wait does not show. The same "
+            "benchmark's previous run beside the neighbours (process_gate_fresh_mem2.json) read "
+            "0 of 48, the host then faster than at its recording. Relative mode measures both "
+            "sides in the same moments: 0 of 30 and 18 of 18.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_wait_check.json",
             "Small callables in fresh processes, a short quiet check with CPU waits read for "
             "microsecond loops and the plugin's bytecode compiled once (5 + 3 rounds)",
