@@ -25,6 +25,7 @@ from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
 from pytest_edgetpu.judge.compare import compare, settle_rule
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.relative import helper as helper_module
+from pytest_edgetpu.relative.pool import collected_for
 
 POLICY = Policy(threshold=0.05)
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -221,6 +222,23 @@ def test_here_only(tpu_bench):
 def test_model(edgetpu, tpu_bench):
     tpu_bench("models/tiny_dense.tflite")
 """
+
+
+@pytest.mark.parametrize(
+    ("node_id", "collected"),
+    [
+        ("test_a.py::test_x[1]", "test_a.py"),
+        ("sub/test_b.py::TestC::test_y", "sub/test_b.py"),
+        # The models of a folder share its helpers, which collect the whole folder.
+        ("models/a.tflite::latency", "models"),
+        ("deep/models/b.tflite::latency", "deep/models"),
+        ("top.tflite::latency", "top.tflite"),  # not the whole rootdir
+    ],
+)
+def test_a_helper_collects_the_tests_file_or_the_models_folder(
+    node_id: str, collected: str
+) -> None:
+    assert collected_for(node_id) == collected
 
 
 @pytest.fixture
