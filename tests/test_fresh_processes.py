@@ -18,6 +18,7 @@ from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, Measur
 from pytest_edgetpu.engine.processes import (
     FEWEST_PROCESSES,
     MOST_PROCESSES,
+    PROCESS_STEADY_S,
     measure_processes,
 )
 from pytest_edgetpu.engine.timing import LiveInstance, StartSide
@@ -25,7 +26,8 @@ from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
 from pytest_edgetpu.judge.compare import compare, settle_rule
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.relative import helper as helper_module
-from pytest_edgetpu.relative.pool import collected_for
+from pytest_edgetpu.relative.helper import RevisionTest
+from pytest_edgetpu.relative.pool import HelperPool, collected_for
 
 POLICY = Policy(threshold=0.05)
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -105,7 +107,7 @@ def test_processes_are_added_only_while_their_spread_leaves_the_verdict_open(
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0)
     early = EarlyStop(settle_rule(POLICY, processes=True), tuple(v / 1000 for v in baseline))
     measured = measure_processes(
-        processes_reading(gate, started),  # type: ignore[arg-type]
+        processes_reading(gate, started),
         settings,
         FakeClock(step_ns=1_000_000),
         early,
@@ -127,7 +129,7 @@ def test_without_a_baseline_processes_are_added_until_their_median_is_known() ->
     started: list[int] = []
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0, precision=0.01)
     measured = measure_processes(
-        processes_reading(STEADY_GATE, started),  # type: ignore[arg-type]
+        processes_reading(STEADY_GATE, started),
         settings,
         FakeClock(step_ns=1_000_000),
     )
@@ -135,12 +137,22 @@ def test_without_a_baseline_processes_are_added_until_their_median_is_known() ->
     assert measured.stop_reason == "p50 of the processes within ±1%"
     started.clear()
     measured = measure_processes(
-        processes_reading(WIDE_GATE, started),  # type: ignore[arg-type]
+        processes_reading(WIDE_GATE, started),
         settings,
         FakeClock(step_ns=1_000_000),
     )
     assert started == list(range(MOST_PROCESSES))
     assert measured.stop_reason == f"{MOST_PROCESSES} processes measured"
+
+
+def test_an_instance_in_a_process_has_a_shorter_steady_phase_than_one_in_this_process() -> None:
+    # 1 ms a call: 50 calls in one process's 50 ms, 20 in a fresh process's 20 ms.
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.5)
+    assert PROCESS_STEADY_S < settings.steady_s
+    measured = measure_processes(processes_reading([1000.0] * 8, []), settings, FakeClock())
+    assert {len(one.samples_ns) for one in measured.instances} == {
+        round(PROCESS_STEADY_S / 1e-3)
+    }
 
 
 def test_every_process_is_compared_not_the_fastest_ones() -> None:
@@ -239,6 +251,53 @@ def test_a_helper_collects_the_tests_file_or_the_models_folder(
     node_id: str, collected: str
 ) -> None:
     assert collected_for(node_id) == collected
+
+
+class RecordingHelper:
+    """A test double of a helper process: what it was told, in order, in ``told``."""
+
+    def __init__(self, number: int, told: list[tuple[str, int]]) -> None:
+        self.number = number
+        self.told = told
+        self.running = True
+        self.missing = ""
+
+    def ask(self, node_id: str) -> None:
+        self.told.append(("ask", self.number))
+
+    def test(self, node_id: str) -> RevisionTest:
+        self.told.append(("wait", self.number))
+        return RevisionTest(node_id, self)
+
+    def let_go(self) -> None:
+        self.told.append(("end", self.number))
+
+    def wait(self) -> None:
+        pass
+
+
+def test_a_group_of_helpers_is_asked_for_the_test_before_any_is_waited_for() -> None:
+    # Their test bodies then run together rather than one after another.
+    told: list[tuple[str, int]] = []
+    started = iter(range(100))
+    pool = HelperPool(
+        lambda file, side: RecordingHelper(next(started), told),
+        ("fresh",),
+        FEWEST_PROCESSES,
+    )
+    pool.ask("test_a.py::test_x", "fresh", range(4))
+    served = [pool.test("test_a.py::test_x", "fresh", index) for index in range(4)]
+    assert told == [("ask", n) for n in range(4)] + [("wait", n) for n in range(4)]
+    assert [test.helper.number for test in served] == [0, 1, 2, 3]
+    # A helper that served the test already is not asked again; the next group starts.
+    told.clear()
+    pool.ask("test_a.py::test_x", "fresh", range(2, 6))
+    assert told == [("ask", 4), ("ask", 5)]
+    # Another file's test ends this file's helpers first.
+    told.clear()
+    pool.ask("test_b.py::test_y", "fresh", range(1))
+    assert told[:6] == [("end", n) for n in range(6)]
+    assert told[6:] == [("ask", 6)]
 
 
 @pytest.fixture

@@ -42,6 +42,9 @@ class MeasureSettings:
     min_instances: int = 8
     max_instances: int = 40
     precision: float = 0.01  # target half-width of the metric's 95% CI, relative
+    #: How long each instance's steady phase aims to be: short models get more samples per
+    #: instance, and long ones still fit several instances into ``max_time``.
+    steady_s: float = 0.05
 
 
 @dataclass(frozen=True)

@@ -62,9 +62,6 @@ StartInstance = Callable[[], Callable[[], object]]
 # Samples each instance contributes at least, per metric: a p99 needs a hundred to mean much.
 _MIN_RUNS_PER_INSTANCE = {"p50": 10, "mean": 10, "min": 10, "p90": 20, "p99": 100}
 _MAX_RUNS_PER_INSTANCE = 200
-# Each instance's steady phase aims at this long, so short models get more samples per
-# instance and long ones still fit several instances into max_time.
-_INSTANCE_STEADY_S = 0.05
 FEWEST_INSTANCES = 3
 #: Timed calls an instance takes at least, however slow a call is.
 _FEWEST_RUNS = 3
@@ -140,11 +137,11 @@ def _timed_loop(
 
 
 def _runs_per_instance(settings: MeasureSettings, estimate_ns: int) -> int:
-    """Enough timed calls for a steady phase of about :data:`_INSTANCE_STEADY_S`, at least the
+    """Enough timed calls for a steady phase of about ``settings.steady_s``, at least the
     metric's floor; a call too slow for the fewest instances (with their first call and warm-up)
     to fit ``max_time`` at that floor gets the calls that fit, down to :data:`_FEWEST_RUNS`."""
     estimate_ns = max(estimate_ns, 1)
-    wanted = min(math.ceil(_INSTANCE_STEADY_S * 1e9 / estimate_ns), _MAX_RUNS_PER_INSTANCE)
+    wanted = min(math.ceil(settings.steady_s * 1e9 / estimate_ns), _MAX_RUNS_PER_INSTANCE)
     fitting = settings.max_time_s * 1e9 // (FEWEST_INSTANCES * estimate_ns) - 1 - settings.warmup
     floor = _MIN_RUNS_PER_INSTANCE[settings.metric]
     return max(_FEWEST_RUNS, min(max(floor, wanted), int(fitting)))

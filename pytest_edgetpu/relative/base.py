@@ -12,7 +12,9 @@ revision, or a helper on an Edge TPU. Those are measured alone and say why they 
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
@@ -148,7 +150,10 @@ class Relative:
             )
 
         def process_pair(index: int, settings: MeasureSettings) -> tuple[StartSide, StartSide]:
-            head, base = (self._pair_test(node_id, side, index) for side in ("head", "base"))
+            # The fewest pairs, then the rest up to the most, reach the test together before
+            # the first of them is measured (their test bodies beside it would disturb it).
+            together = FEWEST_PROCESS_PAIRS if index % FEWEST_PROCESS_PAIRS == 0 else 1
+            head, base = self._pair_tests(node_id, range(index, index + together))
             for side, served in (("the working tree", head), (self.words, base)):
                 if served.missing or call not in served.calls:
                     raise FailedAtRevisionError(
@@ -171,19 +176,31 @@ class Relative:
         """Test ``node_id`` as helper ``index`` of ``side`` (``head``: the working tree,
         ``base``: the revision) runs it; helpers start as process pairs need them, one set per
         test file, the fewest pairs ``together``."""
+        with self._machinery(node_id):
+            return self._pool.test(node_id, side, index, together=together)
+
+    def _pair_tests(self, node_id: str, indices: range) -> tuple[RevisionTest, RevisionTest]:
+        """Test ``node_id`` as the first pair of helpers ``indices`` runs it, every helper of
+        the pairs asked before any is waited for."""
+        with self._machinery(node_id):
+            for side in ("head", "base"):
+                self._pool.ask(node_id, side, indices)
+            served = {
+                side: [self._pool.test(node_id, side, index) for index in indices]
+                for side in ("head", "base")
+            }
+        return served["head"][0], served["base"][0]
+
+    @contextlib.contextmanager
+    def _machinery(self, node_id: str) -> Iterator[None]:
         try:
-            # The revision's first helper alone says what a test makes there (a model the
-            # tests make is measured in this process); a callable's pairs of processes, the
-            # fewest every measurement takes, start together.
-            together = together or side == "head" or index > 0
-            served = self._pool.test(node_id, side, index, together=together)
+            yield
         except EdgeTpuError as error:
             # The plugin's own machinery failed, not the test: a benchmark it could not compare
             # for that reason must not pass as merely "not compared".
             raise RevisionError(
                 f"relative mode could not run {node_id} at {self.words}: {error}"
             ) from None
-        return served
 
     def _start_helper(self, file: str, side: str) -> RevisionHelper:
         if side == "base":

@@ -54,30 +54,33 @@ class FreshProcesses:
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
             self._taken[node_id] = max(self._taken[node_id], first + index + 1)
-            if index == 0:
-                # The fewest processes (a confirming measurement's too) start together and
-                # reach the test before the first is measured: their starts (pytest, the
-                # file's collection, the test's body) would otherwise run beside it.
-                for other in range(first + 1, first + FEWEST_PROCESSES):
-                    self._served(node_id, call, other, first + FEWEST_PROCESSES)
-            return self._served(node_id, call, first + index, 0).side(call, settings)
+            # The fewest processes (a confirming measurement's too), then the rest up to the
+            # most, start together and reach the test before the first of them is measured:
+            # their starts (pytest, the file's collection, the test's body) would otherwise run
+            # beside it, or one after another.
+            together = FEWEST_PROCESSES if index % FEWEST_PROCESSES == 0 else 1
+            indices = range(first + index, first + index + together)
+            return self._served(node_id, call, indices).side(call, settings)
 
         return start
 
-    def _served(self, node_id: str, call: int, index: int, ready: int) -> RevisionTest:
+    def _served(self, node_id: str, call: int, indices: range) -> RevisionTest:
+        """Test ``node_id`` as the first of helpers ``indices`` runs it, all of them asked."""
         try:
-            served = self._pool.test(node_id, _SIDE, index, ready=ready)
+            self._pool.ask(node_id, _SIDE, indices)
+            served = [self._pool.test(node_id, _SIDE, index) for index in indices]
         except FailedAtRevisionError:
             raise
         except EdgeTpuError as error:
             # The machinery failing (a helper that cannot start), not the test: it fails.
             raise RevisionError(f"a fresh process could not run {node_id}: {error}") from None
-        if served.missing or call not in served.calls:
-            raise FailedAtRevisionError(
-                f"{node_id} did not run in a fresh process as it does in this one: "
-                f"{served.missing or f'it made no tpu_bench call {call} there'}"
-            )
-        return served
+        for one in served:
+            if one.missing or call not in one.calls:
+                raise FailedAtRevisionError(
+                    f"{node_id} did not run in a fresh process as it does in this one: "
+                    f"{one.missing or f'it made no tpu_bench call {call} there'}"
+                )
+        return served[0]
 
     def _start_helper(self, file: str, side: str) -> RevisionHelper:
         if self._scratch is None:

@@ -82,6 +82,8 @@ class RevisionHelper:
         self._commands: IO[str] | None = None
         self._answers: IO[str] | None = None
         self._serving: RevisionTest | None = None
+        # The test asked for whose answer is not read yet.
+        self._asked: str | None = None
 
     @property
     def running(self) -> bool:
@@ -144,10 +146,8 @@ class RevisionHelper:
         if self.missing:
             test.missing = self.missing
             return test
-        self.done()
-        if self._commands is not None:
-            with contextlib.suppress(BrokenPipeError, ValueError):
-                send(self._commands, {"test": node_id})
+        self.ask(node_id)
+        self._asked = None
         first = self._receive(START_TIMEOUT_S) or {}
         calls, missing = first.get("calls"), first.get("missing")
         if isinstance(calls, list):
@@ -174,6 +174,19 @@ class RevisionHelper:
             test.missing = f"the test did not run at {self.revision}: {self._log_line()}"
             self.close()
         return test
+
+    def ask(self, node_id: str) -> None:
+        """Ask the helper to run test ``node_id`` (the test served before it is done) without
+        waiting for it to get there: :meth:`test` hears how it went."""
+        if self.missing or self._asked == node_id:
+            return
+        if self._asked is not None:
+            self.test(self._asked)  # its answer comes first
+        self.done()
+        if self._commands is not None:
+            with contextlib.suppress(BrokenPipeError, ValueError):
+                send(self._commands, {"test": node_id})
+        self._asked = node_id
 
     def done(self) -> None:
         """Let the test being served finish at the revision."""
@@ -247,7 +260,7 @@ class RevisionHelper:
     def let_go(self) -> None:
         """Tell the helper it is done (its pytest session then ends) without waiting for it:
         several helpers end together."""
-        self._serving = None
+        self._serving = self._asked = None
         for stream in (self._commands, self._answers):
             if stream is not None:
                 with contextlib.suppress(OSError):

@@ -37,13 +37,26 @@ class HelperPool:
         self._helpers: dict[str, list[RevisionHelper]] = {side: [] for side in self._sides}
         self._tests: dict[str, list[RevisionTest | None]] = {side: [] for side in self._sides}
 
-    def test(
-        self, node_id: str, side: str, index: int, *, together: bool = True, ready: int = 0
-    ) -> RevisionTest:
-        """Test ``node_id`` as helper ``index`` of ``side`` runs it, ``ready`` helpers of
-        ``side`` started by then (together). A helper that ended (say, by a test that exits its
-        process) is replaced by a new one; a test of another file closes this file's helpers
-        first."""
+    def test(self, node_id: str, side: str, index: int, *, together: bool = True) -> RevisionTest:
+        """Test ``node_id`` as helper ``index`` of ``side`` runs it. A helper that ended (say, by
+        a test that exits its process) is replaced by a new one; a test of another file closes
+        this file's helpers first."""
+        helper = self._running(node_id, side, index, together)
+        served = self._tests[side][index]
+        if served is None or served.node_id != node_id:
+            served = self._tests[side][index] = helper.test(node_id)
+        return served
+
+    def ask(self, node_id: str, side: str, indices: range) -> None:
+        """Ask helpers ``indices`` of ``side`` to run test ``node_id``, none waiting for another:
+        their test bodies overlap on the host's cores instead of queueing one after another."""
+        for index in indices:
+            helper = self._running(node_id, side, index, together=True)
+            served = self._tests[side][index]
+            if served is None or served.node_id != node_id:
+                helper.ask(node_id)
+
+    def _running(self, node_id: str, side: str, index: int, together: bool) -> RevisionHelper:
         file = collected_for(node_id)
         if self._file != file:
             self.close()
@@ -51,15 +64,12 @@ class HelperPool:
         if together:
             for one_side in self._sides:
                 self._start_until(file, one_side, self._fewest)
-        self._start_until(file, side, max(index + 1, ready))
-        helpers, tests = self._helpers[side], self._tests[side]
+        self._start_until(file, side, index + 1)
+        helpers = self._helpers[side]
         if not (helpers[index].running or helpers[index].missing):
             helpers[index] = self._start(file, side)
-            tests[index] = None
-        served = tests[index]
-        if served is None or served.node_id != node_id:
-            served = tests[index] = helpers[index].test(node_id)
-        return served
+            self._tests[side][index] = None
+        return helpers[index]
 
     def _start_until(self, file: str, side: str, count: int) -> None:
         while len(self._helpers[side]) < count:
