@@ -176,7 +176,12 @@ class BenchRun:
         from .engine.station import Station
 
         if self.role.borrows_device:
-            return Station.borrowed(self.devices[0], self.runtime, self.discovery)
+            return Station.borrowed(
+                self.devices[0],
+                self.runtime,
+                self.discovery,
+                probe_models=self.serving is None or self.serving.probe_models,
+            )
         return Station.lease(
             self.devices,
             self.runtime,

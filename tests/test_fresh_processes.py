@@ -14,6 +14,8 @@ from doubles import FakeClock
 
 from pytest_edgetpu.core.errors import BaselineError
 from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.device.runtime import load_runtime
+from pytest_edgetpu.device.selection import Device
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.processes import (
     FEWEST_PROCESSES,
@@ -21,6 +23,7 @@ from pytest_edgetpu.engine.processes import (
     PROCESS_STEADY_S,
     measure_processes,
 )
+from pytest_edgetpu.engine.session import DeviceSession
 from pytest_edgetpu.engine.timing import LiveInstance, StartSide
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
 from pytest_edgetpu.judge.compare import compare, settle_rule
@@ -28,6 +31,7 @@ from pytest_edgetpu.judge.verdict import Current, Policy, Status
 from pytest_edgetpu.relative import helper as helper_module
 from pytest_edgetpu.relative.helper import RevisionTest
 from pytest_edgetpu.relative.pool import HelperPool, collected_for
+from pytest_edgetpu.relative.serving import Serving
 
 POLICY = Policy(threshold=0.05)
 DEVICE = "cpu (x86_64, LiteRT 2.3.0, 1 thread)"
@@ -148,11 +152,9 @@ def test_without_a_baseline_processes_are_added_until_their_median_is_known() ->
 def test_an_instance_in_a_process_has_a_shorter_steady_phase_than_one_in_this_process() -> None:
     # 1 ms a call: 50 calls in one process's 50 ms, 20 in a fresh process's 20 ms.
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.5)
-    assert PROCESS_STEADY_S < settings.steady_s
+    assert settings.steady_s > PROCESS_STEADY_S
     measured = measure_processes(processes_reading([1000.0] * 8, []), settings, FakeClock())
-    assert {len(one.samples_ns) for one in measured.instances} == {
-        round(PROCESS_STEADY_S / 1e-3)
-    }
+    assert {len(one.samples_ns) for one in measured.instances} == {round(PROCESS_STEADY_S / 1e-3)}
 
 
 def test_every_process_is_compared_not_the_fastest_ones() -> None:
@@ -366,6 +368,43 @@ def test_processes_one_records_in_this_process_and_never_compares_with_fresh_one
     gated.stdout.fnmatch_lines(
         ["*INCOMPARABLE*the baseline was measured in one process, this run in fresh processes*"]
     )
+
+
+TELLS_ITS_HELPERS_WORDS = """
+import os
+
+words = os.environ.get("PYTEST_EDGETPU_SERVE")
+if words is not None:  # in a helper: what it was told, for the test to read
+    with open(os.path.join(os.path.dirname(__file__), f"told-{os.getpid()}.json"), "w") as told:
+        told.write(words)
+"""
+
+
+def test_fresh_helpers_leave_the_models_to_this_process_s_probe(
+    project: pytest.Pytester,
+) -> None:
+    # The session tried the model in its probe before the helpers load it: a probe in each
+    # helper would be one more process per helper, and one more try of every model.
+    project.makeconftest(TELLS_ITS_HELPERS_WORDS)
+    project.makepyfile(
+        test_model="def test_model(tpu_bench):\n    tpu_bench('models/tiny_dense.tflite')\n"
+    )
+    project.runpytest("--edgetpu-update-baselines", "-p", "no:randomly").assert_outcomes(passed=1)
+    told = [json.loads(path.read_text()) for path in project.path.glob("told-*.json")]
+    assert len(told) >= FEWEST_PROCESSES
+    assert all(words["probe_models"] is False for words in told)
+
+
+def test_a_helper_s_session_probes_its_models_unless_told_not_to() -> None:
+    device, runtime = Device("cpu", "cpu:0"), load_runtime()
+    assert DeviceSession(device, runtime).probe is not None
+    assert DeviceSession(device, runtime, probe_models=False).probe is None
+    for words, probes in (({}, True), ({"probe_models": False}, False)):
+        commands, answers = os.pipe()  # the Serving owns (and closes) them
+        told = {"commands": commands, "answers": answers, "revision": "HEAD", **words}
+        serving = Serving.from_environment({"PYTEST_EDGETPU_SERVE": json.dumps(told)})
+        assert serving is not None
+        assert serving.probe_models is probes
 
 
 KILLS_ITS_HELPER = """

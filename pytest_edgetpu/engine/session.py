@@ -122,8 +122,9 @@ class DeviceSession:
 
     ``delegate_options`` are libedgetpu's (e.g. ``{"Performance": "Max"}``), checked before
     the device is opened. On the CPU, every model is tried in a :class:`ModelProbe` helper
-    process before the session loads it (``probe`` replaces the default helper); never on a
-    device that may be open in one process only.
+    process before the session loads it (``probe`` replaces the default helper; none with
+    ``probe_models`` False, in a helper whose parent has tried its models); never on a device
+    that may be open in one process only.
     """
 
     def __init__(
@@ -133,13 +134,15 @@ class DeviceSession:
         num_threads: int = 1,
         delegate_options: Mapping[str, str] | None = None,
         probe: ModelProbe | None = None,
+        *,
+        probe_models: bool = True,
     ) -> None:
         self.device = device
         self.runtime = runtime
         self.num_threads = num_threads
         self.delegate_options = dict(delegate_options or {})
         self.delegate_load_ms: float | None = None
-        if probe is None and not device.exclusive:
+        if probe is None and probe_models and not device.exclusive:
             probe = ModelProbe(runtime.label)
         self.probe = probe
         #: Why this device cannot measure here (a LiteRT accelerator this host lacks); its

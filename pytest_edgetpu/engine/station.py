@@ -97,9 +97,12 @@ class Station:
         *,
         performance: str | None,
         workers: int,
+        probe_models: bool = True,
     ) -> None:
         options = {"Performance": performance} if performance is not None else {}
-        self.session = DeviceSession(device, runtime, delegate_options=options)
+        self.session = DeviceSession(
+            device, runtime, delegate_options=options, probe_models=probe_models
+        )
         self.runtime = runtime
         self.workers = workers
         self._lease: Lease | None = lease
@@ -145,10 +148,21 @@ class Station:
         raise DeviceError("every selected device is in use: " + "; ".join(busy))
 
     @classmethod
-    def borrowed(cls, device: Device, runtime: Runtime, discovery: Discovery) -> Station:
-        """The device the parent process holds, for a relative-mode helper: no lease (the
-        parent's covers it) and the parent's cores (inherited)."""
-        return cls(device, None, runtime, discovery, performance=None, workers=1)
+    def borrowed(
+        cls, device: Device, runtime: Runtime, discovery: Discovery, *, probe_models: bool
+    ) -> Station:
+        """The device the parent process holds, for a helper of relative mode or of fresh
+        processes: no lease (the parent's covers it) and the parent's cores (inherited);
+        ``probe_models``: False where the parent has tried the helper's models already."""
+        return cls(
+            device,
+            None,
+            runtime,
+            discovery,
+            performance=None,
+            workers=1,
+            probe_models=probe_models,
+        )
 
     @property
     def device(self) -> Device:

@@ -209,7 +209,11 @@ class Relative:
         else:
             checkout, words = self.rootdir, "the working tree"
         helper = RevisionHelper(
-            checkout, file, self.files.scratch() / f"helper-{next(self._logs)}.log", self._device
+            checkout,
+            file,
+            self.files.scratch() / f"helper-{next(self._logs)}.log",
+            self._device,
+            probe_models=side == "base",
         )
         helper.start(words)
         return helper

@@ -86,7 +86,11 @@ class FreshProcesses:
         if self._scratch is None:
             self._scratch = private_scratch(_SCRATCH_PREFIX)
         helper = RevisionHelper(
-            self.rootdir, file, self._scratch / f"helper-{next(self._logs)}.log", self.device
+            self.rootdir,
+            file,
+            self._scratch / f"helper-{next(self._logs)}.log",
+            self.device,
+            probe_models=False,
         )
         helper.start("the working tree")
         return helper

@@ -69,13 +69,18 @@ class RevisionHelper:
     One helper serves every test of its file, so its start (Python, pytest, the runtime, the
     file's imports) is paid once per file rather than once per test."""
 
-    def __init__(self, checkout: Path, file: str, log: Path, device: str) -> None:
+    def __init__(
+        self, checkout: Path, file: str, log: Path, device: str, *, probe_models: bool = True
+    ) -> None:
         self.checkout = checkout
         self.file = file
         self.log = log
         # The device the tests' models load on there: this session's (a cpu-builtin session's
         # helper loads them with XNNPACK off too), borrowed, not leased.
         self.device = device
+        # False in the working tree, whose models this process has tried in its probe already
+        # (each helper's probe would be one more process, and one more try of every model).
+        self.probe_models = probe_models
         self.missing = ""
         self.revision = ""
         self._helper: subprocess.Popen[bytes] | None = None
@@ -105,7 +110,12 @@ class RevisionHelper:
         environment = {
             **{name: value for name, value in os.environ.items() if name not in _NOT_INHERITED},
             SERVE_ENV: json.dumps(
-                {"commands": commands_read, "answers": answers_write, "revision": revision}
+                {
+                    "commands": commands_read,
+                    "answers": answers_write,
+                    "revision": revision,
+                    "probe_models": self.probe_models,
+                }
             ),
         }
         command = [

@@ -32,8 +32,13 @@ class Serving:
     """The helper's side: the test asked for (:meth:`next_test`), its calls as it made them,
     then measured on command until that test is done."""
 
-    def __init__(self, revision: str, commands: IO[bytes], answers: IO[str]) -> None:
+    def __init__(
+        self, revision: str, commands: IO[bytes], answers: IO[str], *, probe_models: bool = True
+    ) -> None:
         self.revision = revision
+        # Whether the helper's session tries each model in a probe process first (not where
+        # the other side has tried these very files).
+        self.probe_models = probe_models
         self._commands = commands
         self._answers = answers
         self._calls: list[tuple[Call, StartInstance]] = []
@@ -54,6 +59,7 @@ class Serving:
             # same descriptor and must leave the line after its last one unread.
             os.fdopen(int(told["commands"]), "rb", buffering=0),
             os.fdopen(int(told["answers"]), "w", encoding="ascii"),
+            probe_models=told.get("probe_models") is not False,
         )
 
     def next_test(self) -> str | None:
