@@ -67,11 +67,14 @@ PROCESS_STEADY_S = 0.02
 
 
 def _within(settings: MeasureSettings, fewest: int) -> MeasureSettings:
-    """The settings of one process's instances: an even share of the budget of the fewest."""
+    """The settings of one process's instances: an even share of the budget of the fewest,
+    and :data:`~pytest_edgetpu.engine.timing.FEWEST_INSTANCES` instances (pairs), no more: a
+    process whose instances disagree gives a noisier value, and the interval across processes
+    counts that, where more instances of it would not sample another process's offset."""
     return replace(
         settings,
         min_instances=FEWEST_INSTANCES,
-        max_instances=max(FEWEST_INSTANCES, settings.max_instances // fewest),
+        max_instances=FEWEST_INSTANCES,
         min_runs=settings.min_runs // fewest,
         max_time_s=settings.max_time_s / fewest,
         steady_s=min(settings.steady_s, PROCESS_STEADY_S),
@@ -87,8 +90,8 @@ def measure_process_pairs(
     """Measure pairs of processes, each side of a pair in a process of its own (``process_pair``
     starts pair ``i``'s), until a stop rule holds on the processes' values.
 
-    Within a pair, interleaved pairs of instances as :func:`measure_pairs` makes them, over an
-    even share of its budget; each process's value is the median of its instances'. The
+    Within a pair, three interleaved pairs of instances as :func:`measure_pairs` makes them,
+    within an even share of its budget; each process's value is the median of its instances'. The
     returned measurements' instance values are the processes', ``process_pair(i)``'s in place
     ``i``, and their instances all the instances measured. The stop rules are
     :func:`measure_pairs`', counted in process pairs, from :data:`FEWEST_PROCESS_PAIRS` to
@@ -102,10 +105,9 @@ def measure_process_pairs(
     head_values: list[float] = []
     base_values: list[float] = []
     while True:
-        # The process is the unit the verdict counts: a call too slow for three pairs of
-        # instances in a process's share of the budget takes fewer, down to one, and a pair
-        # of processes stops as soon as its instances agree (the spread between processes is
-        # what needs the time).
+        # The process is the unit the verdict counts: a pair of processes measures three
+        # pairs of instances, fewer (down to one) for a call too slow for three in its share
+        # of the budget.
         paired = measure_pairs(
             *process_pair(len(pairs)), within, clock, fewest=1, shortest_span=0.0
         )
@@ -134,9 +136,9 @@ def measure_processes(
     """Measure one side in fresh processes (``start_process(i)`` starts instances in process
     ``i``), one process after another, until a stop rule holds on the processes' values.
 
-    Each process measures fresh instances as :func:`~pytest_edgetpu.engine.timing.measure` does,
-    over an even share of the fewest processes' budget (``max_time``); its value is the median
-    of its instances'. From :data:`FEWEST_PROCESSES` on, the measurement stops once ``early``
+    Each process measures three fresh instances as :func:`~pytest_edgetpu.engine.timing.measure`
+    does, within an even share of the fewest processes' budget (``max_time``); its value is the
+    median of its instances'. From :data:`FEWEST_PROCESSES` on, the measurement stops once ``early``
     says its comparison is settled (without one, once the median process's value is known
     within ``precision``), and at :data:`MOST_PROCESSES` or :data:`PROCESSES_SPAN` times
     ``max_time`` of measuring whatever they say. The returned measurement's instance values are the
@@ -146,8 +148,6 @@ def measure_processes(
     measured: list[Measurement] = []
     values: list[float] = []
     while True:
-        # A process stops as soon as its instances agree: the spread between processes is
-        # what needs the time (the processes together span the measurement's budget).
         one = measure_live(start_process(len(measured)), within, clock, shortest_span=0.0)
         measured.append(one)
         values.append(statistics.median(one.instance_values))
