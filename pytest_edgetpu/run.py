@@ -238,7 +238,8 @@ class BenchRun:
             _ = self.store
             _ = self.structures
         if self.role.measures:
-            self.station.session.open()
+            # A helper's tests may load no model at all: its probe starts with the first.
+            self.station.session.open(early_probe=self.serving is None)
         else:
             _ = self.devices
 

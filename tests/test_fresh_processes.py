@@ -395,6 +395,30 @@ def test_fresh_helpers_leave_the_models_to_this_process_s_probe(
     assert all(words["probe_models"] is False for words in told)
 
 
+class StartCountingProbe:
+    """A test double of the probe helper: how often it was started."""
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_helper_s_probe_starts_with_its_first_model_not_with_its_session() -> None:
+    # Its tests may load no model at all (the session's own probe starts early, so that its
+    # imports overlap the collection).
+    probe = StartCountingProbe()
+    session = DeviceSession(Device("cpu", "cpu:0"), load_runtime(), probe=probe)
+    session.open(early_probe=False)
+    assert probe.starts == 0
+    session.open()
+    assert probe.starts == 1
+
+
 def test_a_helper_s_session_probes_its_models_unless_told_not_to() -> None:
     device, runtime = Device("cpu", "cpu:0"), load_runtime()
     assert DeviceSession(device, runtime).probe is not None

@@ -167,11 +167,12 @@ class DeviceSession:
         self.delegate_load_ms = (time.perf_counter_ns() - start) / 1e6
         return (delegate,)
 
-    def open(self) -> None:
+    def open(self, *, early_probe: bool = True) -> None:
         """Open the device's delegate now, before anything is measured: a USB open costs
         seconds, and a device that cannot open should stop the run before its first test. On
-        the CPU, start the probe helper, so its imports overlap the collection."""
-        if self.probe is not None:
+        the CPU, start the probe helper (``early_probe``), so its imports overlap the
+        collection; otherwise it starts with the first model it tries."""
+        if self.probe is not None and early_probe:
             self.probe.start()
         if self.device.kind == "cpu":
             consume_first_cpu_log(self.runtime)
