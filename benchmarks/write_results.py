@@ -131,6 +131,36 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_three.json",
+            "Relative mode and stored baselines with three instances a process, beside the "
+            "plugin of the session's start (11 real models, 1 quiet round)",
+            "pytest-edgetpu as of commit 2ac6d49 beside pytest-edgetpu@00ced90: as the next two "
+            "sections, and a process (a pair of processes) measures three instances (pairs) "
+            "instead of adding them until they agree within 1%.\n\n",
+        ),
+        (
+            "relative_gate.py",
+            "relative_gate_probe.json",
+            "Relative mode and stored baselines once helpers leave the models to the session's "
+            "probe, beside the plugin of the session's start (11 real models, 1 quiet round)",
+            "pytest-edgetpu as of commit 12bcead beside pytest-edgetpu@00ced90: as the next "
+            "section, and the helpers of the working tree no longer start a probe process of "
+            "their own and try each model in it again (the revision's helpers still do).\n\n",
+        ),
+        (
+            "relative_gate.py",
+            "relative_gate_groups.json",
+            "Relative mode and stored baselines once a group of helpers reaches the test "
+            "together and an instance in a fresh process runs 20 ms, beside the plugin of the "
+            "session's start (11 real models, 1 quiet round)",
+            "pytest-edgetpu as of commit 25ea72d beside pytest-edgetpu@00ced90: the fewest "
+            "processes (pairs) are asked for the test at once, their test bodies overlapping "
+            "(before, each helper's body ran after the last had answered), the 5th to 8th as a "
+            "second group; an instance's steady phase in a fresh process 20 ms instead of 50. "
+            "The stored gate ran right after its recording.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_wait.json",
             "Relative mode and stored baselines after CPU waits for microsecond loops and models "
             "in fresh processes, beside the plugin of the session's start (11 real models, 1 "
@@ -323,6 +353,25 @@ def main() -> None:
         ),
         (
             "process_stored.py",
+            "process_stored_three.json",
+            "Stored baselines in fresh processes with three instances a process, helpers that "
+            "leave the models to the session's probe (6 small callables, 5 microsecond models, "
+            "quiet and beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit 2ac6d49; each round records in a new pytest run and "
+            "gates in another.\n\n",
+        ),
+        (
+            "process_stored.py",
+            "process_stored_groups.json",
+            "Stored baselines in fresh processes once a group of helpers reaches the test "
+            "together and an instance in a fresh process runs 20 ms (6 small callables, 5 "
+            "microsecond models, quiet and beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit 25ea72d; each round records in a new pytest run and "
+            "gates in another, as the next section. The benchmark took 12 minutes (14 for the "
+            "next section's).\n\n",
+        ),
+        (
+            "process_stored.py",
             "process_stored_models.json",
             "Stored baselines of callables and models in fresh processes, CPU wait read for "
             "microsecond loops: recorded in a new pytest run each round, gated in another (6 "
@@ -335,6 +384,62 @@ def main() -> None:
             "beside the neighbours, models 2/85 quiet (hey_jarvis +31%, hey_mycroft +29%, one "
             "round) and 1/85 beside them (okay_nabu +4.5%). The 'details' of each file hold every "
             "gate's change and CPU wait.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_lazy.json",
+            "Small callables in fresh processes once a helper's probe starts with its first "
+            "model (5 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit a6536fb, relative before: 00ced90 (the session's "
+            "start): as the next section, and a helper whose tests load no model starts no "
+            "probe process. Stored baselines recorded once, quiet, before the rounds.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_three.json",
+            "Small callables in fresh processes with three instances a process (5 + 3 quiet "
+            "rounds)",
+            "pytest-edgetpu as of commit 2ac6d49, relative before: 00ced90 (the session's "
+            "start). Stored baselines recorded once, quiet, before the rounds.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_three_mem2.json",
+            "Small callables in fresh processes with three instances a process, beside 2 "
+            "memory-streaming neighbours, baselines recorded quiet (5 + 3 rounds)",
+            "pytest-edgetpu as of commit 2ac6d49, relative before: 00ced90; the stored "
+            "baselines recorded once on the quiet host before the rounds, every gate beside the "
+            "neighbours.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_probe.json",
+            "Small callables in fresh processes once helpers leave the models to the session's "
+            "probe (5 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit 12bcead, relative before: 00ced90 (the session's "
+            "start). Stored baselines recorded once, quiet, before the rounds.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_groups.json",
+            "Small callables in fresh processes once a group of helpers reaches the test "
+            "together (5 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit 25ea72d, relative before: 00ced90. Stored baselines "
+            "recorded once, quiet, before the rounds: the 7 false REGRESSIONs are in three gate "
+            "runs whose every test read slower (+2.4..+6.9%, +0.1..+4.6%, +3.9..+8.7%), the "
+            "host slower than at the recording; relative mode, both sides in the same moments, "
+            "read -1.3..+1.9% on the same rounds. The small callables' instances run 200 calls "
+            "whatever the steady phase, so the 20 ms left them unchanged.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_groups_mem2.json",
+            "Small callables in fresh processes once a group of helpers reaches the test "
+            "together, beside 2 memory-streaming neighbours, baselines recorded quiet (5 + 3 "
+            "rounds)",
+            "pytest-edgetpu as of commit 25ea72d, relative before: 00ced90; the stored "
+            "baselines recorded once on the quiet host before the rounds, every gate beside the "
+            "neighbours (the run of 49ea416 below read 6 of 30 false REGRESSIONs there).\n\n",
         ),
         (
             "process_gate.py",
