@@ -332,6 +332,17 @@ def main() -> None:
             "interval computed inside one pair of processes is 3 to 20 times too sure.\n\n",
         ),
         (
+            "host_reference.py",
+            "host_reference.json",
+            "A host that drifts: small callables beside candidate reference workloads, round "
+            "after round for 16 minutes (quiet, beside memory-streaming or CPU-bound neighbours)",
+            "What a stored baseline meets on a shared VM: the whole suite slower or faster than "
+            "at its recording. 'bare_ref_mix' is the reference the plugin measures "
+            "(pytest_edgetpu/engine/host_reference.py); the simulated comparisons apply the "
+            "plugin's own rule (judge/compare.py host_explains). This file holds nanoseconds "
+            "per call; the script now writes milliseconds (only ratios are read).\n\n",
+        ),
+        (
             "model_swap_runs.py",
             "model_swap_runs.json",
             "A model swap in relative mode, run after run (both sides in one process; 10 new "
@@ -554,6 +565,7 @@ def main() -> None:
                 "bisect_steps.py",
                 "creep.py",
                 "process_offsets.py",
+                "host_reference.py",
                 "model_swap_runs.py",
                 "worker_neighbour.py",
                 "process_gate.py",

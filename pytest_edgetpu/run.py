@@ -217,6 +217,7 @@ class BenchRun:
 
     @functools.cached_property
     def gate(self) -> Gate:
+        from .engine.host_reference import HostReference
         from .judge.gate import Gate
 
         return Gate(
@@ -227,6 +228,8 @@ class BenchRun:
             accept_unstable=self.settings.accept_unstable,
             display=self.display,
             memory_policy=self.settings.memory_policy,
+            # A device that is not the host's CPU runs at its own speed.
+            host=None if self.station.device.exclusive else HostReference(),
         )
 
     def start(self) -> None:

@@ -45,6 +45,7 @@ from pytest_edgetpu.core.jsonio import write_text
 from pytest_edgetpu.core.limits import MAX_DURATION_MS, MIN_LATENCY_MS
 from pytest_edgetpu.core.stats import shift
 from pytest_edgetpu.device.profile import Profile
+from pytest_edgetpu.engine.host_reference import HostReading
 from pytest_edgetpu.judge.baselines import (
     FORMAT,
     SCHEMA_VERSION,
@@ -182,6 +183,45 @@ def test_round_trip(tmp_path: Path) -> None:
     assert loaded.entries["tests/test_a.py::test_x"].value_ms == 1.235
     # Writing what was read gives the same bytes: re-recording is a stable diff.
     assert dumps(loaded.profile, loaded.entries) == path.read_text(encoding="utf-8")
+
+
+def test_the_hosts_reading_round_trips(tmp_path: Path) -> None:
+    reading = HostReading("dict-format-1 cpython-3.11.7", (0.0323456, 0.0312, 0.031987))
+    path = write_entries(tmp_path, PROFILE, {"t": replace(ENTRY_A, host_reference=reading)})
+    assert '"values_ms": [0.0312, 0.03199, 0.03235]' in path.read_text(encoding="utf-8")
+    loaded = load_file(path).entries["t"].host_reference
+    assert loaded == HostReading(reading.kernel, (0.0312, 0.03199, 0.03235))
+    # An entry without one (recorded before, or on an Edge TPU) writes none.
+    assert "host_reference" not in dumps(PROFILE, {"t": ENTRY_A})
+
+
+@pytest.mark.parametrize(
+    ("reading", "words"),
+    [
+        ([0.03, 0.031], "has a 'host_reference' of the wrong type"),
+        ({"values_ms": [0.03, 0.031]}, "host_reference has no 'kernel'"),
+        ({"kernel": 7, "values_ms": [0.03, 0.031]}, "host_reference has a 'kernel' of the wrong"),
+        ({"kernel": "k", "values_ms": [0.03]}, "has a host_reference whose kernel is over 100"),
+        ({"kernel": "k" * 101, "values_ms": [0.03, 0.031]}, "whose kernel is over 100"),
+        ({"kernel": "k", "values_ms": [0.03, -1]}, "has a host_reference value that is not"),
+        ({"kernel": "k", "values_ms": [0.03, "0.031"]}, "has a host_reference value that is not"),
+        ({"kernel": "k", "values_ms": [0.03, 1e300]}, "has a host_reference value that is not"),
+    ],
+)
+def test_a_damaged_host_reading_names_the_file(tmp_path: Path, reading: object, words: str) -> None:
+    path = write_json(tmp_path / "cpu.json", document(host_reference=reading))
+    with pytest.raises(BaselineError, match=re.escape(words)) as info:
+        load_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_an_infinite_host_reading_names_the_file(tmp_path: Path) -> None:
+    text = json.dumps(document(host_reference={"kernel": "k", "values_ms": [0.03, 0.5]}))
+    path = tmp_path / "cpu.json"
+    path.write_text(text.replace("0.5]", "1e999]"), encoding="utf-8")
+    with pytest.raises(BaselineError) as info:
+        load_file(path)
+    assert str(path) in str(info.value)
 
 
 # ---------------------------------------------------------------------------------------------

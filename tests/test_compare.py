@@ -9,12 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from pytest_edgetpu.core.stats import fastest, shift
+from pytest_edgetpu.core.stats import Shift, fastest, shift
+from pytest_edgetpu.engine.host_reference import HostReading
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup
 from pytest_edgetpu.judge.compare import (
     COUNTS_FROM,
     compare,
     confirm,
+    decide,
+    host_explains,
     recordable,
     settle_rule,
     suspect_rule,
@@ -434,6 +437,67 @@ def test_contention_never_turns_a_pass_into_busy() -> None:
 def test_a_busy_measurement_is_recorded_only_when_told() -> None:
     assert not recordable(Status.BUSY, accept_unstable=False)
     assert recordable(Status.BUSY, accept_unstable=True)
+
+
+# the host's speed: BUSY
+
+#: A reading of the host's reference workload in five fresh processes, ms per call.
+HOST_THEN = HostReading("dict-format-1 cpython-3.11.7", (0.0312, 0.0315, 0.0318, 0.0320, 0.0323))
+
+
+def host_now(factor: float, kernel: str = HOST_THEN.kernel) -> HostReading:
+    return HostReading(kernel, scaled(HOST_THEN.values_ms, factor))
+
+
+def judged_beside_the_host(change: float, host: HostReading | None) -> Verdict:
+    entry = replace(make_entry(), host_reference=HOST_THEN)
+    current = make_current(scaled(TIGHT, 1 + change), value_ms=1 + change)
+    return compare(found(entry), replace(current, host_reference=host), POLICY)
+
+
+def test_a_slowdown_the_hosts_own_explains_is_busy() -> None:
+    verdict = judged_beside_the_host(0.07, host_now(1.06))
+    assert verdict.status is Status.BUSY
+    assert verdict.reason == (
+        "the host ran 6.0% slower than while recording (95% CI +3.4..+8.7%; a reference "
+        "workload in 5 fresh processes): beyond that the change is +0.9% (95% CI +0.6..+1.2%); "
+        "run again on a quiet host, or gate with --edgetpu-against"
+    )
+    # The figures compared are still the measurement's own.
+    assert verdict.change is not None and verdict.change.estimate == pytest.approx(0.07)
+
+
+def test_a_slowdown_clearly_beyond_the_hosts_stays_a_regression() -> None:
+    assert judged_beside_the_host(0.20, host_now(1.06)).status is Status.REGRESSION
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        None,  # not measured (a device that is not the CPU, a reading that failed)
+        host_now(1.0),  # the host as fast as while recording
+        host_now(0.9),  # faster: never counted against a slowdown
+        host_now(1.06, kernel="dict-format-1 cpython-3.12.1"),  # another Python's reading
+        HostReading(HOST_THEN.kernel, (0.0300, 0.0330, 0.0318, 0.0350, 0.0310)),  # not surely
+    ],
+)
+def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> None:
+    assert judged_beside_the_host(0.07, host).status is Status.REGRESSION
+
+
+def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:
+    current = replace(make_current(scaled(TIGHT, 1.07), value_ms=1.07), host_reference=host_now(2))
+    assert compare(found(make_entry()), current, POLICY).status is Status.REGRESSION
+
+
+def test_an_unstable_slowdown_the_host_explains_is_busy() -> None:
+    change = Shift(estimate=0.07, low=-0.01, high=0.15, confidence=0.95)
+    assert decide(change, POLICY.threshold)[0] is Status.UNSTABLE
+    why = host_explains(Status.UNSTABLE, change, POLICY, HOST_THEN, host_now(1.06))
+    assert why.startswith("the host ran 6.0% slower than while recording")
+    # Still undecided beyond the host's: nothing to explain.
+    wider = Shift(estimate=0.12, low=-0.01, high=0.25, confidence=0.95)
+    assert not host_explains(Status.UNSTABLE, wider, POLICY, HOST_THEN, host_now(1.06))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,7 @@ from ..core.limits import (
 )
 from ..core.stats import compared_value, compared_values
 from ..device.profile import Profile
+from ..engine.host_reference import HostReading
 from ..engine.memory import MEMORY_PHASES
 
 __all__ = [
@@ -97,6 +98,9 @@ class BaselineEntry:
     #: How many fresh processes measured it, each one of ``instance_values_ms`` (a benchmark's
     #: figure moves with its process); 0: one process, each value an instance's.
     processes: int = 0
+    #: The host's speed while recording: a reference workload's time in fresh processes
+    #: (:mod:`pytest_edgetpu.engine.host_reference`); None: not measured.
+    host_reference: HostReading | None = None
 
     @property
     def value_ms(self) -> float:
@@ -128,6 +132,10 @@ class BaselineEntry:
             data["run_queue_wait"] = round(self.run_queue_wait, 4)
         if not self.processes:
             del data["processes"]
+        if self.host_reference is None:
+            del data["host_reference"]
+        else:
+            data["host_reference"] = self.host_reference.to_json()
         if self.memory_kib is None:
             del data["memory_kib"]
         else:
@@ -279,7 +287,23 @@ def parse_entry(path: Path | str, test_id: str, raw: object) -> BaselineEntry:
         run_queue_wait=float(wait) if wait is not None else None,
         memory_kib={k: float(v) for k, v in memory.items()} if memory is not None else None,
         processes=int(processes) if processes is not None else 0,
+        host_reference=_host_reading(fields),
     )
+
+
+def _host_reading(fields: Fields) -> HostReading | None:
+    reading = fields.optional_child("host_reference")
+    if reading is None:
+        return None
+    kernel, values = reading.text("kernel"), reading.items("values_ms")
+    if len(kernel) > 100 or not 2 <= len(values) <= MAX_PROCESSES:
+        raise fields.problem(
+            f"has a host_reference whose kernel is over 100 characters or whose values_ms are "
+            f"not 2 to {MAX_PROCESSES}"
+        )
+    if not all(is_latency_ms(v) for v in values):
+        raise fields.problem(f"has a host_reference value that is not {LATENCY_WORDS}")
+    return HostReading(kernel, tuple(float(v) for v in values if is_number(v)))
 
 
 @dataclass(frozen=True)

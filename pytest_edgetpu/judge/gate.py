@@ -18,6 +18,7 @@ from ..device.discovery import Thermal
 from ..engine.against import Against, BaseSide
 from ..engine.bench_result import BenchResult
 from ..engine.contention import CONTENDED_SHARE
+from ..engine.host_reference import HostReference
 from ..engine.measurement import EarlyStop
 from ..engine.memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
 from ..engine.station import Station
@@ -70,6 +71,7 @@ class Gate:
         accept_unstable: bool,
         display: Callable[[Path], Path],
         memory_policy: MemoryPolicy | None = None,
+        host: HostReference | None = None,
     ) -> None:
         self.station = station
         self.store = store
@@ -78,6 +80,9 @@ class Gate:
         self.accept_unstable = accept_unstable
         self.display = display
         self.memory_policy = memory_policy or MemoryPolicy()
+        # The host's speed, recorded with each entry and measured again where a slowdown is
+        # suspected; None where the device is not the host's CPU.
+        self.host = host
 
     def judge(self, pending: Pending) -> Result:
         """The verdict of ``pending``'s measurement (none when it was not timed)."""
@@ -93,11 +98,10 @@ class Gate:
         if result.against is None:
             found = self.store.lookup(pending.key, profile)
             lookup = replace(found, path=self.display(found.path))
-        verdict = first_verdict(self._current(result), result.against, lookup, policy)
+        verdict = self._verdict(result, lookup, policy)
         if verdict.status is Status.REGRESSION and not self.update:
             result = pending.remeasure()
-            second = first_verdict(self._current(result), result.against, lookup, policy)
-            verdict = confirm(verdict, second)
+            verdict = confirm(verdict, self._verdict(result, lookup, policy))
         verdict = final_verdict(
             verdict,
             result.thermal,
@@ -158,6 +162,23 @@ class Gate:
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
+    def _verdict(self, result: BenchResult, lookup: Lookup | None, policy: Policy) -> Verdict:
+        """The measurement's verdict before confirmation; a slowdown suspected against a stored
+        entry that recorded the host's speed is judged again beside the host's speed now."""
+        current = self._current(result)
+        verdict = first_verdict(current, result.against, lookup, policy)
+        if (
+            self.host is not None
+            and verdict.status in (Status.REGRESSION, Status.UNSTABLE)
+            and result.against is None
+            and lookup is not None
+            and lookup.entry is not None
+            and lookup.entry.host_reference is not None
+        ):
+            current = replace(current, host_reference=self.host.reading())
+            verdict = first_verdict(current, result.against, lookup, policy)
+        return verdict
+
     def _current(self, result: BenchResult) -> Current:
         return Current(
             metric=result.metric,
@@ -187,6 +208,7 @@ class Gate:
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
             processes=result.processes,
+            host_reference=self.host.reading() if self.update and self.host else None,
         )
 
 

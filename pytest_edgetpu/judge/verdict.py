@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.stats import Shift, compared_values, instance_figure
+from ..engine.host_reference import HostReading
 
 __all__ = [
     "STRICT_FAILURES",
@@ -69,6 +70,9 @@ class Current:
     wait_share: float | None = None
     #: How many fresh processes measured it, each one of ``instance_values_ms``; 0: this one.
     processes: int = 0
+    #: The host's speed around it (a reference workload's), where a stored comparison
+    #: suspected a slowdown; None: not measured.
+    host_reference: HostReading | None = None
 
     @property
     def compared_values_ms(self) -> list[float]:

@@ -1,0 +1,121 @@
+"""Unit tests of pytest_edgetpu.engine.host_reference: the host's reading in fresh processes."""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import platform
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from factories import RECORDING_UPDATE
+
+from pytest_edgetpu.engine import host_reference
+from pytest_edgetpu.engine.host_reference import (
+    FRESH_FOR_S,
+    HOST_PROCESSES,
+    HostReading,
+    HostReference,
+    measure_host,
+)
+
+
+def test_a_reading_is_one_time_per_call_a_process() -> None:
+    reading = measure_host(processes=2)
+    assert reading is not None
+    assert reading.kernel == f"dict-format-1 cpython-{platform.python_version()}"
+    assert len(reading.values_ms) == 2
+    # The workload takes microseconds a call on any host this runs on.
+    assert all(math.isfinite(v) and 1e-4 < v < 10 for v in reading.values_ms)
+
+
+def test_a_python_that_does_not_start_gives_no_reading(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python"))
+    assert measure_host(processes=2) is None
+
+
+@pytest.mark.parametrize(
+    "printed", ["print('inf')", "print('-1.0')", "print('fast')", "print(2)", "raise SystemExit(3)"]
+)
+def test_a_process_that_does_not_say_a_time_gives_no_reading(
+    monkeypatch: pytest.MonkeyPatch, printed: str
+) -> None:
+    monkeypatch.setattr(host_reference, "_SOURCE", printed)
+    assert measure_host(processes=2) is None
+
+
+def test_the_environment_does_not_reach_the_workload(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A sitecustomize on PYTHONPATH (or PYTHONSTARTUP) would run in the reference's processes.
+    (tmp_path / "sitecustomize.py").write_text("raise SystemExit('injected')\n")
+    monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+    assert measure_host(processes=1) is not None
+
+
+def test_a_reading_is_reused_until_it_is_stale() -> None:
+    now = [0.0]
+    readings = iter(HostReading("k", (float(i), float(i))) for i in range(1, 10))
+    reference = HostReference(measure=lambda: next(readings), clock=lambda: now[0])
+    first = reference.reading()
+    now[0] = FRESH_FOR_S
+    assert reference.reading() is first
+    now[0] = FRESH_FOR_S + 1
+    assert reference.reading() == HostReading("k", (2.0, 2.0))
+
+
+def test_a_failed_reading_is_not_tried_again_at_once() -> None:
+    calls = []
+
+    def failing() -> HostReading | None:
+        calls.append(1)
+        return None
+
+    reference = HostReference(measure=failing, clock=lambda: 5.0)
+    assert reference.reading() is None and reference.reading() is None
+    assert len(calls) == 1
+
+
+def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_small="def test_sum(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
+    )
+    selected = ("test_small.py", "-p", "no:randomly", "--edgetpu", "--edgetpu-json=out.json")
+    project.runpytest(*selected, *RECORDING_UPDATE).assert_outcomes(passed=1)
+    path = next((project.path / "baselines").glob("*.json"))
+    recorded = json.loads(path.read_text())
+    reading = recorded["entries"]["test_small.py::test_sum"]["host_reference"]
+    assert reading["kernel"] == f"dict-format-1 cpython-{platform.python_version()}"
+    assert len(reading["values_ms"]) == HOST_PROCESSES
+
+    def gate(host_factor: float) -> tuple[pytest.RunResult, dict[str, object]]:
+        # The test ran half as long when it was recorded, and the host ran its reference
+        # workload ``host_factor`` times as long as it does now (a quarter: the host reads
+        # four times as slow now, far more than the test, whatever this host's noise).
+        document = copy.deepcopy(recorded)
+        entry = document["entries"]["test_small.py::test_sum"]
+        entry["instance_values_ms"] = [v / 2 for v in entry["instance_values_ms"]]
+        entry["summary_ms"] = {k: v if k == "n" else v / 2 for k, v in entry["summary_ms"].items()}
+        entry["host_reference"]["values_ms"] = [v * host_factor for v in reading["values_ms"]]
+        path.write_text(json.dumps(document))
+        run = project.runpytest(*selected)
+        verdict = json.loads((project.path / "out.json").read_text())["results"][0]["verdict"]
+        return run, verdict
+
+    busy, verdict = gate(host_factor=0.25)
+    busy.assert_outcomes(passed=1)
+    assert verdict["status"] == "BUSY"
+    assert re.search(
+        r"the host ran \d+\.\d% slower than while recording \(95% CI [^)]*; a reference "
+        r"workload in 5 fresh processes\): beyond that the change is ",
+        str(verdict["message"]),
+    ), verdict["message"]
+    failed, verdict = gate(host_factor=1.0)
+    failed.assert_outcomes(failed=1)
+    assert verdict["status"] == "REGRESSION"
+    assert "the host ran" not in str(verdict["message"])
