@@ -172,7 +172,8 @@ def one_round(folder: Path, before: str, scale: float) -> dict[str, dict[str, ob
     """Each tool once on the working tree at ``scale``, against the commit at scale 1."""
     runs = {"pytest-benchmark": theirs(folder, scale)}
     write_tests(folder, scale)
-    runs["relative before"] = ours(folder, before, "--edgetpu-against=HEAD")
+    if before != "none":
+        runs["relative before"] = ours(folder, before, "--edgetpu-against=HEAD")
     runs["relative now"] = ours(folder, None, "--edgetpu-against=HEAD")
     runs["stored now"] = ours(folder, None)
     return runs
@@ -185,12 +186,15 @@ def report(path: Path) -> None:
         for scale, runs in by_scale.items():
             verdicts = [v for run in runs for v in run["verdicts"].values()]
             regressions = sum(v == "REGRESSION" for v in verdicts)
+            busy = sum(v == "BUSY" for v in verdicts)
+            explained = f", BUSY {busy}" if busy else ""
             seconds = sorted(run["seconds"] for run in runs)[len(runs) // 2]
             heads = sorted(run["head_seconds"] for run in runs if "head_seconds" in run)
             head = f" (its head run alone {heads[len(heads) // 2]:.1f} s)" if heads else ""
             print(
                 f"{plugin:<17} scale {scale}: REGRESSION {regressions}/{len(verdicts)} test-runs "
-                f"({wilson(regressions, len(verdicts))}), median run {seconds:.1f} s{head}"
+                f"({wilson(regressions, len(verdicts))}){explained}, median run {seconds:.1f} s"
+                f"{head}"
             )
             if scale != "1.0":
                 for test in runs[0]["verdicts"]:
@@ -200,7 +204,9 @@ def report(path: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="067b426")
+    parser.add_argument(
+        "--before", default="067b426", help="the plugin's earlier revision, or none to skip it"
+    )
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--slower-rounds", type=int, default=5)
     parser.add_argument("--condition", choices=("quiet", "mem2"), default="quiet")
@@ -212,13 +218,15 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as scratch:
         before = Path(scratch) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(before),
-             args.before],
-            check=True,
-        )  # fmt: skip
+        compared = args.before != "none"
+        if compared:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "add", "-q", "--detach", str(before),
+                 args.before],
+                check=True,
+            )  # fmt: skip
+            bytecode_compiled(before / "pytest_edgetpu")
         bytecode_compiled()
-        bytecode_compiled(before / "pytest_edgetpu")
         repo = Path(scratch) / "repo"
         make_repo(repo)
         # Stored baselines recorded once, on the quiet host, before the rounds.
@@ -229,16 +237,18 @@ def main() -> None:
         try:
             for scale, rounds in (("1.0", args.rounds), ("1.1", args.slower_rounds)):
                 for index in range(rounds):
-                    for tool, run in one_round(repo, str(before), float(scale)).items():
+                    revision = str(before) if compared else "none"
+                    for tool, run in one_round(repo, revision, float(scale)).items():
                         runs.setdefault(tool, {"1.0": [], "1.1": []})[scale].append(run)
                     print(scale, index, {t: r[scale][-1]["verdicts"] for t, r in runs.items()})
         finally:
             for neighbour in neighbours:
                 neighbour.kill()
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
-                check=False,
-            )
+            if compared:
+                subprocess.run(
+                    ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(before)],
+                    check=False,
+                )
     if args.out:
         args.out.write_text(
             json.dumps(

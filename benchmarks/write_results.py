@@ -398,6 +398,37 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_host17.json",
+            "Small callables once a stored comparison knows the host's speed, on a host that "
+            "drifted (17 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit 5495d0c, as the next section, over ten minutes in which "
+            "the host ran 3-10% slower than at the recording for most rounds (no relative "
+            "before: --before none). Stored baselines recorded once, quiet, before the "
+            "rounds.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_host_mem2.json",
+            "Small callables once a stored comparison knows the host's speed, beside 2 "
+            "memory-streaming neighbours (5 + 3 rounds)",
+            "pytest-edgetpu as of commit 5495d0c (no relative before: --before none). Stored "
+            "baselines recorded once, quiet, before the rounds; the neighbours slow the "
+            "reference workload too, so a slowdown of +10% that read as +5..+7% here (the host "
+            "itself faster than at the recording) was BUSY 3 times.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_host.json",
+            "Small callables once a stored comparison knows the host's speed (5 + 3 quiet "
+            "rounds)",
+            "pytest-edgetpu as of commit 5495d0c (a suspected slowdown against a stored "
+            "baseline is judged beside a reference workload timed again, BUSY where the host's "
+            "own slowdown explains it), relative before: e06987d (the session's start). Stored "
+            "baselines recorded once, quiet, before the rounds; the host did not drift slower "
+            "in these rounds (no BUSY).\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_lazy.json",
             "Small callables in fresh processes once a helper's probe starts with its first "
             "model (5 + 3 quiet rounds)",
