@@ -419,8 +419,7 @@ def main() -> None:
         (
             "process_gate.py",
             "process_gate_host.json",
-            "Small callables once a stored comparison knows the host's speed (5 + 3 quiet "
-            "rounds)",
+            "Small callables once a stored comparison knows the host's speed (5 + 3 quiet rounds)",
             "pytest-edgetpu as of commit 5495d0c (a suspected slowdown against a stored "
             "baseline is judged beside a reference workload timed again, BUSY where the host's "
             "own slowdown explains it), relative before: e06987d (the session's start). Stored "
