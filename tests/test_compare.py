@@ -468,7 +468,12 @@ def test_a_slowdown_the_hosts_own_explains_is_busy() -> None:
 
 
 def test_a_slowdown_clearly_beyond_the_hosts_stays_a_regression() -> None:
-    assert judged_beside_the_host(0.20, host_now(1.06)).status is Status.REGRESSION
+    verdict = judged_beside_the_host(0.20, host_now(1.06))
+    assert verdict.status is Status.REGRESSION
+    assert verdict.reason == (
+        "the host ran +6.0% against the recording (95% CI +3.4..+8.7%; a reference workload in 5 "
+        "fresh processes), which does not explain it"
+    )
 
 
 @pytest.mark.parametrize(
@@ -482,7 +487,11 @@ def test_a_slowdown_clearly_beyond_the_hosts_stays_a_regression() -> None:
     ],
 )
 def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> None:
-    assert judged_beside_the_host(0.07, host).status is Status.REGRESSION
+    verdict = judged_beside_the_host(0.07, host)
+    assert verdict.status is Status.REGRESSION
+    # A reading that was compared says what it showed; one that could not be says nothing.
+    compared = host is not None and host.kernel == HOST_THEN.kernel
+    assert verdict.reason.startswith("the host ran ") is compared, verdict.reason
 
 
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:
@@ -493,11 +502,11 @@ def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:
 def test_an_unstable_slowdown_the_host_explains_is_busy() -> None:
     change = Shift(estimate=0.07, low=-0.01, high=0.15, confidence=0.95)
     assert decide(change, POLICY.threshold)[0] is Status.UNSTABLE
-    why = host_explains(Status.UNSTABLE, change, POLICY, HOST_THEN, host_now(1.06))
-    assert why.startswith("the host ran 6.0% slower than while recording")
+    explained, why = host_explains(Status.UNSTABLE, change, POLICY, HOST_THEN, host_now(1.06))
+    assert explained and why.startswith("the host ran 6.0% slower than while recording")
     # Still undecided beyond the host's: nothing to explain.
     wider = Shift(estimate=0.12, low=-0.01, high=0.25, confidence=0.95)
-    assert not host_explains(Status.UNSTABLE, wider, POLICY, HOST_THEN, host_now(1.06))
+    assert not host_explains(Status.UNSTABLE, wider, POLICY, HOST_THEN, host_now(1.06))[0]
 
 
 # ---------------------------------------------------------------------------------------------

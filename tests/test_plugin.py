@@ -108,7 +108,9 @@ def test_a_slower_model_fails_its_test_with_the_numbers(project: pytest.Pytester
             " on cpu (*, LiteRT *, 1 thread);"
             " baseline baselines/cpu-*.json recorded 20*-*-* from model sha256 *…;"
             " compared: the p5 of each side's fastest instances (pooled p50 * ms -> * ms);"
-            " model changed since the baseline (* -> *); first measurement +*%, confirmed*",
+            " model changed since the baseline (* -> *);"
+            " the host ran *% against the recording (95% CI *; a reference workload in 5 fresh"
+            " processes), which does not explain it; first measurement +*%, confirmed*",
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")

@@ -477,7 +477,8 @@ def test_a_model_swap_reaches_every_report(
             "| `test_swap.py::test_same` | * -> * | *% (*..*%) | * | * | * | *% | PASS |",
             "",
             "- `test_swap.py::test_swapped`: REGRESSION p50 (compared p5) * ms -> * ms *; model"
-            " changed since the baseline (* -> *); first measurement +*%, confirmed",
+            " changed since the baseline (* -> *); the host ran *% against the recording (*),"
+            " which does not explain it; first measurement +*%, confirmed",
             "",
             "<details><summary>Environment and fingerprints</summary>",
             "*",

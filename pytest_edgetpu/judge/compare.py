@@ -105,17 +105,24 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
     change = shift(entry.compared_values_ms, current.compared_values_ms, policy.confidence)
     model_changed = _model_changed(entry.model_sha256, current.model_sha256)
     status, reason = decide(change, policy.threshold)
+    # What the host's reading showed, where it explains nothing: named after the model's change.
+    host_words = ""
     if status in (Status.REGRESSION, Status.UNSTABLE):
-        busy = _contention_explains(change, policy.threshold, entry, current) or host_explains(
-            status, change, policy, entry.host_reference, current.host_reference
-        )
+        busy = _contention_explains(change, policy.threshold, entry, current)
         if busy:
             status, reason = Status.BUSY, busy
+        else:
+            explained, host_words = host_explains(
+                status, change, policy, entry.host_reference, current.host_reference
+            )
+            if explained:
+                status, reason, host_words = Status.BUSY, host_words, ""
     if model_changed:
         old, new = entry.model_sha256 or "", current.model_sha256 or ""
         status, reason = _flag_model_change(
             status, reason, f"model changed since the baseline ({old[:8]} -> {new[:8]})"
         )
+    reason = _join(reason, host_words)
     return replace(
         base,
         status=status,
@@ -212,35 +219,43 @@ def host_explains(
     policy: Policy,
     then: HostReading | None,
     now: HostReading | None,
-) -> str:
-    """Why the host's own slowdown since the recording explains a suspected one ("" when it
-    does not): the reference workload (:mod:`pytest_edgetpu.engine.host_reference`) ran
-    significantly slower now than while recording, and the change beyond the host's (the
-    change divided by it) is no longer ``status``, nor a regression. Only a slower host explains:
-    a faster one would turn noise in the reference into regressions.
+) -> tuple[bool, str]:
+    """Whether the host's own slowdown since the recording explains a suspected one, and what
+    the host's reading says ("" when none was compared): the reference workload
+    (:mod:`pytest_edgetpu.engine.host_reference`) ran significantly slower now than while
+    recording, and the change beyond the host's (the change divided by it) is no longer
+    ``status``, nor a regression. Only a slower host explains: a faster one would turn noise in
+    the reference into regressions. A reading that explains nothing is still named, so that a
+    regression says the host was not what slowed it.
 
     On 16 minutes of rounds of a drifting 2-core VM (``benchmarks/experiments/host_reference.py``),
     one stored comparison of unchanged small callables (no confirmation) read REGRESSION in
     15.6% of (recording, gate) pairs of rounds, and 4.5% with this rule; +10% of work was
     caught in 90.1% and 86.1%."""
     if then is None or now is None or then.kernel != now.kernel:
-        return ""
+        return False, ""
     host = shift(then.values_ms, now.values_ms, policy.confidence)
-    if not host.significant_slowdown:
-        return ""
+    reading = (
+        f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; a reference workload "
+        f"in {len(now.values_ms)} fresh processes"
+    )
     beyond = Shift(
         estimate=(1.0 + change.estimate) / (1.0 + host.estimate) - 1.0,
         low=(1.0 + change.low) / (1.0 + host.estimate) - 1.0,
         high=(1.0 + change.high) / (1.0 + host.estimate) - 1.0,
         confidence=change.confidence,
     )
-    if decide(beyond, policy.threshold)[0] in (Status.REGRESSION, status):
-        return ""
-    return (
-        f"the host ran {host.estimate:.1%} slower than while recording ({host.confidence:.0%} "
-        f"CI {format_interval(host.low, host.high)}; a reference workload in "
-        f"{len(now.values_ms)} fresh processes): beyond that the change is "
-        f"{beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
+    if not host.significant_slowdown or decide(beyond, policy.threshold)[0] in (
+        Status.REGRESSION,
+        status,
+    ):
+        return False, (
+            f"the host ran {host.estimate:+.1%} against the recording ({reading}), which does "
+            "not explain it"
+        )
+    return True, (
+        f"the host ran {host.estimate:.1%} slower than while recording ({reading}): beyond that "
+        f"the change is {beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
         f"{format_interval(beyond.low, beyond.high)}); run again on a quiet host, or gate with "
         "--edgetpu-against"
     )
