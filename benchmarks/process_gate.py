@@ -135,6 +135,12 @@ def ours(folder: Path, plugin_path: str | None, *args: str) -> dict[str, object]
         "seconds": seconds,
         "verdicts": {r["test_id"]: r["verdict"]["status"] for r in results},
         "changes": {r["test_id"]: r["verdict"]["change"] for r in results},
+        # Why a verdict was not PASS, in its own words (the host's reading, the confirmation).
+        "messages": {
+            r["test_id"]: r["verdict"]["message"]
+            for r in results
+            if r["verdict"]["status"] not in ("PASS", "IMPROVED")
+        },
     }
 
 
