@@ -93,7 +93,9 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pyte
     assert reading["kernel"] == f"dict-format-1 cpython-{platform.python_version()}"
     assert len(reading["values_ms"]) == HOST_PROCESSES
 
-    def gate(host_factor: float) -> tuple[pytest.RunResult, dict[str, object]]:
+    def gate(
+        host_factor: float, kernel: str = reading["kernel"]
+    ) -> tuple[pytest.RunResult, dict[str, object]]:
         # The test ran half as long when it was recorded, and the host ran its reference
         # workload ``host_factor`` times as long as it does now (a quarter: the host reads
         # four times as slow now, far more than the test, whatever this host's noise).
@@ -102,6 +104,7 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pyte
         entry["instance_values_ms"] = [v / 2 for v in entry["instance_values_ms"]]
         entry["summary_ms"] = {k: v if k == "n" else v / 2 for k, v in entry["summary_ms"].items()}
         entry["host_reference"]["values_ms"] = [v * host_factor for v in reading["values_ms"]]
+        entry["host_reference"]["kernel"] = kernel
         path.write_text(json.dumps(document))
         run = project.runpytest(*selected)
         verdict = json.loads((project.path / "out.json").read_text())["results"][0]["verdict"]
@@ -124,3 +127,8 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pyte
         r"does not explain it",
         str(verdict["message"]),
     ), verdict["message"]
+    # A reading another Python took is not compared with this one.
+    other, verdict = gate(host_factor=0.25, kernel="dict-format-1 cpython-2.7.18")
+    other.assert_outcomes(failed=1)
+    assert verdict["status"] == "REGRESSION"
+    assert "the host ran" not in str(verdict["message"])

@@ -36,6 +36,7 @@ __all__ = [
     "WORKLOAD",
     "HostReading",
     "HostReference",
+    "kernel_name",
     "measure_host",
 ]
 
@@ -97,6 +98,7 @@ class HostReading:
 
 
 def kernel_name() -> str:
+    """What a reading taken here measures: the workload and the Python that runs it."""
     return f"{_WORKLOAD} {platform.python_implementation().lower()}-{platform.python_version()}"
 
 

@@ -18,7 +18,7 @@ from ..device.discovery import Thermal
 from ..engine.against import Against, BaseSide
 from ..engine.bench_result import BenchResult
 from ..engine.contention import CONTENDED_SHARE
-from ..engine.host_reference import HostReference
+from ..engine.host_reference import HostReference, kernel_name
 from ..engine.measurement import EarlyStop
 from ..engine.memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
 from ..engine.station import Station
@@ -174,6 +174,8 @@ class Gate:
             and lookup is not None
             and lookup.entry is not None
             and lookup.entry.host_reference is not None
+            # A reading of another workload or Python is never compared: none is taken for it.
+            and lookup.entry.host_reference.kernel == kernel_name()
         ):
             current = replace(current, host_reference=self.host.reading())
             verdict = first_verdict(current, result.against, lookup, policy)
