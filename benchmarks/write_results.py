@@ -398,6 +398,16 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_host17_mem2.json",
+            "Small callables once a stored comparison knows the host's speed, beside 2 "
+            "memory-streaming neighbours (17 + 3 rounds)",
+            "pytest-edgetpu as of commit 40f9d89 (no relative before: --before none). Stored "
+            "baselines recorded once, quiet, before the rounds. BUSY on unchanged code: the "
+            "host's reading (most) or the benchmark thread's CPU wait (the rest); on +10%, 2 "
+            "by the host's reading and 5 by the CPU wait.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_host17b.json",
             "Small callables once a stored comparison knows the host's speed, again, on a host "
             "that ran faster than at the recording (17 + 3 quiet rounds)",
