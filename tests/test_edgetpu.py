@@ -642,7 +642,7 @@ def test_compare_words_each_verdict_as_the_test_run_did(
     busy = contended(replace(hot, instance_values_ms=tuple(v * 1.3 for v in quiet)), 0.35)
     quiet_run = contended(replace(hot, instance_values_ms=quiet, thermal=None), 0.0)
     hot = contended(replace(hot, instance_values_ms=quiet), 0.0)
-    recorded = run.gate._entry(hot)
+    recorded = run.gate._entry(hot, None)
     write_entries(tmp_path / "baselines", run.station.profile, {"t.py::test_busy": recorded})
     run.close()
     run = edgetpu_run(tmp_path, session.device.edgetpu or PCIE)  # reads the entry just written

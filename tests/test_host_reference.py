@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from factories import RECORDING_UPDATE
 
+from pytest_edgetpu.cli import main
 from pytest_edgetpu.engine import host_reference
 from pytest_edgetpu.engine.host_reference import (
     FRESH_FOR_S,
@@ -81,7 +82,9 @@ def test_a_failed_reading_is_not_tried_again_at_once() -> None:
     assert len(calls) == 1
 
 
-def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pytester) -> None:
+def test_a_stored_gate_tells_a_slower_host_from_slower_code(
+    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+) -> None:
     project.makepyfile(
         test_small="def test_sum(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
     )
@@ -118,6 +121,10 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pyte
         r"workload in 5 fresh processes\): beyond that the change is ",
         str(verdict["message"]),
     ), verdict["message"]
+    # The results keep the reading it was judged beside: judged again, it is the same verdict.
+    capsys.readouterr()
+    assert main(["compare", "out.json"]) == 0
+    assert "BUSY" in capsys.readouterr().out
     failed, verdict = gate(host_factor=1.0)
     failed.assert_outcomes(failed=1)
     assert verdict["status"] == "REGRESSION"
@@ -127,6 +134,9 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(project: pytest.Pyte
         r"does not explain it",
         str(verdict["message"]),
     ), verdict["message"]
+    capsys.readouterr()
+    assert main(["compare", "out.json"]) == 1
+    assert "which does not explain it" in capsys.readouterr().out
     # A reading another Python took is not compared with this one.
     other, verdict = gate(host_factor=0.25, kernel="dict-format-1 cpython-2.7.18")
     other.assert_outcomes(failed=1)

@@ -18,7 +18,7 @@ from ..device.discovery import Thermal
 from ..engine.against import Against, BaseSide
 from ..engine.bench_result import BenchResult
 from ..engine.contention import CONTENDED_SHARE
-from ..engine.host_reference import HostReference, kernel_name
+from ..engine.host_reference import HostReading, HostReference, kernel_name
 from ..engine.measurement import EarlyStop
 from ..engine.memory import MemoryPolicy, MemoryUse, MemoryVerdict, compare_memory
 from ..engine.station import Station
@@ -98,10 +98,11 @@ class Gate:
         if result.against is None:
             found = self.store.lookup(pending.key, profile)
             lookup = replace(found, path=self.display(found.path))
-        verdict = self._verdict(result, lookup, policy)
+        verdict, host = self._verdict(result, lookup, policy)
         if verdict.status is Status.REGRESSION and not self.update:
             result = pending.remeasure()
-            verdict = confirm(verdict, self._verdict(result, lookup, policy))
+            second, host = self._verdict(result, lookup, policy)
+            verdict = confirm(verdict, second)
         verdict = final_verdict(
             verdict,
             result.thermal,
@@ -118,7 +119,7 @@ class Gate:
             profile=profile.key,
             verdict=verdict,
             compared_entry=compared_entry(verdict, lookup),
-            baseline_entry=self._entry(result),
+            baseline_entry=self._entry(result, host),
             recorded=recorded,
             structure=pending.structure,
             memory_verdict=(
@@ -162,9 +163,12 @@ class Gate:
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
-    def _verdict(self, result: BenchResult, lookup: Lookup | None, policy: Policy) -> Verdict:
-        """The measurement's verdict before confirmation; a slowdown suspected against a stored
-        entry that recorded the host's speed is judged again beside the host's speed now."""
+    def _verdict(
+        self, result: BenchResult, lookup: Lookup | None, policy: Policy
+    ) -> tuple[Verdict, HostReading | None]:
+        """The measurement's verdict before confirmation, and the host's reading it was judged
+        beside: a slowdown suspected against a stored entry that recorded the host's speed is
+        judged again beside the host's speed now (None: no reading was needed)."""
         current = self._current(result)
         verdict = first_verdict(current, result.against, lookup, policy)
         if (
@@ -179,7 +183,7 @@ class Gate:
         ):
             current = replace(current, host_reference=self.host.reading())
             verdict = first_verdict(current, result.against, lookup, policy)
-        return verdict
+        return verdict, current.host_reference
 
     def _current(self, result: BenchResult) -> Current:
         return Current(
@@ -194,7 +198,10 @@ class Gate:
             processes=result.processes,
         )
 
-    def _entry(self, result: BenchResult) -> BaselineEntry:
+    def _entry(self, result: BenchResult, host: HostReading | None) -> BaselineEntry:
+        """What an update records of ``result``, with the host's reading (an update takes one;
+        a gate run keeps the one its verdict was judged beside, so that ``diff`` judges the
+        same and ``accept`` records it)."""
         return BaselineEntry(
             metric=result.metric,
             instance_values_ms=result.instance_values_ms,
@@ -210,7 +217,7 @@ class Gate:
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
             processes=result.processes,
-            host_reference=self.host.reading() if self.update and self.host else None,
+            host_reference=self.host.reading() if self.update and self.host else host,
         )
 
 

@@ -280,4 +280,6 @@ def current_of(result: TimedResult) -> Current:
         model_sha256=result.model.sha256 if result.model is not None else None,
         wait_share=result.run_queue_wait,
         processes=result.baseline_entry.processes,
+        # The host's reading the gate judged it beside, where it took one.
+        host_reference=result.baseline_entry.host_reference,
     )
