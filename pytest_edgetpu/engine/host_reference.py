@@ -92,10 +92,6 @@ class HostReading:
     kernel: str
     values_ms: tuple[float, ...]
 
-    def to_json(self) -> dict[str, object]:
-        rounded = sorted(float(f"{value:.4g}") for value in self.values_ms)
-        return {"kernel": self.kernel, "values_ms": rounded}
-
 
 def kernel_name() -> str:
     """What a reading taken here measures: the workload and the Python that runs it."""

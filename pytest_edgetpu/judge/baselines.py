@@ -135,7 +135,10 @@ class BaselineEntry:
         if self.host_reference is None:
             del data["host_reference"]
         else:
-            data["host_reference"] = self.host_reference.to_json()
+            data["host_reference"] = {
+                "kernel": self.host_reference.kernel,
+                "values_ms": sorted(_round(v) for v in self.host_reference.values_ms),
+            }
         if self.memory_kib is None:
             del data["memory_kib"]
         else:
