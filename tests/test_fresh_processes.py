@@ -16,6 +16,7 @@ from pytest_edgetpu.core.errors import BaselineError
 from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.device.runtime import load_runtime
 from pytest_edgetpu.device.selection import Device
+from pytest_edgetpu.engine.host_reference import kernel_name
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.processes import (
     FEWEST_PROCESSES,
@@ -127,6 +128,36 @@ def test_processes_are_added_only_while_their_spread_leaves_the_verdict_open(
         POLICY,
     )
     assert verdict.status is status, verdict.message
+
+
+def test_each_process_times_the_host_s_reference_right_after_its_own_instances() -> None:
+    started: list[int] = []
+    referenced: list[int] = []
+    reference_us = (30.0, 31.0, 29.0, 30.5)
+
+    def reference(index: int) -> StartSide:
+        referenced.append(index)
+        # The reference of process ``index`` starts after that process's instances, and
+        # before the next process's.
+        assert started == list(range(index + 1))
+
+        def start() -> LiveInstance:
+            return SteadyInstance(round(reference_us[index] * 1000))
+
+        return start
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0, precision=0.01)
+    measured = measure_processes(
+        processes_reading(STEADY_GATE, started),
+        settings,
+        FakeClock(step_ns=1_000_000),
+        None,
+        reference,
+    )
+    assert referenced == started == list(range(FEWEST_PROCESSES))
+    assert measured.reference_values == pytest.approx([v / 1000 for v in reference_us])
+    # The reference's instances are not the measurement's.
+    assert len(measured.instances) == 3 * FEWEST_PROCESSES
 
 
 def test_without_a_baseline_processes_are_added_until_their_median_is_known() -> None:
@@ -326,9 +357,16 @@ def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
         "test_small.py::test_model",
         "models/tiny_dense.tflite::latency",  # a model file gated with no code
     ):
-        assert FEWEST_PROCESSES <= entries[in_processes]["processes"] <= MOST_PROCESSES
-    # A test that does not run in a fresh process as it does here is measured here, and says so.
+        entry = entries[in_processes]
+        assert FEWEST_PROCESSES <= entry["processes"] <= MOST_PROCESSES
+        # The host's reading, taken in the same processes: one value each.
+        reading = entry["host_reference"]
+        assert reading["kernel"] == kernel_name(in_test_processes=True)
+        assert len(reading["values_ms"]) == entry["processes"]
+    # A test that does not run in a fresh process as it does here is measured here, and says so;
+    # the host's reading is then taken in processes of its own.
     assert "processes" not in entries["test_small.py::test_here_only"]
+    assert entries["test_small.py::test_here_only"]["host_reference"]["kernel"] == kernel_name()
     # Where each side is measured is under test here, not a verdict on this host's noise.
     gated = project.runpytest(*selected, "--edgetpu-json=out.json", "--edgetpu-threshold=50%")
     gated.assert_outcomes(passed=4)
@@ -340,6 +378,8 @@ def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
         assert result["verdict"]["status"] in ("PASS", "IMPROVED")
         assert len(result["instance_values_ms"]) >= FEWEST_PROCESSES
         assert "fresh processes, measured now in" in result["verdict"]["message"]
+        # No slowdown suspected: no reading of the host taken.
+        assert "host_reference" not in result["baseline_entry"]
     here = results["test_small.py::test_here_only"]
     assert any(
         note.startswith(

@@ -20,6 +20,7 @@ from pytest_edgetpu.engine.host_reference import (
     HOST_PROCESSES,
     HostReading,
     HostReference,
+    kernel_name,
     measure_host,
 )
 
@@ -82,19 +83,43 @@ def test_a_failed_reading_is_not_tried_again_at_once() -> None:
     assert len(calls) == 1
 
 
+@pytest.mark.parametrize(
+    ("processes", "in_test_processes", "where", "other_way"),
+    [
+        ("fresh", True, r"a reference workload in the test's \d processes", "BUSY"),
+        ("one", False, r"a reference workload in 5 fresh processes", "REGRESSION"),
+    ],
+    ids=["in the test's processes", "in processes of its own"],
+)
 def test_a_stored_gate_tells_a_slower_host_from_slower_code(
-    project: pytest.Pytester, capsys: pytest.CaptureFixture[str]
+    project: pytest.Pytester,
+    capsys: pytest.CaptureFixture[str],
+    processes: str,
+    in_test_processes: bool,
+    where: str,
+    other_way: str,
 ) -> None:
     project.makepyfile(
         test_small="def test_sum(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
     )
-    selected = ("test_small.py", "-p", "no:randomly", "--edgetpu", "--edgetpu-json=out.json")
+    selected = (
+        "test_small.py",
+        "-p",
+        "no:randomly",
+        "--edgetpu",
+        "--edgetpu-json=out.json",
+        f"--edgetpu-processes={processes}",
+    )
     project.runpytest(*selected, *RECORDING_UPDATE).assert_outcomes(passed=1)
     path = next((project.path / "baselines").glob("*.json"))
     recorded = json.loads(path.read_text())
-    reading = recorded["entries"]["test_small.py::test_sum"]["host_reference"]
-    assert reading["kernel"] == f"dict-format-1 cpython-{platform.python_version()}"
-    assert len(reading["values_ms"]) == HOST_PROCESSES
+    entry = recorded["entries"]["test_small.py::test_sum"]
+    reading = entry["host_reference"]
+    assert reading["kernel"] == kernel_name(in_test_processes=in_test_processes)
+    # One value a process: the test's own processes, or the reading's.
+    assert len(reading["values_ms"]) == (
+        entry["processes"] if in_test_processes else HOST_PROCESSES
+    )
 
     def gate(
         host_factor: float, kernel: str = reading["kernel"]
@@ -117,8 +142,9 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     busy.assert_outcomes(passed=1)
     assert verdict["status"] == "BUSY"
     assert re.search(
-        r"the host ran \d+\.\d% slower than while recording \(95% CI [^)]*; a reference "
-        r"workload in 5 fresh processes\): beyond that the change is ",
+        r"the host ran \d+\.\d% slower than while recording \(95% CI [^)]*; "
+        + where
+        + r"\): beyond that the change is ",
         str(verdict["message"]),
     ), verdict["message"]
     # The results keep the reading it was judged beside: judged again, it is the same verdict.
@@ -130,8 +156,8 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     assert verdict["status"] == "REGRESSION"
     # The reading taken for the suspected slowdown is named: the host was not what slowed it.
     assert re.search(
-        r"the host ran [-+]\d+\.\d% against the recording \(95% CI [^)]*\), which "
-        r"does not explain it",
+        r"the host ran [-+]\d+\.\d% against the recording \(95% CI [^)]*; " + where + r"\), "
+        r"which does not explain it",
         str(verdict["message"]),
     ), verdict["message"]
     capsys.readouterr()
@@ -142,3 +168,8 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     other.assert_outcomes(failed=1)
     assert verdict["status"] == "REGRESSION"
     assert "the host ran" not in str(verdict["message"])
+    # An entry's reading taken the other way is judged beside one taken that way, where this
+    # run can take it: in fresh interpreters of its own, yes (entries recorded before readings
+    # were taken in the test's processes); in the test's processes, not where it has none.
+    _, verdict = gate(host_factor=0.25, kernel=kernel_name(in_test_processes=not in_test_processes))
+    assert verdict["status"] == other_way

@@ -16,6 +16,7 @@ from ..device.delegation import Delegation
 from ..device.discovery import Thermal
 from ..model.inspection import EDGETPU_CUSTOM_OP, ModelInfo
 from .against import BaseSide
+from .host_reference import HostReading
 from .measurement import Measurement
 from .memory import MemoryUse
 
@@ -73,6 +74,9 @@ class BenchResult:
     against stored baselines); 0: measured in this process."""
     not_in_processes: str | None = None
     """Why a callable was measured in this process instead of fresh ones."""
+    host_reading: HostReading | None = None
+    """The host's reference workload timed in the processes that measured it, where it was
+    asked for (an update run, the confirmation of a suspected regression)."""
 
     @property
     def models(self) -> tuple[ModelInfo, ...]:

@@ -14,8 +14,13 @@ instead of 15.6%, catching +10% in 86.1% instead of 90.1%.
 So a baseline records the host's reading beside its figures, and a stored comparison that
 suspects a slowdown measures it again: a slowdown the host's own shows is not the code's
 (:func:`~pytest_edgetpu.judge.compare.compare`). The workload is code that is not under test,
-run in fresh, isolated interpreters (a process's own speed moves with it, so several, each one
-value) that import nothing.
+timed where the test is: in the fresh processes that measure it
+(:func:`~pytest_edgetpu.engine.processes.measure_processes`, after each process's instances, as
+:func:`reference_instance`), where the experiment's replay read 2.7% instead of 4.5% (those
+processes share the host's moment and the test's own process state); or, for a test measured in
+this process, in fresh, isolated interpreters of its own (:func:`measure_host`; a process's own
+speed moves with it, so several, each one value) that import nothing. A reading compares only
+with one taken the same way (:func:`kernel_name`).
 """
 
 from __future__ import annotations
@@ -30,14 +35,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
+from .measurement import MeasureSettings
+
 __all__ = [
     "HOST_PROCESSES",
     "MEASURING",
+    "REFERENCE_SETTINGS",
     "WORKLOAD",
     "HostReading",
     "HostReference",
     "kernel_name",
     "measure_host",
+    "reference_instance",
 ]
 
 #: Fresh processes a reading takes, each one value (about 80 ms each, one after another).
@@ -82,20 +91,55 @@ def workload():
     return "".join(f"{k}{v:03d}" for k, v in table.items())
 """
 _SOURCE: Final = MEASURING + WORKLOAD + "print(repr(statistics.median(instances_ms(workload))))\n"
+#: How the workload is measured in a test's process, as the test's own instances are: three
+#: fresh instances (each forked from the test's process), its value the median of theirs.
+REFERENCE_SETTINGS: Final = MeasureSettings(
+    warmup=3, min_runs=0, min_instances=3, max_instances=3, steady_s=0.02
+)
+#: What the reading taken in a test's processes adds to the kernel's name.
+_IN_TEST_PROCESSES: Final = " in the test's processes"
 
 
 @dataclass(frozen=True)
 class HostReading:
     """The reference workload's time per call, one value per fresh process."""
 
-    #: The workload and the Python that ran it (``dict-format-1 cpython-3.11.9``).
+    #: The workload, the Python that ran it and where (``dict-format-1 cpython-3.11.9``, and
+    #: `` in the test's processes`` for a reading taken in the processes that measured a test).
     kernel: str
     values_ms: tuple[float, ...]
 
+    @property
+    def words(self) -> str:
+        """Where the reading was taken, for a verdict's message."""
+        if self.kernel.endswith(_IN_TEST_PROCESSES):
+            return f"a reference workload in the test's {len(self.values_ms)} processes"
+        return f"a reference workload in {len(self.values_ms)} fresh processes"
 
-def kernel_name() -> str:
-    """What a reading taken here measures: the workload and the Python that runs it."""
-    return f"{_WORKLOAD} {platform.python_implementation().lower()}-{platform.python_version()}"
+
+def kernel_name(*, in_test_processes: bool = False) -> str:
+    """What a reading taken here measures: the workload and the Python that runs it, and
+    whether in a test's processes (:func:`reference_instance`) or in its own
+    (:func:`measure_host`): the two time it differently and are never compared."""
+    python = f"{platform.python_implementation().lower()}-{platform.python_version()}"
+    return f"{_WORKLOAD} {python}{_IN_TEST_PROCESSES if in_test_processes else ''}"
+
+
+def _workload() -> Callable[[], object]:
+    # The very code the isolated interpreters run: one source, so the two readings time the
+    # same workload.
+    namespace: dict[str, object] = {}
+    exec(WORKLOAD, namespace)
+    workload = namespace["workload"]
+    if not callable(workload):  # pragma: no cover - WORKLOAD defines it
+        raise TypeError("WORKLOAD defines no workload()")
+    return workload
+
+
+def reference_instance() -> Callable[[], object]:
+    """Starts an instance of the reference workload, to be timed in a test's process
+    (:data:`REFERENCE_SETTINGS`)."""
+    return _workload()
 
 
 def measure_host(processes: int = HOST_PROCESSES) -> HostReading | None:

@@ -69,6 +69,9 @@ class Measurement:
     stop_reason: str
     #: In a measurement in processes, each process's figure (the median of its instances').
     process_values: tuple[float, ...] = ()
+    #: Where the host's reference workload was timed in those processes too, its figure in
+    #: each, in the same order (:mod:`pytest_edgetpu.engine.host_reference`).
+    reference_values: tuple[float, ...] = ()
 
     @functools.cached_property
     def summary(self) -> Summary:

@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from ..core.stats import compared_values
+from .host_reference import REFERENCE_SETTINGS
 from .measurement import EarlyStop, Measurement, MeasureSettings
 from .timing import (
     FEWEST_INSTANCES,
@@ -132,6 +133,7 @@ def measure_processes(
     settings: MeasureSettings,
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
+    reference: Callable[[int], StartSide] | None = None,
 ) -> Measurement:
     """Measure one side in fresh processes (``start_process(i)`` starts instances in process
     ``i``), one process after another, until a stop rule holds on the processes' values.
@@ -142,19 +144,31 @@ def measure_processes(
     says its comparison is settled (without one, once the median process's value is known
     within ``precision``), and at :data:`MOST_PROCESSES` or :data:`PROCESSES_SPAN` times
     ``max_time`` of measuring whatever they say. The returned measurement's instance values are the
-    processes'."""
+    processes'.
+
+    With ``reference`` (``reference(i)`` starts the host's reference workload in process ``i``),
+    each process then times that workload too, right after its own instances
+    (:data:`~pytest_edgetpu.engine.host_reference.REFERENCE_SETTINGS`, outside the budget): the
+    measurement's ``reference_values``."""
     __tracebackhide__ = True
     within = _within(settings, FEWEST_PROCESSES)
     measured: list[Measurement] = []
     values: list[float] = []
+    references: list[float] = []
     while True:
-        one = measure_live(start_process(len(measured)), within, clock, shortest_span=0.0)
+        index = len(measured)
+        one = measure_live(start_process(index), within, clock, shortest_span=0.0)
         measured.append(one)
         values.append(statistics.median(one.instance_values))
+        if reference is not None:
+            timed = measure_live(reference(index), REFERENCE_SETTINGS, clock, shortest_span=0.0)
+            references.append(statistics.median(timed.instance_values))
         elapsed_s = sum(process.elapsed_s for process in measured)
         reason = _processes_stop_reason(values, settings, elapsed_s, early)
         if reason:
-            return _processes(measured, values, elapsed_s, reason)
+            return replace(
+                _processes(measured, values, elapsed_s, reason), reference_values=tuple(references)
+            )
 
 
 def _processes_stop_reason(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from ..model.inspection import EDGETPU_CUSTOM_OP, ModelInfo, inspect_model
 from .against import Against, Base
 from .bench_result import BenchResult
 from .cores import pinned
+from .host_reference import HostReading, kernel_name
 from .inputs import fill_inputs, random_inputs_for
 from .measurement import EarlyStop, MeasureSettings
 from .memory import MemoryUse
@@ -48,9 +49,16 @@ __all__ = [
     "Thermal",
 ]
 
-#: Starts instances of a callable in fresh process ``index`` (one that runs its test), under the
-#: settings given.
-FreshProcess = Callable[[int, MeasureSettings], StartSide]
+
+@dataclass(frozen=True)
+class FreshProcess:
+    """The fresh processes (ones that run the test) a call is measured in."""
+
+    #: Starts instances of the call in process ``index``, under the settings given.
+    start: Callable[[int, MeasureSettings], StartSide]
+    #: Starts instances of the host's reference workload in process ``index``; None: the
+    #: measurement takes no reading of the host.
+    reference: Callable[[int], StartSide] | None = None
 
 
 class LoadedModel:
@@ -400,7 +408,12 @@ class DeviceSession:
         __tracebackhide__ = True
         against = None
         if base is None and fresh is not None:
-            result = measure_processes(lambda index: fresh(index, settings), settings, early=early)
+            result = measure_processes(
+                lambda index: fresh.start(index, settings),
+                settings,
+                early=early,
+                reference=fresh.reference,
+            )
         elif base is None:
             result = measure(start_instance, settings, early=early)
         else:
@@ -442,6 +455,11 @@ class DeviceSession:
             measurement=result,
             against=against,
             processes=len(result.process_values) if base is None else 0,
+            host_reading=(
+                HostReading(kernel_name(in_test_processes=True), result.reference_values)
+                if result.reference_values
+                else None
+            ),
         )
 
     def _pair_cores(self) -> tuple[int, ...]:

@@ -235,10 +235,7 @@ def host_explains(
     if then is None or now is None or then.kernel != now.kernel:
         return False, ""
     host = shift(then.values_ms, now.values_ms, policy.confidence)
-    reading = (
-        f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; a reference workload "
-        f"in {len(now.values_ms)} fresh processes"
-    )
+    reading = f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; {now.words}"
     beyond = Shift(
         estimate=(1.0 + change.estimate) / (1.0 + host.estimate) - 1.0,
         low=(1.0 + change.low) / (1.0 + host.estimate) - 1.0,

@@ -163,27 +163,47 @@ class Gate:
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
+    def reads_host_in_processes(self, key: str, *, confirming: bool) -> bool:
+        """Whether the fresh processes measuring ``key`` time the host's reference workload
+        too: in an update run, which records it, and in the confirmation of a slowdown
+        suspected against an entry that recorded it so (about 20 ms a process)."""
+        if self.host is None or self.update:
+            return self.host is not None
+        if not confirming:
+            return False
+        entry = self.store.lookup(key, self.station.profile).entry
+        recorded = entry.host_reference if entry is not None else None
+        return recorded is not None and recorded.kernel == kernel_name(in_test_processes=True)
+
     def _verdict(
         self, result: BenchResult, lookup: Lookup | None, policy: Policy
     ) -> tuple[Verdict, HostReading | None]:
         """The measurement's verdict before confirmation, and the host's reading it was judged
         beside: a slowdown suspected against a stored entry that recorded the host's speed is
-        judged again beside the host's speed now (None: no reading was needed)."""
+        judged again beside the host's speed now (None: no reading was needed or taken)."""
         current = self._current(result)
         verdict = first_verdict(current, result.against, lookup, policy)
+        recorded = lookup.entry.host_reference if lookup and lookup.entry else None
         if (
-            self.host is not None
+            recorded is not None
             and verdict.status in (Status.REGRESSION, Status.UNSTABLE)
             and result.against is None
-            and lookup is not None
-            and lookup.entry is not None
-            and lookup.entry.host_reference is not None
-            # A reading of another workload or Python is never compared: none is taken for it.
-            and lookup.entry.host_reference.kernel == kernel_name()
         ):
-            current = replace(current, host_reference=self.host.reading())
-            verdict = first_verdict(current, result.against, lookup, policy)
+            now = self._reading_like(recorded, result)
+            if now is not None:
+                current = replace(current, host_reference=now)
+                verdict = first_verdict(current, result.against, lookup, policy)
         return verdict, current.host_reference
+
+    def _reading_like(self, recorded: HostReading, result: BenchResult) -> HostReading | None:
+        """The host's reading now, taken as ``recorded`` was: the one the measurement took in
+        its processes, or one in fresh interpreters of its own; None where none is taken that
+        way (a reading of another workload, Python or place is never compared)."""
+        if result.host_reading is not None and result.host_reading.kernel == recorded.kernel:
+            return result.host_reading
+        if self.host is not None and recorded.kernel == kernel_name():
+            return self.host.reading()
+        return None
 
     def _current(self, result: BenchResult) -> Current:
         return Current(
@@ -199,9 +219,11 @@ class Gate:
         )
 
     def _entry(self, result: BenchResult, host: HostReading | None) -> BaselineEntry:
-        """What an update records of ``result``, with the host's reading (an update takes one;
-        a gate run keeps the one its verdict was judged beside, so that ``diff`` judges the
-        same and ``accept`` records it)."""
+        """What an update records of ``result``, with the host's reading (an update records
+        the one its processes took, else takes one; a gate run keeps the one its verdict was
+        judged beside, so that ``diff`` judges the same and ``accept`` records it)."""
+        if self.update:
+            host = result.host_reading or (self.host.reading() if self.host else None)
         return BaselineEntry(
             metric=result.metric,
             instance_values_ms=result.instance_values_ms,
@@ -217,7 +239,7 @@ class Gate:
             run_queue_wait=result.wait_share,
             memory_kib=dict(result.memory.kib) if result.memory is not None else None,
             processes=result.processes,
-            host_reference=self.host.reading() if self.update and self.host else host,
+            host_reference=host,
         )
 
 

@@ -46,10 +46,11 @@ class FreshProcesses:
         # processes its first did not, so that it samples new ones.
         self._taken: collections.Counter[str] = collections.Counter()
 
-    def call(self, node_id: str, call: int) -> FreshProcess:
-        """Starts instances of call ``call`` of test ``node_id`` in the next fresh process;
-        a test that does not run there as here is a :class:`FailedAtRevisionError`, a helper
-        that cannot run it a :class:`RevisionError`."""
+    def call(self, node_id: str, call: int, *, reference: bool = False) -> FreshProcess:
+        """Starts instances of call ``call`` of test ``node_id`` in the next fresh process
+        (and with ``reference``, of the host's reference workload in each); a test that does
+        not run there as here is a :class:`FailedAtRevisionError`, a helper that cannot run it
+        a :class:`RevisionError`."""
         first = self._taken[node_id]
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
@@ -62,7 +63,11 @@ class FreshProcesses:
             indices = range(first + index, first + index + together)
             return self._served(node_id, call, indices).side(call, settings)
 
-        return start
+        def start_reference(index: int) -> StartSide:
+            # The helper that has just measured the call's instances, still serving the test.
+            return self._pool.test(node_id, _SIDE, first + index).reference_side()
+
+        return FreshProcess(start, start_reference if reference else None)
 
     def _served(self, node_id: str, call: int, indices: range) -> RevisionTest:
         """Test ``node_id`` as the first of helpers ``indices`` runs it, all of them asked."""

@@ -34,6 +34,7 @@ from typing import IO, TYPE_CHECKING, Final
 from ..core.errors import FailedAtRevisionError, RevisionError, exit_words
 from ..core.fields import Fields
 from ..core.limits import MAX_DURATION_MS
+from ..engine.host_reference import REFERENCE_SETTINGS
 from ..engine.measurement import InstanceSamples, MeasureSettings
 from ..engine.timing import LiveInstance, StartSide
 from .channel import SERVE_ENV, Call, receive, send
@@ -310,9 +311,17 @@ class RevisionTest:
         """Starts instances of call ``call`` at the revision, each alive in the helper until
         the next one starts."""
 
+        return self._side({"call": call}, settings)
+
+    def reference_side(self) -> StartSide:
+        """Starts instances of the host's reference workload in the helper, after the test's
+        body, as its calls' are (:mod:`pytest_edgetpu.engine.host_reference`)."""
+        return self._side({"reference": True}, REFERENCE_SETTINGS)
+
+    def _side(self, what: JsonObject, settings: MeasureSettings) -> StartSide:
         def start() -> LiveInstance:
             command: JsonObject = {
-                "call": call,
+                **what,
                 "warmup": settings.warmup,
                 # Both sides of a pair on the cores this thread measures on.
                 "cores": _this_threads_cores(),

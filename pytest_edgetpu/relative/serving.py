@@ -1,6 +1,7 @@
 """The helper's side of relative mode: the test asked for, its ``tpu_bench`` calls as it made
-them, then instances measured on command (see :mod:`pytest_edgetpu.relative.helper`, this
-process's side, and :mod:`pytest_edgetpu.relative.serve`, the helper's pytest hooks)."""
+them, then instances measured on command, of a call or of the host's reference workload (see
+:mod:`pytest_edgetpu.relative.helper`, this process's side, and
+:mod:`pytest_edgetpu.relative.serve`, the helper's pytest hooks)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import IO, TYPE_CHECKING, Final
 from ..core.errors import exit_words, one_line
 from ..core.limits import is_count
 from ..engine.cores import pinned
+from ..engine.host_reference import reference_instance
 from ..engine.measurement import MeasureSettings
 from ..engine.timing import StartInstance, TimedInstance
 from .channel import MAX_LINE, SERVE_ENV, Call, error_words, receive, send
@@ -96,9 +98,13 @@ class Serving:
         command = receive(self._commands, None)
         while command is not None:
             index, warmup = _count(command.get("call"), 1), _count(command.get("warmup"), 0)
-            if index is None or index > len(self._calls) or warmup is None:
+            if command.get("reference") is True and warmup is not None:
+                # The host's reference workload, timed in this process as the test's calls are.
+                start = reference_instance
+            elif index is None or index > len(self._calls) or warmup is None:
                 return  # {"done": true}, or anything else: the test is over
-            start = self._calls[index - 1][1]
+            else:
+                start = self._calls[index - 1][1]
             cores = _cores_from(command.get("cores"))
             command = self._instance_process(start, MeasureSettings(warmup=warmup), cores)
 
