@@ -91,10 +91,13 @@ def workload():
     return "".join(f"{k}{v:03d}" for k, v in table.items())
 """
 _SOURCE: Final = MEASURING + WORKLOAD + "print(repr(statistics.median(instances_ms(workload))))\n"
-#: How the workload is measured in a test's process, as the test's own instances are: three
-#: fresh instances (each forked from the test's process), its value the median of theirs.
+#: How the workload is measured in a test's process, as the test's own instances are: one fresh
+#: instance (forked from the test's process, as the test's are), its median call. One, not
+#: three: forked instances share their process's offset, so more of them say little more,
+#: and three cost a six-test gate whose slowdowns all needed confirming 1-2 s more than a
+#: reading in processes of its own (``benchmarks/process_gate.py``, in the same rounds).
 REFERENCE_SETTINGS: Final = MeasureSettings(
-    warmup=3, min_runs=0, min_instances=3, max_instances=3, steady_s=0.02
+    warmup=3, min_runs=0, min_instances=1, max_instances=1, steady_s=0.02
 )
 #: What the reading taken in a test's processes adds to the kernel's name.
 _IN_TEST_PROCESSES: Final = " in the test's processes"
