@@ -410,6 +410,39 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_inproc1.json",
+            "Small callables, the host's reading timed in the test's own processes, one instance "
+            "each (10 + 5 quiet rounds)",
+            "pytest-edgetpu as of commit 6f7d468 (the reading in the test's processes, one "
+            "instance a process), no relative before (--before none). 'stored now' gates the "
+            "baselines as recorded (readings in the test's processes), 'stored, bare reading' a "
+            "copy whose readings were taken in 5 processes of their own right after the "
+            "recording: the same figures, in the same rounds; their times on +10% are what "
+            "confirming with each reading costs.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_inproc17_mem2.json",
+            "Small callables, the host's reading timed in the test's own processes, beside 2 "
+            "memory-streaming neighbours (17 + 5 rounds)",
+            "pytest-edgetpu as of commit 65a5294 (the reading in the test's processes, three "
+            "instances a process), baselines recorded quiet before the rounds, 'stored, bare "
+            "reading' as above. On +10% the BUSY verdicts were all the CPU wait's (the "
+            "benchmark thread waited for a CPU 10-34% of its timed loops), none the host "
+            "reading's.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_inproc17.json",
+            "Small callables, the host's reading timed in the test's own processes "
+            "(17 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit 65a5294 (three instances a process). The host did not "
+            "drift slower in these rounds: no tool read a false REGRESSION, and neither reading "
+            "was put to the test; the +10% rounds' times show what the confirmation's "
+            "reading cost with three instances a process.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_host17_mem2.json",
             "Small callables once a stored comparison knows the host's speed, beside 2 "
             "memory-streaming neighbours (17 + 3 rounds)",
