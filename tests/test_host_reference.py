@@ -8,12 +8,14 @@ import math
 import platform
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from factories import RECORDING_UPDATE
+from factories import RECORDING_UPDATE, cpu_profile, entry
 
 from pytest_edgetpu.cli import main
+from pytest_edgetpu.device.profile import Profile
 from pytest_edgetpu.engine import host_reference
 from pytest_edgetpu.engine.host_reference import (
     FRESH_FOR_S,
@@ -23,6 +25,8 @@ from pytest_edgetpu.engine.host_reference import (
     kernel_name,
     measure_host,
 )
+from pytest_edgetpu.judge.baselines import BaselineStore, write_entries
+from pytest_edgetpu.judge.gate import Gate
 
 
 def test_a_reading_is_one_time_per_call_a_process() -> None:
@@ -173,3 +177,40 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     # were taken in the test's processes); in the test's processes, not where it has none.
     _, verdict = gate(host_factor=0.25, kernel=kernel_name(in_test_processes=not in_test_processes))
     assert verdict["status"] == other_way
+
+
+class ProfileStation:
+    """A test double of the station: the profile its lookups use, nothing else."""
+
+    def __init__(self, profile: Profile) -> None:
+        self.profile = profile
+
+
+@pytest.mark.parametrize(
+    ("update", "confirming", "recorded_in_test_processes", "reads"),
+    [
+        (True, False, False, True),  # an update records the reading
+        (False, False, True, False),  # a first measurement: nothing suspected yet
+        (False, True, True, True),  # confirming against an entry that recorded one so
+        (False, True, False, False),  # that entry's reading was taken in its own processes
+    ],
+)
+def test_the_test_s_processes_time_the_reference_only_where_a_verdict_can_use_it(
+    tmp_path: Path, update: bool, confirming: bool, recorded_in_test_processes: bool, reads: bool
+) -> None:
+    profile = cpu_profile()
+    reading = HostReading(kernel_name(in_test_processes=recorded_in_test_processes), (0.03, 0.03))
+    write_entries(tmp_path, profile, {"t.py::test_a": replace(entry(1.0), host_reference=reading)})
+    gate = Gate(
+        ProfileStation(profile),  # type: ignore[arg-type]
+        BaselineStore(tmp_path, "--edgetpu-baseline-dir"),
+        strict=False,
+        update=update,
+        accept_unstable=False,
+        display=lambda path: path,
+        host=HostReference(measure=lambda: None),
+    )
+    assert gate.reads_host_in_processes("t.py::test_a", confirming=confirming) is reads
+    # Where the device is not the host's CPU, never.
+    gate.host = None
+    assert not gate.reads_host_in_processes("t.py::test_a", confirming=confirming)

@@ -33,7 +33,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, cast
 
 from .measurement import MeasureSettings
 
@@ -128,21 +128,13 @@ def kernel_name(*, in_test_processes: bool = False) -> str:
     return f"{_WORKLOAD} {python}{_IN_TEST_PROCESSES if in_test_processes else ''}"
 
 
-def _workload() -> Callable[[], object]:
-    # The very code the isolated interpreters run: one source, so the two readings time the
-    # same workload.
-    namespace: dict[str, object] = {}
-    exec(WORKLOAD, namespace)
-    workload = namespace["workload"]
-    if not callable(workload):  # pragma: no cover - WORKLOAD defines it
-        raise TypeError("WORKLOAD defines no workload()")
-    return workload
-
-
 def reference_instance() -> Callable[[], object]:
     """Starts an instance of the reference workload, to be timed in a test's process
     (:data:`REFERENCE_SETTINGS`)."""
-    return _workload()
+    # The very source the isolated interpreters run, so that both readings time one workload.
+    namespace: dict[str, object] = {}
+    exec(WORKLOAD, namespace)
+    return cast("Callable[[], object]", namespace["workload"])
 
 
 def measure_host(processes: int = HOST_PROCESSES) -> HostReading | None:

@@ -167,8 +167,10 @@ class Gate:
         """Whether the fresh processes measuring ``key`` time the host's reference workload
         too: in an update run, which records it, and in the confirmation of a slowdown
         suspected against an entry that recorded it so (about 20 ms a process)."""
-        if self.host is None or self.update:
-            return self.host is not None
+        if self.host is None:
+            return False
+        if self.update:
+            return True
         if not confirming:
             return False
         entry = self.store.lookup(key, self.station.profile).entry
