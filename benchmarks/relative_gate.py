@@ -32,6 +32,8 @@ On the quiet host each round also times a stored-baseline gate of the same suite
         --report benchmarks/results/relative_gate.json
     .venv-bench/bin/python benchmarks/relative_gate.py \\
         --realized benchmarks/results/relative_gate.json
+    .venv-bench/bin/python benchmarks/relative_gate.py --rounds 5 --conditions quiet \\
+        --changes 0 --out benchmarks/results/relative_gate_cost.json
 """
 
 from __future__ import annotations
@@ -371,7 +373,9 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                 neighbours = start_neighbours(condition)
                 try:
                     time.sleep(1.0 if neighbours else 0.0)
-                    cells = list(CELLS[condition])
+                    cells = [
+                        c for c in CELLS[condition] if args.changes is None or c in args.changes
+                    ]
                     rng.shuffle(cells)
                     for slowdown in cells:
                         loops = loops_for(calibrated, slowdown)
@@ -444,6 +448,8 @@ def report(data: dict[str, Any]) -> str:
             continue
         for slowdown in cells:
             ours_hits, ours_n, changes = flagged("pytest-edgetpu", condition, slowdown)
+            if not ours_n:
+                continue  # a change this run did not gate (--changes)
             before = "".join(
                 f"{wilson(*flagged(tool, condition, slowdown)[:2])} | " for tool in earlier
             )
@@ -518,6 +524,13 @@ def main() -> None:
         default=list(CELLS),
         metavar="LIST",
         help=f"the conditions to measure, comma-separated (default: {','.join(CELLS)})",
+    )
+    parser.add_argument(
+        "--changes",
+        type=lambda text: [float(c) for c in text.split(",") if c],
+        metavar="LIST",
+        help="gate only these of each condition's changes, comma-separated fractions (0 for "
+        "A/A: with --conditions quiet, a round is then the cost of each way to gate)",
     )
     parser.add_argument(
         "--realized",

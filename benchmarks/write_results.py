@@ -131,6 +131,29 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_cost.json",
+            "What each way to gate costs on the 11 real models (5 quiet rounds, A/A)",
+            "pytest-edgetpu as of commit 78addad (the host's reading in the test's processes). "
+            "Each round records stored baselines, gates against them at once, then runs "
+            "relative mode and pytest-benchmark's two runs in a shuffled order. Stored gates "
+            "took 9.2, 10.5, 11.0, 14.0 and 19.9 s, pytest-benchmark's head run 10.1-10.9 s: "
+            "the two slow rounds were noisy (their recordings took 16.7 and 17.7 s against "
+            "11-12 s), their tests going to 8 processes, and in the 19.9 s one "
+            "face_detection_full_range_sparse read a confirmed REGRESSION of +16.2% while the "
+            "host's reading in its processes said +4.4% (the tiny reference workload does not "
+            "move as far as a memory-heavy model under a neighbour's load), mnv2 BUSY.\n\n",
+        ),
+        (
+            "relative_gate.py",
+            "relative_gate_inproc.json",
+            "Relative mode and stored baselines, the host's reading in the test's processes "
+            "(11 real models, 2 quiet rounds)",
+            "pytest-edgetpu as of commit 6f7d468. Stored gates took 7.8 and 15.7 s (the second "
+            "right after a recording that took 14.8 s, four of its tests going to 5-8 "
+            "processes), pytest-benchmark's head run 10.3-10.9 s.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_three.json",
             "Relative mode and stored baselines with three instances a process, beside the "
             "plugin of the session's start (11 real models, 1 quiet round)",
