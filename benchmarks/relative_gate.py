@@ -24,7 +24,8 @@ slowdowns worth measuring there), in a shuffled order:
   ``--benchmark-compare-fail=median:5%``.
 
 On the quiet host each round also times a stored-baseline gate of the same suite (``pytest
---edgetpu`` against baselines recorded at the round's start), for the cost of relative mode.
+--edgetpu`` against baselines recorded at the round's start), for the cost of relative mode;
+with ``--stored-too`` each change is also gated against those baselines, in every condition.
 
     .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 \\
         --out benchmarks/results/relative_gate.json
@@ -383,6 +384,8 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                             functools.partial(ours_run, mine, models, loops, "relative"),
                             functools.partial(theirs_job, other, models, loops),
                         ]
+                        if args.stored_too:
+                            tools.append(functools.partial(ours_run, mine, models, loops, "stored"))
                         if earlier:
                             tools.append(
                                 functools.partial(
@@ -417,23 +420,30 @@ def report(data: dict[str, Any]) -> str:
     relative = [r for r in runs if r["tool"] == "pytest-edgetpu" and r["mode"] == "relative"]
     theirs = [r for r in runs if r["tool"] == "pytest-benchmark"]
     earlier = sorted({r["tool"] for r in runs if r["tool"].startswith("pytest-edgetpu@")})
+    # Stored gates of a change, or in a condition other than quiet: --stored-too.
+    stored_too = any(
+        r["mode"] == "stored" and (r["slowdown"] or r["condition"] != "quiet") for r in runs
+    )
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}; {len(data['models'])} "
         f"models; command: `{data['command']}`",
         "",
         "| condition | change | pytest-edgetpu --edgetpu-against flagged | "
         + "".join(f"{tool} flagged | " for tool in earlier)
+        + ("pytest-edgetpu stored flagged (BUSY) | " if stored_too else "")
         + "pytest-benchmark same job, median:5% flagged | realized (pytest-edgetpu's measured "
         "change, median) |",
-        "|---|---|---|---|---|" + "---|" * len(earlier),
+        "|---|---|---|---|---|" + "---|" * (len(earlier) + stored_too),
     ]
 
-    def flagged(tool: str, condition: str, slowdown: float) -> tuple[int, int, list[float]]:
+    def flagged(
+        tool: str, condition: str, slowdown: float, mode: str = "relative"
+    ) -> tuple[int, int, list[float]]:
         hits = count = 0
         changes = []
         for r in runs:
             if (r["tool"], r["mode"], r["condition"], r["slowdown"]) == (
-                tool, "relative", condition, slowdown
+                tool, mode, condition, slowdown
             ):  # fmt: skip
                 for test in r["tests"].values():
                     count += 1
@@ -461,8 +471,18 @@ def report(data: dict[str, Any]) -> str:
                         their_hits += test["head_median"] > test["base_median"] * 1.05
             change = "A/A" if slowdown == 0 else f"+{slowdown:.0%}"
             realized = f"{statistics.median(changes):+.1%}" if changes else "n/a"
+            stored = ""
+            if stored_too:
+                stored_hits, stored_n, _ = flagged("pytest-edgetpu", condition, slowdown, "stored")
+                busy = sum(
+                    test["status"] == "BUSY"
+                    for r in runs
+                    if (r["mode"], r["condition"], r["slowdown"]) == ("stored", condition, slowdown)
+                    for test in r["tests"].values()
+                )
+                stored = f"{wilson(stored_hits, stored_n)} ({busy}) | "
             lines.append(
-                f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | {before}"
+                f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | {before}{stored}"
                 f"{wilson(their_hits, their_n)} | {realized} |"
             )
 
@@ -524,6 +544,12 @@ def main() -> None:
         default=list(CELLS),
         metavar="LIST",
         help=f"the conditions to measure, comma-separated (default: {','.join(CELLS)})",
+    )
+    parser.add_argument(
+        "--stored-too",
+        action="store_true",
+        help="also gate each change against the round's stored baselines (recorded quiet at "
+        "its start), in every condition",
     )
     parser.add_argument(
         "--changes",
