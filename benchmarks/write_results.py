@@ -131,6 +131,19 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_stored.json",
+            "Stored baselines beside relative mode on the 11 real models, quiet and beside 2 "
+            "memory-streaming neighbours (2 rounds)",
+            "pytest-edgetpu as of commit f2b1a11 (--stored-too: each change is also gated "
+            "against stored baselines recorded quiet at the round's start). Beside the "
+            "neighbours the stored gate read BUSY where the benchmark thread waited for a CPU "
+            "(13-37% of its timed loops) or the host's reading explained the change, and "
+            "REGRESSION where neither did: on unchanged code face_detection_full_range_sparse "
+            "+13.1% with the reading +6.4%; relative mode, measuring both sides beside the same "
+            "neighbours, read none and caught every +10%.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_cost.json",
             "What each way to gate costs on the 11 real models (5 quiet rounds, A/A)",
             "pytest-edgetpu as of commit 78addad (the host's reading in the test's processes). "
