@@ -412,6 +412,15 @@ def main() -> None:
         ),
         (
             "process_stored.py",
+            "process_stored_inproc.json",
+            "Stored baselines with the host's reading in the test's own processes (6 small "
+            "callables, 5 microsecond models, 17 rounds quiet and 17 beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit 34991ee; each round records in a new pytest run (the "
+            "host's reading timed in each of the test's processes) and gates in another, both "
+            "in the round's condition.\n\n",
+        ),
+        (
+            "process_stored.py",
             "process_stored_three.json",
             "Stored baselines in fresh processes with three instances a process, helpers that "
             "leave the models to the session's probe (6 small callables, 5 microsecond models, "
