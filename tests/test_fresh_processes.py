@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from doubles import FakeClock
 
-from pytest_edgetpu.core.errors import BaselineError
+from pytest_edgetpu.core.errors import BaselineError, HostReadingError
 from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.device.runtime import load_runtime
 from pytest_edgetpu.device.selection import Device
@@ -158,6 +158,25 @@ def test_each_process_times_the_host_s_reference_right_after_its_own_instances()
     assert measured.reference_values == pytest.approx([v / 1000 for v in reference_us])
     # The reference's instances are not the measurement's.
     assert len(measured.instances) == 3 * FEWEST_PROCESSES
+
+
+def test_a_reference_that_fails_in_a_process_leaves_the_measurement_without_a_reading() -> None:
+    started: list[int] = []
+
+    def reference(index: int) -> StartSide:
+        def start() -> LiveInstance:
+            raise HostReadingError("the host's reference workload failed in a helper of t")
+
+        return start
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.0, precision=0.01)
+    measured = measure_processes(
+        processes_reading(STEADY_GATE, started), settings, FakeClock(1_000_000), None, reference
+    )
+    # The test's own processes are measured as without a reading.
+    assert started == list(range(FEWEST_PROCESSES))
+    assert measured.reference_values == ()
+    assert measured.no_reference == "the host's reference workload failed in a helper of t"
 
 
 def test_without_a_baseline_processes_are_added_until_their_median_is_known() -> None:
@@ -389,6 +408,39 @@ def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
         )
         for note in here["notes"]
     ), here["notes"]
+
+
+BREAKS_THE_REFERENCE_IN_HELPERS = """
+import os
+
+if os.environ.get("PYTEST_EDGETPU_SERVE") is not None:  # a helper: the reference's process dies
+    import pytest_edgetpu.relative.serving as serving
+
+    serving.reference_instance = lambda: os._exit(3)
+"""
+
+
+def test_a_reference_that_fails_in_the_test_s_processes_is_said_not_blamed_on_the_test(
+    project: pytest.Pytester, short_ini: str
+) -> None:
+    project.makeini(short_ini)
+    project.makeconftest(BREAKS_THE_REFERENCE_IN_HELPERS)
+    project.makepyfile(
+        test_sum="def test_sum(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
+    )
+    recorded = project.runpytest(
+        "--edgetpu-update-baselines", "-p", "no:randomly", "--edgetpu-json=out.json"
+    )
+    recorded.assert_outcomes(passed=1)
+    (result,) = json.loads((project.path / "out.json").read_text())["results"]
+    # Still measured in fresh processes (the test ran there as here), the reading's failure
+    # in a note of its own; the entry's reading then taken in processes of its own.
+    assert FEWEST_PROCESSES <= result["baseline_entry"]["processes"] <= MOST_PROCESSES
+    assert result["notes"] == [
+        "the host's reference workload failed in a helper of test_sum.py::test_sum (its "
+        "process ended with exit status 3)"
+    ]
+    assert result["baseline_entry"]["host_reference"]["kernel"] == kernel_name()
 
 
 def test_processes_one_records_in_this_process_and_never_compares_with_fresh_ones(

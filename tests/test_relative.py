@@ -145,7 +145,9 @@ class ShortAnsweringHelper:
         self.closed = False
         self.commands: list[dict[str, object]] = []
 
-    def measure(self, test: object, command: dict[str, object]) -> InstanceSamples:
+    def measure(
+        self, test: object, command: dict[str, object], *, reference: bool = False
+    ) -> InstanceSamples:
         self.commands.append(command)
         runs = command.get("block")
         taken = (1_000,) * (int(runs) - 1) if isinstance(runs, int) else ()

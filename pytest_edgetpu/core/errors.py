@@ -102,6 +102,11 @@ class RevisionError(EdgeTpuError):
     mode's machinery (the checkout, a helper) fails at it."""
 
 
+class HostReadingError(EdgeTpuError):
+    """The host's reference workload failed where the test was measured (the state the test
+    left broke it): the measurement stands without the host's reading."""
+
+
 class FailedAtRevisionError(EdgeTpuError):
     """The test's own code at the revision failed while its side was measured (it raised, or
     ended its process): the benchmark is not compared, as when the test fails there before.

@@ -142,10 +142,13 @@ class BenchResult:
     @property
     def notes(self) -> tuple[str, ...]:
         """What a reader of the report must know about this result: a partly mapped model,
-        a throttled chip, a callable measured in this process instead of fresh ones."""
+        a throttled chip, a callable measured in this process instead of fresh ones, a host
+        reading its processes could not take."""
+        no_reference = self.measurement.no_reference if self.measurement is not None else None
         notes = (
             mapping_note(self.model) if self.model is not None else None,
             self.thermal.note if self.thermal is not None else None,
             self.not_in_processes,
+            no_reference,
         )
         return tuple(note for note in notes if note)

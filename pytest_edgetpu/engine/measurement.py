@@ -72,6 +72,8 @@ class Measurement:
     #: Where the host's reference workload was timed in those processes too, its figure in
     #: each, in the same order (:mod:`pytest_edgetpu.engine.host_reference`).
     reference_values: tuple[float, ...] = ()
+    #: Why a process could not time the reference workload, where one could not.
+    no_reference: str | None = None
 
     @functools.cached_property
     def summary(self) -> Summary:

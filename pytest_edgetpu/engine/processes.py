@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
+from ..core.errors import HostReadingError
 from ..core.stats import compared_values
 from .host_reference import REFERENCE_SETTINGS
 from .measurement import EarlyStop, Measurement, MeasureSettings
@@ -149,25 +150,35 @@ def measure_processes(
     With ``reference`` (``reference(i)`` starts the host's reference workload in process ``i``),
     each process then times that workload too, right after its own instances
     (:data:`~pytest_edgetpu.engine.host_reference.REFERENCE_SETTINGS`, outside the budget): the
-    measurement's ``reference_values``."""
+    measurement's ``reference_values``, none once a process could not time it
+    (:class:`~pytest_edgetpu.core.errors.HostReadingError`)."""
     __tracebackhide__ = True
     within = _within(settings, FEWEST_PROCESSES)
     measured: list[Measurement] = []
     values: list[float] = []
     references: list[float] = []
+    no_reference = None
     while True:
         index = len(measured)
         one = measure_live(start_process(index), within, clock, shortest_span=0.0)
         measured.append(one)
         values.append(statistics.median(one.instance_values))
         if reference is not None:
-            timed = measure_live(reference(index), REFERENCE_SETTINGS, clock, shortest_span=0.0)
-            references.append(statistics.median(timed.instance_values))
+            try:
+                timed = measure_live(reference(index), REFERENCE_SETTINGS, clock, shortest_span=0.0)
+            except HostReadingError as error:
+                # Measured without the host's reading, as where none was recorded: the
+                # verdict stands as measured.
+                reference, references, no_reference = None, [], str(error)
+            else:
+                references.append(statistics.median(timed.instance_values))
         elapsed_s = sum(process.elapsed_s for process in measured)
         reason = _processes_stop_reason(values, settings, elapsed_s, early)
         if reason:
             return replace(
-                _processes(measured, values, elapsed_s, reason), reference_values=tuple(references)
+                _processes(measured, values, elapsed_s, reason),
+                reference_values=tuple(references),
+                no_reference=no_reference,
             )
 
 

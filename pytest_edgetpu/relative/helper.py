@@ -31,7 +31,7 @@ import sys
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final
 
-from ..core.errors import FailedAtRevisionError, RevisionError, exit_words
+from ..core.errors import FailedAtRevisionError, HostReadingError, RevisionError, exit_words
 from ..core.fields import Fields
 from ..core.limits import MAX_DURATION_MS
 from ..engine.host_reference import REFERENCE_SETTINGS
@@ -206,7 +206,11 @@ class RevisionHelper:
                 send(self._commands, {"done": True})
         self._serving = None
 
-    def measure(self, test: RevisionTest, command: JsonObject) -> InstanceSamples:
+    def measure(
+        self, test: RevisionTest, command: JsonObject, *, reference: bool = False
+    ) -> InstanceSamples:
+        """The samples of the instance ``command`` starts or times: of one of the test's
+        calls, or with ``reference`` of the host's reference workload."""
         if self._serving is not test or self._commands is None:
             raise RevisionError(f"{test.node_id}: the helper at the revision has moved on")
         with contextlib.suppress(BrokenPipeError, ValueError):
@@ -215,6 +219,10 @@ class RevisionHelper:
         failed = answer.get("failed") if answer is not None else None
         if isinstance(failed, str):
             self._serving = None
+            if reference:
+                raise HostReadingError(
+                    f"the host's reference workload failed in a helper of {test.node_id} ({failed})"
+                )
             raise FailedAtRevisionError(
                 f"the test fails while measured in its helper for {self.revision} ({failed})"
             )
@@ -311,14 +319,15 @@ class RevisionTest:
         """Starts instances of call ``call`` at the revision, each alive in the helper until
         the next one starts."""
 
-        return self._side({"call": call}, settings)
+        return self._side({"call": call}, settings, reference=False)
 
     def reference_side(self) -> StartSide:
         """Starts instances of the host's reference workload in the helper, after the test's
-        body, as its calls' are (:mod:`pytest_edgetpu.engine.host_reference`)."""
-        return self._side({"reference": True}, REFERENCE_SETTINGS)
+        body, as its calls' are (:mod:`pytest_edgetpu.engine.host_reference`); one that fails
+        there is a :class:`HostReadingError`."""
+        return self._side({"reference": True}, REFERENCE_SETTINGS, reference=True)
 
-    def _side(self, what: JsonObject, settings: MeasureSettings) -> StartSide:
+    def _side(self, what: JsonObject, settings: MeasureSettings, *, reference: bool) -> StartSide:
         def start() -> LiveInstance:
             command: JsonObject = {
                 **what,
@@ -326,7 +335,8 @@ class RevisionTest:
                 # Both sides of a pair on the cores this thread measures on.
                 "cores": _this_threads_cores(),
             }
-            return _HelperInstance(self, self.helper.measure(self, command))
+            started = self.helper.measure(self, command, reference=reference)
+            return _HelperInstance(self, started, reference)
 
         return start
 
@@ -335,9 +345,10 @@ class _HelperInstance:
     """This process's handle on the instance the helper keeps alive: each block is a command,
     each answer the instance's samples so far."""
 
-    def __init__(self, test: RevisionTest, started: InstanceSamples) -> None:
+    def __init__(self, test: RevisionTest, started: InstanceSamples, reference: bool) -> None:
         self._test = test
         self._latest = started
+        self._reference = reference
 
     @property
     def first_ns(self) -> int:
@@ -349,7 +360,7 @@ class _HelperInstance:
 
     def block(self, runs: int) -> None:
         before = len(self._latest.samples_ns)
-        latest = self._test.helper.measure(self._test, {"block": runs})
+        latest = self._test.helper.measure(self._test, {"block": runs}, reference=self._reference)
         if len(latest.samples_ns) != before + runs:
             self._test.helper.close()
             raise RevisionError(
