@@ -10,7 +10,8 @@ tenth: linear ones by 1.1, the quadratic NMS by its square root, the cubic produ
 root), runs: pytest-benchmark as a pull request's job (the base saved, the head compared,
 ``median:5%``); ``pytest --edgetpu --edgetpu-against=HEAD`` with the plugin as it was before
 (``--before REV``, imported from a worktree of that revision) and as it is now; and ``pytest
---edgetpu`` against the stored baselines, twice: as recorded (the host's reading timed in the
+--edgetpu`` against the stored baselines, with the plugin as it was before too, and twice
+now: as recorded (the host's reading timed in the
 test's own processes) and against a copy whose entries hold a reading taken in processes of its
 own just after the recording ("stored, bare reading": the figures the same, only where the
 host's reading is taken differs). Per tool: REGRESSION per test-run on unchanged code, on the
@@ -186,6 +187,8 @@ def one_round(folder: Path, before: str, scale: float) -> dict[str, dict[str, ob
     if before != "none":
         runs["relative before"] = ours(folder, before, "--edgetpu-against=HEAD")
     runs["relative now"] = ours(folder, None, "--edgetpu-against=HEAD")
+    if before != "none":
+        runs["stored before"] = ours(folder, before)
     runs["stored now"] = ours(folder, None)
     runs["stored, bare reading"] = ours(folder, None, f"--edgetpu-baseline-dir={BARE_BASELINES}")
     return runs
