@@ -455,6 +455,21 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_settle.json",
+            "Small callables, a stored gate that stops once no slowdown can count, beside the "
+            "plugin before it; a host that drifted slower half-way (12 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit 0b679b5 ('stored now', 'relative now') against "
+            "4ed012a ('stored before', 'relative before'). From the 8th round on the host ran "
+            "slower than at the recording: every stored gate of those rounds read some tests "
+            "BUSY (the host's reading in the test's processes explained them) and none "
+            "REGRESSION, while the twin whose readings were taken in processes of their own read "
+            "5 false REGRESSIONs; those gates took 6.5-8.4 s (a confirmation each) against "
+            "2.2-4.0 s before the drift. Per round the two stored gates took alike (paired "
+            "ratio about 1.0): on this host the unchanged callables' interval rarely straddled "
+            "the speedup's counting point.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_inproc_final.json",
             "Small callables, the host's reading in the test's processes, a host faster than at "
             "the recording (12 + 2 quiet rounds)",
