@@ -79,7 +79,7 @@ class BenchCall:
         recorded in one and gated in another read +30%, ``benchmarks/process_stored.py``), so
         both sides count processes."""
         __tracebackhide__ = True
-        fresh = self._fresh_processes(confirming)
+        fresh = self._fresh_processes()
         if fresh is not None:
             early = self._early_stop(paired=False, confirming=confirming, in_processes=True)
             try:
@@ -94,7 +94,7 @@ class BenchCall:
             return replace(alone, not_in_processes=why)
         return self._timed(None, self._early_stop(paired=False, confirming=confirming))
 
-    def _fresh_processes(self, confirming: bool) -> FreshProcess | None:
+    def _fresh_processes(self) -> FreshProcess | None:
         """Fresh processes for the call, where a second process can open its device (an Edge
         TPU, an external delegate's accelerator or a GPU is open in one process at a time)
         and the run did not ask for this one (``--edgetpu-processes=one``), timing the host's
@@ -105,7 +105,7 @@ class BenchCall:
             or not self.run.settings.fresh_processes
         ):
             return None
-        reference = self.run.gate.reads_host_in_processes(self.key, confirming=confirming)
+        reference = self.run.gate.reads_host_in_processes(self.key)
         return self.run.fresh.call(self.node_id, self.call, reference=reference)
 
     def instances(self) -> StartInstance:

@@ -583,6 +583,15 @@ def test_noise_note_absent_when_the_interval_is_tight() -> None:
     assert "finer than this measurement" not in verdict.message
 
 
+def test_noise_note_absent_when_the_interval_rules_a_slowdown_out() -> None:
+    # The interval -30..-5%: wider than the threshold, but no slowdown could hide in it.
+    verdict = compare(found(make_entry((1.0, 1.0))), make_current((0.7, 0.95)), POLICY)
+    assert verdict.change is not None
+    assert verdict.change.resolution > POLICY.threshold
+    assert verdict.change.high < POLICY.threshold * COUNTS_FROM
+    assert verdict.noise_note == ""
+
+
 def test_noise_note_follows_the_threshold() -> None:
     entry, current = make_entry((1.0, 1.0)), make_current((1.0, 1.3))
     assert compare(found(entry), current, Policy(threshold=0.14)).noise_note != ""

@@ -404,8 +404,10 @@ def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
         assert result["verdict"]["status"] in ("PASS", "IMPROVED")
         assert len(result["instance_values_ms"]) >= FEWEST_PROCESSES
         assert "fresh processes, measured now in" in result["verdict"]["message"]
-        # No slowdown suspected: no reading of the host taken.
-        assert "host_reference" not in result["baseline_entry"]
+        # The host read in the gate's own processes, one value each, as it was recorded.
+        reading = result["baseline_entry"]["host_reference"]
+        assert reading["kernel"] == kernel_name(in_test_processes=True)
+        assert len(reading["values_ms"]) == len(result["instance_values_ms"])
     here = results["test_small.py::test_here_only"]
     assert any(
         note.startswith(

@@ -126,15 +126,18 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     )
 
     def gate(
-        host_factor: float, kernel: str = reading["kernel"]
+        host_factor: float, kernel: str = reading["kernel"], test_factor: float = 0.5
     ) -> tuple[pytest.RunResult, dict[str, object]]:
-        # The test ran half as long when it was recorded, and the host ran its reference
-        # workload ``host_factor`` times as long as it does now (a quarter: the host reads
-        # four times as slow now, far more than the test, whatever this host's noise).
+        # The test ran ``test_factor`` times as long when it was recorded (half by default),
+        # and the host ran its reference workload ``host_factor`` times as long as it does now
+        # (a quarter: the host reads four times as slow now, far more than the test, whatever
+        # this host's noise).
         document = copy.deepcopy(recorded)
         entry = document["entries"]["test_small.py::test_sum"]
-        entry["instance_values_ms"] = [v / 2 for v in entry["instance_values_ms"]]
-        entry["summary_ms"] = {k: v if k == "n" else v / 2 for k, v in entry["summary_ms"].items()}
+        entry["instance_values_ms"] = [v * test_factor for v in entry["instance_values_ms"]]
+        entry["summary_ms"] = {
+            k: v if k == "n" else v * test_factor for k, v in entry["summary_ms"].items()
+        }
         entry["host_reference"]["values_ms"] = [v * host_factor for v in reading["values_ms"]]
         entry["host_reference"]["kernel"] = kernel
         path.write_text(json.dumps(document))
@@ -177,6 +180,20 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     # were taken in the test's processes); in the test's processes, not where it has none.
     _, verdict = gate(host_factor=0.25, kernel=kernel_name(in_test_processes=not in_test_processes))
     assert verdict["status"] == other_way
+    # The host four times as fast as while recording, the test a third faster (far beyond
+    # any process's offset, so never a slowdown here): a slowdown could hide behind the host's
+    # speed-up, and a gate whose processes read the host says how large (one measured in this
+    # process takes no reading where nothing is suspected).
+    passed, verdict = gate(host_factor=4.0, test_factor=1.5)
+    passed.assert_outcomes(passed=1)
+    assert verdict["status"] in ("PASS", "IMPROVED")
+    hides = re.search(
+        r"the host ran \d+\.\d% faster than while recording \(95% CI [^)]*; " + where + r"\): a "
+        r"slowdown of up to \+\d+\.\d% reads as less than \+4\.0% here, and beyond the host's "
+        r"speed-up the change is \+\d+\.\d% \(95% CI [^)]*\); gate with --edgetpu-against",
+        str(verdict["message"]),
+    )
+    assert (hides is not None) is in_test_processes, verdict["message"]
 
 
 class ProfileStation:
@@ -187,16 +204,16 @@ class ProfileStation:
 
 
 @pytest.mark.parametrize(
-    ("update", "confirming", "recorded_in_test_processes", "reads"),
+    ("update", "key", "recorded_in_test_processes", "reads"),
     [
-        (True, False, False, True),  # an update records the reading
-        (False, False, True, False),  # a first measurement: nothing suspected yet
-        (False, True, True, True),  # confirming against an entry that recorded one so
-        (False, True, False, False),  # that entry's reading was taken in its own processes
+        (True, "t.py::test_a", False, True),  # an update records the reading
+        (False, "t.py::test_a", True, True),  # a gate against an entry that recorded one so
+        (False, "t.py::test_a", False, False),  # that entry's reading was taken in its own
+        (False, "t.py::test_new", True, False),  # no entry: nothing to compare a reading with
     ],
 )
 def test_the_test_s_processes_time_the_reference_only_where_a_verdict_can_use_it(
-    tmp_path: Path, update: bool, confirming: bool, recorded_in_test_processes: bool, reads: bool
+    tmp_path: Path, update: bool, key: str, recorded_in_test_processes: bool, reads: bool
 ) -> None:
     profile = cpu_profile()
     reading = HostReading(kernel_name(in_test_processes=recorded_in_test_processes), (0.03, 0.03))
@@ -210,7 +227,7 @@ def test_the_test_s_processes_time_the_reference_only_where_a_verdict_can_use_it
         display=lambda path: path,
         host=HostReference(measure=lambda: None),
     )
-    assert gate.reads_host_in_processes("t.py::test_a", confirming=confirming) is reads
+    assert gate.reads_host_in_processes(key) is reads
     # Where the device is not the host's CPU, never.
     gate.host = None
-    assert not gate.reads_host_in_processes("t.py::test_a", confirming=confirming)
+    assert not gate.reads_host_in_processes(key)

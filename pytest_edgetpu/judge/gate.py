@@ -163,16 +163,15 @@ class Gate:
             return None
         return EarlyStop(rule, entry.instance_values_ms, confirming)
 
-    def reads_host_in_processes(self, key: str, *, confirming: bool) -> bool:
+    def reads_host_in_processes(self, key: str) -> bool:
         """Whether the fresh processes measuring ``key`` time the host's reference workload
-        too: in an update run, which records it, and in the confirmation of a slowdown
-        suspected against an entry that recorded it so (about 20 ms a process)."""
+        too (about 20 ms a process): in an update run, which records it, and in a gate against
+        an entry that recorded it so, where it tells a slower host from slower code and says
+        how much of a slowdown a faster host may hide."""
         if self.host is None:
             return False
         if self.update:
             return True
-        if not confirming:
-            return False
         entry = self.store.lookup(key, self.station.profile).entry
         recorded = entry.host_reference if entry is not None else None
         return recorded is not None and recorded.kernel == kernel_name(in_test_processes=True)
@@ -181,13 +180,21 @@ class Gate:
         self, result: BenchResult, lookup: Lookup | None, policy: Policy
     ) -> tuple[Verdict, HostReading | None]:
         """The measurement's verdict before confirmation, and the host's reading it was judged
-        beside: a slowdown suspected against a stored entry that recorded the host's speed is
-        judged again beside the host's speed now (None: no reading was needed or taken)."""
+        beside: against a stored entry that recorded the host's speed, beside the reading the
+        measurement's processes took as it was recorded; a slowdown suspected without one is
+        judged again beside one taken now (None: no reading was needed or taken)."""
         current = self._current(result)
-        verdict = first_verdict(current, result.against, lookup, policy)
         recorded = lookup.entry.host_reference if lookup and lookup.entry else None
         if (
             recorded is not None
+            and result.host_reading is not None
+            and result.host_reading.kernel == recorded.kernel
+        ):
+            current = replace(current, host_reference=result.host_reading)
+        verdict = first_verdict(current, result.against, lookup, policy)
+        if (
+            recorded is not None
+            and current.host_reference is None
             and verdict.status in (Status.REGRESSION, Status.UNSTABLE)
             and result.against is None
         ):
