@@ -286,8 +286,7 @@ def host_hides(
 def _beside_host(
     change: Shift, policy: Policy, then: HostReading | None, now: HostReading | None
 ) -> tuple[Shift, Shift, str] | None:
-    """The host's change since the recording, ``change`` beyond it (divided by it), and the
-    reading's words; None where the two readings cannot be compared."""
+    """The host's change since the recording, ``change`` beyond it, the reading's words."""
     if then is None or now is None or then.kernel != now.kernel:
         return None
     host = shift(then.values_ms, now.values_ms, policy.confidence)
@@ -379,11 +378,9 @@ def settle_rule(policy: Policy, *, paired: bool = False, processes: bool = False
     the eighth instance on decided as the whole measurements did
     (``benchmarks/experiments/replay.py``). ``paired``: the values are interleaved pairs', judged
     as :func:`compare_against` does; ``processes``: each side's values are processes', all of
-    them compared, and an interval wholly below the counting point is settled too: a stored
-    baseline is a figure from another moment of the host, a host now a few percent faster puts
-    unchanged code's interval across the speedup's counting point, and the processes that
-    would follow (each a helper's instances, up to twice the fewest) could tell only ``PASS``
-    from ``IMPROVED``, neither of which fails."""
+    them compared, and an interval wholly below the counting point is settled too: a host now
+    a few percent faster than at the recording puts unchanged code's interval across the
+    speedup's, and more processes could tell only ``PASS`` from ``IMPROVED``."""
     counted = policy.threshold * COUNTS_FROM
 
     def settled(baseline_ms: Sequence[float], current_ms: Sequence[float]) -> Settled | None:

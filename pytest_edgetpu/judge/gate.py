@@ -198,18 +198,16 @@ class Gate:
             and verdict.status in (Status.REGRESSION, Status.UNSTABLE)
             and result.against is None
         ):
-            now = self._reading_like(recorded, result)
+            now = self._reading_of_its_own(recorded)
             if now is not None:
                 current = replace(current, host_reference=now)
                 verdict = first_verdict(current, result.against, lookup, policy)
         return verdict, current.host_reference
 
-    def _reading_like(self, recorded: HostReading, result: BenchResult) -> HostReading | None:
-        """The host's reading now, taken as ``recorded`` was: the one the measurement took in
-        its processes, or one in fresh interpreters of its own; None where none is taken that
-        way (a reading of another workload, Python or place is never compared)."""
-        if result.host_reading is not None and result.host_reading.kernel == recorded.kernel:
-            return result.host_reading
+    def _reading_of_its_own(self, recorded: HostReading) -> HostReading | None:
+        """The host's reading now in fresh interpreters of its own, where ``recorded`` was
+        taken so; None elsewhere (a reading of another workload, Python or place is never
+        compared)."""
         if self.host is not None and recorded.kernel == kernel_name():
             return self.host.reading()
         return None
