@@ -47,14 +47,18 @@ def test_a_figure_fails_beyond_its_share_plus_the_slack() -> None:
     policy = MemoryPolicy(relative=0.10, absolute_kib=64)
     baseline = dict.fromkeys(MEMORY_PHASES, 1000.0)
     assert not compare_memory(baseline, use(allocate_anon=1164), policy).failed  # 100 + 64
-    grown = compare_memory(baseline, use(allocate_anon=1300, peak_rss=1165), policy)
-    assert grown.regressed == ("allocate_anon", "peak_rss")
+    grown = compare_memory(baseline, use(allocate_anon=1300, invoke_anon=1165), policy)
+    assert grown.regressed == ("allocate_anon", "invoke_anon")
     assert grown.message == (
         "MEMORY allocate_anon (private memory added by allocate_tensors) 1,000 KiB -> 1,300 "
-        "KiB (+300 KiB, +30.0%; spread over 3 processes 4 KiB); peak_rss (peak resident "
-        "memory) 1,000 KiB -> 1,165 KiB (+165 KiB, +16.5%; spread over 3 processes 4 KiB); "
-        "tolerance 10% + 64 KiB"
+        "KiB (+300 KiB, +30.0%; spread over 3 processes 4 KiB); invoke_anon (private memory "
+        "added by the first inferences) 1,000 KiB -> 1,165 KiB (+165 KiB, +16.5%; spread over 3 "
+        "processes 4 KiB); tolerance 10% + 64 KiB"
     )
+    # Resident figures count the file pages a phase maps, which move with the page cache
+    # (a fresh clone's example models: load_rss 4,792 -> 10,784 KiB): reported, not judged.
+    resident = use(load_rss=10784, allocate_rss=5000, invoke_rss=5000, peak_rss=17332)
+    assert not compare_memory(baseline, resident, policy).failed
     # A tiny figure moves by pages: the slack keeps it from failing on a few of them.
     assert not compare_memory({"invoke_anon": 4.0}, use(invoke_anon=60.0), policy).failed
     # Less memory never fails, and a phase the baseline lacks is not judged.
@@ -257,9 +261,8 @@ def test_a_real_model_swapped_for_a_bigger_one_fails_on_memory(
     outcome.assert_outcomes(failed=1)
     outcome.stdout.fnmatch_lines(["*MEMORY *allocate_anon (private memory added by *"])
     result = json.loads((project.path / "r.json").read_text())["results"][0]
-    # Its arena is twice the size (1.2 -> 2.5 MiB); its peak, which the runtime's own pages
-    # dominate, moves by 10-15%, on either side of the tolerance.
-    assert {"allocate_anon", "allocate_rss"} <= set(result["memory_verdict"]["regressed"])
+    # Its arena is twice the size (1.2 -> 2.5 MiB).
+    assert "allocate_anon" in result["memory_verdict"]["regressed"]
     assert "1 grew in memory" in (project.path / "r.md").read_text()
 
 
