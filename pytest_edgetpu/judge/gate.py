@@ -98,7 +98,7 @@ class Gate:
         if result.against is None:
             found = self.store.lookup(pending.key, profile)
             lookup = replace(found, path=self.display(found.path))
-        verdict, host = self._verdict(result, lookup, policy)
+        verdict, host = self._verdict(result, lookup, policy, confirmable=not self.update)
         if verdict.status is Status.REGRESSION and not self.update:
             result = pending.remeasure()
             second, host = self._verdict(result, lookup, policy)
@@ -177,27 +177,30 @@ class Gate:
         return recorded is not None and recorded.kernel == kernel_name(in_test_processes=True)
 
     def _verdict(
-        self, result: BenchResult, lookup: Lookup | None, policy: Policy
+        self,
+        result: BenchResult,
+        lookup: Lookup | None,
+        policy: Policy,
+        *,
+        confirmable: bool = False,
     ) -> tuple[Verdict, HostReading | None]:
         """The measurement's verdict before confirmation, and the host's reading it was judged
-        beside: against a stored entry that recorded the host's speed, beside the reading the
-        measurement's processes took as it was recorded; a slowdown suspected without one is
-        judged again beside one taken now (None: no reading was needed or taken)."""
+        beside (None: no reading was needed or taken). Against a stored entry that recorded the
+        host's speed: beside the reading the measurement's processes took as it was recorded,
+        except a ``confirmable`` regression, which a second measurement, with a reading of its
+        own, confirms or not (a slower host that has passed by then is not ``BUSY``); a
+        slowdown suspected without one is judged again beside one taken now."""
         current = self._current(result)
-        recorded = lookup.entry.host_reference if lookup and lookup.entry else None
-        if (
-            recorded is not None
-            and result.host_reading is not None
-            and result.host_reading.kernel == recorded.kernel
-        ):
-            current = replace(current, host_reference=result.host_reading)
         verdict = first_verdict(current, result.against, lookup, policy)
-        if (
-            recorded is not None
-            and current.host_reference is None
-            and verdict.status in (Status.REGRESSION, Status.UNSTABLE)
-            and result.against is None
-        ):
+        recorded = lookup.entry.host_reference if lookup and lookup.entry else None
+        if recorded is None or result.against is not None:
+            return verdict, None
+        if result.host_reading is not None and result.host_reading.kernel == recorded.kernel:
+            if confirmable and verdict.status is Status.REGRESSION:
+                return verdict, None
+            current = replace(current, host_reference=result.host_reading)
+            return first_verdict(current, result.against, lookup, policy), result.host_reading
+        if verdict.status in (Status.REGRESSION, Status.UNSTABLE):
             now = self._reading_of_its_own(recorded)
             if now is not None:
                 current = replace(current, host_reference=now)
