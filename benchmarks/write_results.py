@@ -412,6 +412,27 @@ def main() -> None:
         ),
         (
             "process_stored.py",
+            "process_stored_confirm.json",
+            "Stored baselines, the host read in every gate's processes, a suspected regression "
+            "measured again before the reading judges it (6 small callables, 5 microsecond "
+            "models, 10 rounds quiet and 10 beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit 84e3bd8. 1 BUSY quiet and 6 beside the neighbours, "
+            "against 7 and 10 the run before it (next section), which judged a first suspect "
+            "beside its reading at once.\n\n",
+        ),
+        (
+            "process_stored.py",
+            "process_stored_hides.json",
+            "Stored baselines, the host read in every gate's processes and a first suspect "
+            "judged beside it at once (6 small callables, 5 microsecond models, 10 rounds quiet "
+            "and 10 beside 2 memory neighbours)",
+            "pytest-edgetpu as of commit b86393c: no false REGRESSION, but 7 BUSY quiet (one "
+            "round: the six callables and the LSTM) and 10 beside the neighbours, where the "
+            "runs before it read 0-5: a slower moment of the host that a confirmation would "
+            "have outlasted. Hence 84e3bd8.\n\n",
+        ),
+        (
+            "process_stored.py",
             "process_stored_inproc.json",
             "Stored baselines with the host's reading in the test's own processes (6 small "
             "callables, 5 microsecond models, 17 rounds quiet and 17 beside 2 memory neighbours)",
