@@ -261,7 +261,7 @@ OPTIONS: Final = (
     ),
     Option(
         "memory_threshold",
-        "Smallest growth of a model's memory, in any phase, that fails its test, as a "
+        "Smallest growth of a model's private memory, in any phase, that fails its test, as a "
         "percentage of the baseline's figure (default: 10%); it must also exceed "
         "--edgetpu-memory-slack",
         "PCT",
@@ -271,8 +271,8 @@ OPTIONS: Final = (
     Option(
         "memory_slack",
         "Growth of a memory figure, in KiB, that never fails a test whatever its percentage "
-        "(default: 512: the interpreter's Python objects make resident figures move by a few "
-        "hundred KiB when anything else in the process changes)",
+        "(default: 512: private figures move by a few pages, and by tens of KiB when anything "
+        "else in the process changes)",
         "KIB",
         512,
         parse_memory_slack,
