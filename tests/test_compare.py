@@ -17,11 +17,11 @@ from pytest_edgetpu.judge.compare import (
     compare,
     confirm,
     decide,
-    host_explains,
     recordable,
     settle_rule,
     suspect_rule,
 )
+from pytest_edgetpu.judge.host_speed import host_explains, host_hides
 from pytest_edgetpu.judge.verdict import Current, Policy, Status, Verdict
 
 PATH = Path("baselines/cpu-x.json")
@@ -497,6 +497,25 @@ def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> N
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:
     current = replace(make_current(scaled(TIGHT, 1.07), value_ms=1.07), host_reference=host_now(2))
     assert compare(found(make_entry()), current, POLICY).status is Status.REGRESSION
+
+
+def test_an_improvement_the_hosts_own_speed_up_explains_passes() -> None:
+    # -6% on a host 6% faster: beyond the host's, nothing changed. IMPROVED would ask to record
+    # the host's fast moment as the baseline.
+    verdict = judged_beside_the_host(-0.06, host_now(0.94))
+    assert verdict.status is Status.PASS
+    assert verdict.reason.startswith("the host ran 6.0% faster than while recording (95% CI ")
+    assert "beyond the host's speed-up the change is +0.0%" in verdict.reason, verdict.reason
+    # Faster beyond the host's too: still IMPROVED, saying what the host's speed-up may hide.
+    faster = judged_beside_the_host(-0.15, host_now(0.94))
+    assert faster.status is Status.IMPROVED
+    assert "a slowdown of up to +10.6% reads as less than +4.0% here" in faster.reason
+    # A host as fast as while recording says nothing.
+    assert judged_beside_the_host(-0.06, host_now(1.0)).status is Status.IMPROVED
+    assert host_hides(Status.PASS, Shift(0.0, -0.01, 0.01, 0.95), POLICY, HOST_THEN, None) == (
+        False,
+        "",
+    )
 
 
 def test_an_unstable_slowdown_the_host_explains_is_busy() -> None:

@@ -177,8 +177,8 @@ def simulated_gate(
     confirmation), the plugin's own rule judging it with each reference as the host's."""
     from pytest_edgetpu.core.stats import shift
     from pytest_edgetpu.engine.host_reference import HostReading
-    from pytest_edgetpu.judge.compare import decide, host_explains
-    from pytest_edgetpu.judge.verdict import Policy, Status
+    from pytest_edgetpu.judge.host_speed import host_explains
+    from pytest_edgetpu.judge.verdict import Policy, Status, decide
 
     policy = Policy(threshold=0.05)
     sample = random.Random(0).sample(pairs, min(len(pairs), 1500))

@@ -28,10 +28,10 @@ from ..core.stats import (
     shift,
 )
 from ..engine.against import BaseSide, NotCompared
-from ..engine.host_reference import HostReading
 from ..engine.measurement import Settled, SettleRule, SuspectRule
 from .baselines import BaselineEntry, Lookup
-from .verdict import Current, Policy, Status, Verdict, format_interval
+from .host_speed import host_explains, host_hides
+from .verdict import COUNTS_FROM, Current, Policy, Status, Verdict, decide, format_interval
 
 __all__ = [
     "BISECT_SKIP",
@@ -41,21 +41,11 @@ __all__ = [
     "compare_against",
     "confirm",
     "decide",
-    "host_explains",
-    "host_hides",
     "recordable",
     "settle_rule",
     "suspect_rule",
     "why_incomparable",
 ]
-
-
-#: The share of the threshold from which a measured change counts. A slowdown of exactly the
-#: threshold measures on either side of it (on a shared 2-core host within about a percent, see
-#: ``benchmarks/RESULTS.md``), so counting only estimates beyond the threshold would catch it
-#: half the time; from four fifths on it is caught in at least 80% of runs, the usual power for a
-#: smallest effect worth detecting. Unchanged code still has to look significant twice to fail.
-COUNTS_FROM = 0.8
 
 
 #: How much more of its time the benchmark thread must have waited for a CPU than while the
@@ -119,7 +109,11 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             if explained:
                 status, reason, host_words = Status.BUSY, host_words, ""
     elif status in (Status.PASS, Status.IMPROVED):
-        host_words = host_hides(change, policy, entry.host_reference, current.host_reference)
+        sped_up, host_words = host_hides(
+            status, change, policy, entry.host_reference, current.host_reference
+        )
+        if sped_up:
+            status, reason = Status.PASS, ""
     if model_changed:
         old, new = entry.model_sha256 or "", current.model_sha256 or ""
         status, reason = _flag_model_change(
@@ -216,90 +210,6 @@ def _contention_explains(
     )
 
 
-def host_explains(
-    status: Status,
-    change: Shift,
-    policy: Policy,
-    then: HostReading | None,
-    now: HostReading | None,
-) -> tuple[bool, str]:
-    """Whether the host's own slowdown since the recording explains a suspected one, and what
-    the host's reading says ("" when none was compared): the reference workload
-    (:mod:`pytest_edgetpu.engine.host_reference`) ran significantly slower now than while
-    recording, and the change beyond the host's (the change divided by it) is no longer
-    ``status``, nor a regression. Only a slower host explains: a faster one would turn noise in
-    the reference into regressions. A reading that explains nothing is still named, so that a
-    regression says the host was not what slowed it.
-
-    On 16 minutes of rounds of a drifting 2-core VM (``benchmarks/experiments/host_reference.py``),
-    one stored comparison of unchanged small callables (no confirmation) read REGRESSION in
-    15.6% of (recording, gate) pairs of rounds, and 4.5% with this rule; +10% of work was
-    caught in 90.1% and 86.1%."""
-    compared = _beside_host(change, policy, then, now)
-    if compared is None:
-        return False, ""
-    host, beyond, reading = compared
-    if not host.significant_slowdown or decide(beyond, policy.threshold)[0] in (
-        Status.REGRESSION,
-        status,
-    ):
-        return False, (
-            f"the host ran {host.estimate:+.1%} against the recording ({reading}), which does "
-            "not explain it"
-        )
-    return True, (
-        f"the host ran {host.estimate:.1%} slower than while recording ({reading}): beyond that "
-        f"the change is {beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
-        f"{format_interval(beyond.low, beyond.high)}); run again on a quiet host, or gate with "
-        "--edgetpu-against"
-    )
-
-
-def host_hides(
-    change: Shift, policy: Policy, then: HostReading | None, now: HostReading | None
-) -> str:
-    """What a host running faster than while recording may hide from a verdict that suspects
-    no slowdown ("" where the reading does not say so): the host's own speed-up shrinks a
-    slowdown, and one of up to ``(1 + counting point) / (1 + host's change) - 1`` reads as
-    less than the point from which a slowdown counts. Said where that reaches the threshold,
-    with the change beyond the host's; never counted against the code, as a slower host is for
-    it (:func:`host_explains`): noise in the reference would then fail unchanged code.
-
-    ``benchmarks/process_gate.py``'s quiet rounds of 2026-12-07 (the host 1-6% faster than at
-    the recording) passed 4 of 12 slowdowns of +10% at +0.4..+3.7%."""
-    compared = _beside_host(change, policy, then, now)
-    if compared is None:
-        return ""
-    host, beyond, reading = compared
-    counted = policy.threshold * COUNTS_FROM
-    hidden = (1.0 + counted) / (1.0 + host.estimate) - 1.0
-    if not host.significant_speedup or hidden < policy.threshold:
-        return ""
-    return (
-        f"the host ran {-host.estimate:.1%} faster than while recording ({reading}): a slowdown "
-        f"of up to {hidden:+.1%} reads as less than {counted:+.1%} here, and beyond the host's "
-        f"speed-up the change is {beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
-        f"{format_interval(beyond.low, beyond.high)}); gate with --edgetpu-against to tell"
-    )
-
-
-def _beside_host(
-    change: Shift, policy: Policy, then: HostReading | None, now: HostReading | None
-) -> tuple[Shift, Shift, str] | None:
-    """The host's change since the recording, ``change`` beyond it, the reading's words."""
-    if then is None or now is None or then.kernel != now.kernel:
-        return None
-    host = shift(then.values_ms, now.values_ms, policy.confidence)
-    beyond = Shift(
-        estimate=(1.0 + change.estimate) / (1.0 + host.estimate) - 1.0,
-        low=(1.0 + change.low) / (1.0 + host.estimate) - 1.0,
-        high=(1.0 + change.high) / (1.0 + host.estimate) - 1.0,
-        confidence=change.confidence,
-    )
-    reading = f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; {now.words}"
-    return host, beyond, reading
-
-
 def why_incomparable(
     entry: BaselineEntry, metric: str, num_threads: int, workers: int, in_processes: bool
 ) -> str:
@@ -342,29 +252,6 @@ def recordable(status: Status, *, accept_unstable: bool) -> bool:
     replacing the entry would bake noise into the baseline, unless the user says so (an update
     run's --edgetpu-accept-unstable, ``accept --accept-unstable``)."""
     return status not in (Status.UNSTABLE, Status.BUSY) or accept_unstable
-
-
-def decide(change: Shift, threshold: float) -> tuple[Status, str]:
-    """The status a shift earns against ``threshold`` on its own, and why when that needs saying
-    (:func:`compare` adds what the baseline and the model say)."""
-    counted = threshold * COUNTS_FROM
-    if change.estimate >= counted:
-        if change.estimate >= threshold:
-            size = f"{change.estimate:+.1%} is beyond the {threshold:.1%} threshold"
-        else:
-            size = (
-                f"{change.estimate:+.1%} counts against the {threshold:.1%} threshold "
-                f"(slowdowns count from four fifths of it, {counted:.1%}, so that one of the "
-                "threshold itself is caught)"
-            )
-        if not change.significant_slowdown:
-            return Status.UNSTABLE, (
-                f"{size} but its {change.confidence:.0%} CI includes no change: too noisy to decide"
-            )
-        return Status.REGRESSION, "" if change.estimate >= threshold else size
-    if change.estimate <= -counted and change.significant_speedup:
-        return Status.IMPROVED, "faster than the baseline: consider recording it again"
-    return Status.PASS, ""
 
 
 def settle_rule(policy: Policy, *, paired: bool = False, processes: bool = False) -> SettleRule:
@@ -433,8 +320,7 @@ def _change_so_far(
 
 def _noise_note(change: Shift, threshold: float) -> str:
     resolution = change.resolution
-    # An interval wholly below the counting point has resolved what the gate asks, however
-    # wide it reaches into "faster".
+    # An interval wholly below the counting point has resolved what the gate asks.
     if resolution <= threshold or change.high < threshold * COUNTS_FROM:
         return ""
     return (

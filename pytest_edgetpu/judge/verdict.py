@@ -17,12 +17,14 @@ from ..core.stats import Shift, compared_values, instance_figure
 from ..engine.host_reference import HostReading
 
 __all__ = [
+    "COUNTS_FROM",
     "STRICT_FAILURES",
     "Current",
     "Policy",
     "Status",
     "Verdict",
     "compared_words",
+    "decide",
     "format_bytes",
     "format_interval",
     "format_ms",
@@ -219,3 +221,34 @@ def format_bytes(count: int) -> str:
 def format_interval(low: float, high: float) -> str:
     """A confidence interval of a relative change: ``+14.2..+17.9%``."""
     return f"{low * 100:+.1f}..{high * 100:+.1f}%"
+
+
+#: The share of the threshold from which a measured change counts. A slowdown of exactly the
+#: threshold measures on either side of it (on a shared 2-core host within about a percent, see
+#: ``benchmarks/RESULTS.md``), so counting only estimates beyond the threshold would catch it
+#: half the time; from four fifths on it is caught in at least 80% of runs, the usual power for a
+#: smallest effect worth detecting. Unchanged code still has to look significant twice to fail.
+COUNTS_FROM = 0.8
+
+
+def decide(change: Shift, threshold: float) -> tuple[Status, str]:
+    """The status a shift earns against ``threshold`` on its own, and why when that needs saying
+    (:func:`compare` adds what the baseline and the model say)."""
+    counted = threshold * COUNTS_FROM
+    if change.estimate >= counted:
+        if change.estimate >= threshold:
+            size = f"{change.estimate:+.1%} is beyond the {threshold:.1%} threshold"
+        else:
+            size = (
+                f"{change.estimate:+.1%} counts against the {threshold:.1%} threshold "
+                f"(slowdowns count from four fifths of it, {counted:.1%}, so that one of the "
+                "threshold itself is caught)"
+            )
+        if not change.significant_slowdown:
+            return Status.UNSTABLE, (
+                f"{size} but its {change.confidence:.0%} CI includes no change: too noisy to decide"
+            )
+        return Status.REGRESSION, "" if change.estimate >= threshold else size
+    if change.estimate <= -counted and change.significant_speedup:
+        return Status.IMPROVED, "faster than the baseline: consider recording it again"
+    return Status.PASS, ""
