@@ -416,7 +416,7 @@ def main() -> None:
             "Stored baselines, the host read in every gate's processes, a suspected regression "
             "measured again before the reading judges it (6 small callables, 5 microsecond "
             "models, 10 rounds quiet and 10 beside 2 memory neighbours)",
-            "pytest-edgetpu as of commit 84e3bd8. 1 BUSY quiet and 6 beside the neighbours, "
+            "pytest-edgetpu as of commit 1aebaa5. 1 BUSY quiet and 6 beside the neighbours, "
             "against 7 and 10 the run before it (next section), which judged a first suspect "
             "beside its reading at once.\n\n",
         ),
@@ -426,10 +426,10 @@ def main() -> None:
             "Stored baselines, the host read in every gate's processes and a first suspect "
             "judged beside it at once (6 small callables, 5 microsecond models, 10 rounds quiet "
             "and 10 beside 2 memory neighbours)",
-            "pytest-edgetpu as of commit b86393c: no false REGRESSION, but 7 BUSY quiet (one "
+            "pytest-edgetpu as of commit b1e3dcb: no false REGRESSION, but 7 BUSY quiet (one "
             "round: the six callables and the LSTM) and 10 beside the neighbours, where the "
             "runs before it read 0-5: a slower moment of the host that a confirmation would "
-            "have outlasted. Hence 84e3bd8.\n\n",
+            "have outlasted. Hence 1aebaa5.\n\n",
         ),
         (
             "process_stored.py",
@@ -479,8 +479,8 @@ def main() -> None:
             "process_gate_hides_mem2.json",
             "Small callables beside 2 memory neighbours (baselines recorded quiet), the host read "
             "in every stored gate's processes (8 + 3 rounds)",
-            "pytest-edgetpu as of commit b86393c ('stored now', 'relative now') against "
-            "0b679b5 ('stored before', 'relative before'). No false REGRESSION in any of ours; "
+            "pytest-edgetpu as of commit b1e3dcb ('stored now', 'relative now') against "
+            "5957c0d ('stored before', 'relative before'). No false REGRESSION in any of ours; "
             "19 of 48 unchanged stored test-runs said how large a slowdown a faster host may "
             "hide (those rounds' unchanged code read -1..-6%). Here the reading costs: the "
             "stored gate took longer than 'stored before' in every round (median 5.1 s against "
@@ -495,8 +495,8 @@ def main() -> None:
             "process_gate_hides.json",
             "Small callables, the host read in every stored gate's processes, a PASS saying what "
             "a faster host may hide (8 + 3 quiet rounds)",
-            "pytest-edgetpu as of commit b86393c ('stored now', 'relative now') against "
-            "0b679b5 ('stored before', 'relative before': the reading only in confirmations). "
+            "pytest-edgetpu as of commit b1e3dcb ('stored now', 'relative now') against "
+            "5957c0d ('stored before', 'relative before': the reading only in confirmations). "
             "The host ran a few percent faster than at the recording in most rounds (unchanged "
             "code read -7..+4%): 25 of the 48 unchanged test-runs said how large a slowdown "
             "that may hide. The reading cost nothing measurable on these tests (stored 3.3 s "
@@ -510,7 +510,7 @@ def main() -> None:
             "process_gate_settle.json",
             "Small callables, a stored gate that stops once no slowdown can count, beside the "
             "plugin before it; a host that drifted slower half-way (12 + 3 quiet rounds)",
-            "pytest-edgetpu as of commit 0b679b5 ('stored now', 'relative now') against "
+            "pytest-edgetpu as of commit 5957c0d ('stored now', 'relative now') against "
             "4ed012a ('stored before', 'relative before'). From the 8th round on the host ran "
             "slower than at the recording: every stored gate of those rounds read some tests "
             "BUSY (the host's reading in the test's processes explained them) and none "
