@@ -66,9 +66,11 @@ def host_hides(
     code (noise in the reference would fail unchanged code): 4 of 12 slowdowns of +10% passed
     at +0.4..+3.7% on a host 1-6% faster (``benchmarks/process_gate.py``, 2026-12-07)."""
     compared = _beside_host(change, policy, then, now)
-    if compared is None or not compared[0].significant_speedup:
+    if compared is None:
         return False, ""
     host, beyond, reading = compared
+    if not host.significant_speedup:
+        return False, ""
     sped_up = status is Status.IMPROVED and decide(beyond, policy.threshold)[0] is not status
     counted = policy.threshold * COUNTS_FROM
     hidden = (1.0 + counted) / (1.0 + host.estimate) - 1.0
