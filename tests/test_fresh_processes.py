@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from doubles import FakeClock
+from factories import git
 
 from pytest_edgetpu.core.errors import BaselineError, HostReadingError
 from pytest_edgetpu.core.stats import fastest, shift
@@ -19,6 +20,7 @@ from pytest_edgetpu.device.selection import Device
 from pytest_edgetpu.engine.host_reference import kernel_name
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.processes import (
+    FEWEST_PROCESS_PAIRS,
     FEWEST_PROCESSES,
     MOST_PROCESSES,
     PROCESS_STEADY_S,
@@ -340,7 +342,7 @@ def test_a_group_of_helpers_is_asked_for_the_test_before_any_is_waited_for() -> 
     told: list[tuple[str, int]] = []
     started = iter(range(100))
     pool = HelperPool(
-        lambda file, side: RecordingHelper(next(started), told),
+        lambda file, side, index: RecordingHelper(next(started), told),
         ("fresh",),
         FEWEST_PROCESSES,
     )
@@ -494,6 +496,40 @@ def test_fresh_helpers_leave_the_models_to_this_process_s_probe(
     told = [json.loads(path.read_text()) for path in project.path.glob("told-*.json")]
     assert len(told) >= FEWEST_PROCESSES
     assert all(words["probe_models"] is False for words in told)
+
+
+def test_the_revision_s_models_are_tried_by_its_first_helper_alone(
+    project: pytest.Pytester,
+) -> None:
+    # The revision's first helper runs each test before the others there do, and they run the
+    # same checkout's code: one probe tries the revision's models (four cost 2 s a group of
+    # helpers on the 11 models of benchmarks/relative_gate.py).
+    told_in = project.path / "told"
+    told_in.mkdir()
+    project.makeconftest(
+        TELLS_ITS_HELPERS_WORDS.replace("os.path.dirname(__file__)", repr(str(told_in)))
+    )
+    project.makepyfile(
+        test_model="""
+def test_model(edgetpu, tpu_bench):
+    model = edgetpu.load("models/tiny_dense.tflite")
+    model.set_inputs()
+    tpu_bench(model.interpreter.invoke)
+"""
+    )
+    (project.path / ".gitignore").write_text("told/\n")
+    git(project.path, "init", "-q")
+    git(project.path, "add", "-A")
+    git(project.path, "commit", "-q", "-m", "base")
+    project.runpytest("--edgetpu-against=HEAD", "-p", "no:randomly").assert_outcomes(passed=1)
+    told = [json.loads(path.read_text()) for path in told_in.glob("told-*.json")]
+    at_revision = [words for words in told if words["revision"] != "the working tree"]
+    assert len(at_revision) >= FEWEST_PROCESS_PAIRS
+    assert len(told) == 2 * len(at_revision)
+    assert sorted(words["probe_models"] for words in at_revision) == [False] * (
+        len(at_revision) - 1
+    ) + [True]
+    assert all(words["probe_models"] is False for words in told if words not in at_revision)
 
 
 class StartCountingProbe:

@@ -202,7 +202,7 @@ class Relative:
                 f"relative mode could not run {node_id} at {self.words}: {error}"
             ) from None
 
-    def _start_helper(self, file: str, side: str) -> RevisionHelper:
+    def _start_helper(self, file: str, side: str, index: int) -> RevisionHelper:
         if side == "base":
             relative = self.revision.relative(self.rootdir)
             checkout, words = self.files.checkout() / (relative or ""), self.words
@@ -213,7 +213,11 @@ class Relative:
             file,
             self.files.scratch() / f"helper-{next(self._logs)}.log",
             self._device,
-            probe_models=side == "base",
+            # The revision's models are tried by its first helper, which runs each test before
+            # the others do (they run the same checkout's code): a probe in each would be one
+            # more process per helper, and one more try of every model. The working tree's
+            # models this process has tried in its own probe.
+            probe_models=side == "base" and index == 0,
         )
         helper.start(words)
         return helper

@@ -87,7 +87,7 @@ class FreshProcesses:
                 )
         return served[0]
 
-    def _start_helper(self, file: str, side: str) -> RevisionHelper:
+    def _start_helper(self, file: str, side: str, index: int) -> RevisionHelper:
         if self._scratch is None:
             self._scratch = private_scratch(_SCRATCH_PREFIX)
         helper = RevisionHelper(

@@ -79,8 +79,8 @@ class RevisionHelper:
         # The device the tests' models load on there: this session's (a cpu-builtin session's
         # helper loads them with XNNPACK off too), borrowed, not leased.
         self.device = device
-        # False in the working tree, whose models this process has tried in its probe already
-        # (each helper's probe would be one more process, and one more try of every model).
+        # False where another process has tried the helper's models already: this one (the
+        # working tree's), or the revision's first helper (the rest of the revision's).
         self.probe_models = probe_models
         self.missing = ""
         self.revision = ""

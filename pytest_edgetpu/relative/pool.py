@@ -23,12 +23,12 @@ def collected_for(node_id: str) -> str:
 
 
 class HelperPool:
-    """Helpers of one test file at a time, ``start(file, side)`` making each one. The first
+    """Helpers of one test file at a time, ``start(file, side, index)`` making each one. The first
     time a test asks for a helper ``together``, ``fewest`` helpers of every side start at once:
     their starts overlap on the host's cores instead of queueing one after another."""
 
     def __init__(
-        self, start: Callable[[str, str], RevisionHelper], sides: Sequence[str], fewest: int
+        self, start: Callable[[str, str, int], RevisionHelper], sides: Sequence[str], fewest: int
     ) -> None:
         self._start = start
         self._sides = tuple(sides)
@@ -67,13 +67,13 @@ class HelperPool:
         self._start_until(file, side, index + 1)
         helpers = self._helpers[side]
         if not (helpers[index].running or helpers[index].missing):
-            helpers[index] = self._start(file, side)
+            helpers[index] = self._start(file, side, index)
             self._tests[side][index] = None
         return helpers[index]
 
     def _start_until(self, file: str, side: str, count: int) -> None:
         while len(self._helpers[side]) < count:
-            self._helpers[side].append(self._start(file, side))
+            self._helpers[side].append(self._start(file, side, len(self._helpers[side])))
             self._tests[side].append(None)
 
     def close(self) -> None:
