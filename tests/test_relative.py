@@ -230,7 +230,8 @@ def process_pairs_of(
 ) -> Callable[[int], tuple[StartSide, StartSide]]:
     """Process pair ``i`` of unchanged code whose head process reads ``changes[i]`` slower."""
 
-    def pair(index: int) -> tuple[StartSide, StartSide]:
+    def pair(pairs: range) -> tuple[StartSide, StartSide]:
+        index = pairs.start
         order.append(f"process pair {index}")
         head_ns = round(10_000 * (1 + changes[index % len(changes)]))
         return recording_side("head", order, head_ns), recording_side("base", order, 10_000)
@@ -272,6 +273,32 @@ def test_a_slow_call_takes_one_pair_of_instances_per_pair_of_processes_and_says_
         "over max_time 1 s: 18.0 s measuring (2 x max_time is the pairs' budget), as one call "
         "takes about 300 ms and the fewest pairs (3, "
     )
+
+
+def test_pairs_of_processes_past_the_fewest_start_as_many_as_the_budget_has_room_for() -> None:
+    # Each instance takes 100 ms to start, so a pair of processes measures for 0.6 s (three
+    # pairs of instances) and the fewest take 2.4 s of the 3.6 s budget: room for two more,
+    # started together, where starting the rest up to the most would start two for nothing.
+    clock = FakeClock(step_ns=1)
+    asked: list[range] = []
+
+    def side(sample_ns: int) -> StartSide:
+        def start() -> LiveInstance:
+            clock.now += 100_000_000
+            return RecordingInstance("side", [], sample_ns)
+
+        return start
+
+    def process_pair(pairs: range) -> tuple[StartSide, StartSide]:
+        asked.append(pairs)
+        change = OFFSET_PROCESS_PAIRS[pairs.start]
+        return side(round(10_000 * (1 + change))), side(10_000)
+
+    early = EarlyStop(settle_rule(Policy(0.05), paired=True))
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.8)
+    paired = measure_process_pairs(process_pair, settings, clock, early)
+    assert paired.pairs == 6 and paired.stop_reason.startswith("2 x max_time 1.8 s reached")
+    assert asked == [range(4), range(1, 4), range(2, 4), range(3, 4), range(4, 6), range(5, 6)]
 
 
 @pytest.mark.parametrize(

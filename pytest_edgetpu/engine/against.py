@@ -31,11 +31,12 @@ class Base:
     side: Callable[[MeasureSettings], StartSide]
     model_sha256: str | None = None
     memory: MemoryUse | None = None
-    #: Both sides of process pair ``index`` (the current one first), each in a process of its
-    #: own of one kind, for a benchmark whose processes differ (a callable: its two sides
-    #: would otherwise live in this long-lived process and a fresh helper); None: the current
-    #: side is measured in this process, beside ``side``.
-    process_pair: Callable[[int, MeasureSettings], tuple[StartSide, StartSide]] | None = None
+    #: Both sides of the first of process pairs ``pairs`` (the current one first), each in a
+    #: process of its own of one kind, the rest of ``pairs`` started with it, for a benchmark
+    #: whose processes differ (a callable: its two sides would otherwise live in this
+    #: long-lived process and a fresh helper); None: the current side is measured in this
+    #: process, beside ``side``.
+    process_pair: Callable[[range, MeasureSettings], tuple[StartSide, StartSide]] | None = None
 
 
 @dataclass(frozen=True)

@@ -428,7 +428,7 @@ class DeviceSession:
                     )
                 else:
                     paired = measure_process_pairs(
-                        lambda index: process_pair(index, settings), settings, early=early
+                        lambda pairs: process_pair(pairs, settings), settings, early=early
                     )
             result = paired.head
             against = Against(

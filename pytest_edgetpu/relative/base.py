@@ -149,11 +149,11 @@ class Relative:
                 ),
             )
 
-        def process_pair(index: int, settings: MeasureSettings) -> tuple[StartSide, StartSide]:
-            # The fewest pairs, then the rest up to the most, reach the test together before
-            # the first of them is measured (their test bodies beside it would disturb it).
-            together = FEWEST_PROCESS_PAIRS if index % FEWEST_PROCESS_PAIRS == 0 else 1
-            head, base = self._pair_tests(node_id, range(index, index + together))
+        def process_pair(pairs: range, settings: MeasureSettings) -> tuple[StartSide, StartSide]:
+            # The pairs reach the test together before the first of them is measured (their
+            # test bodies beside it would disturb it).
+            index = pairs.start
+            head, base = self._pair_tests(node_id, pairs)
             for side, served in (("the working tree", head), (self.words, base)):
                 if served.missing or call not in served.calls:
                     raise FailedAtRevisionError(
