@@ -231,7 +231,11 @@ class TpuBench:
         except EdgeTpuError as error:
             report_model_error(error, self.edgetpu.strict)
         if self.run.serving is not None:
+            # A helper's calls are judged by the process it serves. Judged here too, they
+            # would read the working tree's stored baselines, of which the revision's helpers
+            # have none: see BenchRun.start.
             self.run.serving.register(result.target, result.model_sha256, call.instances())
+            return result
         remeasure = functools.partial(call.measure, confirming=True)
         timed_paths = [model.path for model in result.models]
         structure = "; ".join(

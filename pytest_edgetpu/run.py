@@ -237,7 +237,12 @@ class BenchRun:
         Edge TPU delegate now, so its load time stays out of every measurement."""
         if not self.settings.enabled:
             return
-        if self.relative is None:  # relative mode reads no stored baseline
+        # Neither relative mode nor a helper reads a stored baseline. A helper that did would
+        # differ from the other side's, whose tree has none (the files are not versioned), in
+        # what it did before measuring: the working tree's helpers parsing its baselines made
+        # a list comprehension there read 5% slower than at the revision, pair after pair
+        # (benchmarks/process_gate.py, 2026-12-07 afternoon).
+        if self.relative is None and self.serving is None:
             _ = self.store
             _ = self.structures
         if self.role.measures:

@@ -532,6 +532,51 @@ def test_model(edgetpu, tpu_bench):
     assert all(words["probe_models"] is False for words in told if words not in at_revision)
 
 
+NOTES_ITS_HELPERS_STORES = """
+import os
+
+from pytest_edgetpu.judge import baselines
+
+if "PYTEST_EDGETPU_SERVE" in os.environ:  # in a helper: note each baseline store it opens
+    opened = baselines.BaselineStore.__init__
+
+    def noting(self, directory, source):
+        with open(os.path.join(NOTES, f"store-{os.getpid()}"), "a") as note:
+            note.write(f"{directory}\\n")
+        opened(self, directory, source)
+
+    baselines.BaselineStore.__init__ = noting
+"""
+
+
+def test_helpers_of_both_sides_leave_the_stored_baselines_alone(
+    project: pytest.Pytester,
+) -> None:
+    # The working tree's baselines are not versioned, so the revision's checkout has none: a
+    # helper that read them would do more before measuring on one side than on the other (a
+    # list comprehension's processes read 5% slower there, pair after pair). The helpers'
+    # calls are judged by the process they serve.
+    notes = project.path / "notes"
+    notes.mkdir()
+    project.makeconftest(f"NOTES = {str(notes)!r}\n" + NOTES_ITS_HELPERS_STORES)
+    project.makepyfile(
+        test_small="def test_small(tpu_bench):\n    tpu_bench(lambda: sum(range(300)))\n"
+    )
+    (project.path / ".gitignore").write_text("notes/\nbaselines/\n")
+    git(project.path, "init", "-q")
+    git(project.path, "add", "-A")
+    git(project.path, "commit", "-q", "-m", "base")
+    project.runpytest("--edgetpu-update-baselines").assert_outcomes(passed=1)
+    out = project.path / "results.json"
+    result = project.runpytest(
+        "--edgetpu-against=HEAD", "--edgetpu-threshold=500%", f"--edgetpu-json={out}"
+    )
+    result.assert_outcomes(passed=1)
+    (compared,) = json.loads(out.read_text())["results"]
+    assert len(compared["against"]["instance_values_ms"]) >= FEWEST_PROCESS_PAIRS
+    assert [path.read_text() for path in notes.iterdir()] == []
+
+
 class StartCountingProbe:
     """A test double of the probe helper: how often it was started."""
 
