@@ -233,7 +233,7 @@ COUNTS_FROM = 0.8
 
 def decide(change: Shift, threshold: float) -> tuple[Status, str]:
     """The status a shift earns against ``threshold`` on its own, and why when that needs saying
-    (:func:`compare` adds what the baseline and the model say)."""
+    (:func:`~pytest_edgetpu.judge.compare.compare` adds what the baseline and the model say)."""
     counted = threshold * COUNTS_FROM
     if change.estimate >= counted:
         if change.estimate >= threshold:
