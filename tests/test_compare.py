@@ -494,6 +494,24 @@ def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> N
     assert verdict.reason.startswith("the host ran ") is compared, verdict.reason
 
 
+def test_a_host_slower_by_a_counting_estimate_explains_though_not_surely() -> None:
+    # A drift that reached 4 of the 5 processes: +15.6% in an interval down to no change.
+    drifted = HostReading(HOST_THEN.kernel, (0.0312, 0.0366, 0.0368, 0.0370, 0.0372))
+    host = shift(HOST_THEN.values_ms, drifted.values_ms)
+    assert host.estimate > POLICY.threshold and not host.significant_slowdown
+    verdict = judged_beside_the_host(0.15, drifted)
+    assert verdict.status is Status.BUSY
+    assert verdict.reason.startswith(
+        "the host ran 15.6% slower than while recording (95% CI -1.9..+18.1%;"
+    )
+    # Beyond that host a +30% change is still a regression.
+    assert judged_beside_the_host(0.30, drifted).status is Status.REGRESSION
+    # An estimate short of the counting point explains nothing that is not sure.
+    short = HostReading(HOST_THEN.kernel, (0.0300, 0.0310, 0.0330, 0.0335, 0.0340))
+    assert 0 < shift(HOST_THEN.values_ms, short.values_ms).estimate < POLICY.threshold * 0.8
+    assert judged_beside_the_host(0.07, short).status is Status.REGRESSION
+
+
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:
     current = replace(make_current(scaled(TIGHT, 1.07), value_ms=1.07), host_reference=host_now(2))
     assert compare(found(make_entry()), current, POLICY).status is Status.REGRESSION
