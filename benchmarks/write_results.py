@@ -544,7 +544,7 @@ def main() -> None:
             "slower (some processes' reference workload +16..+18%): the stored gates read 5-6 "
             "BUSY a round and took 13.8-15.8 s, and 2 of their verdicts were false REGRESSIONs "
             "(nms_python +12.8% beside a host reading of +15.9%, 95% CI -0.6..+16.8%; "
-            "list_comprehension +16.4% beside +17.5%, -0.2..+19.3%: a reading whose interval "
+            "arithmetic +16.4% beside +17.5%, -0.2..+19.3%: a reading whose interval "
             "reaches 0 explains nothing under the rule; 'stored before' 3, the bare reading 21). "
             "In the quiet rounds (0-2, 7) stored gates took 4.5-6.8 s, pytest-benchmark's run "
             "against its saved file 5.5-5.9 s, relative mode 7.5-14.2 s: 7.5-8.5 s where every "
