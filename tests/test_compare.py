@@ -494,22 +494,27 @@ def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> N
     assert verdict.reason.startswith("the host ran ") is compared, verdict.reason
 
 
-def test_a_host_slower_by_a_counting_estimate_explains_though_not_surely() -> None:
+def test_a_reading_in_the_test_s_processes_explains_by_a_counting_estimate_not_sure() -> None:
     # A drift that reached 4 of the 5 processes: +15.6% in an interval down to no change.
-    drifted = HostReading(HOST_THEN.kernel, (0.0312, 0.0366, 0.0368, 0.0370, 0.0372))
-    host = shift(HOST_THEN.values_ms, drifted.values_ms)
+    in_the_test = f"{HOST_THEN.kernel} in the test's processes"
+    then = HostReading(in_the_test, HOST_THEN.values_ms)
+    drifted = HostReading(in_the_test, (0.0312, 0.0366, 0.0368, 0.0370, 0.0372))
+    host = shift(then.values_ms, drifted.values_ms)
     assert host.estimate > POLICY.threshold and not host.significant_slowdown
-    verdict = judged_beside_the_host(0.15, drifted)
-    assert verdict.status is Status.BUSY
-    assert verdict.reason.startswith(
-        "the host ran 15.6% slower than while recording (95% CI -1.9..+18.1%;"
-    )
+    change = Shift(estimate=0.15, low=0.14, high=0.16, confidence=0.95)
+    explained, why = host_explains(Status.REGRESSION, change, POLICY, then, drifted)
+    assert explained
+    assert why.startswith("the host ran 15.6% slower than while recording (95% CI -1.9..+18.1%;")
     # Beyond that host a +30% change is still a regression.
-    assert judged_beside_the_host(0.30, drifted).status is Status.REGRESSION
+    beyond = Shift(estimate=0.30, low=0.29, high=0.31, confidence=0.95)
+    assert not host_explains(Status.REGRESSION, beyond, POLICY, then, drifted)[0]
     # An estimate short of the counting point explains nothing that is not sure.
-    short = HostReading(HOST_THEN.kernel, (0.0300, 0.0310, 0.0330, 0.0335, 0.0340))
-    assert 0 < shift(HOST_THEN.values_ms, short.values_ms).estimate < POLICY.threshold * 0.8
-    assert judged_beside_the_host(0.07, short).status is Status.REGRESSION
+    short = HostReading(in_the_test, (0.0300, 0.0310, 0.0330, 0.0335, 0.0340))
+    assert 0 < shift(then.values_ms, short.values_ms).estimate < POLICY.threshold * 0.8
+    assert not host_explains(Status.REGRESSION, change, POLICY, then, short)[0]
+    # A reading in processes of its own has to be sure: the same figures explain nothing.
+    bare = HostReading(HOST_THEN.kernel, drifted.values_ms)
+    assert not host_explains(Status.REGRESSION, change, POLICY, HOST_THEN, bare)[0]
 
 
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:

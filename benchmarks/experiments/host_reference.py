@@ -176,7 +176,7 @@ def simulated_gate(
     values as the baseline, the second's as the measurement, one measurement, no
     confirmation), the plugin's own rule judging it with each reference as the host's."""
     from pytest_edgetpu.core.stats import shift
-    from pytest_edgetpu.engine.host_reference import HostReading
+    from pytest_edgetpu.engine.host_reference import HostReading, kernel_name
     from pytest_edgetpu.judge.host_speed import host_explains
     from pytest_edgetpu.judge.verdict import Policy, Status, decide
 
@@ -186,11 +186,13 @@ def simulated_gate(
     print("REGRESSION before confirmation, on unchanged code and on +10% of time")
     for ref in references:
         row = []
+        # A reference timed in the benchmark's processes is read as one in the test's processes.
+        kernel = kernel_name(in_test_processes=not ref.startswith("bare_"))
         for factor in (1.0, 1.1):
             raw = kept = 0
             for i, j in sample:
-                then = HostReading("k", tuple(rounds[i][ref]))
-                now = HostReading("k", tuple(rounds[j][ref]))
+                then = HostReading(kernel, tuple(rounds[i][ref]))
+                now = HostReading(kernel, tuple(rounds[j][ref]))
                 for name in WORKLOADS:
                     change = shift(rounds[i][name], [v * factor for v in rounds[j][name]])
                     status = decide(change, policy.threshold)[0]

@@ -8,7 +8,7 @@ slow its cores, caches and memory. Over 16 minutes of rounds on a shared 2-core 
 read more than 4% slower than an earlier round in 19-23% of pairs of rounds, all of them
 together; this module's workload, in fresh processes of its own, moved with them, and a stored
 comparison that divides its change by the workload's
-(:func:`~pytest_edgetpu.judge.compare.host_explains`) read REGRESSION in 4.5% of those pairs
+(:func:`~pytest_edgetpu.judge.host_speed.host_explains`) read REGRESSION in 4.5% of those pairs
 instead of 15.6%, catching +10% in 86.1% instead of 90.1%.
 
 So a baseline records the host's reading beside its figures, and a stored comparison that
@@ -17,7 +17,8 @@ suspects a slowdown measures it again: a slowdown the host's own shows is not th
 timed where the test is: in the fresh processes that measure it
 (:func:`~pytest_edgetpu.engine.processes.measure_processes`, after each process's instances, as
 :func:`reference_instance`), where the experiment's replay read 2.7% instead of 4.5% (those
-processes share the host's moment and the test's own process state); or, for a test measured in
+processes share the host's moment and the test's own process state; 2.1% where the reading's
+estimate alone may explain, as it does for such a reading); or, for a test measured in
 this process, in fresh, isolated interpreters of its own (:func:`measure_host`; a process's own
 speed moves with it, so several, each one value) that import nothing. A reading compares only
 with one taken the same way (:func:`kernel_name`).
@@ -113,9 +114,14 @@ class HostReading:
     values_ms: tuple[float, ...]
 
     @property
+    def in_test_processes(self) -> bool:
+        """Whether the processes that measured the test took it (:func:`reference_instance`)."""
+        return self.kernel.endswith(_IN_TEST_PROCESSES)
+
+    @property
     def words(self) -> str:
         """Where the reading was taken, for a verdict's message."""
-        if self.kernel.endswith(_IN_TEST_PROCESSES):
+        if self.in_test_processes:
             return f"a reference workload in the test's {len(self.values_ms)} processes"
         return f"a reference workload in {len(self.values_ms)} fresh processes"
 
