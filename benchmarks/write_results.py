@@ -518,6 +518,52 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_estimate_mem2.json",
+            "Small callables beside 2 memory neighbours, the host's estimate in the test's "
+            "processes explaining a slowdown (8 + 3 rounds, baselines recorded before the "
+            "neighbours)",
+            "pytest-edgetpu as of commit 956c42f ('now') against bc97ebb ('before'), right "
+            "after the quiet run below. Stored: 'before' read 4 false REGRESSIONs in 48 "
+            "test-runs (nms_python +6.8..+7.0% beside host readings of +5.9..+7.4%, "
+            "numpy_small +16.8% beside +15.1%, each reading's 95% CI reaching -2..-3.5%); "
+            "'now' none (21 BUSY, 3 of them by the estimate alone). At +10% both stored gates "
+            "read nearly every test-run BUSY (the neighbours' CPU wait and the host's "
+            "reading): 'now' 2 REGRESSION and 16 BUSY of 18, 'before' 0 and 17. Relative "
+            "mode: 0 of 48 false REGRESSIONs, +10% caught in 17 of 18 (list_comprehension "
+            "once UNSTABLE, +6.0%, 95% CI -1.3..+16.0% after 8 pairs of processes). Times: "
+            "unchanged, relative 12.0-20.4 s (median 12.7) against stored 10.3-18.5 s (median "
+            "12.5), per round median 1.08x; at +10% relative 29.7-31.8 s against stored "
+            "10.2-14.2 s, 2.25x: every slowdown is confirmed by a second measurement, in "
+            "pairs of processes again, where the stored gate calls it BUSY. pytest-benchmark's "
+            "run against its saved file 7.9-11.9 s.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_estimate.json",
+            "Small callables, the host's estimate in the test's processes explaining a slowdown "
+            "(10 + 4 quiet rounds, the host drifting in rounds 1-9)",
+            "pytest-edgetpu as of commit 956c42f ('now') against bc97ebb ('before': a reading "
+            "had to be significantly slower to explain), in the same rounds; numpy_small is now "
+            "a batch of ten 64x64 products, its +10% eleven. The host drifted from round 1 on "
+            "(most processes' reference workload +10..+20%). Stored: 'before' read 6 false "
+            "REGRESSIONs in 60 test-runs, every one nms_python at +9.5..+12.4% beside a host "
+            "reading of +12.9..+15.5% whose 95% CI reached -1.1..-2.8%; 'now' read none, 32 "
+            "BUSY, 5 of them by the estimate alone (nms_python 3, arithmetic, numpy_small; the "
+            "readings' intervals reaching -0.5..-1.0%). Of 'now''s +10% runs, 14 of 24 "
+            "REGRESSION, 4 BUSY (each beside a significant reading, BUSY under either rule) and "
+            "6 UNSTABLE; 'before' 18 of 24, 1 BUSY, 5 UNSTABLE, in other minutes of the drift. "
+            "Relative mode: 0 of 60 false REGRESSIONs, +10% caught in 24 of 24 (numpy_small 4 "
+            "of 4 now that its extra work is 10% more products). The readings copied from "
+            "processes of their own ('stored, bare reading') read 33 of 60 false REGRESSIONs "
+            "in the drift. Times: relative 8.9-9.4 s where every test settled in 4 pairs of "
+            "processes, 14.7-15.7 s where one needed more (median 14.8 s); stored 6.9-17.0 s "
+            "(median 14.0 s: each BUSY suspect measured again); relative/stored per round "
+            "0.53-1.46x (median 1.0x) unchanged, 1.43-1.71x at +10% (a slowdown is "
+            "confirmed by a second measurement); pytest-benchmark's run against its saved file "
+            "5.6-6.4 s.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_same_kind_mem2.json",
             "Small callables beside 2 memory neighbours once the helpers of both sides leave the "
             "stored baselines alone (8 + 3 rounds, baselines recorded before the neighbours)",
