@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pytest_edgetpu.core.stats import Shift, fastest, shift
-from pytest_edgetpu.engine.host_reference import HostReading
+from pytest_edgetpu.engine.host_reference import HostReading, kernel_name
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup
 from pytest_edgetpu.judge.compare import (
     COUNTS_FROM,
@@ -496,7 +496,7 @@ def test_a_host_not_shown_slower_explains_nothing(host: HostReading | None) -> N
 
 def test_a_reading_in_the_test_s_processes_explains_by_a_counting_estimate_not_sure() -> None:
     # A drift that reached 4 of the 5 processes: +15.6% in an interval down to no change.
-    in_the_test = f"{HOST_THEN.kernel} in the test's processes"
+    in_the_test = kernel_name(in_test_processes=True)
     then = HostReading(in_the_test, HOST_THEN.values_ms)
     drifted = HostReading(in_the_test, (0.0312, 0.0366, 0.0368, 0.0370, 0.0372))
     host = shift(then.values_ms, drifted.values_ms)
@@ -513,8 +513,9 @@ def test_a_reading_in_the_test_s_processes_explains_by_a_counting_estimate_not_s
     assert 0 < shift(then.values_ms, short.values_ms).estimate < POLICY.threshold * 0.8
     assert not host_explains(Status.REGRESSION, change, POLICY, then, short)[0]
     # A reading in processes of its own has to be sure: the same figures explain nothing.
-    bare = HostReading(HOST_THEN.kernel, drifted.values_ms)
-    assert not host_explains(Status.REGRESSION, change, POLICY, HOST_THEN, bare)[0]
+    bare_then = HostReading(kernel_name(), then.values_ms)
+    bare = HostReading(kernel_name(), drifted.values_ms)
+    assert not host_explains(Status.REGRESSION, change, POLICY, bare_then, bare)[0]
 
 
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:

@@ -48,9 +48,11 @@ def host_explains(
     if compared is None:
         return False, ""
     host, beyond, reading = compared
-    counts = now is not None and now.in_test_processes
+    # A reading the test's own processes took shares their state: its estimate may explain.
     host_slower = host.significant_slowdown or (
-        counts and host.estimate >= policy.threshold * COUNTS_FROM
+        now is not None
+        and now.in_test_processes
+        and host.estimate >= policy.threshold * COUNTS_FROM
     )
     if not host_slower or decide(beyond, policy.threshold)[0] in (
         Status.REGRESSION,
