@@ -25,29 +25,37 @@ from pathlib import Path
 
 _PERCENT = r"([+-]?\d+\.\d)"
 _CHANGE = re.compile(rf"\({_PERCENT}%, 95% CI {_PERCENT}\.\.{_PERCENT}%\)")
+#: A reading the test's own processes took: the only kind whose estimate may explain.
 _HOST = re.compile(
-    rf"the host ran {_PERCENT}% against the recording \(95% CI {_PERCENT}\.\.{_PERCENT}%"
+    rf"the host ran {_PERCENT}% against the recording \(95% CI {_PERCENT}\.\.{_PERCENT}%; "
+    r"a reference workload in the test's"
 )
 THRESHOLD = 0.05
-COUNTED = THRESHOLD * 0.8
 
 
 def explained_now(message: str) -> str | None:
     """How the new rule reads a REGRESSION's message: None where it explains nothing."""
+    from pytest_edgetpu.core.stats import Shift
+    from pytest_edgetpu.judge.verdict import COUNTS_FROM, Status, decide
+
     change, host = _CHANGE.search(message), _HOST.search(message)
     if change is None or host is None:
         return None
-    estimate, low = float(change.group(1)) / 100, float(change.group(2)) / 100
     host_estimate = float(host.group(1)) / 100
-    if host_estimate < COUNTED:
+    if host_estimate < THRESHOLD * COUNTS_FROM:
         return None
-    beyond = (1 + estimate) / (1 + host_estimate) - 1
-    beyond_low = (1 + low) / (1 + host_estimate) - 1
-    if beyond >= COUNTED and beyond_low > 0:
+    estimate, low, high = (float(change.group(i)) / 100 for i in (1, 2, 3))
+    beyond = Shift(
+        estimate=(1 + estimate) / (1 + host_estimate) - 1,
+        low=(1 + low) / (1 + host_estimate) - 1,
+        high=(1 + high) / (1 + host_estimate) - 1,
+        confidence=0.95,
+    )
+    if decide(beyond, THRESHOLD)[0] is Status.REGRESSION:
         return None
     return (
         f"change {estimate:+.1%} beside the host {host_estimate:+.1%} "
-        f"(95% CI {host.group(2)}..{host.group(3)}%): beyond it {beyond:+.1%}"
+        f"(95% CI {host.group(2)}..{host.group(3)}%): beyond it {beyond.estimate:+.1%}"
     )
 
 
@@ -72,7 +80,7 @@ def main() -> None:
                             continue
                         message = run.get("messages", {}).get(test, "")
                         if not _HOST.search(message):
-                            continue  # an early file kept no message, or the host no reading
+                            continue  # no message kept, no reading, or one of its own
                         regressions[code] += 1
                         why = explained_now(message)
                         if why:
@@ -81,7 +89,7 @@ def main() -> None:
     for code in ("unchanged", "slower"):
         print(
             f"{code} code: {turned[code]} of {regressions[code]} REGRESSIONs judged beside the "
-            "host's reading turn BUSY"
+            "host's reading in its processes turn BUSY"
         )
 
 

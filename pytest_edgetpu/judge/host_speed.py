@@ -41,9 +41,10 @@ def host_explains(
     caught +10% in 88.1% instead of 88.4%; in processes of its own, 3.6% instead of 4.5% but
     83.5% instead of 86.1%, so a bare reading still has to be sure. On every REGRESSION that
     ``benchmarks/process_gate.py``'s runs kept beside a reading in the test's processes
-    (``benchmarks/experiments/host_rule_replay.py``) the estimate turned those 2 of 38 on
-    unchanged code ``BUSY``, and 2 of 371 on 10% more work (each an undecided +13.7..+13.9%
-    beyond a host +17..+18% slower)."""
+    (``benchmarks/experiments/host_rule_replay.py``) the estimate turned 12 of 15 on unchanged
+    code ``BUSY`` (those two, and the 10 that the rule before read in the same rounds as the
+    rule now read none), and 2 of 242 on 10% more work (each an undecided +13.7..+13.9% beyond
+    a host +17..+18% slower)."""
     compared = _beside_host(change, policy, then, now)
     if compared is None:
         return False, ""
