@@ -41,6 +41,7 @@ from .timing import (
     measure_pairs,
     median_ci_half_width,
     pairs_stop_reason,
+    slowdown_suspected,
 )
 
 __all__ = [
@@ -155,8 +156,7 @@ def _pairs_ahead(
     if index < FEWEST_PROCESS_PAIRS:
         return FEWEST_PROCESS_PAIRS - index
     budget_s = settings.max_time_s * PAIRED_SPAN
-    suspects = early.suspects if early is not None else None
-    if suspects is not None and suspects(base_values, head_values):
+    if slowdown_suspected(early, head_values, base_values):
         budget_s *= SUSPECT_SPAN
     room = MOST_PROCESS_PAIRS - index
     if elapsed_s > 0:

@@ -372,7 +372,6 @@ def pairs_stop_reason(
     if count >= settings.max_instances:
         return f"{count} pairs measured"
     if elapsed_s >= budget_s and count >= fewest:
-        suspects = early.suspects if early is not None else None
         if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= FEWEST_INSTANCES:
             return (
                 f"{OVER_MAX_TIME} {settings.max_time_s:g} s: {elapsed_s:.1f} s measuring "
@@ -381,7 +380,7 @@ def pairs_stop_reason(
                 f"loaded, called once and warmed up {settings.warmup} times) are measured "
                 "whatever max_time says; raise max_time, or lower warmup"
             )
-        if suspects is None or not suspects(base_values, head_values):
+        if not slowdown_suspected(early, head_values, base_values):
             return f"{PAIRED_SPAN:g} x max_time {settings.max_time_s:g} s reached"
         if elapsed_s >= budget_s * SUSPECT_SPAN:
             return (
@@ -401,6 +400,18 @@ def pairs_stop_reason(
             f"{settings.metric} of each side's fastest instances within ±{settings.precision:.0%}"
         )
     return None
+
+
+def slowdown_suspected(
+    early: EarlyStop | None, head_values: Sequence[float], base_values: Sequence[float]
+) -> bool:
+    """Whether ``early`` suspects a slowdown of the pairs so far that it cannot yet decide: the
+    pairs' budget is then :data:`SUSPECT_SPAN` times longer."""
+    return (
+        early is not None
+        and early.suspects is not None
+        and early.suspects(base_values, head_values)
+    )
 
 
 def _overrun(
