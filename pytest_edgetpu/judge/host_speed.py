@@ -42,9 +42,9 @@ def host_explains(
     83.5% instead of 86.1%, so a bare reading still has to be sure. On every REGRESSION that
     ``benchmarks/process_gate.py``'s runs kept beside a reading in the test's processes
     (``benchmarks/experiments/host_rule_replay.py``) the estimate turned 12 of 15 on unchanged
-    code ``BUSY`` (those two, and the 10 that the rule before read in the same rounds as the
-    rule now read none), and 2 of 242 on 10% more work (each an undecided +13.7..+13.9% beyond
-    a host +17..+18% slower)."""
+    code ``BUSY`` (those two, and the 10 that the rule before read in rounds where this rule
+    read none), and 2 of 242 on 10% more work (each an undecided +13.7..+13.9% beyond a host
+    +17..+18% slower)."""
     compared = _beside_host(change, policy, then, now)
     if compared is None:
         return False, ""
