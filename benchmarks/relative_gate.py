@@ -364,10 +364,12 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
         for round_no in range(args.rounds):
             if "quiet" in args.conditions:
                 record = ours_run(mine, models, {}, "record")
-                stored = ours_run(mine, models, {}, "stored")
-                for run in (record, stored):
+                costs = [record, ours_run(mine, models, {}, "stored")]
+                if earlier and args.stored_too:
+                    costs.append(ours_run(mine, models, {}, "stored", earlier))
+                for run in costs:
                     run |= {"round": round_no, "condition": "quiet", "slowdown": 0.0}
-                runs += [record, stored]
+                runs += costs
             conditions = list(args.conditions)
             rng.shuffle(conditions)
             for condition in conditions:
@@ -387,11 +389,12 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                         if args.stored_too:
                             tools.append(functools.partial(ours_run, mine, models, loops, "stored"))
                         if earlier:
-                            tools.append(
-                                functools.partial(
-                                    ours_run, mine, models, loops, "relative", earlier
+                            for mode in (
+                                ("relative", "stored") if args.stored_too else ("relative",)
+                            ):
+                                tools.append(
+                                    functools.partial(ours_run, mine, models, loops, mode, earlier)
                                 )
-                            )
                         rng.shuffle(tools)
                         for make in tools:
                             run = make()
@@ -424,6 +427,9 @@ def report(data: dict[str, Any]) -> str:
     stored_too = any(
         r["mode"] == "stored" and (r["slowdown"] or r["condition"] != "quiet") for r in runs
     )
+    earlier_stored = [tool for tool in earlier if any(
+        r["tool"] == tool and r["mode"] == "stored" for r in runs
+    )]  # fmt: skip
     lines = [
         f"Run {data['date']} on {data['machine']}, Python {data['python']}; {len(data['models'])} "
         f"models; command: `{data['command']}`",
@@ -431,9 +437,11 @@ def report(data: dict[str, Any]) -> str:
         "| condition | change | pytest-edgetpu --edgetpu-against flagged | "
         + "".join(f"{tool} flagged | " for tool in earlier)
         + ("pytest-edgetpu stored flagged (BUSY) | " if stored_too else "")
+        + "".join(f"{tool} stored flagged (BUSY) | " for tool in earlier_stored if stored_too)
         + "pytest-benchmark same job, median:5% flagged | realized (pytest-edgetpu's measured "
         "change, median) |",
-        "|---|---|---|---|---|" + "---|" * (len(earlier) + stored_too),
+        "|---|---|---|---|---|"
+        + "---|" * (len(earlier) + (1 + len(earlier_stored) if stored_too else 0)),
     ]
 
     def flagged(
@@ -472,15 +480,16 @@ def report(data: dict[str, Any]) -> str:
             change = "A/A" if slowdown == 0 else f"+{slowdown:.0%}"
             realized = f"{statistics.median(changes):+.1%}" if changes else "n/a"
             stored = ""
-            if stored_too:
-                stored_hits, stored_n, _ = flagged("pytest-edgetpu", condition, slowdown, "stored")
+            for tool in ["pytest-edgetpu", *earlier_stored] if stored_too else []:
+                stored_hits, stored_n, _ = flagged(tool, condition, slowdown, "stored")
                 busy = sum(
                     test["status"] == "BUSY"
                     for r in runs
-                    if (r["mode"], r["condition"], r["slowdown"]) == ("stored", condition, slowdown)
+                    if (r["tool"], r["mode"], r["condition"], r["slowdown"])
+                    == (tool, "stored", condition, slowdown)
                     for test in r["tests"].values()
                 )
-                stored = f"{wilson(stored_hits, stored_n)} ({busy}) | "
+                stored += f"{wilson(stored_hits, stored_n)} ({busy}) | "
             lines.append(
                 f"| {condition} | {change} | {wilson(ours_hits, ours_n)} | {before}{stored}"
                 f"{wilson(their_hits, their_n)} | {realized} |"
@@ -514,6 +523,10 @@ def report(data: dict[str, Any]) -> str:
             f"{statistics.median(quiet_jobs):.1f} s{head}."
             + "".join(
                 f" {tool} relative mode {wall('relative', tool=tool):.1f} s." for tool in earlier
+            )
+            + "".join(
+                f" {tool} stored baselines {wall('stored', tool=tool):.1f} s."
+                for tool in earlier_stored
             ),
         ]
     alarms = [
@@ -536,7 +549,8 @@ def main() -> None:
     parser.add_argument(
         "--also",
         metavar="REV",
-        help="also gate with pytest-edgetpu as it was at git revision REV, in the same rounds",
+        help="also gate with pytest-edgetpu as it was at git revision REV, in the same rounds "
+        "(with --stored-too, against the stored baselines too)",
     )
     parser.add_argument(
         "--conditions",

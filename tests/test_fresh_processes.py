@@ -216,6 +216,21 @@ def test_an_instance_in_a_process_has_a_shorter_steady_phase_than_one_in_this_pr
     assert {len(one.samples_ns) for one in measured.instances} == {round(PROCESS_STEADY_S / 1e-3)}
 
 
+@pytest.mark.parametrize(("instance_ms", "instances"), [(100, 3), (150, 2), (200, 1)])
+def test_a_process_measures_the_instances_that_fit_its_share_of_max_time(
+    instance_ms: int, instances: int
+) -> None:
+    # max_time 1.5 s over the fewest 4 processes: 375 ms each. An instance of a slow call (its
+    # load, first call, warm-up and timed calls: 200 ms for a 28 ms model) is not started
+    # where, at the pace of the first, it would end past that: one process, one value.
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.5)
+    measured = measure_processes(
+        processes_reading([1000.0] * 8, []), settings, FakeClock(step_ns=instance_ms * 10**6)
+    )
+    assert len(measured.process_values) == FEWEST_PROCESSES, measured.stop_reason
+    assert len(measured.instances) == instances * FEWEST_PROCESSES
+
+
 def test_every_process_is_compared_not_the_fastest_ones() -> None:
     """A baseline of 8 processes holds more of the rare fast ones than a gate of 4 drawn from
     the same processes: their fastest would read a confirmed +15%."""

@@ -275,6 +275,22 @@ def test_a_slow_call_takes_one_pair_of_instances_per_pair_of_processes_and_says_
     )
 
 
+def test_a_pair_of_processes_measures_the_pairs_of_instances_that_fit_its_share() -> None:
+    # max_time 1.5 s: a pair of processes has 2 x 375 ms. A pair of instances of a slow call
+    # (200 ms an instance, loaded, warmed up and timed) takes 400 ms, and a second would end
+    # past the share: each pair of processes measures one.
+    clock = FakeClock(step_ns=1)
+
+    def side() -> LiveInstance:
+        clock.now += 200_000_000
+        return RecordingInstance("side", [], 1_000_000)
+
+    settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.5)
+    paired = measure_process_pairs(lambda _: (side, side), settings, clock)
+    assert paired.pairs >= FEWEST_PROCESS_PAIRS
+    assert len(paired.head.instances) == len(paired.base.instances) == paired.pairs
+
+
 def test_pairs_of_processes_past_the_fewest_start_as_many_as_the_budget_has_room_for() -> None:
     # Each instance takes 100 ms to start, so a pair of processes measures for 0.6 s (three
     # pairs of instances) and the fewest take 2.4 s of the 3.6 s budget: room for two more,

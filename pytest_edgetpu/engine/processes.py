@@ -99,7 +99,9 @@ def measure_process_pairs(
     measured (:func:`_pairs_ahead` says how many).
 
     Within a pair, three interleaved pairs of instances as :func:`measure_pairs` makes them,
-    within an even share of its budget; each process's value is the median of its instances'. The
+    fewer where the next would not fit an even share of the budget (see
+    :func:`~pytest_edgetpu.engine.timing.measure_live`); each process's value is the median of
+    its instances'. The
     returned measurements' instance values are the processes', pair ``i``'s in place ``i``,
     and their instances all the instances measured. The stop rules are
     :func:`measure_pairs`', counted in process pairs, from :data:`FEWEST_PROCESS_PAIRS` to
@@ -115,8 +117,8 @@ def measure_process_pairs(
     elapsed_s = 0.0
     while True:
         # The process is the unit the verdict counts: a pair of processes measures three
-        # pairs of instances, fewer (down to one) for a call too slow for three in its share
-        # of the budget.
+        # pairs of instances, fewer (down to one) where the next would not fit its share of
+        # the budget.
         index = len(pairs)
         ahead = _pairs_ahead(index, elapsed_s, head_values, base_values, settings, early)
         paired = measure_pairs(
@@ -175,12 +177,12 @@ def measure_processes(
     ``i``), one process after another, until a stop rule holds on the processes' values.
 
     Each process measures three fresh instances as :func:`~pytest_edgetpu.engine.timing.measure`
-    does, within an even share of the fewest processes' budget (``max_time``); its value is the
-    median of its instances'. From :data:`FEWEST_PROCESSES` on, the measurement stops once ``early``
-    says its comparison is settled (without one, once the median process's value is known
-    within ``precision``), and at :data:`MOST_PROCESSES` or :data:`PROCESSES_SPAN` times
-    ``max_time`` of measuring whatever they say. The returned measurement's instance values are the
-    processes'.
+    does, fewer (down to one) where the next would not fit an even share of the fewest
+    processes' budget (``max_time``); its value is the median of its instances'. From
+    :data:`FEWEST_PROCESSES` on, the measurement stops once ``early`` says its comparison is
+    settled (without one, once the median process's value is known within ``precision``), and
+    at :data:`MOST_PROCESSES` or :data:`PROCESSES_SPAN` times ``max_time`` of measuring
+    whatever they say. The returned measurement's instance values are the processes'.
 
     With ``reference`` (``reference(i)`` starts the host's reference workload in process ``i``),
     each process then times that workload too, right after its own instances
@@ -195,7 +197,7 @@ def measure_processes(
     no_reference = None
     while True:
         index = len(measured)
-        one = measure_live(start_process(index), within, clock, shortest_span=0.0)
+        one = measure_live(start_process(index), within, clock, shortest_span=0.0, fewest=1)
         measured.append(one)
         values.append(statistics.median(one.instance_values))
         if reference is not None:

@@ -244,10 +244,12 @@ def measure_live(
     clock: Clock = time.perf_counter_ns,
     early: EarlyStop | None = None,
     shortest_span: float = SHORTEST_SPAN,
+    fewest: int = FEWEST_INSTANCES,
 ) -> Measurement:
     """Measure fresh instances that ``start`` makes (here, or in a helper process), one at a
     time, each timed as many calls as the first one's warm-up chose, until a stop rule holds
-    (:func:`stop_reason`, no early stop before ``shortest_span`` of ``max_time``)."""
+    (:func:`stop_reason`, no early stop before ``shortest_span`` of ``max_time``; once
+    ``max_time`` is spent, after ``fewest`` instances: see :func:`_budget_spent`)."""
     __tracebackhide__ = True
     from ..core.stats import instance_value
 
@@ -265,7 +267,7 @@ def measure_live(
         instances.append(instance.samples())
         values.append(instance_value(instances[-1].samples_ns, settings.metric))
         elapsed_s = (clock() - began) / 1e9
-        reason = _stop_reason(instances, values, settings, elapsed_s, early, shortest_span)
+        reason = _stop_reason(instances, values, settings, elapsed_s, early, shortest_span, fewest)
         if reason:
             return Measurement(tuple(instances), settings.metric, elapsed_s, reason)
 
@@ -371,7 +373,7 @@ def pairs_stop_reason(
     count, budget_s = len(head_values), settings.max_time_s * PAIRED_SPAN
     if count >= settings.max_instances:
         return f"{count} pairs measured"
-    if elapsed_s >= budget_s and count >= fewest:
+    if count >= fewest and _budget_spent(elapsed_s, count, budget_s):
         if elapsed_s >= max(budget_s * _OVERRUN, budget_s + 1) and count <= FEWEST_INSTANCES:
             return (
                 f"{OVER_MAX_TIME} {settings.max_time_s:g} s: {elapsed_s:.1f} s measuring "
@@ -400,6 +402,18 @@ def pairs_stop_reason(
             f"{settings.metric} of each side's fastest instances within ±{settings.precision:.0%}"
         )
     return None
+
+
+def _budget_spent(elapsed_s: float, count: int, budget_s: float) -> bool:
+    """Whether ``count`` instances (pairs), ``elapsed_s`` into ``budget_s``, have spent it:
+    past it, or, short of :data:`FEWEST_INSTANCES` (a process's share of a measurement in
+    processes, where the process is the unit counted and its instances only refine its
+    value), once the next instance at the pace so far would end past it. A call whose
+    instance costs most of the share (a 28 ms model: its load, first call, warm-up and
+    fewest timed calls) then measures one or two, not three."""
+    if elapsed_s >= budget_s:
+        return True
+    return count < FEWEST_INSTANCES and elapsed_s * (count + 1) / count > budget_s
 
 
 def slowdown_suspected(
@@ -434,13 +448,14 @@ def _stop_reason(
     elapsed_s: float,
     early: EarlyStop | None,
     shortest_span: float = SHORTEST_SPAN,
+    fewest: int = FEWEST_INSTANCES,
 ) -> str | None:
     """Why a measurement of ``instances`` stops now (None: measure on); no early stop before
     ``shortest_span`` of ``max_time``."""
     count = len(instances)
     if count >= settings.max_instances:
         return f"{count} instances measured"
-    if elapsed_s >= settings.max_time_s and count >= FEWEST_INSTANCES:
+    if count >= fewest and _budget_spent(elapsed_s, count, settings.max_time_s):
         overran = elapsed_s >= max(settings.max_time_s * _OVERRUN, settings.max_time_s + 1)
         if overran and count == FEWEST_INSTANCES:
             return _overrun(instances, settings, elapsed_s)
