@@ -25,7 +25,8 @@ slowdowns worth measuring there), in a shuffled order:
 
 On the quiet host each round also times a stored-baseline gate of the same suite (``pytest
 --edgetpu`` against baselines recorded at the round's start), for the cost of relative mode;
-with ``--stored-too`` each change is also gated against those baselines, in every condition.
+with ``--stored-too`` each change is also gated against those baselines, in every condition
+(and with ``--also REV``, by the plugin at REV too, against the same baselines).
 
     .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 \\
         --out benchmarks/results/relative_gate.json
@@ -35,6 +36,9 @@ with ``--stored-too`` each change is also gated against those baselines, in ever
         --realized benchmarks/results/relative_gate.json
     .venv-bench/bin/python benchmarks/relative_gate.py --rounds 5 --conditions quiet \\
         --changes 0 --out benchmarks/results/relative_gate_cost.json
+    .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 --conditions quiet,mem2 \\
+        --changes 0,0.1 --stored-too --also 7b1afef \\
+        --out benchmarks/results/relative_gate_fit.json
 """
 
 from __future__ import annotations

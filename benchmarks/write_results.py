@@ -144,6 +144,30 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_fit.json",
+            "A process measures the instances that fit its share of the budget, beside the "
+            "plugin before it (11 real models, 3 rounds, quiet and beside 2 memory-streaming "
+            "neighbours, A/A and +10%)",
+            "pytest-edgetpu as of commit ab6c913 beside pytest-edgetpu@7b1afef (three instances, "
+            "or pairs, a process whatever they cost), in the same rounds, both gating against "
+            "the same stored baselines (recorded quiet at each round's start by ab6c913). "
+            "Relative mode: 0 false alarms in 66 test-runs and 66/66 +10% caught by either; "
+            "time per quiet A/A gate 32.8 s against 40.0 s (0.82x; walls 29.2-45.3 s against "
+            "38.0-47.2 s). Stored, quiet: 24.4 s against 27.2 s; in each of the four pairs of "
+            "runs next to each other outside a slow spell, the new one was 1.2-8.1 s faster "
+            "(pytest-benchmark's head run alone 12.0 s: stored is about 2x it on this host, "
+            "where its helper starts cost about 2 s of the 2 cores). Two of the six quiet A/A "
+            "stored gates of ab6c913 ran in spells of the host (its reference workload +17..+20% "
+            "slower, significant), hence its 19 BUSY (each 'beyond that the change is' within "
+            "-7.6..+3.4%); the runs of 7b1afef next to them did not, so the BUSY columns differ "
+            "by when each ran, not by rule. Stored beside the neighbours (baselines recorded "
+            "quiet) is wrong for both: 9/33 and 14/33 false REGRESSIONs of +6.3..+39.7%, 17 of "
+            "the 23 beside a reading of +15..+22% (the other 6 beside -2.7..+7.1%): the "
+            "models slow more than the reference workload, which does not stream memory as "
+            "they do.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_estimate.json",
             "Relative mode and stored baselines with the host's estimate in the test's processes "
             "explaining a slowdown (11 real models, 4 quiet rounds, A/A, the host drifting)",
@@ -428,6 +452,22 @@ def main() -> None:
             "interval computed inside one pair of processes is 3 to 20 times too sure.\n\n",
         ),
         (
+            "memory_reference.py",
+            "memory_reference.json",
+            "Does a reference workload slow as the models do beside memory-streaming neighbours? "
+            "(5 real models, 2 small callables, 3 references; 2 rounds)",
+            "Beside one neighbour (a core left to the measuring process) the models moved "
+            "+0.9..+20.3%, each its own way (hand_landmark_lite +20.3%, mnv2 +2.6%), the "
+            "small callables +0.2..+4.4%, the plugin's reference (ref_mix) +1.1%: no one "
+            "reference explains both, a copy of 1 MiB over-explains the callables by 3-7% and "
+            "leaves hand_landmark_lite +11.2%, one of 16 MiB over-explains everything. Beside "
+            "two (three runnable processes on two cores) the models' calls of 4-34 ms are "
+            "time-sliced (+70..+121%) where the references' half-millisecond loops are not; "
+            "that is what the plugin's CPU-wait signal reads (BUSY). So a stored verdict "
+            "cannot divide out a memory-bound neighbour with one reference; relative mode, "
+            "both sides beside the same neighbours, can.\n\n",
+        ),
+        (
             "host_reference.py",
             "host_reference_check.json",
             "A host that drifts, again with the script as committed (12 minutes, an hour later)",
@@ -533,6 +573,29 @@ def main() -> None:
             "beside the neighbours, models 2/85 quiet (hey_jarvis +31%, hey_mycroft +29%, one "
             "round) and 1/85 beside them (okay_nabu +4.5%). The 'details' of each file hold every "
             "gate's change and CPU wait.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_fit_mem2.json",
+            "Small callables beside 2 memory neighbours once a process measures the instances "
+            "that fit its share (4 + 2 rounds)",
+            "pytest-edgetpu as of commit ab6c913 ('now') against 7b1afef ('before'), right "
+            "after the quiet run below. The six callables' instances are fast enough for three "
+            "to fit a process's share in either, so the change does not reach them: relative "
+            "0 of 24 false REGRESSIONs and 12 of 12 +10% caught by both, stored 0 of 24 by "
+            "both; at +10% the stored gates read BUSY (the neighbours' CPU wait and the host's "
+            "reading), 'now' 12 of 12, 'before' 10 of 12 and 2 REGRESSION.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_fit.json",
+            "Small callables once a process measures the instances that fit its share (4 + 2 "
+            "quiet rounds)",
+            "pytest-edgetpu as of commit ab6c913 ('now') against 7b1afef ('before'), in the "
+            "same rounds. Unchanged: relative 0 of 24 false REGRESSIONs both, stored 0 of 24 "
+            "both; +10%: relative 12 of 12 both, stored 10 of 12 both. Times, median: relative "
+            "15.9 s against stored 7.8 s (2.04x; 'before' 16.3 s and 7.7 s), pytest-benchmark's "
+            "head run 6.1 s (stored 1.28x it).\n\n",
         ),
         (
             "process_gate.py",
@@ -948,6 +1011,7 @@ def main() -> None:
                 "process_gate.py",
                 "process_models.py",
                 "process_stored.py",
+                "memory_reference.py",
             )
             report = ["--report", str(path)] if reporting else [str(path)]
             location = script_path(script)
