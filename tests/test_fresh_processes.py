@@ -222,7 +222,7 @@ def test_a_process_measures_the_instances_that_fit_its_share_of_max_time(
 ) -> None:
     # max_time 1.5 s over the fewest 4 processes: 375 ms each. An instance of a slow call (its
     # load, first call, warm-up and timed calls: 200 ms for a 28 ms model) is not started
-    # where, at the pace of the first, it would end past that: one process, one value.
+    # where, at the pace so far, it would end past that: one process, one value.
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.5)
     measured = measure_processes(
         processes_reading([1000.0] * 8, []), settings, FakeClock(step_ns=instance_ms * 10**6)

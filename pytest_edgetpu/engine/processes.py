@@ -99,11 +99,10 @@ def measure_process_pairs(
     measured (:func:`_pairs_ahead` says how many).
 
     Within a pair, three interleaved pairs of instances as :func:`measure_pairs` makes them,
-    fewer where the next would not fit an even share of the budget (see
-    :func:`~pytest_edgetpu.engine.timing.measure_live`); each process's value is the median of
-    its instances'. The
-    returned measurements' instance values are the processes', pair ``i``'s in place ``i``,
-    and their instances all the instances measured. The stop rules are
+    fewer (down to one) where the next would not fit an even share of the budget; each
+    process's value is the median of its instances'. The returned measurements' instance
+    values are the processes', pair ``i``'s in place ``i``, and their instances all the
+    instances measured. The stop rules are
     :func:`measure_pairs`', counted in process pairs, from :data:`FEWEST_PROCESS_PAIRS` to
     :data:`MOST_PROCESS_PAIRS`."""
     __tracebackhide__ = True
