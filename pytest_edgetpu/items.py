@@ -3,6 +3,7 @@ models/``), timed and gated as ``tpu_bench(path)`` would time and gate it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,13 @@ import pytest
 from .config import test_settings
 from .fixtures import PENDING_KEY, RUN_KEY, ModelLoader, TpuBench
 
-__all__ = ["TfliteFile", "TfliteItem", "UntimedTfliteFile", "collect_tflite"]
+__all__ = [
+    "TfliteFile",
+    "TfliteItem",
+    "UntimedTfliteFile",
+    "collect_tflite",
+    "passed_over_models",
+]
 
 
 def _explicit_paths(config: pytest.Config) -> list[Path]:
@@ -27,22 +34,55 @@ def _explicit_paths(config: pytest.Config) -> list[Path]:
     return [(base / arg.split("::")[0]).resolve() for arg in config.args]
 
 
+def _places(path: Path) -> tuple[Path, Path]:
+    """Where ``path`` lies: with every symlink followed, and with its folders' followed but not
+    its own (a model linked from elsewhere, as a repository's absolute symlinks link them, lies
+    where its link does)."""
+    return path.resolve(), path.parent.resolve() / path.name
+
+
 def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
     """A benchmark for ``file_path`` when it is a ``.tflite`` file named on the command line
     or in ``testpaths``, or found in a directory named there; None otherwise."""
     if file_path.suffix != ".tflite":
         return None
-    resolved = file_path.resolve()
+    places = _places(file_path)
     named = _explicit_paths(parent.config)
     if not parent.config.stash[RUN_KEY].settings.enabled:
         # A model file named on the command line is no test without --edgetpu: say so,
         # rather than pytest's "not found" for a file that is there.
-        if resolved in named and parent.config.args_source is pytest.Config.ArgsSource.ARGS:
+        by_name = any(place in named for place in places)
+        if by_name and parent.config.args_source is pytest.Config.ArgsSource.ARGS:
             return UntimedTfliteFile.from_parent(parent, path=file_path)
         return None
-    if any(p == resolved or p in resolved.parents for p in named):
+    if any(p == place or p in place.parents for p in named for place in places):
         return TfliteFile.from_parent(parent, path=file_path)
     return None
+
+
+def passed_over_models(directory: pytest.Dir) -> list[pytest.File]:
+    """The ``.tflite`` entries of ``directory`` that pytest passes over, being neither a
+    regular file nor a folder (a FIFO, a device, a socket, a symlink to nothing), collected as
+    :func:`collect_tflite` would collect a model there: each then fails saying what it is,
+    where passing it over would let the gate pass without it."""
+    if not directory.config.stash[RUN_KEY].settings.enabled:
+        return []
+    try:
+        with os.scandir(directory.path) as scan:
+            entries = sorted(scan, key=lambda entry: entry.name)
+    except OSError:
+        return []  # pytest's own collection of the folder says why
+    found = []
+    for entry in entries:
+        if not entry.name.endswith(".tflite") or entry.is_file() or entry.is_dir():
+            continue
+        path = Path(entry.path)
+        if directory.ihook.pytest_ignore_collect(collection_path=path, config=directory.config):
+            continue
+        collected = collect_tflite(path, directory)
+        if collected is not None:
+            found.append(collected)
+    return found
 
 
 class TfliteFile(pytest.File):

@@ -21,7 +21,7 @@ from . import fixtures
 from .config import SessionSettings, session_settings, test_settings
 from .core.errors import ConfigError, EdgeTpuError, one_line
 from .fixtures import PENDING_KEY, RUN_KEY, LazyRun
-from .items import collect_tflite
+from .items import collect_tflite, passed_over_models
 from .options import MARKER_DOC, OPTIONS
 from .outputs import PROGRESS_ATTR, CollectionErrors, FailedTests, Outputs, ProgressLines
 from .relative.serve import ServeHooks
@@ -233,8 +233,11 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 
 @pytest.hookimpl(wrapper=True)
 def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, Any, Any]:
-    """A ``tpu_bench`` marker with an unknown or ill-typed argument is a collection error."""
+    """A ``tpu_bench`` marker with an unknown or ill-typed argument is a collection error; a
+    ``.tflite`` entry of a folder that is no regular file is a benchmark that fails."""
     report = yield
+    if report.passed and isinstance(collector, pytest.Dir):
+        report.result.extend(passed_over_models(collector))
     if report.passed and report.result:
         settings = collector.config.stash[RUN_KEY].settings
         errors = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -215,6 +216,36 @@ def test_tflite_files_named_on_the_command_line_are_benchmarks(
     result.stdout.fnmatch_lines(["*models/tiny_conv.tflite::latency*NO_BASELINE*"])
     # Only paths given explicitly: a bare run (or one without --edgetpu) collects no model.
     project.runpytest("--edgetpu").assert_outcomes()
+    project.runpytest("models").assert_outcomes()
+
+
+def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
+    project: pytest.Pytester,
+) -> None:
+    # A repository links a model from elsewhere by an absolute symlink: it is gated where its
+    # link lies. A FIFO, or a link to nothing, is no model pytest would collect: each fails
+    # with one line instead of passing the gate without it.
+    elsewhere = project.mkdir("elsewhere")
+    shutil.copy(project.path / "models" / "tiny_conv.tflite", elsewhere / "shared.tflite")
+    (project.path / "models" / "linked.tflite").symlink_to(elsewhere / "shared.tflite")
+    (project.path / "models" / "dangling.tflite").symlink_to(project.path / "gone.tflite")
+    os.mkfifo(project.path / "models" / "pipe.tflite")
+    result = project.runpytest("--edgetpu", "models")
+    result.assert_outcomes(passed=3, failed=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*models/linked.tflite::latency*NO_BASELINE*",
+            "*model file not found: */models/dangling.tflite (check the model path*",
+            "*/models/pipe.tflite is not a TFLite model (it is a FIFO (named pipe), not a "
+            "regular file); give the .tflite file*",
+        ]
+    )
+    result.stdout.no_fnmatch_line("*Traceback*")
+    # Ignored as pytest ignores anything; without --edgetpu, no model is collected.
+    ignored = project.runpytest(
+        "--edgetpu", "models", "--ignore=models/pipe.tflite", "--ignore=models/dangling.tflite"
+    )
+    ignored.assert_outcomes(passed=3)
     project.runpytest("models").assert_outcomes()
 
 
