@@ -21,24 +21,24 @@ __all__ = [
 ]
 
 
-def _explicit_paths(config: pytest.Config) -> list[Path]:
-    """The paths named on the command line or, without any, in the ``testpaths`` ini key: the
-    only places ``.tflite`` files are collected from (a model file elsewhere in the project is
-    data for a test, not a benchmark of its own)."""
+def _explicit_paths(config: pytest.Config) -> set[Path]:
+    """The paths named on the command line or, without any, in the ``testpaths`` ini key (each
+    in its :func:`_places`): the only places ``.tflite`` files are collected from (a model file
+    elsewhere in the project is data for a test, not a benchmark of its own)."""
     if config.args_source is pytest.Config.ArgsSource.ARGS:
         base = config.invocation_params.dir
     elif config.args_source is pytest.Config.ArgsSource.TESTPATHS:
         base = config.rootpath
     else:
-        return []
-    return [(base / arg.split("::")[0]).resolve() for arg in config.args]
+        return set()
+    return {place for arg in config.args for place in _places(base / arg.split("::")[0])}
 
 
-def _places(path: Path) -> tuple[Path, Path]:
-    """Where ``path`` lies: with every symlink followed, and with its folders' followed but not
-    its own (a model linked from elsewhere, as a repository's absolute symlinks link them, lies
-    where its link does)."""
-    return path.resolve(), path.parent.resolve() / path.name
+def _places(path: Path) -> set[Path]:
+    """Where ``path`` lies: with every symlink followed, with its folders' followed but not
+    its own, and with none followed. A model linked from elsewhere, or in a folder linked from
+    elsewhere (as a repository's absolute symlinks link them), lies where its link does."""
+    return {path.resolve(), path.parent.resolve() / path.name, Path(os.path.abspath(path))}
 
 
 def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
@@ -51,8 +51,7 @@ def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | N
     if not parent.config.stash[RUN_KEY].settings.enabled:
         # A model file named on the command line is no test without --edgetpu: say so,
         # rather than pytest's "not found" for a file that is there.
-        by_name = any(place in named for place in places)
-        if by_name and parent.config.args_source is pytest.Config.ArgsSource.ARGS:
+        if places & named and parent.config.args_source is pytest.Config.ArgsSource.ARGS:
             return UntimedTfliteFile.from_parent(parent, path=file_path)
         return None
     if any(p == place or p in place.parents for p in named for place in places):

@@ -222,19 +222,21 @@ def test_tflite_files_named_on_the_command_line_are_benchmarks(
 def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
     project: pytest.Pytester,
 ) -> None:
-    # A repository links a model from elsewhere by an absolute symlink: it is gated where its
-    # link lies. A FIFO, or a link to nothing, is no model pytest would collect: each fails
-    # with one line instead of passing the gate without it.
+    # A repository links a model, and a folder of them, from elsewhere by absolute symlinks:
+    # each is gated where its link lies. A FIFO, or a link to nothing, is no model pytest
+    # would collect: each fails with one line instead of passing the gate without it.
     elsewhere = project.mkdir("elsewhere")
     shutil.copy(project.path / "models" / "tiny_conv.tflite", elsewhere / "shared.tflite")
     (project.path / "models" / "linked.tflite").symlink_to(elsewhere / "shared.tflite")
+    (project.path / "models" / "shared").symlink_to(elsewhere, target_is_directory=True)
     (project.path / "models" / "dangling.tflite").symlink_to(project.path / "gone.tflite")
     os.mkfifo(project.path / "models" / "pipe.tflite")
     result = project.runpytest("--edgetpu", "models")
-    result.assert_outcomes(passed=3, failed=2)
+    result.assert_outcomes(passed=4, failed=2)
     result.stdout.fnmatch_lines_random(
         [
             "*models/linked.tflite::latency*NO_BASELINE*",
+            "*models/shared/shared.tflite::latency*NO_BASELINE*",
             "*model file not found: */models/dangling.tflite (check the model path*",
             "*/models/pipe.tflite is not a TFLite model (it is a FIFO (named pipe), not a "
             "regular file); give the .tflite file*",
@@ -245,7 +247,7 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
     ignored = project.runpytest(
         "--edgetpu", "models", "--ignore=models/pipe.tflite", "--ignore=models/dangling.tflite"
     )
-    ignored.assert_outcomes(passed=3)
+    ignored.assert_outcomes(passed=4)
     project.runpytest("models").assert_outcomes()
 
 
