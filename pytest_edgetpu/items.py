@@ -37,8 +37,13 @@ def _explicit_paths(config: pytest.Config) -> set[Path]:
 def _places(path: Path) -> set[Path]:
     """Where ``path`` lies: with every symlink followed, with its folders' followed but not
     its own, and with none followed. A model linked from elsewhere, or in a folder linked from
-    elsewhere (as a repository's absolute symlinks link them), lies where its link does."""
-    return {path.resolve(), path.parent.resolve() / path.name, Path(os.path.abspath(path))}
+    elsewhere (as a repository's absolute symlinks link them), lies where its link does.
+    ``realpath``, not ``Path.resolve``: a symlink loop stays a path, where ``resolve`` raises."""
+    return {
+        Path(os.path.realpath(path)),
+        Path(os.path.realpath(path.parent)) / path.name,
+        Path(os.path.abspath(path)),
+    }
 
 
 def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
@@ -73,9 +78,10 @@ def passed_over_models(directory: pytest.Dir) -> list[pytest.File]:
         return []  # pytest's own collection of the folder says why
     found = []
     for entry in entries:
-        if not entry.name.endswith(".tflite") or entry.is_file() or entry.is_dir():
-            continue
         path = Path(entry.path)
+        # Path's tests, not the entry's: a symlink loop is neither, where DirEntry raises.
+        if path.suffix != ".tflite" or path.is_file() or path.is_dir():
+            continue
         if directory.ihook.pytest_ignore_collect(collection_path=path, config=directory.config):
             continue
         collected = collect_tflite(path, directory)

@@ -224,15 +224,17 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
 ) -> None:
     # A repository links a model, and a folder of them, from elsewhere by absolute symlinks:
     # each is gated where its link lies. A FIFO, or a link to nothing, is no model pytest
-    # would collect: each fails with one line instead of passing the gate without it.
+    # would collect (nor is a link to itself): each fails with one line instead of passing
+    # the gate without it.
     elsewhere = project.mkdir("elsewhere")
     shutil.copy(project.path / "models" / "tiny_conv.tflite", elsewhere / "shared.tflite")
     (project.path / "models" / "linked.tflite").symlink_to(elsewhere / "shared.tflite")
     (project.path / "models" / "shared").symlink_to(elsewhere, target_is_directory=True)
     (project.path / "models" / "dangling.tflite").symlink_to(project.path / "gone.tflite")
+    (project.path / "models" / "loop.tflite").symlink_to("loop.tflite")
     os.mkfifo(project.path / "models" / "pipe.tflite")
     result = project.runpytest("--edgetpu", "models")
-    result.assert_outcomes(passed=4, failed=2)
+    result.assert_outcomes(passed=4, failed=3)
     result.stdout.fnmatch_lines_random(
         [
             "*models/linked.tflite::latency*NO_BASELINE*",
@@ -240,12 +242,17 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
             "*model file not found: */models/dangling.tflite (check the model path*",
             "*/models/pipe.tflite is not a TFLite model (it is a FIFO (named pipe), not a "
             "regular file); give the .tflite file*",
+            "*cannot read model file */models/loop.tflite: Too many levels of symbolic links*",
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
     # Ignored as pytest ignores anything; without --edgetpu, no model is collected.
     ignored = project.runpytest(
-        "--edgetpu", "models", "--ignore=models/pipe.tflite", "--ignore=models/dangling.tflite"
+        "--edgetpu",
+        "models",
+        "--ignore=models/pipe.tflite",
+        "--ignore=models/dangling.tflite",
+        "--ignore=models/loop.tflite",
     )
     ignored.assert_outcomes(passed=4)
     project.runpytest("models").assert_outcomes()
