@@ -151,13 +151,16 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     assert re.search(
         r"the host ran \d+\.\d% slower than while recording \(95% CI [^)]*; "
         + where
-        + r"\): beyond that the change is ",
+        + r"\), which explains a slowdown of up to \+\d+\.\d% \(a workload may slow by the "
+        r"host's ratio squared\): beyond that the change is ",
         str(verdict["message"]),
     ), verdict["message"]
-    # The suspected slowdown was measured again before the host's reading judged it (a
-    # slower moment of the host may have passed by then), though its first processes had
-    # timed the reference already.
-    assert "not confirmed by a second one" in str(verdict["message"]), verdict["message"]
+    # In the test's processes, the suspected slowdown was measured again before the host's
+    # reading judged it (a slower moment of the host may have passed by then), though its first
+    # processes had timed the reference already; a reading of its own is taken for the
+    # suspected slowdown, and judges it at once.
+    confirmed_first = "not confirmed by a second one" in str(verdict["message"])
+    assert confirmed_first or not in_test_processes, verdict["message"]
     # The results keep the reading it was judged beside: judged again, it is the same verdict.
     capsys.readouterr()
     assert main(["compare", "out.json"]) == 0

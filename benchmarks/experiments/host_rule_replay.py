@@ -1,18 +1,25 @@
-"""Replay when the host's reading explains a slowdown, on the stored verdicts kept by
-``benchmarks/process_gate.py``, offline.
+"""Replay how much of a stored verdict's slowdown the host's reading explains, on the verdicts
+the benchmarks kept, offline (issue 32).
 
-Each kept message of a stored gate's ``REGRESSION`` names the change (its estimate and 95%
-interval) and the host's reading beside it ("the host ran +15.9% against the recording (95% CI
--0.6..+16.8%; ...), which does not explain it"). The rule of
-:func:`~pytest_edgetpu.judge.host_speed.host_explains` until 2026-12-07 asked the host's slowdown
-to be significant; the rule now also takes a host whose estimate counts as a slowdown of the code
-would (four fifths of the threshold). This script reads which of those verdicts the new rule turns
-``BUSY``: the change beyond the host's (the change divided by it) no longer a regression. Unchanged
-code's runs are the false alarms it removes, the slower code's the slowdowns it lets pass.
-A ``BUSY`` or ``UNSTABLE`` verdict cannot turn into ``REGRESSION`` (the host's reading only ever
-explains), and a ``PASS`` kept no message, so the replay counts ``REGRESSION`` verdicts only.
+Each kept ``REGRESSION`` of a stored gate beside a reading the test's own processes took names
+the host's reading ("the host ran +19.5% against the recording (95% CI +18.4..+20.8%; a
+reference workload in the test's 4 processes), which does not explain it") and the change
+(``benchmarks/process_gate.py`` keeps the whole message, with the change's interval;
+``benchmarks/relative_gate.py`` keeps the reason and the change's estimate only, judged here as
+if its interval were that point). The host's reading explains a slowdown where the host is
+slower (significantly, or by an estimate that counts as a slowdown of the code would) and the
+change beyond what that explains is no longer a regression
+(:func:`~pytest_edgetpu.judge.host_speed.host_explains`). How much it explains: a workload
+``k`` times as sensitive to the host's state as the reference workload slows by the host's
+ratio to the power ``k``; the rule until 2026-12-08 divided by the ratio itself (``k`` = 1).
+Beside memory-streaming neighbours a model slows several times as much as the reference
+(``benchmarks/experiments/memory_reference.py``), so this script reads, for each ``k``, how
+many of those ``REGRESSION`` s stay one: on unchanged code the false alarms left, on slower
+code the slowdowns still caught. A ``BUSY`` or ``UNSTABLE`` verdict cannot turn into
+``REGRESSION`` (a larger ``k`` only explains more), and a ``PASS`` kept no message.
 
-    python benchmarks/experiments/host_rule_replay.py benchmarks/results/process_gate*.json
+    python benchmarks/experiments/host_rule_replay.py benchmarks/results/process_gate*.json \\
+        benchmarks/results/relative_gate*.json
 """
 
 from __future__ import annotations
@@ -21,54 +28,30 @@ import argparse
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+from pytest_edgetpu.core.stats import Shift
+from pytest_edgetpu.judge.verdict import COUNTS_FROM, Status, decide
 
 _PERCENT = r"([+-]?\d+\.\d)"
 _CHANGE = re.compile(rf"\({_PERCENT}%, 95% CI {_PERCENT}\.\.{_PERCENT}%\)")
-#: A reading the test's own processes took: the only kind whose estimate may explain.
+#: A reading the test's own processes took that explained nothing under the rule at the time.
 _HOST = re.compile(
     rf"the host ran {_PERCENT}% against the recording \(95% CI {_PERCENT}\.\.{_PERCENT}%; "
     r"a reference workload in the test's"
 )
 THRESHOLD = 0.05
+SENSITIVITIES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 
-def explained_now(message: str) -> str | None:
-    """How the new rule reads a REGRESSION's message: None where it explains nothing."""
-    from pytest_edgetpu.core.stats import Shift
-    from pytest_edgetpu.judge.verdict import COUNTS_FROM, Status, decide
-
-    change, host = _CHANGE.search(message), _HOST.search(message)
-    if change is None or host is None:
-        return None
-    host_estimate = float(host.group(1)) / 100
-    if host_estimate < THRESHOLD * COUNTS_FROM:
-        return None
-    estimate, low, high = (float(change.group(i)) / 100 for i in (1, 2, 3))
-    beyond = Shift(
-        estimate=(1 + estimate) / (1 + host_estimate) - 1,
-        low=(1 + low) / (1 + host_estimate) - 1,
-        high=(1 + high) / (1 + host_estimate) - 1,
-        confidence=0.95,
-    )
-    if decide(beyond, THRESHOLD)[0] is Status.REGRESSION:
-        return None
-    return (
-        f"change {estimate:+.1%} beside the host {host_estimate:+.1%} "
-        f"(95% CI {host.group(2)}..{host.group(3)}%): beyond it {beyond.estimate:+.1%}"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("results", nargs="+", type=Path)
-    files = parser.parse_args().results
-    regressions: Counter[str] = Counter()
-    turned: Counter[str] = Counter()
-    for path in files:
-        runs = json.loads(path.read_text()).get("runs")
-        if not isinstance(runs, dict):
-            continue
+def kept_regressions(path: Path) -> Iterator[tuple[str, str, str, Shift]]:
+    """Each kept stored ``REGRESSION``: its condition, ``unchanged`` or ``slower`` code, its
+    message's reason, and its change."""
+    data = json.loads(path.read_text())
+    runs = data.get("runs")
+    if isinstance(runs, dict):  # process_gate.py: by tool, then by the work's scale
         for tool, by_scale in runs.items():
             if not tool.startswith("stored"):
                 continue
@@ -76,21 +59,68 @@ def main() -> None:
                 code = "unchanged" if float(scale) == 1.0 else "slower"
                 for run in gate_runs:
                     for test, status in run["verdicts"].items():
-                        if status != "REGRESSION":
-                            continue
                         message = run.get("messages", {}).get(test, "")
-                        if not _HOST.search(message):
-                            continue  # no message kept, no reading, or one of its own
-                        regressions[code] += 1
-                        why = explained_now(message)
-                        if why:
-                            turned[code] += 1
-                            print(f"{path.name} {tool} {code} {test}: BUSY, {why}")
-    for code in ("unchanged", "slower"):
-        print(
-            f"{code} code: {turned[code]} of {regressions[code]} REGRESSIONs judged beside the "
-            "host's reading in its processes turn BUSY"
-        )
+                        change = _CHANGE.search(message)
+                        if status == "REGRESSION" and change:
+                            estimate, low, high = (float(change.group(i)) / 100 for i in (1, 2, 3))
+                            shift = Shift(estimate, low, high, 0.95)
+                            yield data.get("condition", "?"), code, message, shift
+    elif isinstance(runs, list):  # relative_gate.py: one entry per gate run
+        for run in runs:
+            if run.get("mode") != "stored":
+                continue
+            code = "slower" if run.get("slowdown") else "unchanged"
+            for test in run["tests"].values():
+                estimate = test.get("change")
+                if test["status"] == "REGRESSION" and estimate is not None:
+                    shift = Shift(estimate, estimate, estimate, 0.95)
+                    yield run.get("condition", "?"), code, test.get("reason") or "", shift
+
+
+def stays_regression(message: str, change: Shift, sensitivity: float) -> bool | None:
+    """Whether a ``REGRESSION`` stays one beside its reading when the host's ratio explains the
+    change raised to ``sensitivity``; None where the message holds no reading to judge by."""
+    host = _HOST.search(message)
+    if host is None:
+        return None
+    estimate, low = float(host.group(1)) / 100, float(host.group(2)) / 100
+    if low <= 0 and estimate < THRESHOLD * COUNTS_FROM:
+        return True  # the host is not shown slower: it explains nothing
+    explained = (1.0 + estimate) ** sensitivity
+    beyond = Shift(
+        estimate=(1.0 + change.estimate) / explained - 1.0,
+        low=(1.0 + change.low) / explained - 1.0,
+        high=(1.0 + change.high) / explained - 1.0,
+        confidence=change.confidence,
+    )
+    return decide(beyond, THRESHOLD)[0] is Status.REGRESSION
+
+
+def replay(files: list[Path]) -> dict[str, Any]:
+    judged: Counter[tuple[str, str]] = Counter()
+    stay: Counter[tuple[float, str, str]] = Counter()
+    for path in files:
+        for condition, code, message, change in kept_regressions(path):
+            if stays_regression(message, change, 1.0) is None:
+                continue  # no reading in the test's processes beside it
+            judged[condition, code] += 1
+            for k in SENSITIVITIES:
+                stay[k, condition, code] += bool(stays_regression(message, change, k))
+    return {"judged": judged, "stay": stay}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("results", nargs="+", type=Path)
+    counts = replay(parser.parse_args().results)
+    judged, stay = counts["judged"], counts["stay"]
+    print("REGRESSIONs beside a reading in the test's processes that stay REGRESSION when the")
+    print("host explains its ratio to the power k:")
+    columns = " ".join(f"{f'k={k:g}':>6}" for k in SENSITIVITIES)
+    print(f"{'condition':10} {'code':10} {'judged':>7} {columns}")
+    for condition, code in sorted(judged):
+        cells = " ".join(f"{stay[k, condition, code]:>6}" for k in SENSITIVITIES)
+        print(f"{condition:10} {code:10} {judged[condition, code]:>7} {cells}")
 
 
 if __name__ == "__main__":
