@@ -39,6 +39,9 @@ with ``--stored-too`` each change is also gated against those baselines, in ever
     .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 --conditions quiet,mem2 \\
         --changes 0,0.1 --stored-too --also 7b1afef \\
         --out benchmarks/results/relative_gate_fit.json
+    .venv-bench/bin/python benchmarks/relative_gate.py --rounds 3 --conditions quiet,mem2 \\
+        --changes 0,0.1 --stored-only --also 5f5c4d5 \\
+        --out benchmarks/results/relative_gate_host_square.json
 """
 
 from __future__ import annotations
@@ -386,16 +389,17 @@ def run_rounds(args: argparse.Namespace) -> dict[str, Any]:
                     rng.shuffle(cells)
                     for slowdown in cells:
                         loops = loops_for(calibrated, slowdown)
-                        tools = [
+                        tools = [] if args.stored_only else [
                             functools.partial(ours_run, mine, models, loops, "relative"),
                             functools.partial(theirs_job, other, models, loops),
-                        ]
-                        if args.stored_too:
+                        ]  # fmt: skip
+                        if args.stored_too or args.stored_only:
                             tools.append(functools.partial(ours_run, mine, models, loops, "stored"))
                         if earlier:
-                            for mode in (
-                                ("relative", "stored") if args.stored_too else ("relative",)
-                            ):
+                            modes = ("relative",) if not args.stored_only else ()
+                            if args.stored_too or args.stored_only:
+                                modes += ("stored",)
+                            for mode in modes:
                                 tools.append(
                                     functools.partial(ours_run, mine, models, loops, mode, earlier)
                                 )
@@ -470,7 +474,10 @@ def report(data: dict[str, Any]) -> str:
             continue
         for slowdown in cells:
             ours_hits, ours_n, changes = flagged("pytest-edgetpu", condition, slowdown)
-            if not ours_n:
+            if not any(
+                (r["condition"], r["slowdown"]) == (condition, slowdown) and r["mode"] != "record"
+                for r in runs
+            ):
                 continue  # a change this run did not gate (--changes)
             before = "".join(
                 f"{wilson(*flagged(tool, condition, slowdown)[:2])} | " for tool in earlier
@@ -533,6 +540,16 @@ def report(data: dict[str, Any]) -> str:
                 for tool in earlier_stored
             ),
         ]
+    elif earlier_stored:  # --stored-only
+        lines += [
+            "",
+            "Time per stored gate, quiet host, A/A, median over rounds: "
+            + ", ".join(
+                f"{tool} {wall('stored', tool=tool):.1f} s"
+                for tool in ["pytest-edgetpu", *earlier_stored]
+            )
+            + ".",
+        ]
     alarms = [
         f"{name} {test['change']:+.1%} ({r['condition']})"
         for r in relative
@@ -568,6 +585,12 @@ def main() -> None:
         action="store_true",
         help="also gate each change against the round's stored baselines (recorded quiet at "
         "its start), in every condition",
+    )
+    parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="gate each change against the round's stored baselines only (no relative mode, "
+        "no pytest-benchmark): a stored verdict's rule, measured in a third of the time",
     )
     parser.add_argument(
         "--changes",
