@@ -144,6 +144,28 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_host_square.json",
+            "The host's reading explains a slowdown up to its ratio squared, beside the rule "
+            "before it (11 real models, stored baselines only, 4 rounds, quiet and beside 2 "
+            "memory-streaming neighbours, A/A and +10%)",
+            "pytest-edgetpu as of commit 2fde5b5 beside pytest-edgetpu@5f5c4d5 (the ratio "
+            "itself), in the same rounds, both gating against the same stored baselines "
+            "(recorded quiet at each round's start). The host read slower than at the "
+            "recordings through all four rounds (its reference workload a median +17.7% in the "
+            "gates' processes, -1.3..+22.2%; its forked instances ran in two modes, about 0.105 "
+            "and 0.124 ms a call, and the models moved with them), so most stored verdicts of "
+            "either rule are BUSY. Beside the neighbours the square read no false REGRESSION in "
+            "44 test-runs where the ratio read 13 (+7.8..+33.2% beside readings of +4.0..+20.1%); "
+            "quiet, 3 of 88 (mnv2 +4.7..+6.3% beside readings of +0.3..+3.6% whose intervals "
+            "reach +16..+18%: a few of its processes in the slow mode, which no reading "
+            "explains) against 4 of 44. The cost: +10% read REGRESSION in 2 of 44 quiet and 2 of "
+            "44 beside the neighbours, against 22 and 29 for the ratio, the rest BUSY (a stored "
+            "figure cannot tell a slowdown from a host this much slower, and says so; relative "
+            "mode measures both sides in the same moments). Time per quiet A/A stored gate 44.0 "
+            "s against 45.5 s (the slow host: each suspect measured again).\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_fit.json",
             "A process measures the instances that fit its share of the budget, beside the "
             "plugin before it (11 real models, 3 rounds, quiet and beside 2 memory-streaming "
@@ -474,8 +496,10 @@ def main() -> None:
             "The experiment rerun after its workloads were taken from process_gate.py and its "
             "timing code from the plugin (milliseconds now): the host drifted less this time "
             "(one stored comparison of unchanged code read REGRESSION in 1.1% of pairs of "
-            "rounds), and the rule took that to 0.9% (0.5% with the workload in the callables' "
-            "own processes) while catching +10% as often. list_comprehension moved against the "
+            "rounds), and the rule took that to 0.9% (0.4% with the workload in the callables' "
+            "own processes) while catching +10% in 81.4% (81.1%) of pairs instead of 82.2%; "
+            "with the host's ratio itself, before 2026-12-07 evening, 0.9% (0.5%) and as often "
+            "as without the rule. list_comprehension moved against the "
             "references here: dividing by them would have made it worse, which the rule never "
             "does (only a host significantly slower explains).\n\n",
         ),
@@ -487,8 +511,10 @@ def main() -> None:
             "What a stored baseline meets on a shared VM: the whole suite slower or faster than "
             "at its recording. 'bare_ref_mix' is the reference the plugin measures "
             "(pytest_edgetpu/engine/host_reference.py); the simulated comparisons apply the "
-            "plugin's own rule (judge/compare.py host_explains). This file holds nanoseconds "
-            "per call; the script now writes milliseconds (only ratios are read).\n\n",
+            "plugin's own rule (judge/host_speed.py host_explains), now the host's ratio "
+            "squared: with the ratio itself (before 2026-12-07 evening) ref_mix took unchanged "
+            "code to 2.1% and caught +10% in 88.1%, bare_ref_mix 4.5% and 86.1%. This file holds "
+            "nanoseconds per call; the script now writes milliseconds (only ratios are read).\n\n",
         ),
         (
             "model_swap_runs.py",

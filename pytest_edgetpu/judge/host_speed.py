@@ -21,7 +21,9 @@ __all__ = ["HOST_SENSITIVITY", "host_explains", "host_hides"]
 #: code beside 2 memory neighbours where the ratio itself left 24 (6 of them beside readings
 #: that show no slowdown at all), and still catches 206 of 291 +10% slowdowns in quiet rounds
 #: (289 with the ratio; the rest, in slow spells of the host, read ``BUSY``); 3 would take
-#: 2 more false alarms for 23 more slowdowns missed.
+#: 2 more false alarms for 23 more slowdowns missed. Where the reference tracks the workload (a
+#: drift of the CPU's speed) the square gives slowdowns away: the replay of
+#: ``benchmarks/experiments/host_reference.py``'s drift catches +10% in 79.0%, not 88.1%.
 HOST_SENSITIVITY = 2.0
 
 
