@@ -512,7 +512,7 @@ def test_a_reading_in_the_test_s_processes_explains_by_a_counting_estimate_not_s
     explained, why = host_explains(Status.REGRESSION, change, POLICY, then, drifted)
     assert explained
     assert why.startswith("the host ran 15.6% slower than while recording (95% CI -1.9..+18.1%;")
-    # Beyond that host (+33.6% squared) a +45% change is still a regression.
+    # Beyond that host's ratio squared (+33.6%), a +45% change is still a regression.
     beyond = Shift(estimate=0.45, low=0.44, high=0.46, confidence=0.95)
     assert not host_explains(Status.REGRESSION, beyond, POLICY, then, drifted)[0]
     # An estimate short of the counting point explains nothing that is not sure.
