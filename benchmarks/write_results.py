@@ -602,6 +602,35 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_square_mem2.json",
+            "Small callables beside 2 memory neighbours with the host's ratio squared explaining "
+            "a slowdown (3 + 2 rounds)",
+            "pytest-edgetpu as of commit 2fde5b5's rule ('now') against 5f5c4d5 ('before'), "
+            "right after the quiet run below. Stored: 'now' 1 false REGRESSION in 18 test-runs "
+            "(arithmetic +16.9%, 95% CI +1.9..+19.4%, beside a reading of +0.9%, -0.5..+7.2%: "
+            "the neighbours slowed it and not the reference, which no reading explains), 12 "
+            "BUSY (9 by the CPU wait, 3 by the reading); 'before' 0 and 13 BUSY (12 by the CPU "
+            "wait). +10%: both stored gates 12 of 12 BUSY. Relative mode 0 of 18 false "
+            "REGRESSIONs both, +10% 11 of 12 both.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_square.json",
+            "Small callables with the host's ratio squared explaining a slowdown (4 + 2 quiet "
+            "rounds)",
+            "pytest-edgetpu as of commit 2fde5b5's rule ('now') against 5f5c4d5 ('before'), in "
+            "the same rounds. Unchanged: relative 0 of 24 false REGRESSIONs both, stored 0 of "
+            "24 both. +10%: relative 12 of 12 now, 11 of 12 before; stored now 6 of 12 "
+            "(one round's six read REGRESSION beside readings of -0.2..+1.2%, the other's PASS "
+            "beside a host 15.5-16.8% faster than at the recording, saying so), stored before 0 "
+            "of 12: both of its runs fell in the host's fast moments (the reference 14.6-17.9% "
+            "faster, beyond it +9.2..+15.0%; 11 saying what the faster host may hide, one "
+            "IMPROVED). Times, median: "
+            "relative 14.9 s against stored 7.5 s (2.0x), pytest-benchmark's head run alone "
+            "6.1 s (stored 1.23x it).\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_fit_mem2.json",
             "Small callables beside 2 memory neighbours once a process measures the instances "
             "that fit its share (4 + 2 rounds)",
