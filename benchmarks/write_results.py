@@ -496,10 +496,8 @@ def main() -> None:
             "The experiment rerun after its workloads were taken from process_gate.py and its "
             "timing code from the plugin (milliseconds now): the host drifted less this time "
             "(one stored comparison of unchanged code read REGRESSION in 1.1% of pairs of "
-            "rounds), and the rule took that to 0.9% (0.4% with the workload in the callables' "
-            "own processes) while catching +10% in 81.4% (81.1%) of pairs instead of 82.2%; "
-            "with the host's ratio itself, before 2026-12-07 evening, 0.9% (0.5%) and as often "
-            "as without the rule. list_comprehension moved against the "
+            "rounds), and the rule took that to 0.9% (0.5% with the workload in the callables' "
+            "own processes) while catching +10% as often. list_comprehension moved against the "
             "references here: dividing by them would have made it worse, which the rule never "
             "does (only a host significantly slower explains).\n\n",
         ),
@@ -511,10 +509,9 @@ def main() -> None:
             "What a stored baseline meets on a shared VM: the whole suite slower or faster than "
             "at its recording. 'bare_ref_mix' is the reference the plugin measures "
             "(pytest_edgetpu/engine/host_reference.py); the simulated comparisons apply the "
-            "plugin's own rule (judge/host_speed.py host_explains), now the host's ratio "
-            "squared: with the ratio itself (before 2026-12-07 evening) ref_mix took unchanged "
-            "code to 2.1% and caught +10% in 88.1%, bare_ref_mix 4.5% and 86.1%. This file holds "
-            "nanoseconds per call; the script now writes milliseconds (only ratios are read).\n\n",
+            "plugin's own rule (judge/host_speed.py host_explains, for callables: the host's "
+            "ratio itself). This file holds nanoseconds per call; the script now writes "
+            "milliseconds (only ratios are read).\n\n",
         ),
         (
             "model_swap_runs.py",
@@ -605,8 +602,9 @@ def main() -> None:
             "process_gate_square_mem2.json",
             "Small callables beside 2 memory neighbours with the host's ratio squared explaining "
             "a slowdown (3 + 2 rounds)",
-            "pytest-edgetpu as of commit 2fde5b5's rule ('now') against 5f5c4d5 ('before'), "
-            "right after the quiet run below. Stored: 'now' 1 false REGRESSION in 18 test-runs "
+            "pytest-edgetpu as of commit 2fde5b5 ('now': the square, for callables too) "
+            "against 5f5c4d5 ('before': the ratio, which callables use again), right after the "
+            "quiet run below. Stored: 'now' 1 false REGRESSION in 18 test-runs "
             "(arithmetic +16.9%, 95% CI +1.9..+19.4%, beside a reading of +0.9%, -0.5..+7.2%: "
             "the neighbours slowed it and not the reference, which no reading explains), 12 "
             "BUSY (9 by the CPU wait, 3 by the reading); 'before' 0 and 13 BUSY (12 by the CPU "
@@ -618,16 +616,16 @@ def main() -> None:
             "process_gate_square.json",
             "Small callables with the host's ratio squared explaining a slowdown (4 + 2 quiet "
             "rounds)",
-            "pytest-edgetpu as of commit 2fde5b5's rule ('now') against 5f5c4d5 ('before'), in "
-            "the same rounds. Unchanged: relative 0 of 24 false REGRESSIONs both, stored 0 of "
-            "24 both. +10%: relative 12 of 12 now, 11 of 12 before; stored now 6 of 12 "
-            "(one round's six read REGRESSION beside readings of -0.2..+1.2%, the other's PASS "
-            "beside a host 15.5-16.8% faster than at the recording, saying so), stored before 0 "
-            "of 12: both of its runs fell in the host's fast moments (the reference 14.6-17.9% "
-            "faster, beyond it +9.2..+15.0%; 11 saying what the faster host may hide, one "
-            "IMPROVED). Times, median: "
-            "relative 14.9 s against stored 7.5 s (2.0x), pytest-benchmark's head run alone "
-            "6.1 s (stored 1.23x it).\n\n",
+            "pytest-edgetpu as of commit 2fde5b5 ('now': the host's ratio squared for callables "
+            "too, which they have not used since) against 5f5c4d5 ('before': the ratio, which "
+            "callables use again), in the same rounds. Unchanged: relative 0 of 24 false "
+            "REGRESSIONs both, stored 0 of 24 both. +10%: relative 12 of 12 now, 11 of 12 before;"
+            " stored now 6 of 12 (one round's six read REGRESSION beside readings of -0.2..+1.2%,"
+            " the other's PASS beside a host 15.5-16.8% faster than at the recording, saying so),"
+            " stored before 0 of 12: both of its runs fell in the host's fast moments (the "
+            "reference 14.6-17.9% faster, beyond it +9.2..+15.0%; 11 saying what the faster host "
+            "may hide, one IMPROVED). Times, median: relative 14.9 s against stored 7.5 s (2.0x),"
+            " pytest-benchmark's head run alone 6.1 s (stored 1.23x it).\n\n",
         ),
         (
             "process_gate.py",

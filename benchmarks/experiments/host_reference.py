@@ -198,7 +198,7 @@ def simulated_gate(
                     status = decide(change, policy.threshold)[0]
                     if status is Status.REGRESSION:
                         raw += 1
-                        kept += not host_explains(status, change, policy, then, now)[0]
+                        kept += not host_explains(status, change, policy, then, now, model=False)[0]
             total = len(sample) * len(WORKLOADS)
             row.append(f"x{factor}: {raw / total:5.1%} -> {kept / total:5.1%}")
         print(f"  {ref:14s} " + "   ".join(row))

@@ -104,7 +104,12 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             status, reason = Status.BUSY, busy
         else:
             explained, host_words = host_explains(
-                status, change, policy, entry.host_reference, current.host_reference
+                status,
+                change,
+                policy,
+                entry.host_reference,
+                current.host_reference,
+                model=current.model_sha256 is not None,
             )
             if explained:
                 status, reason, host_words = Status.BUSY, host_words, ""
