@@ -64,11 +64,11 @@ def collect_tflite(file_path: Path, parent: pytest.Collector) -> pytest.File | N
     return None
 
 
-def passed_over_models(directory: pytest.Dir) -> list[pytest.File]:
-    """The ``.tflite`` entries of ``directory`` that pytest passes over, being neither a
-    regular file nor a folder (a FIFO, a device, a socket, a symlink to nothing), collected as
-    :func:`collect_tflite` would collect a model there: each then fails saying what it is,
-    where passing it over would let the gate pass without it."""
+def passed_over_models(directory: pytest.Directory) -> list[pytest.File]:
+    """The ``.tflite`` entries of ``directory`` (a plain folder or a package) that pytest
+    passes over, being neither a regular file nor a folder (a FIFO, a device, a socket, a
+    symlink to nothing), collected as :func:`collect_tflite` would collect a model there: each
+    then fails saying what it is, where passing it over would let the gate pass without it."""
     if not directory.config.stash[RUN_KEY].settings.enabled:
         return []
     try:

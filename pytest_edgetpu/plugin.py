@@ -236,7 +236,7 @@ def pytest_make_collect_report(collector: pytest.Collector) -> Generator[None, A
     """A ``tpu_bench`` marker with an unknown or ill-typed argument is a collection error; a
     ``.tflite`` entry of a folder that is no regular file is a benchmark that fails."""
     report = yield
-    if report.passed and isinstance(collector, pytest.Dir):
+    if report.passed and isinstance(collector, pytest.Directory):
         report.result.extend(passed_over_models(collector))
     if report.passed and report.result:
         settings = collector.config.stash[RUN_KEY].settings

@@ -233,8 +233,11 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
     (project.path / "models" / "dangling.tflite").symlink_to(project.path / "gone.tflite")
     (project.path / "models" / "loop.tflite").symlink_to("loop.tflite")
     os.mkfifo(project.path / "models" / "pipe.tflite")
+    # A folder with an __init__.py is a package to pytest, not a plain folder.
+    package = project.mkpydir("models/package")
+    os.mkfifo(package / "pipe.tflite")
     result = project.runpytest("--edgetpu", "models")
-    result.assert_outcomes(passed=4, failed=3)
+    result.assert_outcomes(passed=4, failed=4)
     result.stdout.fnmatch_lines_random(
         [
             "*models/linked.tflite::latency*NO_BASELINE*",
@@ -242,6 +245,7 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
             "*model file not found: */models/dangling.tflite (check the model path*",
             "*/models/pipe.tflite is not a TFLite model (it is a FIFO (named pipe), not a "
             "regular file); give the .tflite file*",
+            "*/models/package/pipe.tflite is not a TFLite model (it is a FIFO*",
             "*cannot read model file */models/loop.tflite: Too many levels of symbolic links*",
         ]
     )
@@ -253,6 +257,7 @@ def test_a_models_folder_gates_linked_models_and_fails_what_is_no_model_file(
         "--ignore=models/pipe.tflite",
         "--ignore=models/dangling.tflite",
         "--ignore=models/loop.tflite",
+        "--ignore=models/package",
     )
     ignored.assert_outcomes(passed=4)
     project.runpytest("models").assert_outcomes()
