@@ -18,6 +18,11 @@ many of those ``REGRESSION`` s stay one: on unchanged code the false alarms left
 code the slowdowns still caught. A ``BUSY`` or ``UNSTABLE`` verdict cannot turn into
 ``REGRESSION`` (a larger ``k`` only explains more), and a ``PASS`` kept no message.
 
+A second table replays the rule by kind of workload (``process_gate.py``'s callables at
+``k`` = 1, ``relative_gate.py``'s models at ``k`` = 2): beyond the reading's estimate, and
+beyond its interval (the change's lower end divided by the reading's upper end; the rule for
+models since 2026-12-08, :func:`~pytest_edgetpu.judge.host_speed.host_explains`).
+
     python benchmarks/experiments/host_rule_replay.py benchmarks/results/process_gate*.json \\
         benchmarks/results/relative_gate*.json
 """
@@ -48,7 +53,8 @@ SENSITIVITIES = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0)
 
 def kept_regressions(path: Path) -> Iterator[tuple[str, str, str, Shift]]:
     """Each kept stored ``REGRESSION``: its condition, ``unchanged`` or ``slower`` code, its
-    message's reason, and its change."""
+    message's reason, and its change (``process_gate.py``'s of callables,
+    ``relative_gate.py``'s of models)."""
     data = json.loads(path.read_text())
     runs = data.get("runs")
     if isinstance(runs, dict):  # process_gate.py: by tool, then by the work's scale
@@ -77,20 +83,27 @@ def kept_regressions(path: Path) -> Iterator[tuple[str, str, str, Shift]]:
                     yield run.get("condition", "?"), code, test.get("reason") or "", shift
 
 
-def stays_regression(message: str, change: Shift, sensitivity: float) -> bool | None:
+def stays_regression(
+    message: str, change: Shift, sensitivity: float, *, interval: bool = False
+) -> bool | None:
     """Whether a ``REGRESSION`` stays one beside its reading when the host's ratio explains the
-    change raised to ``sensitivity``; None where the message holds no reading to judge by."""
+    change raised to ``sensitivity`` (with ``interval``, the change's interval beyond the
+    reading's); None where the message holds no reading to judge by."""
     host = _HOST.search(message)
     if host is None:
         return None
-    estimate, low = float(host.group(1)) / 100, float(host.group(2)) / 100
-    if low <= 0 and estimate < THRESHOLD * COUNTS_FROM:
+    estimate, low, high = (float(host.group(i)) / 100 for i in (1, 2, 3))
+    explaining = high if interval else estimate
+    if low <= 0 and explaining < THRESHOLD * COUNTS_FROM:
         return True  # the host is not shown slower: it explains nothing
-    explained = (1.0 + estimate) ** sensitivity
+
+    def beyond_host(value: float, host_change: float) -> float:
+        return (1.0 + value) / (1.0 + host_change) ** sensitivity - 1.0
+
     beyond = Shift(
-        estimate=(1.0 + change.estimate) / explained - 1.0,
-        low=(1.0 + change.low) / explained - 1.0,
-        high=(1.0 + change.high) / explained - 1.0,
+        estimate=beyond_host(change.estimate, estimate),
+        low=beyond_host(change.low, high if interval else estimate),
+        high=beyond_host(change.high, low if interval else estimate),
         confidence=change.confidence,
     )
     return decide(beyond, THRESHOLD)[0] is Status.REGRESSION
@@ -99,14 +112,22 @@ def stays_regression(message: str, change: Shift, sensitivity: float) -> bool | 
 def replay(files: list[Path]) -> dict[str, Any]:
     judged: Counter[tuple[str, str]] = Counter()
     stay: Counter[tuple[float, str, str]] = Counter()
+    by_kind: Counter[tuple[str, str, str]] = Counter()
+    stay_by_kind: Counter[tuple[bool, str, str, str]] = Counter()
     for path in files:
+        kind = "callables" if path.name.startswith("process_gate") else "models"
         for condition, code, message, change in kept_regressions(path):
             if stays_regression(message, change, 1.0) is None:
                 continue  # no reading in the test's processes beside it
             judged[condition, code] += 1
             for k in SENSITIVITIES:
                 stay[k, condition, code] += bool(stays_regression(message, change, k))
-    return {"judged": judged, "stay": stay}
+            by_kind[kind, condition, code] += 1
+            power = 1.0 if kind == "callables" else 2.0
+            for interval in (False, True):
+                stayed = stays_regression(message, change, power, interval=interval)
+                stay_by_kind[interval, kind, condition, code] += bool(stayed)
+    return {"judged": judged, "stay": stay, "by_kind": by_kind, "stay_by_kind": stay_by_kind}
 
 
 def main() -> None:
@@ -121,6 +142,14 @@ def main() -> None:
     for condition, code in sorted(judged):
         cells = " ".join(f"{stay[k, condition, code]:>6}" for k in SENSITIVITIES)
         print(f"{condition:10} {code:10} {judged[condition, code]:>7} {cells}")
+    print()
+    print("By kind (callables k=1, models k=2): stay REGRESSION beyond the reading's estimate,")
+    print("and beyond its interval:")
+    print(f"{'kind':10} {'condition':10} {'code':10} {'judged':>7} {'estimate':>9} {'interval':>9}")
+    by_kind, stay_by_kind = counts["by_kind"], counts["stay_by_kind"]
+    for kind, condition, code in sorted(by_kind):
+        cells = " ".join(f"{stay_by_kind[i, kind, condition, code]:>9}" for i in (False, True))
+        print(f"{kind:10} {condition:10} {code:10} {by_kind[kind, condition, code]:>7} {cells}")
 
 
 if __name__ == "__main__":
