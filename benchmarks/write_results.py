@@ -144,6 +144,27 @@ def main() -> None:
         ),
         (
             "relative_gate.py",
+            "relative_gate_host_interval.json",
+            "A model judged beyond the interval of the host's reading, beside the rule before it "
+            "(11 real models, stored baselines only, 4 rounds, quiet and beside 2 "
+            "memory-streaming neighbours, A/A and +10%)",
+            "pytest-edgetpu as of commit 16bae83 beside pytest-edgetpu@b166b38 (beyond the "
+            "reading's estimate, squared), in the same rounds, both gating against the same "
+            "stored baselines (recorded quiet at each round's start). The reference's forked "
+            "instances mixed the host's two speeds within most gates: 106 of 138 readings' "
+            "intervals reached a counted slowdown (+4%), with estimates a median +2.3% quiet and "
+            "+12.1% beside the neighbours. Unchanged models read 1 of 88 false REGRESSIONs quiet "
+            "against 3 of 44 (hand_landmark_lite +11.8% beside a reading of -4.4%, 95% CI "
+            "-16.4..+2.4%, which reaches no slowdown) and 1 of 44 beside the neighbours against "
+            "12 of 44 (face_landmark +6.5% beside -2.3%, -4.0..+1.0%; the rule before failed "
+            "+6.5..+34.4% beside estimates of -0.5..+12.6%, 9 of their 12 intervals reaching "
+            "+15..+20%). "
+            "The cost: +10% read REGRESSION in 15 of 44 quiet and 7 of 44 beside the neighbours, "
+            "against 20 and 20, the rest BUSY or PASS beside a faster host (saying what it may "
+            "hide). Time per quiet A/A stored gate 30.7 s against 32.1 s.\n\n",
+        ),
+        (
+            "relative_gate.py",
             "relative_gate_host_square.json",
             "The host's reading explains a slowdown up to its ratio squared, beside the rule "
             "before it (11 real models, stored baselines only, 4 rounds, quiet and beside 2 "
