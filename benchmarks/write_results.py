@@ -620,6 +620,37 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_head_mem2.json",
+            "Small callables beside 2 memory neighbours at the session's head (8 + 3 rounds, "
+            "baselines recorded before the neighbours)",
+            "pytest-edgetpu as of commit a1e2252 (a callable's slowdown judged beyond the "
+            "reading's estimate, as since f422125), right after the quiet run below. Relative "
+            "mode: 0 of 48 false REGRESSIONs, 18 of 18 +10% caught. Stored: 0 of 48 false "
+            "REGRESSIONs, 38 BUSY (the reference in the test's processes read the host +15.9.."
+            "+19.5% slower than at the quiet recording, median +17.4%); +10% 1 of 18 caught "
+            "(numpy_small +33.2% beside a reading of +19.8%), 17 BUSY: a stored figure recorded "
+            "quiet cannot tell a slowdown beside such neighbours, and says so. Times, median: "
+            "relative 12.9 s, stored 14.3 s (its suspects measured again), pytest-benchmark's "
+            "head run alone 9.0 s (stored 1.59x it).\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_head.json",
+            "Small callables at the session's head (8 + 3 quiet rounds)",
+            "pytest-edgetpu as of commit a1e2252 (a callable's slowdown judged beyond the "
+            "reading's estimate, as since f422125). Relative mode: 0 of 48 false REGRESSIONs, 18 "
+            "of 18 +10% caught. Stored: 0 of 48 false REGRESSIONs; +10% 1 of 18 caught: the "
+            "baselines were recorded in the host's slow speed and most gates ran in its fast one "
+            "(the reference in the test's processes 9.9-15.0% faster than at the recording in "
+            "21 of the 24 readings the verdicts name), so +10% read PASS, 10 of them saying how "
+            "large a slowdown the faster host may hide; one BUSY (+18.6% slower), one UNSTABLE, "
+            "the one caught beside a reading of +5.2%. pytest-benchmark's median:5% read 3 of "
+            "48 false REGRESSIONs and caught 14 of 18. Times, median: relative 15.7 s, stored "
+            "7.4 s (relative 2.12x stored), pytest-benchmark's head run alone 6.0 s (stored "
+            "1.23x it), its two runs 11.9 s.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_square_mem2.json",
             "Small callables beside 2 memory neighbours with the host's ratio squared explaining "
             "a slowdown (3 + 2 rounds)",
