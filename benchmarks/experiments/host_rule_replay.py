@@ -23,6 +23,13 @@ A second table replays the rule by kind of workload (``process_gate.py``'s calla
 beyond its interval (the change's lower end divided by the reading's upper end; the rule for
 models since 2026-12-08, :func:`~pytest_edgetpu.judge.host_speed.host_explains`).
 
+A third table asks the opposite: the stored ``PASS`` es beside a host faster than at the
+recording whose message says what the speed-up may hide
+(:func:`~pytest_edgetpu.judge.host_speed.host_hides`), and how many would read ``REGRESSION``
+if that speed-up counted against the code: the change beyond it, by the reading's estimate and
+by its interval (the change's lower end against the reading's end nearest no change). Not a
+rule of the plugin: a faster host explains nothing there.
+
     python benchmarks/experiments/host_rule_replay.py benchmarks/results/process_gate*.json \\
         benchmarks/results/relative_gate*.json
 """
@@ -31,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -98,7 +106,7 @@ def stays_regression(
         return True  # the host is not shown slower: it explains nothing
 
     def beyond_host(value: float, host_change: float) -> float:
-        return (1.0 + value) / (1.0 + host_change) ** sensitivity - 1.0
+        return (1.0 + value) / math.pow(1.0 + host_change, sensitivity) - 1.0
 
     beyond = Shift(
         estimate=beyond_host(change.estimate, estimate),
@@ -130,10 +138,59 @@ def replay(files: list[Path]) -> dict[str, Any]:
     return {"judged": judged, "stay": stay, "by_kind": by_kind, "stay_by_kind": stay_by_kind}
 
 
+_FASTER = re.compile(
+    rf"the host ran (\d+\.\d)% faster than while recording \(95% CI {_PERCENT}\.\.{_PERCENT}%;"
+    rf".*?beyond the host's speed-up the change is {_PERCENT}% \(95% CI {_PERCENT}\.\."
+)
+
+
+def stored_messages(path: Path) -> Iterator[tuple[str, str, str, str]]:
+    """Each kept stored verdict's status and message, with its condition and code."""
+    data = json.loads(path.read_text())
+    runs = data.get("runs")
+    if isinstance(runs, dict):
+        for tool, by_scale in runs.items():
+            if tool.startswith("stored"):
+                for scale, gate_runs in by_scale.items():
+                    code = "unchanged" if float(scale) == 1.0 else "slower"
+                    for run in gate_runs:
+                        for test, message in run.get("messages", {}).items():
+                            yield data["condition"], code, run["verdicts"][test], message
+    elif isinstance(runs, list):
+        for run in runs:
+            if run.get("mode") == "stored":
+                code = "slower" if run.get("slowdown") else "unchanged"
+                for test in run["tests"].values():
+                    yield run["condition"], code, test["status"], test.get("reason") or ""
+
+
+def hidden_by_faster_host(files: list[Path]) -> Counter[tuple[str, str, str]]:
+    """Per kind and code: the stored verdicts beside a faster host that say what it may hide
+    (``said``), and those whose change beyond its speed-up would be a regression, by the
+    reading's estimate (``estimate``) and by its interval (``interval``)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for path in files:
+        kind = "callables" if path.name.startswith("process_gate") else "models"
+        for _, code, status, message in stored_messages(path):
+            faster = _FASTER.search(message)
+            if status not in ("PASS", "IMPROVED") or faster is None:
+                continue
+            speed_up, _, nearest_none, beyond, beyond_low = (
+                float(faster.group(i)) / 100 for i in range(1, 6)
+            )
+            change_low = (1.0 + beyond_low) * (1.0 - speed_up) - 1.0
+            counts[kind, code, "said"] += 1
+            if beyond >= THRESHOLD * COUNTS_FROM:
+                counts[kind, code, "estimate"] += beyond_low > 0
+                counts[kind, code, "interval"] += (1.0 + change_low) / (1.0 + nearest_none) > 1
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("results", nargs="+", type=Path)
-    counts = replay(parser.parse_args().results)
+    files = parser.parse_args().results
+    counts = replay(files)
     judged, stay = counts["judged"], counts["stay"]
     print("REGRESSIONs beside a reading in the test's processes that stay REGRESSION when the")
     print("host explains its ratio to the power k:")
@@ -150,6 +207,14 @@ def main() -> None:
     for kind, condition, code in sorted(by_kind):
         cells = " ".join(f"{stay_by_kind[i, kind, condition, code]:>9}" for i in (False, True))
         print(f"{kind:10} {condition:10} {code:10} {by_kind[kind, condition, code]:>7} {cells}")
+    print()
+    print("PASSes beside a faster host that say what it may hide, and those that would read")
+    print("REGRESSION if its speed-up counted against the code:")
+    print(f"{'kind':10} {'code':10} {'said':>7} {'estimate':>9} {'interval':>9}")
+    hidden = hidden_by_faster_host(files)
+    for kind, code in sorted({(kind, code) for kind, code, _ in hidden}):
+        cells = " ".join(f"{hidden[kind, code, column]:>9}" for column in ("estimate", "interval"))
+        print(f"{kind:10} {code:10} {hidden[kind, code, 'said']:>7} {cells}")
 
 
 if __name__ == "__main__":

@@ -70,12 +70,14 @@ def host_explains(
     end by the reading's lower end. Its processes may have run in the host's slow moments where
     most of the reference's did not: quiet, unchanged models read confirmed REGRESSIONs of
     +4.7..+6.3% beside readings of +0.3..+3.6% whose intervals reached +16..+18%
-    (``benchmarks/relative_gate.py``, 2026-12-07). Replayed on the models' kept stored
-    REGRESSIONs (``host_rule_replay.py``), that leaves 4 of 23 on unchanged code quiet where
-    the estimate left 17, 4 of 37 beside 2 memory neighbours (9), and catches 42 of 102 +10%
-    slowdowns quiet (62), 24 of 87 beside the neighbours (28); the rest ``BUSY``. A callable's
-    is judged beyond the estimate: there the interval removes 1 of 3 false alarms quiet and 1
-    of 1 beside the neighbours, and misses 52 of 219 slowdowns more."""
+    (``benchmarks/relative_gate.py``, 2026-12-07). Replayed on every stored REGRESSION of a
+    model the benchmarks kept (``host_rule_replay.py``, 2026-12-08), that leaves 6 of 27 on
+    unchanged code quiet where the estimate left 21, 8 of 50 beside 2 memory neighbours (22),
+    and catches 72 of 137 +10% slowdowns quiet (97), 43 of 114 beside the neighbours (55); the
+    rest ``BUSY``. Live, in 4 rounds beside the estimate's rule against the same baselines: 1
+    of 88 false REGRESSIONs quiet against 3 of 44, 1 of 44 beside the neighbours against 12 of
+    44. A callable's is judged beyond the estimate: there the interval removes 1 of 3 false
+    alarms quiet and 1 of 1 beside the neighbours, and misses 53 of 218 slowdowns more."""
     sensitivity = MODEL_SENSITIVITY if model else 1.0
     in_test_processes = now is not None and now.in_test_processes
     spread = model and in_test_processes
