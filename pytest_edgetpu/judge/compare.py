@@ -114,11 +114,16 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             if explained:
                 status, reason, host_words = Status.BUSY, host_words, ""
     elif status in (Status.PASS, Status.IMPROVED):
-        sped_up, host_words = host_hides(
-            status, change, policy, entry.host_reference, current.host_reference
+        beside_host, host_words = host_hides(
+            status,
+            change,
+            policy,
+            entry.host_reference,
+            current.host_reference,
+            model=current.model_sha256 is not None,
         )
-        if sped_up:
-            status, reason = Status.PASS, ""
+        if beside_host is not status:
+            status, reason = beside_host, ""
     if model_changed:
         old, new = entry.model_sha256 or "", current.model_sha256 or ""
         status, reason = _flag_model_change(
