@@ -620,6 +620,25 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_faster_host.json",
+            "Small callables once a slowdown a faster host hid is a REGRESSION, beside the "
+            "plugin before it (8 + 4 quiet rounds)",
+            "pytest-edgetpu as of commit 26324a4 ('now') against 6798ed2 ('before': a faster "
+            "host only said what it may hide), in the same rounds. The host ran slower than at "
+            "the recording in most gates this time (the readings the verdicts name a median "
+            "+17.6%, -14.9..+21.9%), so the new rule was not exercised live: no verdict of "
+            "either read 'which hid it'; its evidence is the replay (host_rule_replay.py's "
+            "third table) and the end-to-end test. Unchanged: relative 0 of 48 false "
+            "REGRESSIONs both; stored 1 of 48 both, each nms_python in the same round (+10.8% "
+            "and +6.6% beside readings of +2.2% and +1.1% that explain neither), the bare "
+            "reading 0 of 48; pytest-benchmark's median:5% 6 of 48. +10%: relative 24 of 24 "
+            "now, 23 of 24 before; stored 15 of 24 and 19 of 24 (the rest BUSY or PASS beside "
+            "a slower host), pytest-benchmark 22 of 24. Times, median: relative 14.4 s, stored "
+            "7.9 s (relative 1.82x stored; before 10.7 s), pytest-benchmark's head run alone "
+            "6.0 s (stored 1.32x it).\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_head_mem2.json",
             "Small callables beside 2 memory neighbours at the session's head (8 + 3 rounds, "
             "baselines recorded before the neighbours)",

@@ -1,7 +1,8 @@
 """The host's own speed beside a stored verdict: the reference workload's reading now against
 the one its baseline recorded (:mod:`pytest_edgetpu.engine.host_reference`). A slower host may
 explain a slowdown (``BUSY``); a faster one may explain an improvement, and may hide a slowdown,
-which the verdict then says. Computes, never prints or raises.
+which the verdict then says (a callable's that it hid beyond doubt is a ``REGRESSION``).
+Computes, never prints or raises.
 """
 
 from __future__ import annotations
