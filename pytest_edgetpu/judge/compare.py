@@ -98,30 +98,20 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
     status, reason = decide(change, policy.threshold)
     # What the host's reading showed, where it explains nothing: named after the model's change.
     host_words = ""
+    readings = (entry.host_reference, current.host_reference)
+    timed_a_model = current.model_sha256 is not None
     if status in (Status.REGRESSION, Status.UNSTABLE):
         busy = _contention_explains(change, policy.threshold, entry, current)
         if busy:
             status, reason = Status.BUSY, busy
         else:
             explained, host_words = host_explains(
-                status,
-                change,
-                policy,
-                entry.host_reference,
-                current.host_reference,
-                model=current.model_sha256 is not None,
+                status, change, policy, *readings, model=timed_a_model
             )
             if explained:
                 status, reason, host_words = Status.BUSY, host_words, ""
     elif status in (Status.PASS, Status.IMPROVED):
-        beside_host, host_words = host_hides(
-            status,
-            change,
-            policy,
-            entry.host_reference,
-            current.host_reference,
-            model=current.model_sha256 is not None,
-        )
+        beside_host, host_words = host_hides(status, change, policy, *readings, model=timed_a_model)
         if beside_host is not status:
             status, reason = beside_host, ""
     if model_changed:
