@@ -66,28 +66,30 @@ def host_explains(
     read none), and 2 of 242 on 10% more work (each an undecided +13.7..+13.9% beyond a host
     +17..+18% slower).
 
-    A ``model`` beside a reading its own processes took is judged beyond the host's interval,
-    not its estimate alone: the change's lower end divided by the reading's upper end, its upper
-    end by the reading's lower end. Its processes may have run in the host's slow moments where
-    most of the reference's did not: quiet, unchanged models read confirmed REGRESSIONs of
+    A change beside a reading its own processes took is judged beyond the host's interval, not
+    its estimate alone: the change's lower end divided by the reading's upper end, its upper end
+    by the reading's lower end. Its processes may have run in the host's slow moments where most
+    of the reference's did not: quiet, unchanged models read confirmed REGRESSIONs of
     +4.7..+6.3% beside readings of +0.3..+3.6% whose intervals reached +16..+18%
-    (``benchmarks/relative_gate.py``, 2026-12-07). Replayed on every stored REGRESSION of a
-    model the benchmarks kept (``host_rule_replay.py``, 2026-12-08), that leaves 6 of 27 on
-    unchanged code quiet where the estimate left 21, 8 of 50 beside 2 memory neighbours (22),
-    and catches 72 of 137 +10% slowdowns quiet (97), 43 of 114 beside the neighbours (55); the
-    rest ``BUSY``. Live, in 4 rounds beside the estimate's rule against the same baselines: 1
-    of 88 false REGRESSIONs quiet against 3 of 44, 1 of 44 beside the neighbours against 12 of
-    44. A callable's is judged beyond the estimate: there the interval removes 1 of 3 false
-    alarms quiet and 1 of 1 beside the neighbours, and misses 53 of 218 slowdowns more."""
+    (``benchmarks/relative_gate.py``, 2026-12-07), and unchanged ``nms_python`` +10.6..+13.9%
+    beside +0.4..+6.2% reaching +16..+22% (``benchmarks/process_gate.py``, 2026-12-08).
+    Replayed on every stored REGRESSION the benchmarks kept (``host_rule_replay.py``,
+    2026-12-08): on the models it leaves 6 of 27 on unchanged code quiet where the estimate left
+    21, 8 of 50 beside 2 memory neighbours (22), and catches 72 of 137 +10% slowdowns quiet
+    (97), 43 of 114 beside the neighbours (55), the rest ``BUSY``; on the small callables 3 of
+    13 quiet (5), none of 7 beside the neighbours (3), 186 of 254 caught quiet (252), 52 of 54
+    beside the neighbours (54). Live on the models, in 4 rounds beside the estimate's rule
+    against the same baselines: 1 of 88 false REGRESSIONs quiet against 3 of 44, 1 of 44 beside
+    the neighbours against 12 of 44."""
     sensitivity = MODEL_SENSITIVITY if model else 1.0
     in_test_processes = now is not None and now.in_test_processes
-    spread = model and in_test_processes
+    spread = in_test_processes
     compared = _beside_host(change, policy, then, now, sensitivity, spread=spread)
     if compared is None:
         return False, ""
     host, beyond, reading = compared
     # The host's slowdown that may explain the change: a reading the test's own processes took
-    # shares their state, so its estimate may, and for a model the upper end of its interval.
+    # shares their state, so the upper end of its interval may.
     explaining = host.high if spread else host.estimate
     host_slower = host.significant_slowdown or (
         in_test_processes and explaining >= policy.threshold * COUNTS_FROM
@@ -110,12 +112,14 @@ def host_explains(
         f", which explains a slowdown of the model of up to "
         f"{(1.0 + explaining) ** sensitivity - 1.0:+.1%} (a model streams its weights through "
         "memory and may slow by the host's ratio squared"
-        f"{'; its processes may have run at the slow end of the reading' if spread else ''})"
+        ")"
         if model
         else ""
     )
+    # Where the reading's interval explained it, the words say so.
+    interval_words = "; the test's processes may have run at the slow end of the reading" * spread
     return True, (
-        f"the host ran {ran} ({reading}){model_words}: "
+        f"the host ran {ran} ({reading}){model_words}{interval_words}: "
         f"beyond that the change is {beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
         f"{format_interval(beyond.low, beyond.high)}); run again on a quiet host, or gate with "
         "--edgetpu-against"
