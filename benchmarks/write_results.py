@@ -620,6 +620,57 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_interval.json",
+            "Small callables once a callable too is judged beyond the interval of the host's "
+            "reading, beside the plugin before it (4 + 2 quiet rounds)",
+            "pytest-edgetpu as of commit 706de71 ('now') against 676afb4 ('before'), right "
+            "after the run beside the neighbours above. The host ran 13-18% faster than at the "
+            "recording in most gates, which exercised the faster-host rule (both plugins have "
+            "it): unchanged, stored 0 of 24 false REGRESSIONs both (8 and 6 saying what the "
+            "faster host may hide), relative 0 of 24 both, pytest-benchmark 0 of 24. +10%: "
+            "stored now 3 of 12, before 1 of 12, every one 'which hid it' beside a host "
+            "15.1-16.1% faster; relative 11 of 12 now, 12 of 12 before; pytest-benchmark 10 of "
+            "12. Times, median: stored 5.1 s now, 7.6 s before; relative 15.2 s and 17.1 s; "
+            "pytest-benchmark's head run alone 6.0 s (stored 0.85x it; relative 2.98x stored), "
+            "its two runs 12.1 s.\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_interval_mem2.json",
+            "Small callables beside 2 memory neighbours once a callable too is judged beyond the "
+            "interval of the host's reading, beside the plugin before it (4 + 2 rounds, "
+            "baselines recorded before the neighbours)",
+            "pytest-edgetpu as of commit 706de71 ('now') against 676afb4 ('before': a callable "
+            "judged beyond the reading's estimate), in the same rounds. Unchanged: stored 0 of "
+            "24 both (18 BUSY each: the host read +16..+22% slower than at the quiet recording), "
+            "relative 0 of 24 both, the bare reading 3 of 24, pytest-benchmark 3 of 24. +10%: "
+            "stored now 1 of 12, before 2 of 12 (both of before's were nms_python beside a host "
+            "read 2.9% and 3.4% faster, 'which hid it': the faster-host rule exercised live, "
+            "each a real slowdown); relative 12 of 12 now, 11 of 12 before; pytest-benchmark 11 "
+            "of 12. Times, median: stored 16.2 s and 16.4 s, relative 19.5 s and 22.4 s, "
+            "pytest-benchmark's head run alone 10.0 s (stored 1.62x it).\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_faster_host_mem2.json",
+            "Small callables beside 2 memory neighbours once a slowdown a faster host hid is a "
+            "REGRESSION, beside the plugin before it (4 + 2 rounds, baselines recorded before "
+            "the neighbours)",
+            "pytest-edgetpu as of commit 676afb4 ('now') against 6798ed2 ('before'), right after "
+            "the quiet run below. Beside the neighbours the host read slower than at the quiet "
+            "recording, so the faster-host rule was not exercised; the two rules for a slower "
+            "host were the same (the reading's estimate). Unchanged: relative 0 of 24 both; "
+            "stored now 2 of 24, before 0 of 24: both nms_python (+10.6% and +13.9%) beside "
+            "readings of +0.4% (95% CI -1.4..+17.7%) and +6.2% (-1.4..+22.0%) whose estimates "
+            "explained neither, where some of its processes ran in the host's slow moments and "
+            "most of the reference's did not (the rule judged beyond the reading's interval "
+            "since 706de71 reads both BUSY); the bare reading 0 of 24; pytest-benchmark 2 of 24. "
+            "+10%: relative 11 of 12 both, stored 1 of 12 both (the rest BUSY), pytest-benchmark "
+            "11 of 12. Times, median: relative 12.8 s now, 20.6 s before; stored 15.7 s and "
+            "15.8 s; pytest-benchmark's head run alone 10.4 s (stored 1.51x it).\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_faster_host.json",
             "Small callables once a slowdown a faster host hid is a REGRESSION, beside the "
             "plugin before it (8 + 4 quiet rounds)",

@@ -77,8 +77,8 @@ def host_explains(
     2026-12-08): on the models it leaves 6 of 27 on unchanged code quiet where the estimate left
     21, 8 of 50 beside 2 memory neighbours (22), and catches 72 of 137 +10% slowdowns quiet
     (97), 43 of 114 beside the neighbours (55), the rest ``BUSY``; on the small callables 3 of
-    13 quiet (5), none of 7 beside the neighbours (3), 186 of 254 caught quiet (252), 52 of 54
-    beside the neighbours (54). Live on the models, in 4 rounds beside the estimate's rule
+    13 quiet (5), none of 7 beside the neighbours (3), 186 of 254 caught quiet (252), 53 of 55
+    beside the neighbours (55). Live on the models, in 4 rounds beside the estimate's rule
     against the same baselines: 1 of 88 false REGRESSIONs quiet against 3 of 44, 1 of 44 beside
     the neighbours against 12 of 44."""
     sensitivity = MODEL_SENSITIVITY if model else 1.0
@@ -144,7 +144,7 @@ def host_hides(
     A callable's change beyond the speed-up, judged by the end of the reading's interval nearest
     no change, that is a regression is a ``REGRESSION`` (confirmed by a second measurement as
     any): on the stored ``PASS`` es that ``benchmarks/process_gate.py``'s runs kept beside a
-    faster host (``host_rule_replay.py``'s third table, 2026-12-08) that reads 14 of 30 hidden
+    faster host (``host_rule_replay.py``'s third table, before the rule) that reads 14 of 30 hidden
     +10% slowdowns and none of 92 unchanged; by the reading's estimate, 29 of 30 but 2 of 92
     unchanged. A model's never: 11 of 76 unchanged models would read one (their processes do
     not speed up as the reference does)."""
