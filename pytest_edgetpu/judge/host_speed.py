@@ -83,14 +83,13 @@ def host_explains(
     the neighbours against 12 of 44."""
     sensitivity = MODEL_SENSITIVITY if model else 1.0
     in_test_processes = now is not None and now.in_test_processes
-    spread = in_test_processes
-    compared = _beside_host(change, policy, then, now, sensitivity, spread=spread)
+    compared = _beside_host(change, policy, then, now, sensitivity, spread=in_test_processes)
     if compared is None:
         return False, ""
     host, beyond, reading = compared
     # The host's slowdown that may explain the change: a reading the test's own processes took
     # shares their state, so the upper end of its interval may.
-    explaining = host.high if spread else host.estimate
+    explaining = host.high if in_test_processes else host.estimate
     host_slower = host.significant_slowdown or (
         in_test_processes and explaining >= policy.threshold * COUNTS_FROM
     )
@@ -111,13 +110,16 @@ def host_explains(
     model_words = (
         f", which explains a slowdown of the model of up to "
         f"{(1.0 + explaining) ** sensitivity - 1.0:+.1%} (a model streams its weights through "
-        "memory and may slow by the host's ratio squared"
-        ")"
+        "memory and may slow by the host's ratio squared)"
         if model
         else ""
     )
     # Where the reading's interval explained it, the words say so.
-    interval_words = "; the test's processes may have run at the slow end of the reading" * spread
+    interval_words = (
+        "; the test's processes may have run at the slow end of the reading"
+        if in_test_processes
+        else ""
+    )
     return True, (
         f"the host ran {ran} ({reading}){model_words}{interval_words}: "
         f"beyond that the change is {beyond.estimate:+.1%} ({beyond.confidence:.0%} CI "
