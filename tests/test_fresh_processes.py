@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from doubles import FakeClock
-from factories import git
+from factories import RECORDING_UPDATE, git
 
 from pytest_edgetpu.core.errors import BaselineError, HostReadingError
 from pytest_edgetpu.core.stats import fastest, shift
@@ -392,7 +392,7 @@ def test_callables_and_models_are_recorded_and_gated_in_fresh_processes(
     project.makepyfile(test_small=SMALL_TESTS)
     monkeypatch.setenv("STARTED_PID", str(os.getpid()))  # the runs below are in this process
     selected = ("test_small.py", "models/tiny_dense.tflite", "-p", "no:randomly", "--edgetpu")
-    recorded = project.runpytest(*selected, "--edgetpu-update-baselines")
+    recorded = project.runpytest(*selected, *RECORDING_UPDATE)
     recorded.assert_outcomes(passed=4)
     entries = json.loads(next((project.path / "baselines").glob("*.json")).read_text())["entries"]
     for in_processes in (
