@@ -42,9 +42,10 @@ def host_explains(
     """Whether the host's own slowdown since the recording explains a suspected one, and what
     the host's reading says ("" when none was compared): the reference workload
     (:mod:`pytest_edgetpu.engine.host_reference`) ran slower now than while recording,
-    significantly or, in a reading the test's own processes took, by as much as a slowdown of
-    the code counts from (four fifths of the threshold), and the change beyond what that
-    explains (the change divided by the host's ratio; a ``model`` 's by that ratio to the power
+    significantly or, in a reading the test's own processes took, with the upper end of its
+    interval as far as a slowdown of the code counts from (four fifths of the threshold), and
+    the change beyond what that explains (the change divided by the host's ratio, there its
+    interval beyond the reading's, below; a ``model`` 's by that ratio to the power
     :data:`MODEL_SENSITIVITY`) is no longer ``status``, nor a regression. Only a slower host
     explains: a faster one would turn noise in the reference into regressions. A reading that
     explains nothing is still named, so that a regression says the host was not what slowed it.
