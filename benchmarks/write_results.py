@@ -556,6 +556,21 @@ def main() -> None:
         ),
         (
             "process_stored.py",
+            "process_stored_final.json",
+            "Stored baselines under the rules of 2026-12-08 (a change judged beyond the interval "
+            "of the host's reading in its processes, a faster host's hidden slowdown): 6 small "
+            "callables, 5 microsecond models, 17 rounds quiet and 17 beside 2 memory neighbours",
+            "pytest-edgetpu as of commit ef10b46; each round records in a new pytest run and "
+            "gates in another, both in the round's condition (19 minutes in all). No false "
+            "REGRESSION in 374 unchanged test-runs (0 of 187 quiet, 0 of 187 beside the "
+            "neighbours). Unchanged code's first measurement read -17..+20% against its "
+            "recording; each of the 31 that read +5% or more was BUSY (22: the host's reading in "
+            "the test's processes explained it) or UNSTABLE (9: undecided after a second "
+            "measurement; passes unless --edgetpu-strict). 23 read IMPROVED (passes, suggesting "
+            "an update).\n\n",
+        ),
+        (
+            "process_stored.py",
             "process_stored_confirm.json",
             "Stored baselines, the host read in every gate's processes, a suspected regression "
             "measured again before the reading judges it (6 small callables, 5 microsecond "
