@@ -574,6 +574,13 @@ def test_a_change_is_judged_beyond_the_interval_of_a_reading_in_its_processes() 
     steady = HostReading(in_the_test, (0.0313, 0.0316, 0.0319, 0.0321, 0.0324))
     assert not host_explains(Status.REGRESSION, change, POLICY, then, steady, model=True)[0]
     assert not host_explains(Status.REGRESSION, change, POLICY, then, steady, model=False)[0]
+    # Where the reading's estimate alone explains the change, its interval is not invoked.
+    slower = HostReading(in_the_test, scaled(HOST_THEN.values_ms, 1.2))
+    as_slow = Shift(estimate=0.2, low=0.18, high=0.22, confidence=0.95)
+    explained, why = host_explains(Status.REGRESSION, as_slow, POLICY, then, slower, model=True)
+    assert explained, why
+    assert "explains a slowdown of the model of up to +44.0% (" in why, why
+    assert "slow end" not in why, why
 
 
 def test_an_entry_without_the_hosts_reading_is_judged_as_measured() -> None:

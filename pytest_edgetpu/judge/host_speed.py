@@ -84,24 +84,25 @@ def host_explains(
     the neighbours against 12 of 44."""
     sensitivity = MODEL_SENSITIVITY if model else 1.0
     in_test_processes = now is not None and now.in_test_processes
-    compared = _beside_host(change, policy, then, now, sensitivity, spread=in_test_processes)
+    compared = _beside_host(then, now, policy)
     if compared is None:
         return False, ""
-    host, beyond, reading = compared
+    host, reading = compared
+    beyond = _beyond(change, host, sensitivity, spread=in_test_processes)
     # The host's slowdown that may explain the change: a reading the test's own processes took
-    # shares their state, so the upper end of its interval may.
-    explaining = host.high if in_test_processes else host.estimate
-    host_slower = host.significant_slowdown or (
-        in_test_processes and explaining >= policy.threshold * COUNTS_FROM
+    # shares their state, so the upper end of its interval may, where its estimate does not.
+    by_estimate = host.significant_slowdown and not _still(
+        status, _beyond(change, host, sensitivity, spread=False), policy
     )
-    if not host_slower or decide(beyond, policy.threshold)[0] in (
-        Status.REGRESSION,
-        status,
-    ):
+    by_interval = in_test_processes and (
+        host.significant_slowdown or host.high >= policy.threshold * COUNTS_FROM
+    )
+    if not (by_estimate or by_interval) or _still(status, beyond, policy):
         return False, (
             f"the host ran {host.estimate:+.1%} against the recording ({reading}), which does "
             "not explain it"
         )
+    explaining = host.estimate if by_estimate else host.high
     ran = (
         f"{host.estimate:.1%} slower than while recording"
         if host.estimate > 0
@@ -115,11 +116,8 @@ def host_explains(
         if model
         else ""
     )
-    # Where the reading's interval explained it, the words say so.
     interval_words = (
-        "; the test's processes may have run at the slow end of the reading"
-        if in_test_processes
-        else ""
+        "" if by_estimate else "; the test's processes may have run at the slow end of the reading"
     )
     return True, (
         f"the host ran {ran} ({reading}){model_words}{interval_words}: "
@@ -127,6 +125,11 @@ def host_explains(
         f"{format_interval(beyond.low, beyond.high)}); run again on a quiet host, or gate with "
         "--edgetpu-against"
     )
+
+
+def _still(status: Status, beyond: Shift, policy: Policy) -> bool:
+    """Whether the change beyond the host's is still ``status``, or a regression."""
+    return decide(beyond, policy.threshold)[0] in (Status.REGRESSION, status)
 
 
 def host_hides(
@@ -151,10 +154,11 @@ def host_hides(
     +10% slowdowns and none of 92 unchanged; by the reading's estimate, 29 of 30 but 2 of 92
     unchanged. A model's never: 11 of 76 unchanged models would read one (their processes do
     not speed up as the reference does)."""
-    compared = _beside_host(change, policy, then, now, 1.0, spread=not model)
+    compared = _beside_host(then, now, policy)
     if compared is None:
         return status, ""
-    host, beyond, reading = compared
+    host, reading = compared
+    beyond = _beyond(change, host, 1.0, spread=not model)
     if not host.significant_speedup:
         return status, ""
     counted = policy.threshold * COUNTS_FROM
@@ -180,29 +184,26 @@ def host_hides(
 
 
 def _beside_host(
-    change: Shift,
-    policy: Policy,
-    then: HostReading | None,
-    now: HostReading | None,
-    sensitivity: float,
-    *,
-    spread: bool = False,
-) -> tuple[Shift, Shift, str] | None:
-    """The host's change since the recording, ``change`` beyond the host's ratio to the power
-    ``sensitivity`` (with ``spread``, its interval beyond the host's interval), the reading's
-    words."""
+    then: HostReading | None, now: HostReading | None, policy: Policy
+) -> tuple[Shift, str] | None:
+    """The host's change since the recording and the reading's words, where both readings are
+    of one kernel."""
     if then is None or now is None or then.kernel != now.kernel:
         return None
     host = shift(then.values_ms, now.values_ms, policy.confidence)
+    return host, f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; {now.words}"
+
+
+def _beyond(change: Shift, host: Shift, sensitivity: float, *, spread: bool) -> Shift:
+    """``change`` beyond the host's ratio to the power ``sensitivity``; with ``spread``, its
+    interval beyond the host's interval (its lower end beyond the host's upper end)."""
 
     def beyond_host(value: float, host_change: float) -> float:
         return (1.0 + value) / math.pow(1.0 + host_change, sensitivity) - 1.0
 
-    beyond = Shift(
+    return Shift(
         estimate=beyond_host(change.estimate, host.estimate),
         low=beyond_host(change.low, host.high if spread else host.estimate),
         high=beyond_host(change.high, host.low if spread else host.estimate),
         confidence=change.confidence,
     )
-    reading = f"{host.confidence:.0%} CI {format_interval(host.low, host.high)}; {now.words}"
-    return host, beyond, reading
