@@ -602,39 +602,25 @@ def test_an_improvement_the_hosts_own_speed_up_explains_passes() -> None:
     # A host as fast as while recording says nothing.
     assert judged_beside_the_host(-0.06, host_now(1.0)).status is Status.IMPROVED
     unchanged = Shift(0.0, -0.01, 0.01, 0.95)
-    assert host_hides(Status.PASS, unchanged, POLICY, HOST_THEN, None, model=False) == (
-        Status.PASS,
-        "",
-    )
+    assert host_hides(Status.PASS, unchanged, POLICY, HOST_THEN, None) == (False, "")
 
 
-def test_a_callable_s_slowdown_a_faster_host_hid_is_a_regression_a_model_s_is_said() -> None:
-    # +10% of work on a host 12% faster reads -1.5%: beyond the speed-up, +11.9%.
+def test_a_faster_host_never_fails_the_code_it_says_what_it_may_hide() -> None:
+    # -1.5% on a host 12% faster: +11.9% beyond the speed-up, but a workload need not speed up
+    # as the reference does (unchanged code that waits on a sleep would read the same), so the
+    # callable's and the model's pass, saying so.
     entry = replace(make_entry(), host_reference=HOST_THEN)
     current = make_current(scaled(TIGHT, 0.985), value_ms=0.985, sha=None)
-    hid = compare(found(entry), replace(current, host_reference=host_now(0.88)), POLICY)
-    assert hid.status is Status.REGRESSION, hid.message
-    assert hid.change is not None and hid.change.estimate == pytest.approx(-0.015)
-    assert hid.reason.startswith(
-        "the host ran 12.0% faster than while recording (95% CI -14.2..-9.8%; a reference "
-        "workload in 5 fresh processes), which hid it: beyond the host's speed-up the change is "
-        "+11.9% (95% CI +8.8..+15.1%); gate with --edgetpu-against to see it beside the revision"
-    ), hid.reason
-    # Judged by the reading's interval: +2% beyond the speed-up's estimate is no regression.
-    small = make_current(scaled(TIGHT, 0.898), value_ms=0.898, sha=None)
-    assert (
-        compare(found(entry), replace(small, host_reference=host_now(0.88)), POLICY).status
-        is not Status.REGRESSION
-    )
-    # A model's processes do not speed up as the reference does: the same figures pass, saying
-    # what the faster host may hide.
-    model = compare(
-        found(entry),
-        replace(current, host_reference=host_now(0.88), model_sha256=OLD_SHA),
-        POLICY,
-    )
-    assert model.status is Status.PASS, model.message
-    assert "a slowdown of up to +18.2% reads as less than +4.0% here" in model.reason
+    for sha in (None, OLD_SHA):
+        beside = replace(current, host_reference=host_now(0.88), model_sha256=sha)
+        verdict = compare(found(entry), beside, POLICY)
+        assert verdict.status is Status.PASS, verdict.message
+        assert verdict.reason.startswith(
+            "the host ran 12.0% faster than while recording (95% CI -14.2..-9.8%; a reference "
+            "workload in 5 fresh processes): a slowdown of up to +18.2% reads as less than "
+            "+4.0% here, and beyond the host's speed-up the change is +11.9% (95% CI "
+            "+11.6..+12.3%); gate with --edgetpu-against to tell"
+        ), verdict.reason
 
 
 def test_an_unstable_slowdown_the_host_explains_is_busy() -> None:

@@ -202,20 +202,18 @@ def test_a_stored_gate_tells_a_slower_host_from_slower_code(
     )
     assert (hides is not None) is in_test_processes, verdict["message"]
     # The host four times as fast, the test only a third faster: beyond the host's speed-up the
-    # callable is more than twice as slow, a slowdown the faster host hid, confirmed by a
-    # second measurement (where the gate's processes read the host).
+    # callable is more than twice as slow, yet a faster host never fails the code (a workload
+    # need not speed up as the reference does); the gate says what the speed-up may hide.
     hid, verdict = gate(host_factor=4.0, test_factor=1.5)
-    hid.assert_outcomes(failed=int(in_test_processes), passed=int(not in_test_processes))
-    assert (verdict["status"] == "REGRESSION") is in_test_processes, verdict["message"]
-    if in_test_processes:
-        assert re.search(
-            r"the host ran \d+\.\d% faster than while recording \(95% CI [^)]*; "
-            + where
-            + r"\), which hid it: beyond the host's speed-up the change is \+\d+\.\d% \(95% "
-            r"CI [^)]*\); gate with --edgetpu-against to see it beside the revision; first "
-            r"measurement -\d+\.\d%, confirmed",
-            str(verdict["message"]),
-        ), verdict["message"]
+    hid.assert_outcomes(passed=1)
+    assert verdict["status"] == ("PASS" if in_test_processes else "IMPROVED"), verdict["message"]
+    hides = re.search(
+        r"the host ran \d+\.\d% faster than while recording \(95% CI [^)]*; " + where + r"\): a "
+        r"slowdown of up to \+\d+\.\d% reads as less than \+4\.0% here, and beyond the host's "
+        r"speed-up the change is \+\d+\.\d% \(95% CI [^)]*\); gate with --edgetpu-against",
+        str(verdict["message"]),
+    )
+    assert (hides is not None) is in_test_processes, verdict["message"]
 
 
 class ProfileStation:

@@ -111,9 +111,9 @@ def compare(lookup: Lookup, current: Current, policy: Policy) -> Verdict:
             if explained:
                 status, reason, host_words = Status.BUSY, host_words, ""
     elif status in (Status.PASS, Status.IMPROVED):
-        beside_host, host_words = host_hides(status, change, policy, *readings, model=timed_a_model)
-        if beside_host is not status:
-            status, reason = beside_host, ""
+        sped_up, host_words = host_hides(status, change, policy, *readings)
+        if sped_up:
+            status, reason = Status.PASS, ""
     if model_changed:
         old, new = entry.model_sha256 or "", current.model_sha256 or ""
         status, reason = _flag_model_change(
