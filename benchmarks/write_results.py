@@ -635,6 +635,20 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_final_mem2.json",
+            "Small callables under the rules of 2026-12-08 beside 2 memory neighbours, 17 + 3 "
+            "rounds against baselines recorded once, quiet, before them",
+            "pytest-edgetpu as of commit 03eb9d2, right after the quiet run below. Unchanged: "
+            "stored 0 of 102 false REGRESSIONs (32 BUSY, 23 PASS saying what a faster host may "
+            "hide); the bare reading 3 of 102; relative 0 of 102; pytest-benchmark 18 of 102. "
+            "+10%: relative 18 of 18; stored 0 of 18, every one BUSY (the neighbours' CPU wait or "
+            "the host's reading: a stored figure recorded quiet cannot tell); pytest-benchmark 16 "
+            "of 18. Times, median: stored 12.0 s, relative 13.4 s, pytest-benchmark's head run "
+            "alone 9.9 s and its two runs 20.8 s; per round stored/pytest-benchmark's head run "
+            "1.30x, relative/stored 1.24x.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_final.json",
             "Small callables under the rules of 2026-12-08 (a faster host never fails the code), "
             "17 + 3 quiet rounds against baselines recorded once before them",
