@@ -149,7 +149,7 @@ def host_hides(
     slower beyond the host's speed-up. Counted for callables from 26324a4 to 2026-12-08, judged
     by the end of the reading's interval nearest no change: unchanged ``nms_python`` read a
     confirmed REGRESSION of +8.3% (95% CI +0.3..+12.4%) beyond a host 18.6% faster (-20.0..-14.7%)
-    in the third of three stored gates by hand, its own change -11.9% in the same processes.
+    in one of three stored gates by hand, its own change -11.9% in the same processes.
     Replayed on the kept results the rule had read none of 92 unchanged and 14 of 30 hidden +10%
     slowdowns (``host_rule_replay.py``' third table): a hidden slowdown is said, and relative
     mode (``--edgetpu-against``) sees it beside the revision."""
