@@ -31,6 +31,7 @@ from pytest_edgetpu.engine.timing import LiveInstance, StartSide
 from pytest_edgetpu.judge.baselines import BaselineEntry, Lookup, parse_entry
 from pytest_edgetpu.judge.compare import compare, settle_rule
 from pytest_edgetpu.judge.verdict import Current, Policy, Status
+from pytest_edgetpu.relative import fresh as fresh_module
 from pytest_edgetpu.relative import helper as helper_module
 from pytest_edgetpu.relative.helper import RevisionTest
 from pytest_edgetpu.relative.pool import HelperPool, collected_for
@@ -665,3 +666,59 @@ def test_a_fresh_process_that_dies_while_measuring_fails_the_test(
         ]
     )
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.parametrize(
+    ("cores", "started"),
+    [
+        # The fewest together, then as many at a time as the cores could start at once.
+        (2, [4, 1, 1, 1, 2, 1, 2, 1]),
+        (1, [4, 1, 1, 1, 1, 1, 1, 1]),
+        (16, [4, 1, 1, 1, 4, 1, 1, 1]),
+    ],
+)
+def test_processes_beyond_the_fewest_start_as_many_at_a_time_as_there_are_cores(
+    cores: int, started: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(fresh_module, "usable_cores", lambda: list(range(cores)))
+    assert [fresh_module.processes_started_with(i) for i in range(MOST_PROCESSES)] == started
+
+
+SESSION_MARKS = """
+import os
+
+import pytest
+
+MARKS = os.path.join(os.path.dirname(__file__), "marks.txt")
+
+
+def mark(what):
+    with open(MARKS, "a") as marks:
+        marks.write(f"{what} {os.getpid()}\\n")
+
+
+@pytest.fixture(scope="session")
+def held():
+    yield
+    mark("torn-down")
+
+
+def pytest_sessionfinish():
+    mark("finished")
+"""
+
+
+def test_a_helper_finishes_its_session_before_it_ends(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A helper ends without the interpreter's teardown, once its session is over: the
+    # project's session fixtures and session hooks still run in each of them.
+    project.makeconftest(SESSION_MARKS)
+    project.makepyfile(test_held="def test_held(held, tpu_bench):\n    tpu_bench(lambda: 1)\n")
+    result = project.runpytest("--edgetpu", "-p", "no:randomly")
+    result.assert_outcomes(passed=1)
+    marks = [line.split() for line in (project.path / "marks.txt").read_text().splitlines()]
+    helpers = {pid for what, pid in marks if pid != str(os.getpid())}
+    assert len(helpers) >= FEWEST_PROCESSES
+    for what in ("torn-down", "finished"):
+        assert {pid for told, pid in marks if told == what} >= helpers, marks

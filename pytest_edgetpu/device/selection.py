@@ -44,6 +44,7 @@ __all__ = [
     "parse_delegate_options",
     "parse_device_spec",
     "resolve_devices",
+    "usable_cores",
 ]
 
 
@@ -299,7 +300,7 @@ def _check_one_use_each(devices: list[Device], where: str) -> None:
 def _cpu_devices(request: DeviceRequest, where: str) -> list[Device]:
     """One device per usable core (``cpu``, ``cpu-builtin``, ``litert-cpu``), or the one
     ``...:N`` names."""
-    cores = _usable_cores()
+    cores = usable_cores()
     word = "cpu" if request.kind == "auto" else request.kind
     kind: DeviceKind = "litert" if word == "litert-cpu" else "cpu"
     devices = [
@@ -360,7 +361,8 @@ def _sha256(path: Path, where: str) -> str:
     return digest.hexdigest()
 
 
-def _usable_cores() -> list[int]:
+def usable_cores() -> list[int]:
+    """The CPU cores this process may run on."""
     if hasattr(os, "sched_getaffinity"):
         return sorted(os.sched_getaffinity(0))
     return list(range(os.cpu_count() or 1))

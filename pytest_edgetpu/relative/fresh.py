@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Final
 
 from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
+from ..device.selection import usable_cores
 from ..engine.measurement import MeasureSettings
 from ..engine.processes import FEWEST_PROCESSES
 from ..engine.session import FreshProcess
@@ -26,10 +27,24 @@ from .git import private_scratch
 from .helper import RevisionHelper, RevisionTest
 from .pool import HelperPool
 
-__all__ = ["FreshProcesses"]
+__all__ = ["FreshProcesses", "processes_started_with"]
 
 _SCRATCH_PREFIX: Final = "pytest-edgetpu-fresh-"
 _SIDE: Final = "fresh"
+
+
+def processes_started_with(index: int) -> int:
+    """How many processes start with process ``index`` of a measurement. The fewest (a
+    confirming measurement's too) start together, then the rest as many at a time as this
+    process has cores: each reaches the test before the first of them is measured (its start,
+    pytest, the file's collection and the test's body, would otherwise run beside it, or one
+    after another), and a measurement that stops at the fifth process starts no more than the
+    cores could start at once anyway."""
+    if index == 0:
+        return FEWEST_PROCESSES
+    beyond = index - FEWEST_PROCESSES
+    batch = max(1, min(FEWEST_PROCESSES, len(usable_cores())))
+    return batch if beyond >= 0 and beyond % batch == 0 else 1
 
 
 class FreshProcesses:
@@ -55,12 +70,7 @@ class FreshProcesses:
 
         def start(index: int, settings: MeasureSettings) -> StartSide:
             self._taken[node_id] = max(self._taken[node_id], first + index + 1)
-            # The fewest processes (a confirming measurement's too), then the rest up to the
-            # most, start together and reach the test before the first of them is measured:
-            # their starts (pytest, the file's collection, the test's body) would otherwise run
-            # beside it, or one after another.
-            together = FEWEST_PROCESSES if index % FEWEST_PROCESSES == 0 else 1
-            indices = range(first + index, first + index + together)
+            indices = range(first + index, first + index + processes_started_with(index))
             return self._served(node_id, call, indices).side(call, settings)
 
         def start_reference(index: int) -> StartSide:

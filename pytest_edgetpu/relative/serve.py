@@ -10,7 +10,10 @@ included, are torn down after it), since which test comes next is known only onc
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Generator
+from typing import NoReturn
 
 import pytest
 
@@ -27,6 +30,7 @@ class ServeHooks:
     def __init__(self, serving: Serving) -> None:
         self.serving = serving
         self.collect_errors: list[str] = []
+        self.exit_status = 0
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if report.failed:
@@ -73,5 +77,16 @@ class ServeHooks:
             raise
         self.serving.serve()
 
-    def pytest_sessionfinish(self) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
         self.serving.finish(f"the test did not run at {self.serving.revision}")
+        self.exit_status = int(session.exitstatus)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self) -> NoReturn:
+        # The session has finished (its hooks, the project's included, have run) and every test
+        # it ran was torn down as the session's last: the interpreter's own teardown is all that
+        # is left, and the other side waits for it (eight helpers ending took 0.49 s of a 7 s
+        # stored gate of six callables, 0.13 s ending here).
+        for stream in (sys.stdout, sys.stderr):
+            stream.flush()
+        os._exit(self.exit_status)
