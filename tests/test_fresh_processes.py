@@ -17,6 +17,7 @@ from pytest_edgetpu.core.errors import BaselineError, HostReadingError
 from pytest_edgetpu.core.stats import fastest, shift
 from pytest_edgetpu.device.runtime import load_runtime
 from pytest_edgetpu.device.selection import Device
+from pytest_edgetpu.engine import processes as processes_module
 from pytest_edgetpu.engine.host_reference import kernel_name
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings
 from pytest_edgetpu.engine.processes import (
@@ -680,7 +681,7 @@ def test_a_fresh_process_that_dies_while_measuring_fails_the_test(
 def test_processes_beyond_the_fewest_start_as_many_at_a_time_as_there_are_cores(
     cores: int, started: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(fresh_module, "usable_cores", lambda: list(range(cores)))
+    monkeypatch.setattr(processes_module, "usable_cores", lambda: list(range(cores)))
     assert [fresh_module.processes_started_with(i) for i in range(MOST_PROCESSES)] == started
 
 

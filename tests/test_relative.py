@@ -24,6 +24,7 @@ from pytest_edgetpu.cli import main
 from pytest_edgetpu.core.errors import RevisionError
 from pytest_edgetpu.core.stats import fastest, shift, summarize
 from pytest_edgetpu.device.runtime import Runtime, load_runtime
+from pytest_edgetpu.engine import processes as processes_module
 from pytest_edgetpu.engine.against import Against, NotCompared
 from pytest_edgetpu.engine.measurement import EarlyStop, InstanceSamples, MeasureSettings, Settled
 from pytest_edgetpu.engine.processes import (
@@ -291,10 +292,18 @@ def test_a_pair_of_processes_measures_the_pairs_of_instances_that_fit_its_share(
     assert len(paired.head.instances) == len(paired.base.instances) == paired.pairs
 
 
-def test_pairs_of_processes_past_the_fewest_start_as_many_as_the_budget_has_room_for() -> None:
+@pytest.mark.parametrize(
+    ("cores", "past_the_fewest"),
+    [(4, [range(4, 6), range(5, 6)]), (2, [range(4, 5), range(5, 6)])],
+)
+def test_pairs_of_processes_past_the_fewest_start_as_many_as_the_budget_has_room_for(
+    cores: int, past_the_fewest: list[range], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Each instance takes 100 ms to start, so a pair of processes measures for 0.6 s (three
     # pairs of instances) and the fewest take 2.4 s of the 3.6 s budget: room for two more,
-    # started together, where starting the rest up to the most would start two for nothing.
+    # started together where the cores can start both at once, where starting the rest up to
+    # the most would start two for nothing; on 2 cores, one pair at a time.
+    monkeypatch.setattr(processes_module, "usable_cores", lambda: list(range(cores)))
     clock = FakeClock(step_ns=1)
     asked: list[range] = []
 
@@ -314,7 +323,7 @@ def test_pairs_of_processes_past_the_fewest_start_as_many_as_the_budget_has_room
     settings = MeasureSettings(warmup=0, min_runs=1, max_time_s=1.8)
     paired = measure_process_pairs(process_pair, settings, clock, early)
     assert paired.pairs == 6 and paired.stop_reason.startswith("2 x max_time 1.8 s reached")
-    assert asked == [range(4), range(1, 4), range(2, 4), range(3, 4), range(4, 6), range(5, 6)]
+    assert asked == [range(4), range(1, 4), range(2, 4), range(3, 4), *past_the_fewest]
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from dataclasses import replace
 
 from ..core.errors import HostReadingError
 from ..core.stats import compared_values
+from ..device.selection import usable_cores
 from .host_reference import REFERENCE_SETTINGS
 from .measurement import EarlyStop, Measurement, MeasureSettings
 from .timing import (
@@ -53,6 +54,7 @@ __all__ = [
     "PROCESS_STEADY_S",
     "measure_process_pairs",
     "measure_processes",
+    "processes_at_once",
 ]
 
 #: Process pairs a measurement in processes makes at least, and at most.
@@ -149,7 +151,8 @@ def _pairs_ahead(
 ) -> int:
     """How many pairs of processes to start with pair ``index``, ``elapsed_s`` of measuring
     into the pairs' budget: the fewest together at first; past them, as many as the budget has
-    room for at the pace of the pairs so far, at least one and at most the most.
+    room for at the pace of the pairs so far, at least one and at most the most, and no more
+    than :func:`processes_at_once` processes.
 
     Pairs started with no time left to measure them are starts wasted: in 8 relative gates of
     ``benchmarks/relative_gate.py``'s 11 models, 7 of the 8 tests that needed more than the
@@ -159,10 +162,19 @@ def _pairs_ahead(
     budget_s = settings.max_time_s * PAIRED_SPAN
     if slowdown_suspected(early, head_values, base_values):
         budget_s *= SUSPECT_SPAN
-    room = MOST_PROCESS_PAIRS - index
+    room = min(MOST_PROCESS_PAIRS - index, processes_at_once() // 2)
     if elapsed_s > 0:
         room = min(room, math.ceil((budget_s - elapsed_s) / (elapsed_s / index)))
     return max(1, room)
+
+
+def processes_at_once() -> int:
+    """How many processes to start together past the fewest: as many as this process has
+    cores, up to the fewest. More would only wait for the cores, their starts no sooner done
+    than one batch after another, and those a measurement then needs no more are starts wasted
+    (a stored gate of six small callables, a test of which went on to a 5th process, started 4
+    more helpers for it where 2 would have done on 2 cores)."""
+    return max(1, min(FEWEST_PROCESSES, len(usable_cores())))
 
 
 def measure_processes(

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Final
 
 from ..core.errors import EdgeTpuError, FailedAtRevisionError, RevisionError
-from ..device.selection import usable_cores
 from ..engine.measurement import MeasureSettings
-from ..engine.processes import FEWEST_PROCESSES
+from ..engine.processes import FEWEST_PROCESSES, processes_at_once
 from ..engine.session import FreshProcess
 from ..engine.timing import StartSide
 from .git import private_scratch
@@ -35,16 +34,15 @@ _SIDE: Final = "fresh"
 
 def processes_started_with(index: int) -> int:
     """How many processes start with process ``index`` of a measurement. The fewest (a
-    confirming measurement's too) start together, then the rest as many at a time as this
-    process has cores: each reaches the test before the first of them is measured (its start,
-    pytest, the file's collection and the test's body, would otherwise run beside it, or one
-    after another), and a measurement that stops at the fifth process starts no more than the
-    cores could start at once anyway."""
+    confirming measurement's too) start together, then the rest
+    :func:`~pytest_edgetpu.engine.processes.processes_at_once`: each reaches the test before
+    the first of them is measured (its start, pytest, the file's collection and the test's
+    body, would otherwise run beside it, or one after another)."""
     if index == 0:
         return FEWEST_PROCESSES
     beyond = index - FEWEST_PROCESSES
-    batch = max(1, min(FEWEST_PROCESSES, len(usable_cores())))
-    return batch if beyond >= 0 and beyond % batch == 0 else 1
+    at_once = processes_at_once()
+    return at_once if beyond >= 0 and beyond % at_once == 0 else 1
 
 
 class FreshProcesses:
