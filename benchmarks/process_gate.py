@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -144,12 +145,14 @@ def ours(folder: Path, plugin_path: str | None, *args: str) -> dict[str, object]
         "verdicts": {r["test_id"]: r["verdict"]["status"] for r in results},
         "changes": {r["test_id"]: r["verdict"]["change"] for r in results},
         # Why a verdict was not PASS, in its own words (the host's reading, the confirmation),
-        # and a PASS that says how large a slowdown the host's speed-up may hide.
+        # a PASS that says how large a slowdown the host's speed-up may hide, and one that a
+        # second measurement did not confirm (a first measurement's suspect costs processes).
         "messages": {
             r["test_id"]: r["verdict"]["message"]
             for r in results
             if r["verdict"]["status"] not in ("PASS", "IMPROVED")
             or "faster than while recording" in r["verdict"]["message"]
+            or "first measurement" in r["verdict"]["message"]
         },
     }
 
@@ -226,16 +229,21 @@ def report(path: Path) -> None:
             regressions = sum(v == "REGRESSION" for v in verdicts)
             busy = sum(v == "BUSY" for v in verdicts)
             explained = f", BUSY {busy}" if busy else ""
-            seconds = sorted(run["seconds"] for run in runs)[len(runs) // 2]
-            heads = sorted(run["head_seconds"] for run in runs if "head_seconds" in run)
-            head = f" (its head run alone {heads[len(heads) // 2]:.1f} s)" if heads else ""
-            # Passes that said how large a slowdown the host's speed-up may hide.
-            hides = sum(
-                run["verdicts"][test] in ("PASS", "IMPROVED") and test in run.get("messages", {})
+            seconds = statistics.median(run["seconds"] for run in runs)
+            heads = [run["head_seconds"] for run in runs if "head_seconds" in run]
+            head = f" (its head run alone {statistics.median(heads):.1f} s)" if heads else ""
+            passed = [
+                run.get("messages", {}).get(test, "")
                 for run in runs
-                for test in run["verdicts"]
-            )
+                for test, verdict in run["verdicts"].items()
+                if verdict in ("PASS", "IMPROVED")
+            ]
+            # Passes that said how large a slowdown the host's speed-up may hide, and those a
+            # second measurement did not confirm.
+            hides = sum("faster than while recording" in message for message in passed)
+            unconfirmed = sum("not confirmed" in message for message in passed)
             said = f", {hides} saying what a faster host may hide" if hides else ""
+            said += f", {unconfirmed} a suspect not confirmed" if unconfirmed else ""
             print(
                 f"{plugin:<17} scale {scale}: REGRESSION {regressions}/{len(verdicts)} test-runs "
                 f"({wilson(regressions, len(verdicts))}){explained}{said}, median run "
@@ -245,6 +253,28 @@ def report(path: Path) -> None:
                 for test in runs[0]["verdicts"]:
                     caught = sum(run["verdicts"][test] == "REGRESSION" for run in runs)
                     print(f"    {test}: {caught}/{len(runs)}")
+    # Time per gate run as the same rounds saw it: each tool's over another's, round by round.
+    ratios = [
+        ("stored now", "pytest-benchmark"),
+        ("stored now", "stored before"),
+        ("relative now", "relative before"),
+        ("relative now", "stored now"),
+    ]
+    for scale in ("1.0", "1.1"):
+        for tool, other in ratios:
+            if tool in saved["runs"] and other in saved["runs"]:
+                per_round = [
+                    run["seconds"] / theirs.get("head_seconds", theirs["seconds"])
+                    for run, theirs in zip(
+                        saved["runs"][tool][scale], saved["runs"][other][scale], strict=True
+                    )
+                ]
+                print(
+                    f"scale {scale}: {tool} / {other}"
+                    f"{' (its head run alone)' if other == 'pytest-benchmark' else ''} per round "
+                    f"{min(per_round):.2f}-{max(per_round):.2f}x, median "
+                    f"{statistics.median(per_round):.2f}x"
+                )
 
 
 def main() -> None:
