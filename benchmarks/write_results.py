@@ -635,6 +635,44 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_exit_mem2.json",
+            "Small callables once a helper ends without the interpreter's teardown and "
+            "processes past the fewest start two at a time on 2 cores: beside 2 memory "
+            "neighbours, 12 + 3 rounds against baselines recorded once, quiet, before them",
+            "pytest-edgetpu as of commit 8253f0a beside pytest-edgetpu@dae2e51 in the same "
+            "rounds. Unchanged: stored 1 of 72 false REGRESSIONs (nms_python +5.3%, 95% CI "
+            "+2.2..+9.8%, beside a reading of +0.6%: the neighbours slow its memory traffic and "
+            "not the reference's; dae2e51 1 of 72 too), 25 BUSY (dae2e51 20), 8 of them after a "
+            "second measurement did not confirm the first; relative 0 of 72 (dae2e51 0); "
+            "pytest-benchmark 16 of 72. +10%: relative 18 of 18, stored 0 of 18 (all BUSY), "
+            "pytest-benchmark 11 of 18. Times: stored 14.0 s median (8.0-19.0 s), dae2e51 "
+            "12.7 s, pytest-benchmark's head run alone 10.0 s; per round stored/pytest-"
+            "benchmark's head run 0.78-2.11x (median 1.36x), stored now/dae2e51 median 0.99x "
+            "(0.59-1.74x): beside the neighbours a gate's time is its suspects' second "
+            "measurements and process starts at half speed, which the change does not touch. "
+            "Relative/stored per round median 1.41x (0.68-2.31x).\n\n",
+        ),
+        (
+            "process_gate.py",
+            "process_gate_exit.json",
+            "Small callables once a helper ends without the interpreter's teardown and "
+            "processes past the fewest start two at a time on 2 cores: 12 + 3 quiet rounds "
+            "against baselines recorded once before them",
+            "pytest-edgetpu as of commit 8253f0a beside pytest-edgetpu@dae2e51 in the same "
+            "rounds. Unchanged: stored 0 of 72 false REGRESSIONs, no BUSY (dae2e51 0 of 72); "
+            "relative 0 of 72 (dae2e51 0); pytest-benchmark 8 of 72. +10%: relative 18 of 18, "
+            "stored 11 of 18 (7 BUSY; dae2e51 12 of 18), pytest-benchmark 17 of 18. Times: "
+            "stored 6.1 s median, in two modes (5.0-5.2 s in 6 rounds, 7.0-7.7 s in 6), "
+            "dae2e51 8.0 s (7.6-9.8 s), pytest-benchmark's head run alone 6.3 s (5.9-6.6 s); "
+            "per round stored/pytest-benchmark's head run 0.78-1.26x (median 0.97x), stored "
+            "now/dae2e51 0.60-0.96x (median 0.69x). Relative 13.4 s median (7.9-8.3 s where "
+            "every test settled in 4 pairs of processes, 13.3-14.0 s where one needed more), "
+            "now/dae2e51 median 0.92x, relative/stored 1.57-2.77x (median 1.80x). At +10% each "
+            "suspect is measured a second time in new processes: stored 2.23x "
+            "pytest-benchmark's head run.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_final_mem2.json",
             "Small callables under the rules of 2026-12-08 beside 2 memory neighbours, 17 + 3 "
             "rounds against baselines recorded once, quiet, before them",
