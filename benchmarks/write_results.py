@@ -635,6 +635,29 @@ def main() -> None:
         ),
         (
             "process_gate.py",
+            "process_gate_pairs_at_once.json",
+            "Small callables once relative mode's pairs past the fewest start one at a time on 2 "
+            "cores too: 12 + 3 quiet rounds, the host in a slow spell for half of them",
+            "pytest-edgetpu as of commit 049da42 beside pytest-edgetpu@dae2e51 in the same "
+            "rounds, as the run of 8253f0a below. The host slowed half-way (its reading, in the "
+            "tests' processes, +17..+22% in rounds 3 and 9-11, every stored test BUSY in them). "
+            "Unchanged: stored 0 of 72 false REGRESSIONs (29 BUSY); dae2e51, the same verdict "
+            "rules, 3 of 72 (nms_python +5.7..+9.3% in rounds 0-2, beside readings of "
+            "-0.1..+0.7% whose intervals reached +1.2..+2.0%: a state of the host that slowed "
+            "it and not the reference; in the same rounds this run's gates read it +8.6% and "
+            "+11.9% beside readings whose intervals reached +15..+16%, BUSY); relative 0 of 72 "
+            "for both; pytest-benchmark 8 of 72. +10%: relative 18 of 18, stored 13 of 18 (5 "
+            "BUSY), pytest-benchmark 18 of 18. Times: relative 12.0 s median against 13.9 s "
+            "(per round 0.93x, as 0.92x for 8253f0a: starting one pair at a time made no "
+            "difference to be seen), still 7.4-9.5 s where every test settled in 4 pairs and "
+            "11.8-16.0 s where one needed more. Stored 12.7 s median (4.6-7.4 s in the five "
+            "rounds where every test passed, 0.76-1.12x pytest-benchmark's head run there; "
+            "11.5-18.0 s in the slow rounds), 0.93x dae2e51 per round; pytest-benchmark's head "
+            "run alone 6.3 s (5.7-6.8 s); per round stored/pytest-benchmark 2.11x median, "
+            "relative/stored 1.09x.\n\n",
+        ),
+        (
+            "process_gate.py",
             "process_gate_exit_mem2.json",
             "Small callables once a helper ends without the interpreter's teardown and "
             "processes past the fewest start two at a time on 2 cores: beside 2 memory "
